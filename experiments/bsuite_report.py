@@ -1,0 +1,59 @@
+"""Score bsuite result directories with bsuite and write an HTML report (scores, radar, bar, scaling).
+
+  python experiments/bsuite_report.py results/hyperagent results/dqn --out reports/bsuite
+  python experiments/bsuite_report.py ha=results/run3 dqn=results/run7 --out reports/bsuite
+
+Each RESULTS_DIR holds one agent's bsuite CSVs (`bsuite_id_-_<experiment>-<i>.csv`, from bsuite's
+logger or `hyperagent.report.bsuite_csv.write_deep_sea_csv`). The agent is named after the directory,
+or `name=dir` names it. The report is `<out>/index.html`; see `hyperagent.report.bsuite_report`.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def parse_results(specs: list[str]) -> dict[str, str]:
+  """['a=dir1', 'dir2'] -> {'a': 'dir1', 'dir2': 'dir2'}; duplicate names are an error."""
+  results: dict[str, str] = {}
+  for spec in specs:
+    name, sep, directory = spec.partition('=')
+    if not sep or os.path.isdir(spec):  # a plain directory (possibly with '=' in its name)
+      directory = spec
+      name = os.path.basename(os.path.normpath(os.path.abspath(spec)))
+    if not name or not directory:
+      raise ValueError(f'expected RESULTS_DIR or NAME=RESULTS_DIR, got {spec!r}')
+    if name in results:
+      raise ValueError(f'agent name {name!r} is used twice; name them with NAME=RESULTS_DIR')
+    results[name] = directory
+  return results
+
+
+def main(argv: list[str] | None = None) -> int:
+  parser = argparse.ArgumentParser(
+      description=__doc__.split('\n', 1)[0],
+      formatter_class=argparse.RawDescriptionHelpFormatter,
+      epilog='\n'.join(__doc__.splitlines()[1:]))
+  parser.add_argument('results', nargs='+', metavar='RESULTS_DIR',
+                      help='directory of bsuite CSVs for one agent, or NAME=DIR')
+  parser.add_argument('--out', required=True, metavar='DIR', help='report directory (created)')
+  parser.add_argument('--title', default='bsuite report', help='page title')
+  parser.add_argument('--dpi', type=int, default=90, help='resolution of the PNG plots')
+  args = parser.parse_args(argv)
+
+  import matplotlib
+  matplotlib.use('Agg')  # a script writing PNGs: never open windows
+  from hyperagent.report import bsuite_report
+
+  try:
+    results = bsuite_report.check_results(parse_results(args.results))
+  except (ValueError, FileNotFoundError) as error:
+    parser.error(str(error))
+  index = bsuite_report.make_report(results, args.out, title=args.title, dpi=args.dpi)
+  print(index)
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())

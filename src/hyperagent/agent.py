@@ -1,0 +1,85 @@
+"""The agent: explicit state and three jitted pure functions, `init`, `act` and `learn`.
+
+Every loop (the jitted DeepSea loop, the envpool actor-learner, the bsuite adapter) calls these
+same functions; they know nothing of environments or replay.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, NamedTuple, Sequence
+
+import haiku as hk
+import jax
+import jax.numpy as jnp
+import optax
+
+from hyperagent import acting, hypermodel, indices, losses
+from hyperagent.acting import ActorState
+from hyperagent.config import Config
+from hyperagent.losses import Batch
+
+
+class TrainState(NamedTuple):
+  params: hk.Params         # θ and the frozen prior, in one tree (the prior never changes)
+  target_params: hk.Params  # θ⁻, the trainable part only: the prior is shared
+  opt_state: optax.OptState  # over the trainable parameters only
+  step: jax.Array           # gradient steps taken
+  key: jax.Array
+
+
+class Agent(NamedTuple):
+  config: Config
+  network: hypermodel.Network
+  init: Callable[[jax.Array], TrainState]
+  init_actor: Callable[[jax.Array, int], ActorState]
+  act: Callable[..., tuple[jax.Array, ActorState]]   # (params, actor_state, obs, first, evaluation=False)
+  learn: Callable[[TrainState, Batch, jax.Array], tuple[TrainState, dict[str, Any]]]  # (state, batch, |D|)
+
+
+def make_optimizer(config: Config) -> optax.GradientTransformation:
+  return optax.chain(
+      optax.clip_by_global_norm(config.max_grad_norm),
+      optax.adam(config.learning_rate, b1=0.9, b2=0.999, eps=config.adam_eps))
+
+
+def make_agent(config: Config, obs_shape: Sequence[int], num_actions: int) -> Agent:
+  """The agent for observations of `obs_shape` (one env, no batch axis) and `num_actions` actions."""
+  network = hypermodel.make_network(config, obs_shape, num_actions)
+  optimizer = make_optimizer(config)
+  loss_fn = functools.partial(losses.loss, network, config)
+
+  def init(key: jax.Array) -> TrainState:
+    key, init_key = jax.random.split(key)
+    params = network.init(init_key)
+    trainable, _ = hypermodel.split_params(params)
+    return TrainState(params, trainable, optimizer.init(trainable), jnp.zeros((), jnp.int32), key)
+
+  def learn(state: TrainState, batch: Batch, replay_size: jax.Array) -> tuple[TrainState, dict[str, Any]]:
+    batch_size = batch.action.shape[0]
+    key, k_update, k_target, k_tie = jax.random.split(state.key, 4)
+    trainable, prior = hypermodel.split_params(state.params)
+    # θ⁻ ← θ at the start of every T-th update, the very first included (SPEC §2.6).
+    copy = state.step % config.target_update_period == 0
+    target = jax.tree.map(lambda new, old: jnp.where(copy, new, old), trainable, state.target_params)
+    update_index = indices.sample_index(
+        k_update, config.index_dist, config.index_dim, (batch_size, config.num_update_indices))
+    target_index = indices.sample_index(k_target, config.index_dist, config.index_dim, (batch_size,))
+
+    (total, info), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        trainable, prior, target, batch, update_index, target_index, k_tie, replay_size)
+    updates, opt_state = optimizer.update(grads, state.opt_state, trainable)
+    trainable = optax.apply_updates(trainable, updates)
+    metrics = dict(info._asdict(), loss=total, grad_norm=optax.global_norm(grads))
+    new_state = TrainState(hk.data_structures.merge(trainable, prior), target, opt_state, state.step + 1, key)
+    return new_state, metrics
+
+  def init_actor(key: jax.Array, num_envs: int) -> ActorState:
+    return acting.init_actor(config, key, num_envs)
+
+  def act(params, actor_state: ActorState, obs: jax.Array, first: jax.Array, evaluation: bool = False):
+    return acting.act(network, config, params, actor_state, obs, first, evaluation)
+
+  return Agent(
+      config=config, network=network, init=jax.jit(init),
+      init_actor=jax.jit(init_actor, static_argnums=1),
+      act=jax.jit(act, static_argnames='evaluation'), learn=jax.jit(learn))

@@ -1,0 +1,133 @@
+"""One frozen config for every agent, with presets equal to SPEC.md §4.
+
+HyperAgent, Ensemble+ and (Double) DQN are the same code under different configs:
+the index distribution decides which agent it is (DESIGN.md, "One idea, three agents").
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+TORSOS = ('mlp', 'nature_cnn', 'identity')
+INDEX_DISTS = ('sphere', 'gaussian', 'one_hot', 'none')
+PERTURBATION_DISTS = ('sphere', 'gaussian')
+BIAS_INITS = ('sphere', 'xavier')
+AGENTS = ('hyperagent', 'ensemble', 'dqn')
+ENVS = ('deepsea', 'atari')
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  """Every hyperparameter of the agent. Symbols are the paper's (SPEC.md)."""
+  # --- network (SPEC §1) ---
+  torso: str = 'mlp'                    # 'mlp' (DeepSea), 'nature_cnn' (Atari), 'identity' (linear bandits, tests)
+  hidden_sizes: tuple[int, ...] = (64, 64)  # MLP widths; the last one is the feature width H
+  cnn_feature_dim: int = 256            # H for the Nature CNN torso (FC after the convolutions)
+  index_dim: int = 4                    # M; 0 means no index (DQN)
+  index_dist: str = 'sphere'            # ξ law: 'sphere' = Gaussian, normalised inside the network (the paper's)
+  base_prior: bool = True               # frozen prior torso φ₀ feeding the prior hypermodel
+  prior_std: float = 1.0                # row scale of the sDB prior U₀ (and of the 'sphere' biases)
+  prior_scale: float = 10.0             # Q = posterior_scale·Q_post + prior_scale·Q_prior
+  posterior_scale: float = 1.0
+  bias_init: str = 'sphere'             # b, b₀: 'sphere' (prior_std × unit vector, DeepSea) or 'xavier' (Atari)
+  # --- loss (SPEC §2.6) ---
+  num_update_indices: int = 20          # K indices per transition
+  discount: float = 0.99                # γ
+  n_step: int = 1                       # n
+  perturbation_dist: str = 'sphere'     # law of the stored z
+  perturbation_scale: float = 0.0       # σ in σ⟨ξ, z⟩
+  hyper_reg_coef: float = 0.0           # λ_r, applied as λ_r / |D|
+  grad_penalty_coef: float = 0.0        # λ_g, gradient-norm penalty (double backprop)
+  max_grad_norm: float = 10.0
+  learning_rate: float = 1e-3
+  adam_eps: float = 1.5e-4
+  target_update_period: int = 4         # T, in gradient steps
+  batch_size: int = 128                 # B
+  # --- acting (SPEC §2.1-2.2) ---
+  index_resample_prob: float | None = None  # per-step switch while training; None means 1 - γ
+  epsilon_start: float = 0.0            # ε-greedy (the DQN baseline only)
+  epsilon_end: float = 0.0
+  epsilon_decay_steps: int = 1
+  epsilon_eval: float = 0.0
+  # --- data (SPEC §3) ---
+  replay_capacity: int = 1_000_000
+  warmup_steps: int = 128               # uniform random actions, no updates
+
+  def __post_init__(self):
+    _check_choice('torso', self.torso, TORSOS)
+    _check_choice('index_dist', self.index_dist, INDEX_DISTS)
+    _check_choice('perturbation_dist', self.perturbation_dist, PERTURBATION_DISTS)
+    _check_choice('bias_init', self.bias_init, BIAS_INITS)
+    if self.index_dim < 0:
+      raise ValueError(f'index_dim (M) must be >= 0, got {self.index_dim}.')
+    if (self.index_dist == 'none') != (self.index_dim == 0):
+      raise ValueError(
+          f"index_dim=0 goes with index_dist='none' and only with it; got index_dim={self.index_dim}, "
+          f"index_dist={self.index_dist!r}.")
+    for name in ('num_update_indices', 'n_step', 'target_update_period', 'batch_size',
+                 'replay_capacity', 'epsilon_decay_steps'):
+      if getattr(self, name) < 1:
+        raise ValueError(f'{name} must be >= 1, got {getattr(self, name)}.')
+    if not 0.0 <= self.discount <= 1.0:
+      raise ValueError(f'discount must be in [0, 1], got {self.discount}.')
+    if self.warmup_steps < 0:
+      raise ValueError(f'warmup_steps must be >= 0, got {self.warmup_steps}.')
+    if not self.hidden_sizes or min(self.hidden_sizes) < 1:
+      raise ValueError(f'hidden_sizes must be non-empty positive widths, got {self.hidden_sizes}.')
+
+  @property
+  def resample_prob(self) -> float:
+    return 1.0 - self.discount if self.index_resample_prob is None else self.index_resample_prob
+
+  def replace(self, **overrides: Any) -> 'Config':
+    unknown = set(overrides) - {f.name for f in dataclasses.fields(self)}
+    if unknown:
+      raise ValueError(f'Unknown config field(s) {sorted(unknown)}; valid fields: '
+                       f'{sorted(f.name for f in dataclasses.fields(self))}.')
+    return dataclasses.replace(self, **overrides)
+
+  def to_dict(self) -> dict[str, Any]:
+    return dataclasses.asdict(self)
+
+
+def _check_choice(field: str, value: str, valid: tuple[str, ...]):
+  if value not in valid:
+    raise ValueError(f'Unknown {field} {value!r}; valid values: {", ".join(valid)}.')
+
+
+# SPEC §4, DeepSea column.
+DEEPSEA = Config()
+
+# SPEC §4, Atari column.
+ATARI = Config(
+    torso='nature_cnn', prior_std=0.1, prior_scale=0.1, posterior_scale=0.1, bias_init='xavier',
+    n_step=5, perturbation_scale=0.01, hyper_reg_coef=0.01, grad_penalty_coef=0.01,
+    learning_rate=1e-4, target_update_period=5, batch_size=32, replay_capacity=100_000,
+    warmup_steps=2_000)
+
+_BASE = {'deepsea': DEEPSEA, 'atari': ATARI}
+
+
+def make_config(agent: str = 'hyperagent', env: str = 'deepsea', **overrides: Any) -> Config:
+  """The preset for (agent, env), then `overrides` (any Config field).
+
+  - hyperagent: SPEC §4 as it stands.
+  - ensemble: Ensemble+ (bootstrapped DQN with randomized priors, Osband et al. 2018) as a
+    one-hot-index hypermodel over 10 members sharing the torso; one member per episode while acting.
+  - dqn: Double DQN with ε-greedy, no index and no prior.
+  """
+  _check_choice('agent', agent, AGENTS)
+  _check_choice('env', env, ENVS)
+  config = _BASE[env]
+  if agent == 'ensemble':
+    config = config.replace(index_dist='one_hot', index_dim=10, index_resample_prob=0.0,
+                            perturbation_scale=0.0)
+  elif agent == 'dqn':
+    decay = 250_000 if env == 'atari' else 10_000  # SPEC §4 (4): 1 → 0.1 over 10% of the Atari budget
+    config = config.replace(
+        index_dist='none', index_dim=0, base_prior=False, prior_scale=0.0, posterior_scale=1.0,
+        num_update_indices=1, perturbation_scale=0.0, hyper_reg_coef=0.0,
+        epsilon_start=1.0, epsilon_end=0.1 if env == 'atari' else 0.01, epsilon_decay_steps=decay,
+        epsilon_eval=0.05 if env == 'atari' else 0.0)
+  return config.replace(**overrides)
+

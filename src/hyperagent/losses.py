@@ -1,0 +1,87 @@
+"""The index-sampled Bellman loss of SPEC §2.6, as a pure function of given indices.
+
+`learn` (agent.py) samples the indices; keeping them arguments here makes the loss deterministic,
+so tests can check it against hand-computed values and closed-form posteriors.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+from hyperagent import hypermodel
+from hyperagent.config import Config
+
+
+class Batch(NamedTuple):
+  """Transitions already folded into n-step form (replay.n_step_return does the folding)."""
+  obs: jax.Array           # [B, ...] s_i
+  action: jax.Array        # [B] a_i
+  reward: jax.Array        # [B] Σ_{j<m} γ^j r_{i,j}
+  discount: jax.Array      # [B] γ^m · 𝟙[bootstrap]: 0 after a terminal, γ^m through a truncation
+  next_obs: jax.Array      # [B, ...] s_i^{(m)}
+  perturbation: jax.Array  # [B, M] z_i of the first transition
+
+
+class LossInfo(NamedTuple):
+  td_loss: jax.Array
+  hyper_reg: jax.Array
+  grad_penalty: jax.Array
+  q_mean: jax.Array
+  target_mean: jax.Array
+
+
+def rd_argmax(q: jax.Array, key: jax.Array) -> jax.Array:
+  """argmax over the last axis, uniform at random among exact maxima."""
+  noise = jax.random.uniform(key, q.shape)
+  return jnp.argmax(jnp.where(q == q.max(axis=-1, keepdims=True), noise, -1.0), axis=-1)
+
+
+def td_target(network: hypermodel.Network, params, target_params, batch: Batch,
+              target_index: jax.Array, tie_key: jax.Array) -> jax.Array:
+  """G_i = R_i + D_i · Q_θ⁻(s', a*, ξ⁻_i), a* = rd_argmax Q_θ(s', ·, ξ⁻_i): one ξ⁻ per transition."""
+  q_next = jax.vmap(network.apply, in_axes=(None, 0, 0))
+  online = q_next(params, batch.next_obs, target_index)
+  target = q_next(target_params, batch.next_obs, target_index)
+  best = rd_argmax(online, tie_key)
+  value = jnp.take_along_axis(target, best[:, None], axis=-1)[:, 0]
+  return jax.lax.stop_gradient(batch.reward + batch.discount * value)
+
+
+def loss(network: hypermodel.Network, config: Config, trainable, prior, target_trainable,
+         batch: Batch, update_index: jax.Array, target_index: jax.Array, tie_key: jax.Array,
+         replay_size: jax.Array) -> tuple[jax.Array, LossInfo]:
+  """L(θ) = (1/B) Σ_i (1/K) Σ_k (G_i + σ⟨ξ_ik, z_i⟩ − Q_θ(s_i, a_i, ξ_ik))² + (λ_r/|D|) R + λ_g P.
+
+  Args:
+    trainable, prior, target_trainable: Haiku params; only `trainable` is differentiated.
+    update_index: raw ξ_ik, [B, K, M]. target_index: raw ξ⁻_i, [B, M].
+    replay_size: |D|, the number of transitions stored (scales the regulariser).
+  """
+  params = hk.data_structures.merge(trainable, prior)
+  target_params = hk.data_structures.merge(target_trainable, prior)
+  target = td_target(network, params, target_params, batch, target_index, tie_key)
+
+  def q_taken(trainable):
+    q = hypermodel.apply_batch(network, hk.data_structures.merge(trainable, prior), batch.obs, update_index)
+    return jnp.take_along_axis(q, batch.action[:, None, None], axis=-1)[..., 0]  # [B, K]
+
+  q = q_taken(trainable)
+  perturbation = config.perturbation_scale * jnp.einsum('bkm,bm->bk', update_index, batch.perturbation)
+  td_loss = jnp.mean((target[:, None] + perturbation - q) ** 2)
+  total = td_loss
+
+  hyper_reg = jnp.zeros(())
+  if config.hyper_reg_coef:
+    hyper_reg = jnp.mean(hypermodel.hyper_weights(trainable, update_index, config.index_dist) ** 2)
+    total = total + config.hyper_reg_coef / jnp.maximum(replay_size, 1) * hyper_reg
+
+  grad_penalty = jnp.zeros(())
+  if config.grad_penalty_coef:
+    grads = jax.grad(lambda t: jnp.mean(q_taken(t)))(trainable)  # differentiated again: double backprop
+    grad_penalty = sum(jnp.sum(g ** 2) for g in jax.tree.leaves(grads))
+    total = total + config.grad_penalty_coef * grad_penalty
+
+  return total, LossInfo(td_loss, hyper_reg, grad_penalty, jnp.mean(q), jnp.mean(target))

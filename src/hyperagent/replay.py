@@ -1,0 +1,88 @@
+"""A device-resident FIFO replay for vector observations, with n-step folding at sampling time.
+
+The buffer is time-major, [capacity, num_envs, ...]: `add` writes one time step of every env, so
+consecutive rows of one env column are consecutive steps of that env and n-step chains follow them.
+Observations may be stored in any compact form (e.g. DeepSea cell positions); `Batch.obs` holds
+what was stored, and the caller turns it into network input.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from hyperagent.losses import Batch
+
+
+class ReplayState(NamedTuple):
+  obs: jax.Array           # [C, E, ...]
+  action: jax.Array        # [C, E]
+  reward: jax.Array        # [C, E]
+  terminated: jax.Array    # [C, E] the episode ended in a terminal state: no bootstrap
+  truncated: jax.Array     # [C, E] the episode was cut (time limit): bootstrap from next_obs
+  next_obs: jax.Array      # [C, E, ...]
+  perturbation: jax.Array  # [C, E, M]
+  position: jax.Array      # next row to write
+  rows: jax.Array          # rows stored, at most C
+
+
+def init(capacity: int, num_envs: int, obs_example: jax.Array, index_dim: int) -> ReplayState:
+  """An empty buffer of `capacity` time steps for `num_envs` envs; obs_example has no batch axis."""
+  obs = jnp.zeros((capacity, num_envs) + obs_example.shape, obs_example.dtype)
+  zeros = jnp.zeros((capacity, num_envs))
+  return ReplayState(obs, zeros.astype(jnp.int32), zeros, zeros.astype(bool), zeros.astype(bool), obs,
+                     jnp.zeros((capacity, num_envs, index_dim)), jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
+
+
+def add(state: ReplayState, obs, action, reward, terminated, truncated, next_obs, perturbation) -> ReplayState:
+  """Writes one time step of every env (each argument has a leading [E] axis)."""
+  row = state.position
+  put = lambda buf, x: buf.at[row].set(x.astype(buf.dtype))
+  capacity = state.action.shape[0]
+  return ReplayState(
+      put(state.obs, obs), put(state.action, action), put(state.reward, reward),
+      put(state.terminated, terminated), put(state.truncated, truncated), put(state.next_obs, next_obs),
+      put(state.perturbation, perturbation), (row + 1) % capacity, jnp.minimum(state.rows + 1, capacity))
+
+
+def size(state: ReplayState) -> jax.Array:
+  """|D|, the number of transitions stored."""
+  return state.rows * state.action.shape[1]
+
+
+def n_step_return(reward, terminated, truncated, available, discount: float):
+  """Folds a chain of n transitions (axis -1) into (Σ_{j<m} γ^j r_j, γ^m·𝟙[bootstrap], m).
+
+  The chain stops at the first terminated or truncated transition and before the first one that is
+  not `available` (not yet stored); it bootstraps unless it stopped on a terminal.
+  """
+  n = reward.shape[-1]
+  done = terminated | truncated
+  # transition j is used if it is available and no earlier one ended the episode
+  ended_before = jnp.cumsum(done, axis=-1) - done > 0
+  used = available & ~ended_before & (jnp.cumsum(~available, axis=-1) == 0)
+  m = used.sum(axis=-1)
+  powers = discount ** jnp.arange(n)
+  ret = jnp.sum(jnp.where(used, reward * powers, 0.0), axis=-1)
+  last = jnp.maximum(m - 1, 0)
+  last_terminal = jnp.take_along_axis(terminated, last[..., None], axis=-1)[..., 0]
+  return ret, jnp.where(last_terminal, 0.0, discount ** m), m
+
+
+def sample(state: ReplayState, key: jax.Array, batch_size: int, n_step: int, discount: float) -> Batch:
+  """Uniform with replacement over stored transitions, folded into n-step form."""
+  capacity, num_envs = state.action.shape
+  k_row, k_env = jax.random.split(key)
+  age = jax.random.randint(k_row, (batch_size,), 0, state.rows)     # 0 = the newest row
+  env = jax.random.randint(k_env, (batch_size,), 0, num_envs)
+  row = (state.position - 1 - age) % capacity
+  offsets = jnp.arange(n_step)
+  chain = (row[:, None] + offsets) % capacity                         # [B, n]
+  available = offsets[None, :] <= age[:, None]
+  pick = lambda buf: buf[chain, env[:, None]]
+  ret, disc, m = n_step_return(pick(state.reward), pick(state.terminated), pick(state.truncated),
+                               available, discount)
+  last_row = chain[jnp.arange(batch_size), m - 1]
+  return Batch(obs=state.obs[row, env], action=state.action[row, env], reward=ret, discount=disc,
+               next_obs=state.next_obs[last_row, env], perturbation=state.perturbation[row, env])

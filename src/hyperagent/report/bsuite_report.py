@@ -1,0 +1,376 @@
+"""A bsuite report: bsuite's own loader, scores and plots for several agents, as one static HTML page.
+
+    make_report({'hyperagent': 'results/ha', 'dqn': 'results/dqn'}, 'reports/bsuite')
+
+reads every `bsuite_id_-_*.csv` in each directory with `bsuite.logging.csv_load.load_bsuite`, scores
+them with `summary_analysis.bsuite_score` / `ave_score_by_tag`, and writes into `out_dir`:
+
+  index.html            everything below, with relative <img> links (copy the folder as a whole)
+  scores.csv            agent x experiment bsuite score
+  scores_long.csv       one row per (agent, experiment): score, type, tags, finished
+  scores_by_tag.csv     agent x tag average score (tags with data only)
+  deep_sea_solutions.csv  per agent and size: first logged episode with < 90% bad episodes, solved, finished
+  radar.png, bar.png    bsuite's summary plots
+  deep_sea_scaling.png  bsuite's `plot_scaling_log` (and deep_sea_stochastic_scaling.png) when present
+  experiment_<env>.png  one per experiment present, from that experiment's analysis module
+
+A plot that fails is skipped and listed, with its error, on the page; the scores never depend on plots.
+"""
+from __future__ import annotations
+
+import contextlib
+import html
+import importlib
+import io
+import os
+import warnings
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
+
+import pandas as pd
+
+from hyperagent.report import bsuite_compat
+from hyperagent.report import bsuite_csv
+
+AGENT = 'agent_name'  # the sweep variable csv_load.load_bsuite gives a {name: dir} mapping
+# Per-experiment plot, first one the experiment's analysis module has. deep_sea has no
+# `plot_learning`; its `plot_regret` is the learning curve (average bad episodes by size).
+_EXPERIMENT_PLOTS = ('plot_learning', 'plot_regret', 'plot_seeds')
+_SCALING_EXPERIMENTS = ('deep_sea', 'deep_sea_stochastic')
+_MIN_RADAR_TAGS = 3  # with fewer axes a radar has no area; then all bsuite tags are drawn
+
+
+def check_results(results: Mapping[str, str | os.PathLike]) -> dict[str, str]:
+  """Validates {agent name: results dir}; returns it with absolute paths, or raises a clear error."""
+  if not results:
+    raise ValueError('no results given: pass {agent_name: results_dir}')
+  checked = {}
+  for name, directory in results.items():
+    if not isinstance(name, str) or not name.strip():
+      raise ValueError(f'agent names must be non-empty strings, got {name!r}')
+    path = os.path.abspath(os.fspath(directory))
+    if not os.path.isdir(path):
+      raise FileNotFoundError(f'results dir for agent {name!r} does not exist: {path}')
+    if not bsuite_csv.bsuite_csv_files(path):
+      raise ValueError(f'results dir for agent {name!r} has no bsuite CSVs '
+                       f'(files named bsuite_id_-_<experiment>-<i>.csv): {path}')
+    checked[name] = path
+  return checked
+
+
+def _drop_groupby_leftovers(df: pd.DataFrame) -> pd.DataFrame:
+  # bsuite's groupby().apply().reset_index() leaves 'level_1' behind (bsuite checks the wrong frame).
+  return df.drop(columns=[c for c in df.columns if str(c).startswith('level_')])
+
+
+@contextlib.contextmanager
+def _quiet_bsuite():
+  """bsuite prints progress/warnings to stdout and triggers pandas/plotnine warnings; keep them out."""
+  with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+    warnings.filterwarnings('ignore', module=r'bsuite(\.|$)')
+    warnings.filterwarnings('ignore', module=r'plotnine(\.|$)')
+    warnings.filterwarnings('ignore', category=FutureWarning)
+    try:
+      from plotnine.exceptions import PlotnineWarning
+      warnings.filterwarnings('ignore', category=PlotnineWarning)
+    except ImportError:  # pragma: no cover
+      pass
+    yield
+
+
+class Scores(NamedTuple):
+  """What `load_and_score` returns."""
+  data: pd.DataFrame       # every logged row, with bsuite metadata and `agent_name`
+  by_experiment: pd.DataFrame  # agent_name, bsuite_env, score, type, tags, finished
+  by_tag: pd.DataFrame     # agent_name, tag, score (NaN for tags without data)
+  failures: dict[tuple[str, str], str]  # (agent, experiment) -> why bsuite could not score it
+
+
+def _score_each(df: pd.DataFrame, sweep_vars: list[str]
+                ) -> tuple[pd.DataFrame, dict[tuple[str, str], str]]:
+  """`bsuite_score` one (agent, experiment) at a time, so one bad experiment cannot hide the rest.
+
+  bsuite's scorers fail on some too-short runs, e.g. deep_sea_stochastic before episode 100.
+  """
+  from bsuite.experiments import summary_analysis
+  frames, failures = [], {}
+  for (agent, experiment), group in df.groupby([AGENT, 'bsuite_env']):
+    try:
+      frames.append(summary_analysis.bsuite_score(group, sweep_vars))
+    except Exception as error:  # pylint: disable=broad-except
+      failures[(agent, experiment)] = f'{type(error).__name__}: {error}'[:500]
+      info = summary_analysis.BSUITE_INFO.get(experiment)
+      if info is not None:
+        frames.append(pd.DataFrame([{AGENT: agent, 'bsuite_env': experiment, 'score': float('nan'),
+                                     'type': info.type, 'tags': str(info.tags), 'finished': False}]))
+  return pd.concat(frames, ignore_index=True), failures
+
+
+def load_and_score(results: Mapping[str, str | os.PathLike]) -> Scores:
+  """Loads {agent name: results dir} with bsuite's csv_load and scores it with bsuite."""
+  checked = check_results(results)
+  bsuite_compat.patch()
+  from bsuite.experiments import summary_analysis
+  from bsuite.logging import csv_load
+
+  with _quiet_bsuite():
+    df, sweep_vars = csv_load.load_bsuite(checked)
+    if df.empty:
+      raise ValueError('the bsuite CSVs hold no rows for any known bsuite id')
+    assert sweep_vars == [AGENT], sweep_vars
+    failures = {}
+    try:
+      score_df = summary_analysis.bsuite_score(df, sweep_vars)
+    except Exception:  # pylint: disable=broad-except
+      score_df, failures = _score_each(df, sweep_vars)
+    score_df = _drop_groupby_leftovers(score_df)
+    tag_df = _drop_groupby_leftovers(summary_analysis.ave_score_by_tag(score_df, sweep_vars))
+  score_df = score_df.sort_values([AGENT, 'bsuite_env']).reset_index(drop=True)
+  return Scores(df, score_df, tag_df, failures)
+
+
+def _save_ggplot(plot: Any, path: str, dpi: int) -> None:
+  plot.save(path, dpi=dpi, verbose=False)
+
+
+def _save_figure(fig: Any, path: str, dpi: int) -> None:
+  import matplotlib.pyplot as plt
+  try:
+    fig.savefig(path, dpi=dpi, bbox_inches='tight')  # 'tight' keeps the radar's legend
+  finally:
+    plt.close(fig)
+
+
+def _radar_tags(tag_df: pd.DataFrame) -> list[str]:
+  with_data = sorted(tag_df.loc[tag_df.score.notna(), 'tag'].unique())
+  if len(with_data) >= _MIN_RADAR_TAGS:
+    return with_data
+  return sorted(tag_df['tag'].unique())
+
+
+def _solutions(experiment: str, df: pd.DataFrame) -> pd.DataFrame:
+  """bsuite's `find_solution` for deep_sea(_stochastic): one row per agent and size, merged back
+  with the logged columns (as the scaling plots expect)."""
+  analysis = importlib.import_module(f'bsuite.experiments.{experiment}.analysis')
+  return analysis.find_solution(df, [AGENT])
+
+
+class _Plots:
+  """Renders plots into out_dir, remembering what worked and what was skipped (and why)."""
+
+  def __init__(self, out_dir: str, dpi: int):
+    self.out_dir, self.dpi = out_dir, dpi
+    self.made: dict[str, str] = {}     # key -> file name
+    self.skipped: dict[str, str] = {}  # key -> reason
+
+  def render(self, key: str, filename: str, make: Callable[[], Any], kind: str) -> None:
+    path = os.path.join(self.out_dir, filename)
+    try:
+      with _quiet_bsuite():
+        plot = make()
+        if plot is None:
+          raise ValueError('the plotting function returned nothing')
+        if kind == 'figure':
+          _save_figure(plot, path, self.dpi)
+        else:
+          _save_ggplot(plot, path, self.dpi)
+    except Exception as error:  # pylint: disable=broad-except  # a plot must not sink the report
+      if os.path.exists(path):
+        os.remove(path)
+      self.skipped[key] = f'{type(error).__name__}: {error}'.strip()[:500]
+    else:
+      self.made[key] = filename
+
+
+def _experiment_plot(experiment: str, df: pd.DataFrame) -> Callable[[], Any]:
+  def make():
+    analysis = importlib.import_module(f'bsuite.experiments.{experiment}.analysis')
+    for name in _EXPERIMENT_PLOTS:
+      if hasattr(analysis, name):
+        return getattr(analysis, name)(df, [AGENT])
+    raise ValueError(f'bsuite.experiments.{experiment}.analysis has none of {_EXPERIMENT_PLOTS}')
+  return make
+
+
+def _experiment_plot_name(experiment: str) -> str:
+  try:
+    analysis = importlib.import_module(f'bsuite.experiments.{experiment}.analysis')
+  except ImportError:
+    return '?'
+  return next((name for name in _EXPERIMENT_PLOTS if hasattr(analysis, name)), '?')
+
+
+# ---------------------------------------------------------------- HTML
+
+_CSS = """
+body { font-family: sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
+th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
+th { background: #f2f2f2; }
+img { max-width: 100%; border: 1px solid #eee; }
+.note { color: #555; font-size: 90%; }
+code { background: #f5f5f5; padding: 0 3px; }
+"""
+
+
+def _table(df: pd.DataFrame, index: bool = True) -> str:
+  return df.to_html(na_rep='', border=0, escape=True, index=index)
+
+
+def _by_agent(long: pd.DataFrame, row: str, cell: Callable[[Any], str],
+              agents: Sequence[str], row_label: str) -> pd.DataFrame:
+  """Long (agent, row, ...) frame -> one row per `row` value, one column per agent (given order)."""
+  shown = long.assign(_cell=long.apply(cell, axis=1) if len(long) else [])
+  wide = shown.pivot(index=row, columns=AGENT, values='_cell')
+  wide = wide.reindex(columns=[a for a in agents if a in wide.columns])
+  wide.columns.name = None
+  wide.index.name = row_label
+  return wide.reset_index()
+
+
+def _img(filename: str, alt: str) -> str:
+  src = html.escape(filename, quote=True)
+  return f'<p><img src="{src}" alt="{html.escape(alt, quote=True)}"></p>'
+
+
+def _score_cell(row: Any) -> str:
+  if pd.isna(row.score):
+    return 'n/a'
+  return f'{row.score:.3f}' + ('' if row.finished else ' *')
+
+
+def _solution_cell(row: Any) -> str:
+  return f'{int(row.episode)}' if row.solved else f'> {int(row.episode)}'
+
+
+def _write_html(path: str, title: str, results: Mapping[str, str], scores: Scores,
+                radar_tags: Sequence[str], solutions: Mapping[str, pd.DataFrame],
+                plots: _Plots) -> None:
+  import bsuite
+  df, score_df, tag_df = scores.data, scores.by_experiment, scores.by_tag
+  parts = [f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>',
+           f'<style>{_CSS}</style></head><body>', f'<h1>{html.escape(title)}</h1>']
+
+  agents = list(results)
+  inputs = pd.DataFrame([
+      {'agent': name, 'results dir': directory,
+       'bsuite ids': int(df.loc[df[AGENT] == name, 'bsuite_id'].nunique()),
+       'experiments': ', '.join(sorted(df.loc[df[AGENT] == name, 'bsuite_env'].unique()))}
+      for name, directory in results.items()])
+  parts += ['<h2>Inputs</h2>', _table(inputs, index=False)]
+
+  score_table = _by_agent(score_df, 'bsuite_env', _score_cell, agents, 'experiment')
+  parts += ['<h2>bsuite score per experiment</h2>', _table(score_table, index=False),
+            '<p class="note">Scores from <code>bsuite.experiments.summary_analysis.bsuite_score</code> '
+            f'(bsuite {html.escape(bsuite.__version__)}). <b>*</b> = not finished: fewer episodes '
+            'than bsuite runs for that experiment, so the score is provisional.</p>']
+  if scores.failures:
+    parts += ['<p>bsuite could not score (shown as <i>n/a</i>):</p>', '<ul>']
+    parts += [f'<li><b>{html.escape(agent)}</b> / {html.escape(experiment)}: {html.escape(reason)}</li>'
+              for (agent, experiment), reason in sorted(scores.failures.items())]
+    parts.append('</ul>')
+  with_data = tag_df[tag_df.score.notna()]
+  if not with_data.empty:
+    by_tag = _by_agent(with_data, 'tag', lambda row: f'{row.score:.3f}', agents, 'tag')
+    parts += ['<h2>Average score per tag</h2>', _table(by_tag, index=False)]
+
+  parts.append('<h2>Summary plots</h2>')
+  if 'radar' in plots.made:
+    tags_note = ('' if set(radar_tags) <= set(with_data.tag)
+                 else ' Tags without data are drawn at bsuite\'s floor (0.05), because fewer than '
+                      f'{_MIN_RADAR_TAGS} tags have data.')
+    parts += [_img(plots.made['radar'], 'bsuite radar plot'),
+              f'<p class="note">Radar over tags: {html.escape(", ".join(radar_tags))}.{tags_note}</p>']
+  if 'bar' in plots.made:
+    parts.append(_img(plots.made['bar'], 'bsuite bar plot'))
+
+  for experiment, table in solutions.items():
+    parts += [f'<h2>{experiment}: scaling</h2>']
+    key = f'{experiment}_scaling'
+    if key in plots.made:
+      parts.append(_img(plots.made[key], f'{experiment} scaling plot'))
+    parts += [_table(_by_agent(table, 'size', _solution_cell, agents, 'size N'), index=False),
+              '<p class="note">First logged episode with fewer than '
+              f'{"90" if experiment == "deep_sea" else "80"}% bad episodes, per size N; '
+              '<code>&gt; e</code> = not solved by the last logged episode e. The bsuite score counts '
+              'sizes solved before episode 2<sup>N</sup> + 100.</p>']
+
+  experiments = sorted(score_df.bsuite_env.unique())
+  if experiments:
+    parts.append('<h2>Per-experiment plots</h2>')
+  for experiment in experiments:
+    key = f'experiment_{experiment}'
+    if key in plots.made:
+      parts += [f'<h3>{html.escape(experiment)} <span class="note">'
+                f'(<code>{_experiment_plot_name(experiment)}</code>)</span></h3>',
+                _img(plots.made[key], f'{experiment} plot')]
+
+  if plots.skipped:
+    parts += ['<h2>Skipped plots</h2>', '<ul>']
+    parts += [f'<li><b>{html.escape(key)}</b>: {html.escape(reason)}</li>'
+              for key, reason in sorted(plots.skipped.items())]
+    parts.append('</ul>')
+  parts.append('</body></html>\n')
+  with open(path, 'w', encoding='utf-8') as f:
+    f.write('\n'.join(parts))
+
+
+def make_report(results: Mapping[str, str | os.PathLike],
+                out_dir: str | os.PathLike,
+                *,
+                title: str = 'bsuite report',
+                dpi: int = 90) -> str:
+  """Scores `results` ({agent name: dir of bsuite CSVs}) with bsuite and writes the report.
+
+  Returns the path of `<out_dir>/index.html`. Raises FileNotFoundError / ValueError (before writing
+  anything) when a directory is missing or has no bsuite CSVs.
+  """
+  checked = check_results(results)
+  scores = load_and_score(checked)
+  df, score_df, tag_df = scores.data, scores.by_experiment, scores.by_tag
+  from bsuite.experiments import summary_analysis
+
+  out = os.path.abspath(os.fspath(out_dir))
+  os.makedirs(out, exist_ok=True)
+
+  # Tables first: they do not depend on any plot working.
+  score_df.pivot(index=AGENT, columns='bsuite_env', values='score').to_csv(
+      os.path.join(out, 'scores.csv'))
+  score_df.to_csv(os.path.join(out, 'scores_long.csv'), index=False)
+  tag_df[tag_df.score.notna()].pivot(index=AGENT, columns='tag', values='score').to_csv(
+      os.path.join(out, 'scores_by_tag.csv'))
+
+  plots = _Plots(out, dpi)
+  solutions, solved_frames = {}, {}
+  for experiment in _SCALING_EXPERIMENTS:
+    frames = []
+    for agent, agent_df in df[df.bsuite_env == experiment].groupby(AGENT):
+      try:
+        with _quiet_bsuite():
+          frames.append(_solutions(experiment, agent_df))
+      except Exception as error:  # pylint: disable=broad-except  # e.g. too few episodes
+        plots.skipped[f'{experiment}_scaling ({agent})'] = f'{type(error).__name__}: {error}'[:500]
+    if frames:
+      solved = pd.concat(frames, ignore_index=True)
+      solved['size'] = solved['size'].astype(int)  # float after bsuite's metadata join
+      solved_frames[experiment] = solved
+      solutions[experiment] = solved_frames[experiment][
+          [AGENT, 'size', 'episode', 'solved', 'finished']].sort_values([AGENT, 'size'])
+      solutions[experiment].to_csv(os.path.join(out, f'{experiment}_solutions.csv'), index=False)
+
+  radar_tags = _radar_tags(tag_df)
+  plots.render('radar', 'radar.png', lambda: summary_analysis.bsuite_radar_plot(
+      tag_df[tag_df.tag.isin(radar_tags)].copy(), [AGENT]), kind='figure')
+  plots.render('bar', 'bar.png', lambda: summary_analysis.bsuite_bar_plot(score_df, [AGENT]),
+               kind='ggplot')
+  for experiment, solved in solved_frames.items():
+    analysis = importlib.import_module(f'bsuite.experiments.{experiment}.analysis')
+    plots.render(f'{experiment}_scaling', f'{experiment}_scaling.png',
+                 lambda a=analysis, s=solved: a.plot_scaling_log(s.copy(), [AGENT]), kind='ggplot')
+  for experiment in sorted(df.bsuite_env.unique()):
+    plots.render(f'experiment_{experiment}', f'experiment_{experiment}.png',
+                 _experiment_plot(experiment, df[df.bsuite_env == experiment].copy()), kind='ggplot')
+
+  index = os.path.join(out, 'index.html')
+  _write_html(index, title, checked, scores, radar_tags, solutions, plots)
+  return index
+

@@ -1,0 +1,153 @@
+"""The agent's learn and act: frozen prior, target copies, index schedule, ε-greedy, determinism."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hyperagent import hypermodel, replay
+from hyperagent.agent import make_agent
+from hyperagent.config import make_config
+from hyperagent.losses import Batch
+
+
+def random_batch(key, batch_size, obs_dim, index_dim, num_actions=2):
+  ks = jax.random.split(key, 6)
+  return Batch(obs=jax.random.normal(ks[0], (batch_size, obs_dim)),
+               action=jax.random.randint(ks[1], (batch_size,), 0, num_actions),
+               reward=jax.random.normal(ks[2], (batch_size,)),
+               discount=jnp.where(jax.random.uniform(ks[3], (batch_size,)) < 0.2, 0.0, 0.99),
+               next_obs=jax.random.normal(ks[4], (batch_size,obs_dim)),
+               perturbation=jax.random.normal(ks[5], (batch_size, index_dim)))
+
+
+def test_prior_is_bit_identical_after_100_learn_steps():
+  config = make_config('hyperagent', 'deepsea', batch_size=16, perturbation_scale=0.1,
+                       hyper_reg_coef=0.1, grad_penalty_coef=0.01)
+  agent = make_agent(config, (8,), 2)
+  state = agent.init(jax.random.key(0))
+  _, prior0 = hypermodel.split_params(state.params)
+  trainable0, _ = hypermodel.split_params(state.params)
+
+  def body(state, key):
+    return agent.learn(state, random_batch(key, 16, 8, 4), jnp.array(1000))
+
+  state, metrics = jax.lax.scan(body, state, jax.random.split(jax.random.key(1), 100))
+  trainable, prior = hypermodel.split_params(state.params)
+  assert jax.tree.all(jax.tree.map(lambda a, b: bool(jnp.array_equal(a, b)), prior0, prior))
+  assert not jax.tree.all(jax.tree.map(lambda a, b: bool(jnp.array_equal(a, b)), trainable0, trainable))
+  assert int(state.step) == 100 and np.all(np.isfinite(metrics['loss']))
+
+
+def test_target_copied_every_T_steps_starting_with_the_first():
+  config = make_config('hyperagent', 'deepsea', batch_size=8, target_update_period=3)
+  agent = make_agent(config, (5,), 2)
+  state = agent.init(jax.random.key(0))
+  history = []
+  for i in range(7):
+    before, _ = hypermodel.split_params(state.params)
+    state, _ = agent.learn(state, random_batch(jax.random.key(i), 8, 5, 4), jnp.array(100))
+    history.append((before, state.target_params))
+  same = lambda a, b: jax.tree.all(jax.tree.map(lambda x, y: bool(jnp.array_equal(x, y)), a, b))
+  for i, (before, target) in enumerate(history):
+    copy_step = i - i % 3      # the update at which the last copy happened
+    assert same(target, history[copy_step][0]), i
+  assert not same(history[1][1], history[1][0])
+
+
+def test_learn_is_deterministic_under_a_seed():
+  config = make_config('hyperagent', 'deepsea', batch_size=8)
+  agent = make_agent(config, (5,), 2)
+  batch = random_batch(jax.random.key(9), 8, 5, 4)
+  runs = []
+  for _ in range(2):
+    state = agent.init(jax.random.key(42))
+    for _ in range(3):
+      state, metrics = agent.learn(state, batch, jnp.array(8))
+    runs.append(float(metrics['loss']))
+  assert runs[0] == runs[1]
+
+
+def test_learning_reduces_loss_on_a_fixed_batch():
+  config = make_config('hyperagent', 'deepsea', batch_size=32, prior_scale=1.0)
+  agent = make_agent(config, (5,), 2)
+  batch = random_batch(jax.random.key(3), 32, 5, 4)._replace(discount=jnp.zeros(32))
+  state = agent.init(jax.random.key(0))
+  state, first = agent.learn(state, batch, jnp.array(32))
+  for _ in range(300):
+    state, metrics = agent.learn(state, batch, jnp.array(32))
+  assert metrics['td_loss'] < 0.5 * first['td_loss']
+
+
+def run_actor(agent, steps, num_envs, first_every=None, evaluation=False):
+  state = agent.init(jax.random.key(0))
+  actor = agent.init_actor(jax.random.key(1), num_envs)
+  obs = jnp.ones((num_envs, 3))  # not zeros: zero features would tie every action
+
+  def body(actor, t):
+    first = jnp.zeros(num_envs, bool) if first_every is None else jnp.broadcast_to(t % first_every == 0, (num_envs,))
+    action, new = agent.act(state.params, actor, obs, first, evaluation=evaluation)
+    return new, (new.index, first, action)
+
+  return jax.lax.scan(body, actor, jnp.arange(steps))[1]
+
+
+def test_index_fresh_at_episode_start_and_held_for_one_over_one_minus_gamma():
+  agent = make_agent(make_config('hyperagent', 'deepsea', warmup_steps=0), (3,), 2)
+  index, first, _ = run_actor(agent, 4000, 16, first_every=None)
+  changed = np.any(np.asarray(index[1:] != index[:-1]), axis=-1)        # [T-1, E]
+  mean_hold = 1.0 / changed.mean()
+  assert 85 < mean_hold < 117, mean_hold   # 1/(1-γ) = 100; 640 switches expected, ±3.5 std
+  index, first, _ = run_actor(agent, 200, 8, first_every=10)
+  starts = np.asarray(first)[1:, 0]
+  assert np.all(np.any(np.asarray(index[1:] != index[:-1]), axis=-1)[starts])
+
+
+def test_evaluation_resamples_only_at_episode_start():
+  agent = make_agent(make_config('hyperagent', 'deepsea'), (3,), 2)
+  index, first, _ = run_actor(agent, 300, 4, first_every=50, evaluation=True)
+  changed = np.any(np.asarray(index[1:] != index[:-1]), axis=-1)
+  np.testing.assert_array_equal(changed, np.broadcast_to(np.asarray(first)[1:], changed.shape))
+
+
+def test_warmup_actions_are_uniform_then_greedy():
+  agent = make_agent(make_config('hyperagent', 'deepsea', warmup_steps=400), (3,), 2)
+  _, _, action = run_actor(agent, 200, 4)   # 800 env steps: the first 400 are warm-up
+  warm = np.asarray(action[:100]).ravel()
+  assert 0.4 < warm.mean() < 0.6
+  greedy = np.asarray(action[100:])
+  # obs is constant, so the greedy action can only change when the index changes: mostly constant
+  assert np.mean(greedy[1:] == greedy[:-1]) > 0.9
+
+
+def test_dqn_epsilon_greedy_schedule():
+  config = make_config('dqn', 'deepsea', warmup_steps=0, epsilon_start=1.0, epsilon_end=0.0,
+                       epsilon_decay_steps=1000)
+  agent = make_agent(config, (3,), 2)
+  _, _, action = run_actor(agent, 500, 8)   # ε = 1 → 0 over the first 1000 of 4000 env steps
+  late = np.asarray(action[200:])
+  assert np.all(late == late[0, 0])        # greedy with constant obs and no index
+  early = np.asarray(action[:5]).ravel()
+  assert 0 < early.mean() < 1
+
+
+def test_replay_sampling_follows_env_columns_and_episode_ends():
+  """Two envs writing in lockstep: n-step chains stay in their own column and stop at episode ends."""
+  state = replay.init(capacity=6, num_envs=2, obs_example=jnp.zeros((), jnp.int32), index_dim=1)
+  # env 0: one long episode; env 1: episodes of length 2 (terminal on odd steps).
+  for t in range(8):
+    state = replay.add(state, jnp.array([t, 100 + t]), jnp.array([0, 1]), jnp.array([1.0, 10.0 + t]),
+                       jnp.array([False, t % 2 == 1]), jnp.array([False, False]),
+                       jnp.array([t + 1, 101 + t]), jnp.zeros((2, 1)))
+  assert int(replay.size(state)) == 12
+  batch = replay.sample(state, jax.random.key(0), 500, n_step=3, discount=0.5)
+  for obs, ret, disc, nxt in zip(*map(np.asarray, (batch.obs, batch.reward, batch.discount, batch.next_obs))):
+    assert 2 <= obs <= 7 or 102 <= obs <= 107      # the ring holds the last 6 steps
+    if obs < 100:
+      m = min(3, 8 - obs)                          # stops at the newest stored step
+      np.testing.assert_allclose(ret, sum(0.5 ** j for j in range(m)))
+      np.testing.assert_allclose(disc, 0.5 ** m)
+      assert nxt == obs + m
+    else:
+      t = obs - 100
+      expected = 10.0 + t if t % 2 else 10.0 + t + 0.5 * (11.0 + t)
+      np.testing.assert_allclose(ret, expected)
+      assert disc == 0.0 and nxt == (101 + t if t % 2 else 102 + t)

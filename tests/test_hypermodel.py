@@ -1,0 +1,131 @@
+"""The hypermodel forward pass: vmap vs loop, one-hot = ensemble, inits, parameter counts, bad input."""
+import haiku as hk
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from hyperagent import hypermodel, indices
+from hyperagent.config import Config, make_config
+
+
+def test_vmapped_forward_equals_loop_over_indices():
+  config = make_config('hyperagent', 'deepsea')
+  network = hypermodel.make_network(config, (6, 6), 2)
+  params = network.init(jax.random.key(0))
+  obs = jax.nn.one_hot(jnp.array([3, 17, 35]), 36).reshape(3, 6, 6)
+  index = jax.random.normal(jax.random.key(1), (3, 5, 4))
+  batched = hypermodel.apply_batch(network, params, obs, index)
+  assert batched.shape == (3, 5, 2)
+  for b in range(3):
+    for k in range(5):
+      np.testing.assert_allclose(batched[b, k], network.apply(params, obs[b], index[b, k]), rtol=1e-6, atol=1e-6)
+
+
+def test_sphere_index_is_normalised_inside_the_network():
+  config = make_config('hyperagent', 'deepsea')
+  network = hypermodel.make_network(config, (4,), 2)
+  params = network.init(jax.random.key(0))
+  obs = jnp.array([0., 1., 0., 0.])
+  xi = jnp.array([0.3, -1.2, 2.0, 0.5])
+  np.testing.assert_allclose(network.apply(params, obs, xi), network.apply(params, obs, 7.5 * xi), rtol=1e-5)
+
+
+def test_one_hot_index_is_an_explicit_ensemble_with_priors():
+  """Member m of Ensemble+ is a linear head (U[:, m] + b) on φ plus a prior head (U₀[:, m] + b₀) on φ₀."""
+  config = make_config('ensemble', 'deepsea', hidden_sizes=(16, 8))
+  M, A = config.index_dim, 3
+  network = hypermodel.make_network(config, (5,), A)
+  params = network.init(jax.random.key(0))
+  obs = jax.random.normal(jax.random.key(1), (5,))
+  features = hk.without_apply_rng(hk.transform(
+      lambda x: hypermodel.networks.MLP(config.hidden_sizes, name='torso')(x))).apply(
+      {k: v for k, v in params.items() if k.startswith('torso')}, obs)
+  prior_phi = hk.without_apply_rng(hk.transform(
+      lambda x: hypermodel.networks.MLP(config.hidden_sizes, name='prior_torso')(x))).apply(
+      {k: v for k, v in params.items() if k.startswith('prior_torso')}, obs)
+  U, b = params['hyper']['U'], params['hyper']['b']
+  U0, b0 = params['prior_hyper']['U'], params['prior_hyper']['b']
+  for m in range(M):
+    head = (U[:, m] + b).reshape(-1, A)
+    prior_head = (U0[:, m] + b0).reshape(-1, A)
+    expected = config.posterior_scale * features @ head + config.prior_scale * prior_phi @ prior_head
+    np.testing.assert_allclose(network.apply(params, obs, jax.nn.one_hot(m, M)), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_inits_follow_spec():
+  deepsea = make_config('hyperagent', 'deepsea')
+  params = hypermodel.make_network(deepsea, (30, 30), 2).init(jax.random.key(0))
+  # b, b₀: prior_std × a unit vector; U₀: unit rows × prior_std (sDB); torso biases zero.
+  np.testing.assert_allclose(jnp.linalg.norm(params['hyper']['b']), deepsea.prior_std, rtol=1e-5)
+  np.testing.assert_allclose(jnp.linalg.norm(params['prior_hyper']['b']), deepsea.prior_std, rtol=1e-5)
+  np.testing.assert_allclose(jnp.linalg.norm(params['prior_hyper']['U'], axis=1), deepsea.prior_std, rtol=1e-5)
+  assert all(jnp.all(params[m]['b'] == 0) for m in params if 'torso' in m)
+  # Xavier normal on the 900 → 64 layer: std √(2 / 964), not truncated (some |w| > 2 std).
+  w = params['torso/linear_0']['w']
+  std = (2 / (900 + 64)) ** 0.5
+  np.testing.assert_allclose(jnp.std(w), std, rtol=0.03)
+  assert jnp.max(jnp.abs(w)) > 2.5 * std
+  # U: Xavier normal with fans (M, H·A).
+  np.testing.assert_allclose(jnp.std(params['hyper']['U']), (2 / (4 + 128)) ** 0.5, rtol=0.15)
+
+
+def test_atari_trainable_parameter_count():
+  config = make_config('hyperagent', 'atari')
+  params = hypermodel.make_network(config, (4, 84, 84), 18).init(jax.random.key(0))
+  trainable, prior = hypermodel.split_params(params)
+  assert hypermodel.count_params(trainable) == 904_096     # SPEC §1.7
+  assert hypermodel.count_params(prior) == 904_096          # the frozen copy
+  small = hypermodel.make_network(config, (4, 84, 84), 4).init(jax.random.key(0))
+  assert hypermodel.count_params(hypermodel.split_params(small)[0]) == 886_176  # Breakout
+
+
+def test_deepsea_trainable_parameter_count():
+  params = hypermodel.make_network(make_config(), (20, 20), 2).init(jax.random.key(0))
+  assert hypermodel.count_params(hypermodel.split_params(params)[0]) == 64 * 400 + 4224 + 640
+
+
+def test_dqn_has_no_index_and_no_prior():
+  config = make_config('dqn', 'deepsea')
+  network = hypermodel.make_network(config, (3,), 2)
+  params = network.init(jax.random.key(0))
+  assert set(params) == {'torso/linear_0', 'torso/linear_1', 'hyper'}
+  assert network.apply(params, jnp.ones(3), jnp.zeros(0)).shape == (2,)
+
+
+@pytest.mark.parametrize('field, value, message', [
+    ('index_dim', -1, 'index_dim'),
+    ('num_update_indices', 0, 'num_update_indices'),
+    ('index_dist', 'uniform', 'sphere, gaussian, one_hot, none'),
+    ('torso', 'resnet', 'mlp, nature_cnn, identity'),
+    ('perturbation_dist', 'bernoulli', 'sphere, gaussian'),
+    ('n_step', 0, 'n_step'),
+    ('discount', 1.5, 'discount'),
+])
+def test_bad_config_names_field_and_valid_values(field, value, message):
+  with pytest.raises(ValueError, match=message):
+    Config().replace(**{field: value})
+
+
+def test_unknown_field_agent_and_env_are_rejected():
+  with pytest.raises(ValueError, match='valid fields'):
+    Config().replace(learnig_rate=1.0)
+  with pytest.raises(ValueError, match='hyperagent, ensemble, dqn'):
+    make_config('boot_dqn')
+  with pytest.raises(ValueError, match='deepsea, atari'):
+    make_config('hyperagent', 'mujoco')
+
+
+@pytest.mark.parametrize('torso, shape', [('nature_cnn', (84, 84)), ('nature_cnn', (4, 20, 20)), ('mlp', ())])
+def test_observation_shape_must_match_torso(torso, shape):
+  with pytest.raises(ValueError, match=torso):
+    hypermodel.make_network(Config(torso=torso), shape, 2)
+
+
+def test_index_distributions():
+  key = jax.random.key(0)
+  one_hot = indices.sample_index(key, 'one_hot', 5, (1000,))
+  assert jnp.all(one_hot.sum(-1) == 1)
+  z = indices.sample_perturbation(key, 'sphere', 4, (100,))
+  np.testing.assert_allclose(jnp.linalg.norm(z, axis=-1), 1.0, rtol=1e-5)
+  assert indices.sample_index(key, 'none', 0, (3,)).shape == (3, 0)
