@@ -9,17 +9,54 @@ from hyperagent import hypermodel, indices
 from hyperagent.config import Config, make_config
 
 
-def test_vmapped_forward_equals_loop_over_indices():
-  config = make_config('hyperagent', 'deepsea')
+@pytest.mark.parametrize('agent,overrides', [
+    ('hyperagent', {}), ('ensemble', {}), ('dqn', {}),
+    ('hyperagent', dict(base_prior=False, index_dist='gaussian', bias_init='xavier'))])
+def test_batched_forward_equals_loop_over_indices(agent, overrides):
+  """The factorised apply_batch, the plain vmap of apply and a Python loop agree, values and gradients."""
+  config = make_config(agent, 'deepsea', **overrides)
   network = hypermodel.make_network(config, (6, 6), 2)
   params = network.init(jax.random.key(0))
   obs = jax.nn.one_hot(jnp.array([3, 17, 35]), 36).reshape(3, 6, 6)
-  index = jax.random.normal(jax.random.key(1), (3, 5, 4))
+  index = indices.sample_index(jax.random.key(1), config.index_dist, config.index_dim, (3, 5))
   batched = hypermodel.apply_batch(network, params, obs, index)
+  reference = hypermodel.apply_batch_reference(network, params, obs, index)
   assert batched.shape == (3, 5, 2)
+  np.testing.assert_allclose(batched, reference, rtol=1e-5, atol=1e-5)
   for b in range(3):
     for k in range(5):
-      np.testing.assert_allclose(batched[b, k], network.apply(params, obs[b], index[b, k]), rtol=1e-6, atol=1e-6)
+      np.testing.assert_allclose(batched[b, k], network.apply(params, obs[b], index[b, k]), rtol=1e-5, atol=1e-5)
+  trainable, prior = hypermodel.split_params(params)
+  weights = jax.random.normal(jax.random.key(2), batched.shape)
+  def grad(apply):
+    return jax.grad(lambda t: jnp.sum(weights * apply(network, hk.data_structures.merge(t, prior), obs, index)))(trainable)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5),
+               grad(hypermodel.apply_batch), grad(hypermodel.apply_batch_reference))
+
+
+def test_position_input_equals_dense_one_hot_input():
+  """DeepSea's compact observation: a row lookup in the first layer equals the dense layer on the
+  one-hot grid (same params, same init), including the all-zeros observation after the last row."""
+  config = make_config('hyperagent', 'deepsea')
+  n = 7
+  dense = hypermodel.make_network(config, (n, n), 2)
+  lookup = hypermodel.make_network(config, (n, n), 2, one_hot_input=True)
+  params = dense.init(jax.random.key(0))
+  jax.tree.map(np.testing.assert_array_equal, params, lookup.init(jax.random.key(0)))
+  positions = jnp.array([0, 5, 24, n * n - 1, n * n])
+  one_hot = jax.nn.one_hot(positions, n * n).reshape(-1, n, n)
+  index = jax.random.normal(jax.random.key(1), (5, 3, 4))
+  np.testing.assert_allclose(hypermodel.apply_batch(lookup, params, positions, index),
+                             hypermodel.apply_batch(dense, params, one_hot, index), rtol=1e-6, atol=1e-6)
+  for p, o, xi in zip(positions, one_hot, index[:, 0]):
+    np.testing.assert_array_equal(lookup.apply(params, p, xi), dense.apply(params, o, xi))
+  trainable, prior = hypermodel.split_params(params)
+  def grad(network, obs):
+    return jax.grad(lambda t: jnp.sum(hypermodel.apply_batch(network, hk.data_structures.merge(t, prior), obs, index) ** 2))(trainable)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
+               grad(lookup, positions), grad(dense, one_hot))
+  with pytest.raises(ValueError, match="torso='mlp'"):
+    hypermodel.make_network(config.replace(torso='identity'), (n, n), 2, one_hot_input=True)
 
 
 def test_sphere_index_is_normalised_inside_the_network():

@@ -42,9 +42,13 @@ def make_optimizer(config: Config) -> optax.GradientTransformation:
       optax.adam(config.learning_rate, b1=0.9, b2=0.999, eps=config.adam_eps))
 
 
-def make_agent(config: Config, obs_shape: Sequence[int], num_actions: int) -> Agent:
-  """The agent for observations of `obs_shape` (one env, no batch axis) and `num_actions` actions."""
-  network = hypermodel.make_network(config, obs_shape, num_actions)
+def make_agent(config: Config, obs_shape: Sequence[int], num_actions: int,
+               one_hot_input: bool = False) -> Agent:
+  """The agent for observations of `obs_shape` (one env, no batch axis) and `num_actions` actions.
+
+  one_hot_input: observations come as int positions of one-hot arrays (see hypermodel.make_network).
+  """
+  network = hypermodel.make_network(config, obs_shape, num_actions, one_hot_input)
   optimizer = make_optimizer(config)
   loss_fn = functools.partial(losses.loss, network, config)
 

@@ -42,9 +42,8 @@ def rd_argmax(q: jax.Array, key: jax.Array) -> jax.Array:
 def td_target(network: hypermodel.Network, params, target_params, batch: Batch,
               target_index: jax.Array, tie_key: jax.Array) -> jax.Array:
   """G_i = R_i + D_i · Q_θ⁻(s', a*, ξ⁻_i), a* = rd_argmax Q_θ(s', ·, ξ⁻_i): one ξ⁻ per transition."""
-  q_next = jax.vmap(network.apply, in_axes=(None, 0, 0))
-  online = q_next(params, batch.next_obs, target_index)
-  target = q_next(target_params, batch.next_obs, target_index)
+  q_next = lambda p: hypermodel.apply_batch(network, p, batch.next_obs, target_index[:, None, :])[:, 0]
+  online, target = q_next(params), q_next(target_params)
   best = rd_argmax(online, tie_key)
   value = jnp.take_along_axis(target, best[:, None], axis=-1)[:, 0]
   return jax.lax.stop_gradient(batch.reward + batch.discount * value)

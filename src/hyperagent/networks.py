@@ -16,16 +16,50 @@ XAVIER_NORMAL = hk.initializers.VarianceScaling(1.0, 'fan_avg', 'normal')
 CNN_INPUT_MIN = 36  # the smallest square input the three valid convolutions accept
 
 
-class MLP(hk.Module):
-  """Flatten, then Linear+ReLU layers (DeepSea: 64-64, no normalisation)."""
+class OneHotLinear(hk.Module):
+  """hk.Linear applied to one_hot(position, input_size), computed as a row lookup.
 
-  def __init__(self, hidden_sizes: Sequence[int], name: str | None = None):
+  `position == input_size` stands for the all-zeros input (DeepSea after its last row). Parameter
+  names, shapes and initialisers are hk.Linear's, so the same params serve both forms and the cost
+  no longer grows with input_size (DeepSea's N² one-hot cells).
+  """
+
+  def __init__(self, output_size: int, input_size: int, w_init, name: str | None = None):
+    super().__init__(name=name)
+    self.output_size = output_size
+    self.input_size = input_size
+    self.w_init = w_init
+
+  def __call__(self, position: jax.Array) -> jax.Array:
+    w = hk.get_parameter('w', [self.input_size, self.output_size], jnp.float32, init=self.w_init)
+    b = hk.get_parameter('b', [self.output_size], jnp.float32, init=jnp.zeros)
+    inside = position < self.input_size
+    row = w[jnp.minimum(position, self.input_size - 1)]
+    return jnp.where(inside, row, 0.0) + b
+
+
+class MLP(hk.Module):
+  """Flatten, then Linear+ReLU layers (DeepSea: 64-64, no normalisation).
+
+  With `one_hot_size`, the input is an integer position standing for a one-hot vector of that size,
+  and the first layer is the equivalent `OneHotLinear` lookup.
+  """
+
+  def __init__(self, hidden_sizes: Sequence[int], one_hot_size: int | None = None,
+               name: str | None = None):
     super().__init__(name=name)
     self.hidden_sizes = tuple(hidden_sizes)
+    self.one_hot_size = one_hot_size
 
   def __call__(self, obs: jax.Array) -> jax.Array:
-    x = jnp.ravel(obs).astype(jnp.float32)
-    for i, width in enumerate(self.hidden_sizes):
+    if self.one_hot_size is None:
+      x = jnp.ravel(obs).astype(jnp.float32)
+      first = 0
+    else:
+      position = jnp.asarray(obs, jnp.int32).reshape(())
+      first_layer = OneHotLinear(self.hidden_sizes[0], self.one_hot_size, XAVIER_NORMAL, name='linear_0')
+      x, first = jax.nn.relu(first_layer(position)), 1
+    for i, width in enumerate(self.hidden_sizes[first:], start=first):
       x = jax.nn.relu(hk.Linear(width, w_init=XAVIER_NORMAL, name=f'linear_{i}')(x))
     return x
 
@@ -50,10 +84,11 @@ class NatureCNN(hk.Module):
     return jax.nn.relu(hk.Linear(self.feature_dim, w_init=XAVIER_NORMAL, name='linear')(x))
 
 
-def make_torso(kind: str, hidden_sizes: Sequence[int], cnn_feature_dim: int, name: str):
+def make_torso(kind: str, hidden_sizes: Sequence[int], cnn_feature_dim: int, name: str,
+               one_hot_size: int | None = None):
   """A callable obs -> features; 'identity' uses the (flattened) observation itself as φ(s)."""
   if kind == 'mlp':
-    return MLP(hidden_sizes, name=name)
+    return MLP(hidden_sizes, one_hot_size, name=name)
   if kind == 'nature_cnn':
     return NatureCNN(cnn_feature_dim, name=name)
   return lambda obs: jnp.ravel(obs).astype(jnp.float32)

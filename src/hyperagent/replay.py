@@ -31,7 +31,8 @@ def init(capacity: int, num_envs: int, obs_example: jax.Array, index_dim: int) -
   """An empty buffer of `capacity` time steps for `num_envs` envs; obs_example has no batch axis."""
   obs = jnp.zeros((capacity, num_envs) + obs_example.shape, obs_example.dtype)
   zeros = jnp.zeros((capacity, num_envs))
-  return ReplayState(obs, zeros.astype(jnp.int32), zeros, zeros.astype(bool), zeros.astype(bool), obs,
+  # next_obs gets its own buffer: sharing one would break donation (the same buffer donated twice)
+  return ReplayState(obs, zeros.astype(jnp.int32), zeros, zeros.astype(bool), zeros.astype(bool), jnp.zeros_like(obs),
                      jnp.zeros((capacity, num_envs, index_dim)), jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
 
 
