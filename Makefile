@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test test-slow bench bsuite-report clean
+.PHONY: setup test test-slow bench deepsea deepsea-scaling bsuite-report clean
 
 setup: $(STAMP)
 
@@ -24,6 +24,17 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) experiments/bench_core.py
+
+# make deepsea [SIZE=20] [SEEDS=5] [EPISODES=1000] [AGENT=hyperagent|ensemble|dqn] [MAPPING=seed|bsuite] [ARGS=...]
+# (defaults in the recipe, because other targets share these variable names)
+deepsea: $(STAMP)
+	$(PY) experiments/deepsea.py --size $(or $(SIZE),20) --seeds $(or $(SEEDS),5) \
+	  --episodes $(or $(EPISODES),1000) --agent $(or $(AGENT),hyperagent) --mapping $(or $(MAPPING),seed) $(ARGS)
+
+# make deepsea-scaling [SIZES="10 20 30 40 50"] [AGENTS="hyperagent ensemble dqn"] [SEEDS=5] [ARGS=...]
+deepsea-scaling: $(STAMP)
+	$(PY) experiments/deepsea_scaling.py --sizes $(or $(SIZES),10 20 30 40 50) \
+	  --agents $(or $(AGENTS),hyperagent ensemble dqn) --seeds $(or $(SEEDS),5) $(ARGS)
 
 RESULTS ?= $(wildcard results/bsuite/*)
 REPORT_DIR ?= reports/bsuite

@@ -1,0 +1,8 @@
+"""Thin loops around the shared jitted `act`/`learn`.
+
+* `deepsea`: the whole DeepSea training run as jitted `lax.scan` chunks, seeds vmapped.
+* `bsuite_adapter`: bsuite's two-method agent (`select_action`, `update`) for any bsuite id, and `run`,
+  which plays one id through bsuite's CSV logger.
+* `bsuite_sweep`: resolving ids/experiments/tags, resumability from the CSVs, and the worker-process
+  setup that the parallel runner (experiments/bsuite_run.py) uses.
+"""

@@ -1,0 +1,158 @@
+"""Results of the jitted DeepSea loop on disk: config, CSV logs, bsuite CSVs, summary and plots.
+
+A results folder holds
+  config.json       the agent Config and the RunSpec, resolved
+  metrics.csv       one row per seed and evaluation: env_steps, episodes, eval_return, eval_optimal,
+                    td_loss, q_mean, wall_s
+  episodes.csv      one row per seed and training episode: episode_return, total_bad_episodes, ...
+  summary.csv       one row per seed: both solve episodes (bsuite's and the official code's criterion)
+  bsuite/seed_<s>/  bsuite-format CSVs (sizes of bsuite's sweep only) that bsuite's analysis scores
+  deepsea.png       test-episode optimality and bsuite's bad-episode ratio against episodes
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from hyperagent.config import Config
+from hyperagent.loops import deepsea
+from hyperagent.report import bsuite_csv
+
+
+def bsuite_rows(result: deepsea.Result, seed_index: int, every_episode: bool = False) -> pd.DataFrame:
+  """One seed's episodes as bsuite's logger would write them (at its log episodes by default)."""
+  episode_return = result.episode_return[seed_index].astype(np.float64)
+  episodes = np.arange(1, len(episode_return) + 1)
+  frame = pd.DataFrame(dict(
+      episode=episodes, total_return=np.cumsum(episode_return), episode_return=episode_return,
+      total_bad_episodes=result.total_bad_episodes[seed_index],
+      denoised_return=result.denoised_return[seed_index]))
+  if not every_episode:
+    frame = frame[np.isin(episodes, bsuite_csv.bsuite_log_episodes(len(episodes)))]
+  return frame
+
+
+def write_results(out_dir: str, config: Config, spec: deepsea.RunSpec, result: deepsea.Result,
+                  extra: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+  """Writes the folder described in the module docstring; returns the per-seed summary."""
+  os.makedirs(out_dir, exist_ok=True)
+  with open(os.path.join(out_dir, 'config.json'), 'w') as f:
+    json.dump(dict(config=config.to_dict(), run=dataclasses.asdict(spec), **(extra or {})), f, indent=1)
+
+  seeds = np.asarray(spec.seeds)
+  num_evals = len(result.eval_steps)
+  metrics = pd.DataFrame(dict(
+      seed=np.repeat(seeds, num_evals), env_steps=np.tile(result.eval_steps, len(seeds)),
+      episodes=np.tile(result.eval_steps / spec.size, len(seeds)),
+      eval_return=result.eval_return.ravel(), eval_optimal=result.eval_optimal.ravel(),
+      td_loss=result.td_loss.ravel(), q_mean=result.q_mean.ravel(),
+      wall_s=np.tile(result.eval_wall_s, len(seeds))))
+  metrics.to_csv(os.path.join(out_dir, 'metrics.csv'), index=False)
+
+  episodes = pd.concat([bsuite_rows(result, i, every_episode=True).assign(seed=s)
+                        for i, s in enumerate(spec.seeds)])
+  episodes.to_csv(os.path.join(out_dir, 'episodes.csv'), index=False)
+
+  rows = deepsea.summary(result, spec)
+  pd.DataFrame(rows).to_csv(os.path.join(out_dir, 'summary.csv'), index=False)
+
+  try:
+    bsuite_id = bsuite_csv.deep_sea_id(spec.size)
+  except ValueError:
+    bsuite_id = None  # not a size of bsuite's sweep: bsuite could not score it
+  if bsuite_id is not None:
+    if not spec.deterministic:
+      bsuite_id = bsuite_id.replace('deep_sea', 'deep_sea_stochastic')
+    for i, seed in enumerate(spec.seeds):
+      bsuite_csv.write_deep_sea_csv(os.path.join(out_dir, 'bsuite', f'seed_{seed}'), bsuite_id,
+                                    bsuite_rows(result, i), overwrite=True)
+  plot_run(os.path.join(out_dir, 'deepsea.png'), spec, result)
+  return rows
+
+
+def plot_run(path: str, spec: deepsea.RunSpec, result: deepsea.Result) -> None:
+  import matplotlib
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt
+
+  fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+  episodes_at_eval = result.eval_steps / spec.size
+  for i, seed in enumerate(spec.seeds):
+    left.plot(episodes_at_eval, result.eval_optimal[i], '.-', label=f'seed {seed}', alpha=0.8)
+    bad = result.total_bad_episodes[i] / np.arange(1, result.total_bad_episodes.shape[1] + 1)
+    right.plot(np.arange(1, len(bad) + 1), bad, alpha=0.8)
+  left.set(xlabel='training episodes', ylabel='test episodes reaching the treasure',
+           title=f'DeepSea N={spec.size}: {spec.eval_episodes} sampled-index test episodes', ylim=(-0.02, 1.02))
+  right.axhline(0.9, color='k', linestyle='--', linewidth=1, label="bsuite's threshold 0.9")
+  right.set(xlabel='training episodes', ylabel='bad episodes / episodes', xscale='log',
+            title="bsuite's criterion", ylim=(0, 1.02))
+  left.legend(fontsize=7, ncol=2)
+  right.legend(fontsize=7)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
+def format_summary(rows: Sequence[dict[str, Any]]) -> str:
+  """The per-seed solve table printed at the end of `make deepsea`."""
+  show = lambda v: '—' if v is None else f'{v:g}'
+  lines = ['seed  bsuite-solve-episode  all-optimal-eval-episode  final-test-optimal',
+           *(f"{r['seed']:>4}  {show(r['bsuite_solve_episode']):>20}  {show(r['eval_solve_episode']):>24}  "
+             f"{r['final_eval_optimal']:>18.2f}" for r in rows)]
+  for key, name in (('bsuite_solve_episode', "bsuite's criterion"), ('eval_solve_episode', 'all-optimal test')):
+    solved = [r[key] for r in rows if r[key] is not None]
+    median = f', median {np.median(solved):g} episodes' if solved else ''
+    lines.append(f'solved under {name}: {len(solved)}/{len(rows)} seeds{median}')
+  return '\n'.join(lines)
+
+
+# ----------------------------------------------------------------------------- scaling study
+
+
+def fit_exponent(sizes: Sequence[float], episodes: Sequence[float]) -> tuple[float, float]:
+  """Least-squares fit of log(episodes) = log(c) + k·log(N); returns (k, c)."""
+  k, log_c = np.polyfit(np.log(np.asarray(sizes, float)), np.log(np.asarray(episodes, float)), 1)
+  return float(k), float(np.exp(log_c))
+
+
+def plot_scaling(path: str, table: pd.DataFrame, criterion: str) -> dict[str, tuple[float, float]]:
+  """Log-log episodes-to-solve against N per agent (median over seeds, seeds as dots), the fitted
+  exponent, and the 2^N episodes dithering needs. Returns {agent: (k, c)} for agents solved at >= 2 sizes."""
+  import matplotlib
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt
+
+  fig, ax = plt.subplots(figsize=(6.5, 4.5))
+  fits = {}
+  sizes_all = np.sort(table['size'].unique())
+  for agent, group in table.groupby('agent'):
+    solved = group.dropna(subset=[criterion])
+    line, = ax.plot([], [])
+    color = line.get_color()
+    ax.scatter(solved['size'], solved[criterion], color=color, alpha=0.35, s=12)
+    median = solved.groupby('size')[criterion].median()
+    unsolved = group[group[criterion].isna()]
+    if len(unsolved):
+      ax.scatter(unsolved['size'], unsolved['budget_episodes'], color=color, marker='x', s=30)
+    label = agent
+    if len(median) >= 2:
+      k, c = fit_exponent(median.index, median.values)
+      fits[agent] = (k, c)
+      grid = np.linspace(median.index.min(), median.index.max(), 50)
+      ax.plot(grid, c * grid ** k, color=color, linestyle=':', linewidth=1)
+      label = f'{agent}: episodes ∝ N^{k:.2f}'
+    ax.plot(median.index, median.values, 'o-', color=color, label=label)
+  dither = np.linspace(sizes_all.min(), min(sizes_all.max(), 24), 50)
+  ax.plot(dither, 2.0 ** dither, 'k--', alpha=0.5, label='2^N (dithering)')
+  ax.set(xscale='log', yscale='log', xlabel='DeepSea size N', ylabel=f'episodes to solve ({criterion})',
+         title='DeepSea scaling (x: unsolved within the budget)')
+  ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+  return fits

@@ -1,0 +1,141 @@
+"""The jitted DeepSea loop: determinism, vmapped seeds = separate runs, resume, solve criteria, CLI."""
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pandas as pd
+import pytest
+
+from hyperagent.config import make_config
+from hyperagent.envs import deep_sea
+from hyperagent.loops import deepsea as loop
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = dict(batch_size=16, num_update_indices=4, warmup_steps=20)
+
+
+def tiny_spec(**kw):
+  return loop.RunSpec(**{**dict(size=5, num_episodes=24, seeds=(0, 1), eval_every=40, eval_episodes=8), **kw})
+
+
+def assert_results_equal(a: loop.Result, b: loop.Result):
+  for name, x, y in zip(loop.Result._fields, a, b):
+    if name != 'eval_wall_s':
+      np.testing.assert_array_equal(x, y, err_msg=name)
+
+
+def test_seeded_runs_repeat_and_vmapped_seeds_equal_separate_runs():
+  config = make_config('hyperagent', 'deepsea', **TINY)
+  both = loop.train(config, tiny_spec(), progress=False)
+  again = loop.train(config, tiny_spec(), progress=False)
+  assert_results_equal(both, again)
+  alone = loop.train(config, tiny_spec(seeds=(1,)), progress=False)
+  np.testing.assert_array_equal(both.total_bad_episodes[1], alone.total_bad_episodes[0])
+  np.testing.assert_array_equal(both.denoised_return[1], alone.denoised_return[0])
+  np.testing.assert_allclose(both.episode_return[1], alone.episode_return[0], atol=1e-6)
+  np.testing.assert_allclose(both.td_loss[1], alone.td_loss[0], rtol=1e-4)
+  # one row per episode, 24 episodes of N = 5 steps: 120 steps, evaluations at 40, 80, 120
+  assert both.episode_return.shape == (2, 24)
+  np.testing.assert_array_equal(both.eval_steps, [40, 80, 120])
+  assert both.td_loss[0, 0] > 0  # the warm-up (20 steps) ended inside the first chunk
+
+
+def test_episode_accounting_matches_the_environment():
+  """Bad episodes and treasures in the log are those of replaying the logged returns' env."""
+  config = make_config('hyperagent', 'deepsea', **TINY)
+  spec = tiny_spec(seeds=(3,))
+  result = loop.train(config, spec, progress=False)
+  bad = result.total_bad_episodes[0]
+  assert np.all(np.diff(bad) >= 0) and np.all(np.diff(bad) <= 1) and bad[-1] <= 24
+  treasure = np.diff(np.concatenate([[0], result.denoised_return[0]]))
+  # an episode that found the treasure went right N times: return 1 - 0.01, and was not bad
+  np.testing.assert_allclose(result.episode_return[0][treasure == 1], 0.99, atol=1e-5)
+  assert np.all(np.diff(np.concatenate([[0], bad]))[treasure == 1] == 0)
+  assert np.all(result.episode_return[0][treasure == 0] <= 0)
+
+
+def test_checkpoint_resume_equals_uninterrupted_run(tmp_path):
+  config = make_config('hyperagent', 'deepsea', **TINY)
+  spec = tiny_spec()
+  straight = loop.train(config, spec, progress=False)
+  path = str(tmp_path / 'checkpoint.pkl')
+  first = loop.train(config, spec, progress=False, checkpoint_path=path, max_chunks=1)
+  assert first.eval_steps.tolist() == [40]
+  resumed = loop.train(config, spec, progress=False, checkpoint_path=path)
+  assert_results_equal(straight, resumed)
+  with pytest.raises(ValueError, match='another run'):
+    loop.train(config.replace(learning_rate=0.1), spec, progress=False, checkpoint_path=path)
+
+
+def test_solve_criteria_hand_computed():
+  # bsuite: first episode e with bad[e]/e < 0.9: 10/10, then 10/11 = 0.909, 10/12 = 0.833 -> 12
+  bad = np.array(list(range(1, 11)) + [10, 10, 10])
+  assert loop.bsuite_solve_episode(bad) == 12
+  assert loop.bsuite_solve_episode(np.arange(1, 6)) is None
+  assert loop.eval_solve_episode(np.array([0.0, 0.97, 1.0, 1.0]), np.array([1000, 2000, 3000, 4000]), 20) == 150
+  assert loop.eval_solve_episode(np.array([0.0, 0.99]), np.array([1000, 2000]), 20) is None
+
+
+def test_evaluation_runs_whole_episodes_with_the_greedy_policy():
+  """With a hand-made 'always right' network the test episodes all reach the treasure."""
+  config = make_config('hyperagent', 'deepsea', **TINY)
+  spec = tiny_spec()
+  agent = loop.make_agent_for(config, spec.size)
+  mapping = deep_sea.make_params(spec.size, 0).mapping
+  params = agent.init(jax.random.key(0)).params
+  ret, optimal = loop.evaluate(agent, spec, mapping, params, jax.random.key(1))
+  assert 0.0 <= float(optimal) <= 1.0 and float(ret) <= 0.99 + 1e-6
+  # agent.act on a network whose Q prefers the 'right' action in every cell: a treasure each episode
+  right = np.asarray(mapping)
+  act = lambda p, actor, pos, first, evaluation: (
+      jax.numpy.asarray(right.reshape(-1))[jax.numpy.minimum(pos, spec.size ** 2 - 1)], actor)
+  ret, optimal = loop.evaluate(agent._replace(act=act), spec, mapping, params, jax.random.key(1))
+  assert float(optimal) == 1.0 and abs(float(ret) - 0.99) < 1e-5
+
+
+def test_bad_run_spec_values_name_the_valid_ones():
+  with pytest.raises(ValueError, match='bsuite, seed'):
+    loop.RunSpec(mapping='random')
+  with pytest.raises(ValueError, match='size'):
+    loop.RunSpec(size=1)
+  with pytest.raises(ValueError, match='distinct'):
+    loop.RunSpec(seeds=(1, 1))
+
+
+def run_cli(*args):
+  return subprocess.run([sys.executable, os.path.join(ROOT, 'experiments', 'deepsea.py'), *args],
+                        capture_output=True, text=True, cwd=ROOT, timeout=600)
+
+
+@pytest.mark.parametrize('args,message', [
+    (['--agent', 'rainbow'], 'hyperagent, ensemble, dqn'),
+    (['--mapping', 'random'], 'bsuite, seed'),
+    (['--size', '1'], 'size'),
+    (['--set', 'index_dist=uniform'], 'sphere, gaussian, one_hot, none'),
+    (['--set', 'learning_rat=0.1'], 'Unknown config field'),
+])
+def test_cli_rejects_bad_input_before_any_work(args, message):
+  proc = run_cli(*args, '--out', '/nonexistent/never-created')
+  assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+  assert not os.path.exists('/nonexistent/never-created')
+
+
+def test_cli_end_to_end_writes_results_that_bsuite_scores(tmp_path):
+  out = tmp_path / 'run'
+  proc = run_cli('--size', '10', '--episodes', '30', '--seeds', '2', '--eval-every', '100',
+                 '--eval-episodes', '10', '--mapping', 'bsuite', '--no-progress', '--out', str(out),
+                 '--set', 'batch_size=16', '--set', 'num_update_indices=2')
+  assert proc.returncode == 0, proc.stderr
+  assert 'solved under' in proc.stdout
+  for name in ('config.json', 'metrics.csv', 'episodes.csv', 'summary.csv', 'deepsea.png', 'checkpoint.pkl'):
+    assert (out / name).exists(), name
+  saved = json.loads((out / 'config.json').read_text())
+  assert saved['config']['batch_size'] == 16 and saved['run']['size'] == 10
+  metrics = pd.read_csv(out / 'metrics.csv')
+  assert list(metrics.env_steps.unique()) == [100, 200, 300] and set(metrics.seed) == {0, 1}
+  from hyperagent.report import bsuite_report
+  scores = bsuite_report.load_and_score({'ours': str(out / 'bsuite' / 'seed_0')})
+  assert scores is not None
