@@ -126,6 +126,7 @@ def plot_scaling(path: str, table: pd.DataFrame, criterion: str) -> dict[str, tu
   import matplotlib
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt
+  import matplotlib.ticker
 
   fig, ax = plt.subplots(figsize=(6.5, 4.5))
   fits = {}
@@ -151,6 +152,9 @@ def plot_scaling(path: str, table: pd.DataFrame, criterion: str) -> dict[str, tu
   ax.plot(dither, 2.0 ** dither, 'k--', alpha=0.5, label='2^N (dithering)')
   ax.set(xscale='log', yscale='log', xlabel='DeepSea size N', ylabel=f'episodes to solve ({criterion})',
          title='DeepSea scaling (x: unsolved within the budget)')
+  ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+  ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+  ax.set_xticks(sizes_all)
   ax.legend(fontsize=8)
   fig.tight_layout()
   fig.savefig(path, dpi=110)
