@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test test-slow bench deepsea deepsea-scaling bsuite-report clean
+.PHONY: setup test test-slow bench deepsea deepsea-scaling bsuite-report atari atari-report clean
 
 setup: $(STAMP)
 
@@ -24,6 +24,7 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) experiments/bench_core.py
+	$(PY) experiments/bench_deepsea.py
 
 # make deepsea [SIZE=20] [SEEDS=5] [EPISODES=1000] [AGENT=hyperagent|ensemble|dqn] [MAPPING=seed|bsuite] [ARGS=...]
 # (defaults in the recipe, because other targets share these variable names)
@@ -41,6 +42,25 @@ REPORT_DIR ?= reports/bsuite
 
 bsuite-report: $(STAMP)
 	$(PY) experiments/bsuite_report.py $(RESULTS) --out $(REPORT_DIR)
+
+# make atari [GAME=breakout] [STEPS=3000] [SEEDS=1] [PROTOCOL=paper|machado] [AGENT=hyperagent|ensemble|dqn]
+# The default budget is a CPU demo of a few minutes; ATARI_ARGS holds its lighter settings: clear it
+# (ATARI_ARGS=) for the paper's (1 update/step, 2k warm-up, 10 eval games of up to 27k steps every
+# 20k steps, 200 final games), e.g. `make atari GAME=pong STEPS=2000000 ATARI_ARGS=`.
+# SEEDS is a count (3 = seeds 0,1,2), a list (2025,2030) or a range (5-9).
+ATARI_ARGS ?= --replay-ratio 0.25 --set warmup_steps=1000 --eval-every 2000 --eval-episodes 4 \
+	--final-eval-episodes 8 --final-eval-envs 4 --eval-max-episode-steps 2000 --log-every 500
+ATARI_OUT ?= results/atari
+ATARI_REPORT_DIR ?= reports/atari
+
+atari: $(STAMP)
+	$(PY) experiments/atari.py --game $(or $(GAME),breakout) --steps $(or $(STEPS),3000) --seeds $(or $(SEEDS),1) \
+		--protocol $(or $(PROTOCOL),paper) --agent $(or $(AGENT),hyperagent) --out $(ATARI_OUT) $(ATARI_ARGS)
+
+# RESULTS defaults to the bsuite folders above; for this target, unless given, it is $(ATARI_OUT).
+atari-report: $(STAMP)
+	$(PY) experiments/atari_report.py $(if $(filter command line environment,$(origin RESULTS)),$(RESULTS),$(ATARI_OUT)) \
+		--out $(ATARI_REPORT_DIR)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -11,13 +11,12 @@ A checkpoint in the folder is resumed when the same command is run again (--fres
 from __future__ import annotations
 
 import argparse
-import ast
 import os
 import sys
 import time
 
 from hyperagent import runtime
-from hyperagent.config import AGENTS, make_config
+from hyperagent.config import AGENTS, make_config, parse_overrides
 from hyperagent.loops import deepsea as loop
 from hyperagent.loops.deepsea import MAPPINGS
 
@@ -31,19 +30,6 @@ def official_episodes(size: int) -> int:
     if size <= n:
       return OFFICIAL_EPISODES[n]
   raise ValueError(f'no official budget for size {size} > 120; pass --episodes.')
-
-
-def parse_overrides(items: list[str]) -> dict:
-  overrides = {}
-  for item in items:
-    name, sep, value = item.partition('=')
-    if not sep:
-      raise ValueError(f'--set expects field=value, got {item!r}.')
-    try:
-      overrides[name] = ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-      overrides[name] = value  # a bare string such as index_dist=gaussian
-  return overrides
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:

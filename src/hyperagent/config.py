@@ -5,8 +5,9 @@ the index distribution decides which agent it is (DESIGN.md, "One idea, three ag
 """
 from __future__ import annotations
 
+import ast
 import dataclasses
-from typing import Any
+from typing import Any, Sequence
 
 TORSOS = ('mlp', 'nature_cnn', 'identity')
 INDEX_DISTS = ('sphere', 'gaussian', 'one_hot', 'none')
@@ -131,3 +132,20 @@ def make_config(agent: str = 'hyperagent', env: str = 'deepsea', **overrides: An
         epsilon_eval=0.05 if env == 'atari' else 0.0)
   return config.replace(**overrides)
 
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+  """Command-line overrides ['learning_rate=3e-4', 'hidden_sizes=[32, 32]', 'index_dist=gaussian']
+  -> {field: value}: Python literals (lists become tuples), anything else a string. Field names are
+  checked when the dict reaches `make_config`/`Config.replace`."""
+  overrides: dict[str, Any] = {}
+  for item in items:
+    name, sep, text = item.partition('=')
+    if not sep or not name.strip():
+      raise ValueError(f'--set expects FIELD=VALUE, got {item!r}.')
+    try:
+      value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+      value = text
+    overrides[name.strip()] = tuple(value) if isinstance(value, list) else value
+  return overrides

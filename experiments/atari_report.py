@@ -1,0 +1,29 @@
+"""Atari report over result directories: `make atari-report RESULTS=results/atari`.
+
+Writes report.md (per-game raw and human-normalised scores, IQM with stratified-bootstrap CIs),
+scores.csv, aggregate.csv and curves.png into --out.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from hyperagent.report import atari_report
+
+
+def main(argv=None) -> int:
+  p = argparse.ArgumentParser(description=__doc__)
+  p.add_argument('results', nargs='+', help='directories holding Atari runs (searched recursively)')
+  p.add_argument('--out', default='reports/atari')
+  p.add_argument('--reps', type=int, default=2000, help='bootstrap resamples')
+  args = p.parse_args(argv)
+  try:
+    print(atari_report.write_report(args.results, args.out, args.reps))
+  except ValueError as e:
+    p.error(str(e))
+  print(f'written to {args.out}/', file=sys.stderr)
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())

@@ -1,0 +1,87 @@
+"""DeepSea loop benchmarks (issue 3): the official DeepSea-20 run end to end, seeds vmapped, and N.
+
+  python experiments/bench_deepsea.py              # all three parts
+  python experiments/bench_deepsea.py --parts seeds sizes --steps 2000
+
+1. `official`: the official code's DeepSea-20 run, 50,000 env steps with one update each plus its
+   evaluations (100 test episodes every 1,000 steps), one seed: wall-clock end to end, compilation
+   included and reported separately.
+2. `seeds`: ms per seed-step at N = 20 with S seeds in one vmapped call, S = 1, 2, 5, 10.
+3. `sizes`: ms per env step (one seed) for N = 10 ... 100.
+Timings of parts 2-3 are the median of 3 chunks of --steps steps after a compiling chunk.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import jax
+import numpy as np
+
+from hyperagent.config import make_config
+from hyperagent.loops import deepsea as loop
+
+
+def time_chunks(size: int, seeds: int, steps: int, repeats: int = 3) -> tuple[float, float]:
+  """(compile + first chunk seconds, median seconds per chunk of `steps` steps)."""
+  config = make_config('hyperagent', 'deepsea')
+  spec = loop.RunSpec(size=size, num_episodes=10 * steps, seeds=tuple(range(seeds)), eval_every=steps)
+  agent = loop.make_agent_for(config, size)
+  chunk = loop.make_chunk_fn(config, size, True, spec.eval_episodes)
+  mappings, states = loop.init_all(agent, spec)
+  start = time.perf_counter()
+  states, _ = chunk(steps, mappings, states)
+  jax.block_until_ready(states)
+  first = time.perf_counter() - start
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    states, _ = chunk(steps, mappings, states)
+    jax.block_until_ready(states)
+    times.append(time.perf_counter() - start)
+  return first, float(np.median(times))
+
+
+def official_run() -> None:
+  config = make_config('hyperagent', 'deepsea')
+  spec = loop.RunSpec(size=20, num_episodes=2_500, seeds=(2020,), eval_every=1_000, eval_episodes=100)
+  start = time.perf_counter()
+  result = loop.train(config, spec, progress=False)
+  wall = time.perf_counter() - start
+  first_chunk = result.eval_wall_s[0]
+  rest = (result.eval_wall_s[-1] - first_chunk) / (len(result.eval_wall_s) - 1)
+  solved = loop.eval_solve_episode(result.eval_optimal[0], result.eval_steps, spec.size)
+  print(f'| DeepSea-20, 50,000 steps + 50 evaluations x 100 episodes, seed 2020 | {wall:.1f} s | '
+        f'{first_chunk:.1f} s | {1e3 * rest / spec.eval_every:.3f} ms | all-optimal at episode {solved} |')
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument('--parts', nargs='+', default=['official', 'seeds', 'sizes'])
+  parser.add_argument('--steps', type=int, default=2_000)
+  parser.add_argument('--sizes', type=int, nargs='+', default=[10, 20, 50, 100])
+  parser.add_argument('--seed-counts', type=int, nargs='+', default=[1, 2, 5, 10])
+  args = parser.parse_args()
+  device = jax.devices()[0]
+  print(f'# device: {device.platform} ({device.device_kind}), jax {jax.__version__}')
+  if 'official' in args.parts:
+    print('\n| run | wall-clock total | first chunk (compile + 1,000 steps + eval) | per step after | solved |')
+    print('|---|---|---|---|---|')
+    official_run()
+  if 'seeds' in args.parts:
+    print('\n| seeds S (N=20, vmapped) | ms per step (all seeds) | ms per seed-step | compile + first chunk |')
+    print('|---|---|---|---|')
+    for s in args.seed_counts:
+      first, per_chunk = time_chunks(20, s, args.steps)
+      print(f'| {s} | {1e3 * per_chunk / args.steps:.3f} | {1e3 * per_chunk / args.steps / s:.3f} | {first:.1f} s |',
+            flush=True)
+  if 'sizes' in args.parts:
+    print('\n| N (one seed) | ms per env step (act + env + store + learn) | compile + first chunk |')
+    print('|---|---|---|')
+    for n in args.sizes:
+      first, per_chunk = time_chunks(n, 1, args.steps)
+      print(f'| {n} | {1e3 * per_chunk / args.steps:.3f} | {first:.1f} s |', flush=True)
+
+
+if __name__ == '__main__':
+  main()

@@ -1,0 +1,166 @@
+"""Atari report: per-game raw and human-normalised scores, IQM with stratified-bootstrap CIs, curves.
+
+Reads the run directories the Atari loop writes (final.json, eval.csv; any depth under the given
+paths). IQM (Agarwal et al. 2021): the mean of the middle 50% of all (game, run) human-normalised
+scores; its CI comes from a stratified bootstrap that resamples the runs of each game with
+replacement, independently per game (what rliable's `get_interval_estimates` does by default),
+implemented here with numpy because rliable 1.2 fails to import with pandas 3 (ECOSYSTEM.md §4).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections import defaultdict
+from typing import Sequence
+
+import numpy as np
+
+from hyperagent.envs import atari
+
+
+def find_runs(paths: Sequence[str]) -> list[dict]:
+  """Every run directory under `paths` with a final.json or an eval.csv, with its results loaded."""
+  runs = []
+  for root in paths:
+    for directory, _, files in sorted(os.walk(root)):
+      if 'final.json' not in files and 'eval.csv' not in files:
+        continue
+      run = dict(dir=directory, final=None, curve=None)
+      if 'config.json' in files:
+        with open(os.path.join(directory, 'config.json')) as f:
+          config = json.load(f)
+        run.update(game=config['game'], agent=config['run']['agent'], protocol=config['run']['protocol'],
+                   seed=config['run']['seed'])
+      if 'final.json' in files:
+        with open(os.path.join(directory, 'final.json')) as f:
+          run['final'] = json.load(f)
+        run.update({k: run['final'][k] for k in ('game', 'agent', 'protocol', 'seed')})
+      if 'eval.csv' in files:
+        with open(os.path.join(directory, 'eval.csv'), newline='') as f:
+          rows = list(csv.DictReader(f))
+        run['curve'] = (np.array([float(r['env_steps']) for r in rows]),
+                        np.array([float(r['eval_return']) for r in rows]))
+      if 'game' in run:
+        run['label'] = f"{run['agent']}-{run['protocol']}"
+        runs.append(run)
+  return runs
+
+
+def iqm(scores: np.ndarray) -> float:
+  """Interquartile mean: drop the lowest and highest 25% (scipy.stats.trim_mean(x, 0.25))."""
+  x = np.sort(np.ravel(scores))
+  cut = int(0.25 * len(x))
+  return float(np.mean(x[cut:len(x) - cut]))
+
+
+def stratified_bootstrap_ci(per_game: Sequence[np.ndarray], statistic=iqm, reps: int = 2000,
+                            alpha: float = 0.05, seed: int = 0) -> tuple[float, float, float]:
+  """(point, low, high): `statistic` of the pooled scores, CI from resampling runs within each game."""
+  rng = np.random.default_rng(seed)
+  point = statistic(np.concatenate(per_game))
+  stats = np.empty(reps)
+  for i in range(reps):
+    stats[i] = statistic(np.concatenate([g[rng.integers(0, len(g), len(g))] for g in per_game]))
+  low, high = np.quantile(stats, [alpha / 2, 1 - alpha / 2])
+  return point, float(low), float(high)
+
+
+def score_table(runs: list[dict]) -> list[dict]:
+  """One row per (label, game) with final scores: seeds, raw mean/std, HNS mean."""
+  groups = defaultdict(list)
+  for run in runs:
+    if run['final'] is not None:
+      groups[(run['label'], run['game'])].append(run['final']['raw_score'])
+  rows = []
+  for (label, game), raw in sorted(groups.items()):
+    raw = np.array(raw)
+    hns = atari.human_normalized(game, raw) if game in atari.HUMAN_RANDOM else np.full_like(raw, np.nan)
+    rows.append(dict(agent=label, game=game, seeds=len(raw), raw_mean=float(raw.mean()), raw_std=float(raw.std()),
+                     hns_mean=float(np.mean(hns)), hns_median=float(np.median(hns))))
+  return rows
+
+
+def aggregate(runs: list[dict], reps: int = 2000) -> list[dict]:
+  """Per label: IQM, median and mean of HNS over (game, seed), IQM with a stratified-bootstrap 95% CI."""
+  per_label = defaultdict(lambda: defaultdict(list))
+  for run in runs:
+    if run['final'] is not None and run['game'] in atari.HUMAN_RANDOM:
+      per_label[run['label']][run['game']].append(float(atari.human_normalized(run['game'], run['final']['raw_score'])))
+  out = []
+  for label, games in sorted(per_label.items()):
+    per_game = [np.array(v) for _, v in sorted(games.items())]
+    point, low, high = stratified_bootstrap_ci(per_game, iqm, reps)
+    pooled = np.concatenate(per_game)
+    out.append(dict(agent=label, games=len(per_game), runs=len(pooled), iqm=point, iqm_low=low, iqm_high=high,
+                    median=float(np.median(pooled)), mean=float(np.mean(pooled))))
+  return out
+
+
+def plot_curves(runs: list[dict], path: str):
+  """Evaluation return vs agent steps, one panel per game: mean over seeds, shaded min-max."""
+  import matplotlib
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt
+  games = sorted({run['game'] for run in runs if run['curve'] is not None})
+  if not games:
+    return False
+  cols = min(4, len(games))
+  rows = -(-len(games) // cols)
+  fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
+  for ax, game in zip(axes.ravel(), games):
+    by_label = defaultdict(list)
+    for run in runs:
+      if run['game'] == game and run['curve'] is not None:
+        by_label[run['label']].append(run['curve'])
+    for label, curves in sorted(by_label.items()):
+      length = min(len(c[0]) for c in curves)  # seeds may be at different points of a running job
+      steps = curves[0][0][:length]
+      values = np.stack([c[1][:length] for c in curves])
+      ax.plot(steps, values.mean(0), label=f'{label} ({len(curves)})')
+      ax.fill_between(steps, values.min(0), values.max(0), alpha=0.2)
+    if game in atari.HUMAN_RANDOM:
+      ax.axhline(atari.HUMAN_RANDOM[game][1], color='grey', ls='--', lw=0.8, label='human')
+    ax.set_title(game)
+    ax.set_xlabel('agent steps')
+    ax.set_ylabel('eval return')
+    ax.legend(fontsize=7)
+  for ax in axes.ravel()[len(games):]:
+    ax.axis('off')
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+  return True
+
+
+def write_report(paths: Sequence[str], out_dir: str, reps: int = 2000) -> str:
+  """Writes scores.csv, aggregate.csv, curves.png and report.md into out_dir; returns the markdown."""
+  runs = find_runs(paths)
+  if not runs:
+    raise ValueError(f'No Atari runs (final.json or eval.csv) under {", ".join(paths)}.')
+  os.makedirs(out_dir, exist_ok=True)
+  table, agg = score_table(runs), aggregate(runs, reps)
+  for name, rows in (('scores.csv', table), ('aggregate.csv', agg)):
+    if rows:
+      with open(os.path.join(out_dir, name), 'w', newline='') as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+  has_curves = plot_curves(runs, os.path.join(out_dir, 'curves.png'))
+  lines = ['# Atari report', '', f'{len(runs)} run directories under {", ".join(paths)}; '
+           f'{sum(r["final"] is not None for r in runs)} with a final evaluation.', '',
+           '## Final scores per game', '', '| agent | game | seeds | raw score (mean ± std) | HNS mean | HNS median |',
+           '|---|---|---|---|---|---|']
+  lines += [f"| {r['agent']} | {r['game']} | {r['seeds']} | {r['raw_mean']:.1f} ± {r['raw_std']:.1f} | "
+            f"{r['hns_mean']:.3f} | {r['hns_median']:.3f} |" for r in table]
+  lines += ['', '## Aggregate human-normalised score', '',
+            f'IQM with a 95% stratified-bootstrap CI ({reps} resamples of the runs within each game).', '',
+            '| agent | games | runs | IQM [95% CI] | median | mean |', '|---|---|---|---|---|---|']
+  lines += [f"| {a['agent']} | {a['games']} | {a['runs']} | {a['iqm']:.3f} [{a['iqm_low']:.3f}, {a['iqm_high']:.3f}] | "
+            f"{a['median']:.3f} | {a['mean']:.3f} |" for a in agg]
+  if has_curves:
+    lines += ['', '## Learning curves', '', '![evaluation return vs agent steps](curves.png)']
+  text = '\n'.join(lines) + '\n'
+  with open(os.path.join(out_dir, 'report.md'), 'w') as f:
+    f.write(text)
+  return text

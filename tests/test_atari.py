@@ -1,0 +1,420 @@
+"""Atari envs (names, scores, protocols) and the frame-deduplicated replay against hand-built stacks.
+
+The replay is checked three ways: a fully hand-written 1-env sequence, a simulated envpool (shifted
+stacks, life losses, game overs, truncations, pseudo-steps, ring wrap-around) against a plain-Python
+reference, and a real envpool Breakout run whose rebuilt stacks must equal envpool's observations.
+"""
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from hyperagent import atari_replay
+from hyperagent.envs import atari
+
+GAMMA = 0.9
+add = jax.jit(atari_replay.add, donate_argnums=0)
+add_reset = jax.jit(atari_replay.add_reset, donate_argnums=0)
+gather = jax.jit(atari_replay.gather, static_argnames=('n_step', 'stack'))
+sample = jax.jit(atari_replay.sample, static_argnames=('batch_size', 'n_step', 'stack'))
+valid_mask = jax.jit(atari_replay.valid_mask)
+
+
+# ----------------------------------------------------------------------------- names, scores, protocols
+
+def test_canonical_game_any_case():
+  for name in ('breakout', 'Breakout', 'BREAKOUT', 'Breakout-v5'):
+    assert atari.canonical_game(name) == 'Breakout'
+  assert atari.canonical_game('ms_pacman') == 'MsPacman'
+  assert atari.canonical_game('montezumarevenge') == 'MontezumaRevenge'  # outside the 26, in envpool
+  assert set(atari.GAMES) <= set(atari.all_games()) and len(atari.GAMES) == 26
+
+
+def test_unknown_game_lists_valid_names():
+  with pytest.raises(ValueError, match='Unknown Atari game.*Breakout.*Pong'):
+    atari.canonical_game('Breakoutt')
+
+
+def test_human_normalized():
+  assert set(atari.GAMES) <= set(atari.HUMAN_RANDOM)
+  assert atari.human_normalized('pong', -20.7) == pytest.approx(0.0)
+  assert atari.human_normalized('Pong', 14.6) == pytest.approx(1.0)
+  assert atari.human_normalized('breakout', 30.5 - 28.8 / 2) == pytest.approx(0.5)
+  np.testing.assert_allclose(atari.human_normalized('Qbert', [163.9, 13455.0]), [0.0, 1.0])
+  assert atari.human_normalized('Venture', 74.0) == pytest.approx(0.0623, abs=1e-4)  # SPEC §5.3 table
+  with pytest.raises(ValueError, match='No human/random'):
+    atari.human_normalized('Tennis', 0.0)
+
+
+def test_protocol_config_read_back():
+  common = dict(stack_num=4, frame_skip=4, img_height=84, img_width=84, gray_scale=True,
+                max_episode_steps=27_000)
+  expected = {
+      ('paper', False): dict(common, repeat_action_probability=0.0, full_action_space=False, noop_max=30,
+                             use_fire_reset=True, episodic_life=True, reward_clip=True),
+      ('paper', True): dict(common, repeat_action_probability=0.0, full_action_space=False, noop_max=30,
+                            use_fire_reset=True, episodic_life=False, reward_clip=False),
+      ('machado', False): dict(common, repeat_action_probability=0.25, full_action_space=True, noop_max=1,
+                               use_fire_reset=False, episodic_life=False, reward_clip=False),
+  }
+  for (protocol, evaluation), values in expected.items():
+    env = atari.make_env('breakout', protocol, num_envs=2, seed=3, evaluation=evaluation, num_threads=1)
+    config = env.config
+    assert {k: config[k] for k in values} == values, (protocol, evaluation)
+    assert config['task'] == 'breakout' and config['seed'] == 3 and config['num_envs'] == 2
+    assert env.action_space.n == (18 if protocol == 'machado' else 4)
+    env.close()
+  with pytest.raises(ValueError, match='paper, machado'):
+    atari.make_env('Pong', 'nature')
+
+
+# ----------------------------------------------------------------------------- a hand-written sequence
+
+def test_hand_written_sequence():
+  """1 env, C = 8, frames equal to their step number, γ = 0.5, n = 3."""
+  state = atari_replay.init(8, 1, index_dim=2, frame_shape=(2, 2))
+  frame = lambda s: jnp.full((1, 2, 2), s, jnp.uint8)
+  state = add_reset(state, frame(0))
+  # step: (reward, terminated, truncated, first); 3 is a life loss, 5 a truncation, 6 the pseudo-step.
+  steps = {1: (1, 0, 0, 0), 2: (2, 0, 0, 0), 3: (3, 1, 0, 0), 4: (4, 0, 0, 0), 5: (5, 0, 1, 0),
+           6: (9, 0, 0, 1), 7: (7, 0, 0, 0), 8: (8, 0, 0, 0), 9: (9, 0, 0, 0), 10: (10, 0, 0, 0)}
+
+  def step(state, s):
+    r, term, trunc, first = steps[s]
+    return add(state, jnp.array([s % 4]), jnp.array([float(r)]), jnp.array([term]), jnp.array([trunc]),
+               frame(s), jnp.full((1, 2), float(s)), jnp.array([first]))
+
+  for s in range(1, 8):
+    state = step(state, s)
+  rows = jnp.arange(8)
+  batch = gather(state, rows, jnp.zeros(8, jnp.int32), n_step=3, discount=0.5)
+  np.testing.assert_array_equal(valid_mask(state)[:, 0], [0, 1, 1, 1, 1, 1, 0, 1])
+  # row: (return, discount, obs frames, next_obs frames), by hand
+  expected = {1: (1 + .5 * 2 + .25 * 3, 0.0, [0, 0, 0, 0], [0, 1, 2, 3]),
+              2: (2 + .5 * 3, 0.0, [0, 0, 0, 1], [0, 1, 2, 3]),
+              3: (3, 0.0, [0, 0, 1, 2], [0, 1, 2, 3]),
+              4: (4 + .5 * 5, 0.25, [0, 1, 2, 3], [2, 3, 4, 5]),   # the stack crosses the life loss
+              5: (5, 0.5, [1, 2, 3, 4], [2, 3, 4, 5]),
+              7: (7, 0.5, [6, 6, 6, 6], [6, 6, 6, 7])}             # the newest row ends the chain
+  for row, (ret, disc, obs, next_obs) in expected.items():
+    assert batch.reward[row] == pytest.approx(ret) and batch.discount[row] == pytest.approx(disc), row
+    np.testing.assert_array_equal(batch.obs[row, :, 0, 0], obs)
+    np.testing.assert_array_equal(batch.next_obs[row, :, 0, 0], next_obs)
+    assert batch.action[row] == row % 4 and batch.perturbation[row, 0] == row
+  # Three more steps wrap the ring over steps 0-2: steps 3-5 lose part of their stacks.
+  for s in (8, 9, 10):
+    state = step(state, s)
+  np.testing.assert_array_equal(valid_mask(state)[:, 0], [1, 1, 1, 0, 0, 0, 0, 1])  # rows of steps 8, 9, 10, 7
+  batch = gather(state, jnp.array([0, 1, 2, 7]), jnp.zeros(4, jnp.int32), n_step=3, discount=0.5)
+  np.testing.assert_allclose(batch.reward, [8 + .5 * 9 + .25 * 10, 9 + .5 * 10, 10, 7 + .5 * 8 + .25 * 9])
+  np.testing.assert_allclose(batch.discount, [.125, .25, .5, .125])
+  np.testing.assert_array_equal(batch.obs[:, :, 0, 0], [[6, 6, 6, 7], [6, 6, 7, 8], [6, 7, 8, 9], [6, 6, 6, 6]])
+  np.testing.assert_array_equal(batch.next_obs[:, :, 0, 0],
+                                [[7, 8, 9, 10], [7, 8, 9, 10], [7, 8, 9, 10], [6, 7, 8, 9]])
+
+
+# ----------------------------------------------------------------------------- reference checks
+
+def run_reference(records, total, capacity):
+  """Per stored (row, env): None if not sampleable, else the step number s it holds.
+
+  A step's obs stack comes from `records['stack'][s - 1]`, the envpool-like shifted stack of source
+  steps; it is sampleable when it is a transition and all its sources are still stored.
+  """
+  oldest = max(0, total - capacity)
+  num_envs = records['first'].shape[1]
+  steps = np.full((capacity, num_envs), -1)
+  for s in range(oldest, total):
+    for e in range(num_envs):
+      if not records['first'][s, e] and min(records['stack'][s - 1][e]) >= oldest:
+        steps[s % capacity, e] = s
+  return steps
+
+
+def reference_n_step(records, s, e, n, total):
+  """(return, discount, last step) of the n-step chain from step s, in plain Python."""
+  ret, m, disc = 0.0, 0, None
+  for j in range(n):
+    u = s + j
+    if u >= total or (j > 0 and records['first'][u, e]):
+      break
+    ret += GAMMA ** j * records['reward'][u, e]
+    m = j + 1
+    if records['terminated'][u, e]:
+      disc = 0.0
+      break
+    if records['truncated'][u, e]:
+      break
+  return ret, GAMMA ** m if disc is None else disc, s + m - 1
+
+
+def check_all(state, records, frames, total, n_step):
+  """Every (row, env): validity, n-step return, discount, z, action and rebuilt stacks vs the reference."""
+  capacity, num_envs = state.first.shape
+  steps = run_reference(records, total, capacity)
+  np.testing.assert_array_equal(np.asarray(valid_mask(state)), steps >= 0)
+  rows, envs = np.meshgrid(np.arange(capacity), np.arange(num_envs), indexing='ij')
+  batch = jax.device_get(gather(state, jnp.asarray(rows.ravel()), jnp.asarray(envs.ravel()),
+                                n_step=n_step, discount=GAMMA))
+  for i, (row, e) in enumerate(zip(rows.ravel(), envs.ravel())):
+    s = steps[row, e]
+    if s < 0:
+      continue
+    ret, disc, last = reference_n_step(records, s, e, n_step, total)
+    assert batch.reward[i] == pytest.approx(ret, abs=1e-5) and batch.discount[i] == pytest.approx(disc)
+    assert batch.action[i] == records['action'][s, e]
+    np.testing.assert_array_equal(batch.perturbation[i], records['z'][s, e])
+    np.testing.assert_array_equal(batch.obs[i], frames(s - 1, e))
+    np.testing.assert_array_equal(batch.next_obs[i], frames(last, e))
+  return int((steps >= 0).sum())
+
+
+def simulate(num_steps, num_envs, frame_shape, seed):
+  """An envpool-like vector env with tiny frames: shifted stacks, life losses, game overs,
+  truncations, and the pseudo-step after each real end. Frame pixels encode (step, env, episode)."""
+  rng = np.random.default_rng(seed)
+  shape = (num_steps, num_envs)
+  rec = dict(first=np.zeros(shape, bool), reward=rng.integers(-1, 2, shape).astype(np.float32),
+             terminated=np.zeros(shape, bool), truncated=np.zeros(shape, bool),
+             action=rng.integers(0, 4, shape), z=rng.normal(size=shape + (3,)).astype(np.float32),
+             frame=np.zeros(shape + frame_shape, np.uint8), stack=[])
+  episode = np.arange(num_envs)
+  reset_next = np.ones(num_envs, bool)
+  stack = [None] * num_envs
+  for s in range(num_steps):
+    for e in range(num_envs):
+      if reset_next[e]:
+        rec['first'][s, e], reset_next[e] = True, False
+        episode[e] += num_envs
+        stack[e] = [s] * 4
+      else:
+        u = rng.random()
+        rec['terminated'][s, e] = u < 0.15               # life losses and game overs
+        rec['truncated'][s, e] = 0.15 <= u < 0.22
+        reset_next[e] = u < 0.07 or rec['truncated'][s, e]
+        stack[e] = stack[e][1:] + [s]
+      rec['frame'][s, e] = rng.integers(0, 256, frame_shape)
+      rec['frame'][s, e, 0, :3] = s % 256, e, episode[e]
+    rec['stack'].append([list(x) for x in stack])
+  return rec
+
+
+def test_simulated_envpool_with_wraparound():
+  num_envs, capacity, frame_shape = 3, 16, (3, 5)
+  rec = simulate(70, num_envs, frame_shape, seed=0)
+  frames = lambda s, e: rec['frame'][rec['stack'][s][e], e]
+  state = atari_replay.init(capacity, num_envs, index_dim=3, frame_shape=frame_shape)
+  state = add_reset(state, jnp.asarray(rec['frame'][0]))
+  checked = 0
+  for s in range(1, 70):
+    state = add(state, rec['action'][s], rec['reward'][s], rec['terminated'][s], rec['truncated'][s],
+                rec['frame'][s], rec['z'][s], rec['first'][s])
+    if s + 1 in (2, 9, 16, 17, 20, 33, 51, 70):
+      for n_step in (1, 3):
+        checked += check_all(state, rec, frames, s + 1, n_step)
+  assert checked > 300
+  assert rec['first'][1:].sum() > 10 and (rec['terminated'] & ~rec['first']).sum() > 10
+
+  # Sampling: uniform over the valid transitions, and no stack mixes two episodes.
+  steps = run_reference(rec, 70, capacity)
+  keys = jax.random.split(jax.random.key(0), 8)
+  batches = [sample(state, k, batch_size=1024, n_step=3, discount=GAMMA) for k in keys]
+  obs = np.concatenate([np.asarray(b.obs) for b in batches])
+  next_obs = np.concatenate([np.asarray(b.next_obs) for b in batches])
+  episodes = np.concatenate([obs[:, :, 0, 2], next_obs[:, :, 0, 2]], axis=1)
+  assert (episodes == episodes[:, :1]).all()
+  # A transition's z is unique: it names the (row, env) drawn.
+  z_to_slot = {rec['z'][s, e].tobytes(): (s % capacity, e) for s, e in np.argwhere(rec['z'][:, :, 0] != 0)
+               if s >= 70 - capacity}
+  counts = {tuple(x): 0 for x in np.argwhere(steps >= 0)}
+  for z in np.concatenate([np.asarray(b.perturbation) for b in batches]):
+    counts[z_to_slot[z.tobytes()]] += 1   # KeyError if an invalid transition was drawn
+  values = np.array(list(counts.values()))
+  expected = values.sum() / len(values)
+  assert values.min() > 0.6 * expected and values.max() < 1.4 * expected
+
+
+# ----------------------------------------------------------------------------- real envpool
+
+def test_envpool_breakout_stacks_rebuilt_exactly():
+  """Random play in Breakout ('paper' protocol, 2 envs, a 60-step cap so that truncations occur too:
+  random play ends a game after about 120 steps; envpool's elapsed_step, which the cap counts, skips
+  the FIRE steps after life losses):
+  every sampleable transition's rebuilt obs / next_obs equals what envpool returned."""
+  num_envs, capacity, num_steps = 2, 128, 400
+  env = atari.make_env('Breakout', 'paper', num_envs=num_envs, seed=1, num_threads=1, max_episode_steps=60)
+  obs, info = env.reset()
+  assert (obs == obs[:, -1:]).all()  # a reset observation is its first frame repeated
+  rng = np.random.default_rng(0)
+  shape = (num_steps, num_envs)
+  rec = dict(first=np.zeros(shape, bool), reward=np.zeros(shape, np.float32), terminated=np.zeros(shape, bool),
+             truncated=np.zeros(shape, bool), action=rng.integers(0, 4, shape),
+             z=rng.normal(size=shape + (4,)).astype(np.float32), obs=np.zeros(shape + obs.shape[1:], np.uint8))
+  rec['first'][0], rec['obs'][0] = True, obs
+  state = add_reset(atari_replay.init(capacity, num_envs, index_dim=4), jnp.asarray(obs[:, -1]))
+  points = life_losses = 0
+  for s in range(1, num_steps):
+    obs, reward, terminated, truncated, info = env.step(rec['action'][s])
+    first = np.asarray(atari.is_first(info))
+    rec['first'][s], rec['reward'][s], rec['obs'][s] = first, reward, obs
+    rec['terminated'][s], rec['truncated'][s] = terminated, truncated
+    assert (reward[first] == 0).all() and (obs[first] == obs[first][:, -1:]).all()
+    np.testing.assert_array_equal(np.sign(atari.raw_reward(info)), reward)  # the env clips, info keeps the score
+    points += atari.raw_reward(info).sum()
+    life_losses += (terminated & ~atari.game_over(terminated, truncated, info)).sum()
+    state = add(state, rec['action'][s], reward, terminated, truncated, obs[:, -1], rec['z'][s], first)
+    if s + 1 in (100, 300, num_steps):
+      rec['stack'] = [[list(_sources(rec['first'][:, e], p)) for e in range(num_envs)] for p in range(s + 1)]
+      for n_step in (1, 5):
+        assert check_all(state, rec, lambda p, e: rec['obs'][p, e], s + 1, n_step) > 0.8 * min(s, capacity)
+  env.close()
+  assert rec['first'][1:].sum() >= 2 and rec['truncated'].sum() >= 1 and life_losses >= 4 and points > 0
+
+
+def _sources(first, p):
+  """Steps whose frames make envpool's stack at step p: back to the episode's first step, repeated."""
+  start = max(i for i in range(p + 1) if first[i])
+  return [max(p - k, start) for k in (3, 2, 1, 0)]
+
+
+def test_pseudo_transition_never_stored():
+  """The step after a game over / truncation (envpool's auto-reset) is never sampled, in any form:
+  not as a transition (its z never comes back) and not inside an n-step chain (its reward neither)."""
+  rec = simulate(60, 2, (2, 3), seed=3)
+  pseudo = rec['first'].copy()
+  pseudo[0] = False
+  assert pseudo.sum() >= 5
+  rec['reward'][pseudo] = 1000.0  # would show up in any return that crossed it
+  state = atari_replay.init(64, 2, index_dim=3, frame_shape=(2, 3))
+  state = add_reset(state, jnp.asarray(rec['frame'][0]))
+  for s in range(1, 60):
+    state = add(state, rec['action'][s], rec['reward'][s], rec['terminated'][s], rec['truncated'][s],
+                rec['frame'][s], rec['z'][s], rec['first'][s])
+  assert not np.asarray(valid_mask(state))[np.argwhere(pseudo)[:, 0], np.argwhere(pseudo)[:, 1]].any()
+  batch = sample(state, jax.random.key(1), batch_size=4096, n_step=5, discount=GAMMA)
+  assert np.abs(np.asarray(batch.reward)).max() < 10
+  pseudo_z = {rec['z'][s, e].tobytes() for s, e in np.argwhere(pseudo)}
+  assert not pseudo_z & {z.tobytes() for z in np.asarray(batch.perturbation)}
+
+
+def test_memory_within_raw_frame_bytes():
+  """The whole buffer is within 1.2x (here 1.005x) of the raw bytes of the frames it stores."""
+  for capacity, num_envs, index_dim in ((1000, 1, 4), (500, 8, 4), (250, 4, 10)):
+    state = atari_replay.init(capacity, num_envs, index_dim)
+    raw = capacity * num_envs * 84 * 84
+    assert atari_replay.nbytes(state) <= 1.2 * raw, (capacity, num_envs, atari_replay.nbytes(state) / raw)
+
+
+# ----------------------------------------------------------------------------- the loop
+
+def test_due_updates_schedule():
+  from hyperagent.loops.atari import due_updates
+  steps = np.arange(0, 20, dtype=np.int32)
+  # paper: the first update at env_step == warm-up, then one per step
+  np.testing.assert_array_equal(due_updates(steps, 10, 1.0, xp=np), np.maximum(steps - 9, 0))
+  quarter = due_updates(steps, 10, 0.25, xp=np)
+  np.testing.assert_array_equal(quarter, [0] * 10 + [1, 1, 1, 1, 2, 2, 2, 2, 3, 3])
+  np.testing.assert_array_equal(np.asarray(due_updates(jnp.asarray(steps), 10, 0.25)), quarter)
+  np.testing.assert_array_equal(due_updates(steps, 10, 0.0, xp=np), 0)
+
+
+TINY = (('cnn_feature_dim', 32), ('num_update_indices', 4), ('batch_size', 8), ('warmup_steps', 24),
+        ('replay_capacity', 200))
+
+
+def _tiny_run(**kw):
+  from hyperagent.loops.atari import RunConfig
+  base = dict(game='pong', steps=64, num_envs=2, replay_ratio=0.25, eval_every=32, eval_episodes=2,
+              final_eval_episodes=2, final_eval_envs=2, eval_max_episode_steps=40, log_every=16,
+              checkpoint_every=32, num_threads=1, overrides=TINY)
+  return RunConfig(**dict(base, **kw))
+
+
+def _read(path):
+  import csv
+  with open(path, newline='') as f:
+    return [{k: v for k, v in row.items() if k != 'sps'} for row in csv.DictReader(f)]
+
+
+def test_checkpoint_resume_reproduces_metrics(tmp_path):
+  """Interrupted at the first checkpoint and resumed == uninterrupted: same CSV rows, same final score."""
+  import json
+  from hyperagent.loops.atari import Runner
+  runner = Runner(_tiny_run())
+  straight = runner.train(str(tmp_path / 'a'), progress=False)
+  assert runner.train(str(tmp_path / 'b'), progress=False, stop_after=32) == dict(interrupted_at=32)
+  assert max(int(r['env_steps']) for r in _read(tmp_path / 'b' / 'train.csv')) == 32
+  resumed = runner.train(str(tmp_path / 'b'), resume=True, progress=False)
+  assert straight == resumed and straight['updates'] == 11 and straight['env_steps'] == 64
+  a, b = _read(tmp_path / 'a' / 'train.csv'), _read(tmp_path / 'b' / 'train.csv')
+  assert len(a) == 4 and a == b and float(a[-1]['loss']) > 0
+  assert _read(tmp_path / 'a' / 'eval.csv') == _read(tmp_path / 'b' / 'eval.csv')
+  assert [int(r['env_steps']) for r in _read(tmp_path / 'a' / 'eval.csv')] == [0, 32, 64]
+  final = json.loads((tmp_path / 'a' / 'final.json').read_text())
+  assert final['game'] == 'Pong' and final['episodes'] == 2 and np.isfinite(final['hns'])
+
+
+@pytest.mark.slow
+def test_xla_env_mode_matches_host(tmp_path):
+  """envpool's XLA step inside one jitted fori_loop gives the host loop's metrics (to float rounding)."""
+  from hyperagent.loops.atari import Runner
+  host = Runner(_tiny_run(checkpoint_every=0)).train(str(tmp_path / 'host'), progress=False)
+  xla = Runner(_tiny_run(checkpoint_every=0, env_mode='xla', chunk=5)).train(str(tmp_path / 'xla'), progress=False)
+  assert host['updates'] == xla['updates'] and host['raw_score'] == xla['raw_score']
+  for row_h, row_x in zip(_read(tmp_path / 'host' / 'train.csv'), _read(tmp_path / 'xla' / 'train.csv')):
+    for k in row_h:
+      np.testing.assert_allclose(float(row_h[k]), float(row_x[k]), rtol=1e-4, err_msg=k)
+
+
+def test_cli_unknown_game_lists_valid_names(capsys):
+  import importlib.util, pathlib
+  path = pathlib.Path(__file__).parent.parent / 'experiments' / 'atari.py'
+  spec = importlib.util.spec_from_file_location('atari_cli', path)
+  cli = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(cli)
+  with pytest.raises(SystemExit) as e:
+    cli.main(['--game', 'Breakoutt'])
+  assert e.value.code == 2
+  assert 'Unknown Atari game' in capsys.readouterr().err
+
+
+def test_make_atari_end_to_end(tmp_path):
+  """`make atari` with a few hundred steps and a tiny warm-up, then `make atari-report` on its output."""
+  import json, os, pathlib, subprocess
+  root = pathlib.Path(__file__).parent.parent
+  tiny = ' '.join(f'--set {k}={v}' for k, v in TINY if k != 'warmup_steps')
+  args = (f'--replay-ratio 0.1 --set warmup_steps=100 {tiny} --eval-every 150 --eval-episodes 2 '
+          f'--final-eval-episodes 2 --final-eval-envs 2 --eval-max-episode-steps 60 --log-every 100 --num-envs 2 '
+          f'--no-progress')
+  out, report = tmp_path / 'results', tmp_path / 'report'
+  env = dict(os.environ, PYTHONPATH=str(root / 'src'))
+  subprocess.run(['make', '-s', '-C', str(root), 'atari', 'GAME=Breakout', 'STEPS=300', f'ATARI_OUT={out}',
+                  f'ATARI_ARGS={args}'], check=True, env=env, capture_output=True, text=True)
+  run_dir = out / 'Breakout' / 'hyperagent-paper' / 'seed0'
+  final = json.loads((run_dir / 'final.json').read_text())
+  assert final['env_steps'] == 300 and final['updates'] == 21 and final['episodes'] == 2
+  assert len(_read(run_dir / 'train.csv')) == 3 and len(_read(run_dir / 'eval.csv')) == 3
+  subprocess.run(['make', '-s', '-C', str(root), 'atari-report', f'RESULTS={out}', f'ATARI_REPORT_DIR={report}'],
+                 check=True, env=env, capture_output=True, text=True)
+  text = (report / 'report.md').read_text()
+  assert '| hyperagent-paper | Breakout | 1 |' in text and (report / 'curves.png').stat().st_size > 1000
+
+
+# ----------------------------------------------------------------------------- the report
+
+def test_iqm_and_stratified_bootstrap():
+  from hyperagent.report import atari_report
+  assert atari_report.iqm(np.arange(8.0)) == pytest.approx(3.5)           # mean of 2, 3, 4, 5
+  assert atari_report.iqm(np.array([0, 1, 2, 3, 100.0])) == pytest.approx(2.0)  # drops 1 per side
+  same = [np.full(3, 0.5), np.full(5, 0.5)]
+  assert atari_report.stratified_bootstrap_ci(same, reps=50) == pytest.approx((0.5, 0.5, 0.5))
+  rng = np.random.default_rng(0)
+  games = [rng.normal(mu, 0.2, 5) for mu in np.linspace(0, 2, 26)]
+  point, low, high = atari_report.stratified_bootstrap_ci(games, reps=500)
+  assert low < point < high and high - low < 0.5
+  # stratified: every resample keeps each game's number of runs, so with one run per game the CI is a point
+  one = [np.array([g[0]]) for g in games]
+  p1, l1, h1 = atari_report.stratified_bootstrap_ci(one, reps=50)
+  assert l1 == h1 == p1
