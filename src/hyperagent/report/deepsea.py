@@ -25,7 +25,8 @@ from hyperagent.report import bsuite_csv
 
 
 def bsuite_rows(result: deepsea.Result, seed_index: int, every_episode: bool = False) -> pd.DataFrame:
-  """One seed's episodes as bsuite's logger would write them (at its log episodes by default)."""
+  """One seed's episodes as bsuite's logger would write them: at its log episodes by default, plus the
+  last episode, so a run stopped early (once solved) still shows bsuite's analysis where it ended."""
   episode_return = result.episode_return[seed_index].astype(np.float64)
   episodes = np.arange(1, len(episode_return) + 1)
   frame = pd.DataFrame(dict(
@@ -33,7 +34,7 @@ def bsuite_rows(result: deepsea.Result, seed_index: int, every_episode: bool = F
       total_bad_episodes=result.total_bad_episodes[seed_index],
       denoised_return=result.denoised_return[seed_index]))
   if not every_episode:
-    frame = frame[np.isin(episodes, bsuite_csv.bsuite_log_episodes(len(episodes)))]
+    frame = frame[np.isin(episodes, bsuite_csv.bsuite_log_episodes(len(episodes))) | (episodes == len(episodes))]
   return frame
 
 
