@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test test-slow bench deepsea deepsea-scaling bsuite-report atari atari-report clean
+.PHONY: setup test test-slow bench deepsea deepsea-scaling bsuite bsuite-report atari atari-report clean
 
 setup: $(STAMP)
 
@@ -36,6 +36,17 @@ deepsea: $(STAMP)
 deepsea-scaling: $(STAMP)
 	$(PY) experiments/deepsea_scaling.py --sizes $(or $(SIZES),10 20 30 40 50) \
 	  --agents $(or $(AGENTS),hyperagent ensemble dqn) --seeds $(or $(SEEDS),5) $(ARGS)
+
+# make bsuite SWEEP=<bsuite id | experiment | tag | all, comma-separated> AGENT=<hyperagent|ensemble|dqn|boot_dqn>
+SWEEP ?= deep_sea/0
+AGENT ?= hyperagent
+EPISODES ?=
+WORKERS ?=
+
+bsuite: RESULTS = results/bsuite/$(AGENT)
+bsuite: $(STAMP)
+	$(PY) experiments/bsuite_run.py --sweep $(SWEEP) --agent $(AGENT) --results $(RESULTS) \
+	  $(if $(EPISODES),--episodes $(EPISODES)) $(if $(WORKERS),--workers $(WORKERS))
 
 RESULTS ?= $(wildcard results/bsuite/*)
 REPORT_DIR ?= reports/bsuite

@@ -1,0 +1,177 @@
+"""Run an agent on bsuite ids, in parallel processes, into bsuite CSVs (resumable).
+
+  python experiments/bsuite_run.py --sweep deep_sea/3
+  python experiments/bsuite_run.py --sweep deep_sea --agent ensemble --workers 8
+  python experiments/bsuite_run.py --sweep exploration,catch --episodes 100 --set learning_rate=3e-4
+  python experiments/bsuite_run.py --sweep deep_sea/0,deep_sea/5 --agent boot_dqn
+  make bsuite SWEEP=deep_sea AGENT=dqn [EPISODES=1000] [WORKERS=2] [RESULTS=results/bsuite/dqn]
+
+SWEEP is a bsuite id (deep_sea/3), an experiment (deep_sea), a tag (exploration) or "all", or several
+joined by commas. AGENT is hyperagent, ensemble or dqn (our agents, the 'deepsea' preset: MLP 64-64,
+on every id; --set overrides any config field), or boot_dqn: bsuite's own
+bsuite.baselines.jax.boot_dqn.default_agent, the reference row (--set num_ensemble=N only).
+Each id writes `<results>/bsuite_id_-_<experiment>-<i>.csv` through bsuite's own logger; ids whose
+CSV already ends at the last logged episode are skipped, others restart from scratch.
+`<results>/config.json` holds the resolved config and every command run into the folder, and
+`<results>/runs.jsonl` one line per finished id (steps, wall-clock seconds).
+Score the folder with experiments/bsuite_report.py (make bsuite-report).
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as futures
+import multiprocessing
+import os
+import queue as queue_lib
+import shlex
+import sys
+import time
+from typing import Any
+
+from hyperagent.config import parse_overrides
+from hyperagent.loops import bsuite_sweep
+
+
+def make_parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(
+      description=__doc__.split('\n', 1)[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+      epilog='\n'.join(__doc__.splitlines()[1:]))
+  parser.add_argument('--sweep', required=True,
+                      help='bsuite id, experiment, tag or "all" (comma-separated for several)')
+  parser.add_argument('--agent', default='hyperagent', choices=bsuite_sweep.AGENTS)
+  parser.add_argument('--results', default=None, help='CSV folder (default results/bsuite/<agent>)')
+  parser.add_argument('--workers', type=int, default=os.cpu_count() or 1,
+                      help='parallel processes over ids (default: CPU count); 1 runs in this process')
+  parser.add_argument('--episodes', type=int, default=None,
+                      help="cap on episodes per id (quick runs); default bsuite's count per id")
+  parser.add_argument('--seed', type=int, default=0)
+  parser.add_argument('--set', dest='overrides', action='append', default=[], metavar='FIELD=VALUE',
+                      help='override a config field (repeatable)')
+  parser.add_argument('--overwrite', action='store_true',
+                      help='rerun every id, even finished ones, and replace config.json')
+  parser.add_argument('--platform', default='cpu',
+                      help="JAX platform ('cpu' default: bsuite steps a small net one transition "
+                           "at a time, so call overhead, not FLOPs, dominates; '' lets JAX choose)")
+  return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+  """Progress bars show on a terminal only; every finished id also prints one line."""
+  parser = make_parser()
+  args = parser.parse_args(argv)
+  # Everything that can be wrong is checked before a file is written or an id is started.
+  if args.workers < 1 or (args.episodes is not None and args.episodes < 1):
+    parser.error('--workers and --episodes must be >= 1')
+  try:
+    ids = bsuite_sweep.resolve_ids(args.sweep)
+    settings = bsuite_sweep.resolve_agent(args.agent, parse_overrides(args.overrides))
+    bsuite_sweep.check_data(ids)
+  except ValueError as error:
+    parser.error(str(error))
+  results = args.results or os.path.join('results', 'bsuite', args.agent)
+  command = shlex.join([sys.executable, *sys.argv]) if argv is None else shlex.join(['bsuite_run.py', *argv])
+  notes = {} if args.agent == bsuite_sweep.BOOT_DQN else {
+      'preset': 'deepsea',
+      'replay': 'per id: config.replay_capacity, or what fits in 1 GiB when less '
+                '(bsuite_adapter.replay_capacity; runs.jsonl has the value used)',
+      'deep_sea': 'one-hot grids enter as int positions (one_hot_input), same network'}
+  try:
+    bsuite_sweep.write_run_info(results, args.agent, settings, args.seed, command, args.overwrite, notes)
+  except ValueError as error:
+    parser.error(str(error))
+
+  todo, done = bsuite_sweep.plan(ids, results, args.episodes, args.overwrite)
+  print(f'{args.agent}: {len(ids)} ids, {len(done)} finished already, {len(todo)} to run -> {results}',
+        flush=True)
+  episodes = {i: bsuite_sweep.target_episodes(i, args.episodes) for i in todo}
+  workers = min(args.workers, len(todo))
+  start = time.monotonic()
+  run = _run_in_process if workers <= 1 else _run_in_pool
+  failures = run(todo, episodes, results, args.agent, settings, args, workers)
+  print(f'{len(todo) - len(failures)} ids run in {time.monotonic() - start:.1f} s', flush=True)
+  for bsuite_id, error in failures.items():
+    print(f'FAILED {bsuite_id}: {error}', file=sys.stderr)
+  return 1 if failures else 0
+
+
+def _run_in_process(todo, episodes, results, agent, settings, args, workers) -> dict[str, str]:
+  del workers
+  from tqdm import tqdm
+  if 'jax' not in sys.modules:  # a fresh process: JAX reads these flags once, when first imported
+    bsuite_sweep.init_worker(False, args.platform or None, compile_cache=True)
+  failures = {}
+  for bsuite_id in tqdm(todo, desc='ids', unit='id', disable=None):
+    with tqdm(total=episodes[bsuite_id], desc=bsuite_id, unit='ep', leave=False, disable=None) as bar:
+      bsuite_sweep.set_progress(_BarQueue(bar))
+      try:
+        summary = bsuite_sweep.run_id(bsuite_id, results, agent, settings, args.seed,
+                                      episodes[bsuite_id])
+        _finished(results, summary)
+      except Exception as error:  # noqa: BLE001 - one broken id must not stop the sweep
+        failures[bsuite_id] = repr(error)
+      finally:
+        bsuite_sweep.set_progress(None)
+  return failures
+
+
+def _finished(results, summary) -> None:
+  from tqdm import tqdm
+  bsuite_sweep.record_finished(results, summary)
+  tqdm.write(f"{summary['bsuite_id']}: {summary['episodes']} episodes, {summary['steps']} steps, "
+             f"{summary['seconds']:.1f} s")
+
+
+class _BarQueue:
+  """The progress queue's `put`, straight onto a tqdm bar (no processes)."""
+
+  def __init__(self, bar):
+    self.bar = bar
+
+  def put(self, item):
+    self.bar.update(item[1])
+
+
+def _run_in_pool(todo, episodes, results, agent, settings, args, workers) -> dict[str, str]:
+  from tqdm import tqdm
+  # 'spawn': a forked child would inherit the parent's threads and locks; spawned ones import JAX
+  # only after init_worker has set their flags.
+  context = multiprocessing.get_context('spawn')
+  queue = context.Queue()
+  single_thread = workers >= (os.cpu_count() or 1)
+  failures = {}
+  with futures.ProcessPoolExecutor(workers, mp_context=context, initializer=bsuite_sweep.init_worker,
+                                   initargs=(single_thread, args.platform or None, queue, True)) as pool, \
+      tqdm(total=len(todo), desc='ids', unit='id', position=0, disable=None) as id_bar, \
+      tqdm(total=sum(episodes.values()), desc='episodes', unit='ep', position=1,
+           disable=None) as episode_bar:
+    pending = {pool.submit(bsuite_sweep.run_id, i, results, agent, settings, args.seed,
+                           episodes[i]): i for i in todo}
+    try:
+      while pending:
+        finished, _ = futures.wait(pending, timeout=0.5, return_when=futures.FIRST_COMPLETED)
+        episode_bar.update(_drain(queue))
+        for future in finished:
+          bsuite_id = pending.pop(future)
+          if future.exception() is not None:
+            failures[bsuite_id] = repr(future.exception())
+          else:
+            _finished(results, future.result())
+          id_bar.update(1)
+    except KeyboardInterrupt:
+      pool.shutdown(wait=False, cancel_futures=True)
+      raise
+    episode_bar.update(_drain(queue))
+  return failures
+
+
+def _drain(queue) -> int:
+  total = 0
+  try:
+    while True:
+      total += queue.get_nowait()[1]
+  except queue_lib.Empty:
+    return total
+
+
+if __name__ == '__main__':
+  sys.exit(main())

@@ -1,0 +1,205 @@
+"""bsuite's two-method agent contract on top of the shared jitted `act` and `learn`.
+
+bsuite drives its agents one transition at a time (`select_action`, then `update`), so this adapter
+is the one place where a Python loop steps a single env (E = 1). Per env step it makes three jitted
+calls: `act` (whose action must come back to the host for the env), `store` (donating the replay,
+so the write is in place) and sample + `learn` (donating the train state); the host does not wait
+for the last two.
+
+Every bsuite observation (a (1, d) vector, a 10x5 grid, a 28x28 MNIST image) goes through the
+config's torso; the 'deepsea' preset's MLP flattens it, and none of bsuite's images is big enough
+for the Nature CNN (36 px minimum). Observations are stored as float32 in bsuite's shape, except
+DeepSea's one-hot N x N grids: those travel as the int position of their 1 (`one_hot_input`, the
+same network and params as the dense MLP, as in the jitted DeepSea loop), so the replay holds
+SPEC's 1e6 transitions at any N instead of 2·N² floats each.
+dm_env ends an episode with discount 0 on termination; a last step with a non-zero discount would be
+a truncation (bootstrapped), which bsuite never produces.
+
+`run` also plays bsuite's own `bsuite.baselines.jax.boot_dqn` (agent 'boot_dqn'), the reference row
+of the report, through the same loop and logger.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+from typing import Any, Callable, Mapping, Optional
+
+import bsuite
+import dm_env
+import jax
+import jax.numpy as jnp
+import numpy as np
+from bsuite.baselines import base
+from dm_env import specs
+
+from hyperagent import indices, replay
+from hyperagent.agent import make_agent
+from hyperagent.config import AGENTS, Config
+from hyperagent.loops.bsuite_sweep import BOOT_DQN
+
+# The replay buffer of one id, per worker process. Every bsuite id but mnist* fits SPEC's 1e6
+# transitions in it (catch: 0.4 GiB); mnist's 28x28 floats get ~170k, more than its 10k steps.
+MAX_REPLAY_BYTES = 1 << 30
+# Experiments whose observations are one-hot arrays (or all zeros after the last row).
+ONE_HOT_EXPERIMENTS = ('deep_sea', 'deep_sea_stochastic')
+
+
+def replay_capacity(config: Config, obs_shape, one_hot_input: bool = False,
+                    max_bytes: int = MAX_REPLAY_BYTES) -> int:
+  """config.replay_capacity, or what fits in max_bytes when that is smaller (at least one batch)."""
+  obs_bytes = 4 if one_hot_input else 4 * int(np.prod(obs_shape, dtype=np.int64))
+  bytes_per_transition = 2 * obs_bytes + 4 * config.index_dim + 16  # + action, reward, flags
+  return int(min(config.replay_capacity, max(max_bytes // bytes_per_transition, config.batch_size)))
+
+
+def one_hot_position(observation: np.ndarray) -> int:
+  """The flat (row-major) index of the single 1, or observation.size for all zeros."""
+  hot = np.flatnonzero(observation)
+  if hot.size == 0:
+    return int(observation.size)
+  if hot.size == 1 and observation.flat[hot[0]] == 1:
+    return int(hot[0])
+  raise ValueError(f'one_hot_input needs one-hot (or all-zero) observations; got {hot.size} '
+                   f'non-zero entries')
+
+
+class BsuiteAgent(base.Agent):
+  """HyperAgent / Ensemble+ / DQN (whatever `config` says) as a bsuite agent.
+
+  Learning starts once `config.warmup_steps` transitions are stored (the acting side takes uniform
+  random actions until then), with one gradient step per env step after that, as in SPEC §3.
+  A perturbation z is drawn for every stored transition, warm-up included.
+  """
+
+  def __init__(self, obs_spec: specs.Array, action_spec: specs.DiscreteArray, config: Config,
+               seed: int = 0, capacity: Optional[int] = None, one_hot_input: bool = False):
+    if not isinstance(action_spec, specs.DiscreteArray):
+      raise ValueError(f'bsuite agents need a DiscreteArray action spec, got {action_spec!r}')
+    self.config = config
+    self.obs_shape = tuple(obs_spec.shape)
+    self.one_hot_input = one_hot_input
+    self.capacity = capacity or replay_capacity(config, self.obs_shape, one_hot_input)
+    self.agent, init_states, self._store, self._learn = _compiled(
+        config, self.obs_shape, int(action_spec.num_values), self.capacity, one_hot_input)
+    k_train, k_actor, self._key = jax.random.split(jax.random.key(seed), 3)
+    self.train_state, self.replay_state = init_states(k_train)
+    self.actor_state = self.agent.init_actor(k_actor, 1)
+    self.stored = 0          # transitions stored so far (host-side, so warm-up needs no device sync)
+    self.metrics: dict[str, Any] = {}  # last learn step's metrics (device arrays; reading them syncs)
+
+  def _obs(self, observation) -> np.ndarray:
+    """One observation as the network and replay take it, with a leading env axis of 1."""
+    if self.one_hot_input:
+      return np.array([one_hot_position(np.asarray(observation))], np.int32)
+    return np.asarray(observation, np.float32)[None]
+
+  def select_action(self, timestep: dm_env.TimeStep) -> int:
+    action, self.actor_state = self.agent.act(
+        self.train_state.params, self.actor_state, self._obs(timestep.observation),
+        np.array([timestep.first()]))
+    return int(action[0])
+
+  def update(self, timestep: dm_env.TimeStep, action: int, new_timestep: dm_env.TimeStep) -> None:
+    last = new_timestep.last()
+    terminated = last and new_timestep.discount == 0.0
+    transition = (self._obs(timestep.observation), np.array([action], np.int32),
+                  np.array([new_timestep.reward or 0.0], np.float32), np.array([terminated]),
+                  np.array([last and not terminated]), self._obs(new_timestep.observation))
+    self.stored += 1
+    self.replay_state, self._key = self._store(self.replay_state, self._key, transition)
+    # SPEC §3: the first gradient step happens when env_step == warmup_steps.
+    if self.stored >= max(self.config.warmup_steps, 1):
+      self.train_state, self._key, self.metrics = self._learn(
+          self.train_state, self.replay_state, self._key)
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled(config: Config, obs_shape: tuple[int, ...], num_actions: int, capacity: int,
+              one_hot_input: bool):
+  """(agent, init_states, store, learn) for one (config, spec, capacity), made once.
+
+  Compiling `learn` takes seconds; a sweep process playing several ids of one shape (bandit/0..19,
+  the tests) reuses the compiled functions instead of making new closures that JAX would compile
+  again. Everything cached is a pure function; the states live in each BsuiteAgent.
+  """
+  agent = make_agent(config, obs_shape, num_actions, one_hot_input)
+
+  @jax.jit  # one compile, instead of one per eager op (seconds per id)
+  def init_states(key):
+    example_obs = jnp.zeros((), jnp.int32) if one_hot_input else jnp.zeros(obs_shape, jnp.float32)
+    return agent.init(key), replay.init(capacity, 1, example_obs, config.index_dim)
+
+  def store(replay_state, key, transition):
+    key, k_z = jax.random.split(key)
+    z = indices.sample_perturbation(k_z, config.perturbation_dist, config.index_dim, (1,))
+    return replay.add(replay_state, *transition, z), key
+
+  # Not fused with `store`: fused, a step took 2.4 instead of 1.0 ms at 1e6 transitions and grew
+  # with the capacity (measured on CPU), as if the donated buffer were copied rather than updated.
+  def learn(train_state, replay_state, key):
+    key, k_sample = jax.random.split(key)
+    batch = replay.sample(replay_state, k_sample, config.batch_size, config.n_step, config.discount)
+    train_state, metrics = agent.learn(train_state, batch, replay.size(replay_state))
+    return train_state, key, metrics
+
+  return (agent, init_states, jax.jit(store, donate_argnums=(0, 1)),
+          jax.jit(learn, donate_argnums=(0, 2)))
+
+
+def config_from_settings(settings: Mapping[str, Any]) -> Config:
+  """A Config from its `to_dict()` (JSON turns tuples into lists; Config wants tuples)."""
+  return Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()})
+
+
+def make_bsuite_agent(agent: str, settings: Mapping[str, Any], obs_spec: specs.Array,
+                      action_spec: specs.DiscreteArray, seed: int = 0,
+                      one_hot_input: bool = False) -> base.Agent:
+  """Ours ('hyperagent' | 'ensemble' | 'dqn', settings = Config.to_dict()) or bsuite's boot_dqn
+  (settings = bsuite_sweep.BOOT_DQN_DEFAULTS, possibly overridden; it always takes dense input)."""
+  if agent == BOOT_DQN:
+    from bsuite.baselines.jax import boot_dqn
+    np.random.seed(seed)  # boot_dqn draws actions, heads and masks from numpy's global RNG
+    return boot_dqn.default_agent(obs_spec, action_spec, seed=seed, **settings)
+  if agent not in AGENTS:
+    raise ValueError(f'unknown agent {agent!r}; valid: {", ".join(AGENTS + (BOOT_DQN,))}')
+  return BsuiteAgent(obs_spec, action_spec, config_from_settings(settings), seed,
+                     one_hot_input=one_hot_input)
+
+
+def run(bsuite_id: str, results_dir: str, agent: str, settings: Mapping[str, Any], seed: int = 0,
+        num_episodes: Optional[int] = None, overwrite: bool = False,
+        on_episode: Optional[Callable[[int], None]] = None) -> dict[str, Any]:
+  """Plays `bsuite_id` through bsuite's CSV logger into `results_dir`; returns a short summary.
+
+  The loop is bsuite.baselines.experiment.run's, plus a per-episode callback.
+
+  Args:
+    agent, settings: see `make_bsuite_agent`.
+    num_episodes: stop early (quick runs); default bsuite's own count for the id.
+    overwrite: replace an existing CSV (bsuite refuses otherwise).
+    on_episode: called with the number of finished episodes after each one (progress bars).
+  """
+  with contextlib.redirect_stdout(io.StringIO()):  # bsuite prints coloured banners on load
+    env = bsuite.load_and_record_to_csv(bsuite_id, results_dir, overwrite=overwrite)
+  episodes = int(num_episodes or env.bsuite_num_episodes)
+  one_hot = bsuite_id.split('/')[0] in ONE_HOT_EXPERIMENTS
+  player = make_bsuite_agent(agent, settings, env.observation_spec(), env.action_spec(), seed, one_hot)
+  steps, total_return = 0, 0.0
+  for episode in range(1, episodes + 1):
+    timestep = env.reset()
+    while not timestep.last():
+      action = player.select_action(timestep)
+      new_timestep = env.step(action)
+      player.update(timestep, action, new_timestep)
+      steps += 1
+      total_return += float(new_timestep.reward or 0.0)
+      timestep = new_timestep
+    if on_episode is not None:
+      on_episode(episode)
+  summary = dict(bsuite_id=bsuite_id, agent=agent, episodes=episodes, steps=steps,
+                 total_return=total_return)
+  if isinstance(player, BsuiteAgent):
+    summary.update(learn_steps=int(player.train_state.step), replay_capacity=player.capacity,
+                   one_hot_input=one_hot)
+  return summary

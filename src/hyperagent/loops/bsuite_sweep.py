@@ -1,0 +1,240 @@
+"""The bookkeeping of a bsuite sweep: which ids and agent to run, which ids are done, worker setup.
+
+`experiments/bsuite_run.py` is the command line around these. Everything here is importable without
+JAX, so a worker process can set its XLA flags (`init_worker`) before JAX is first imported.
+
+Results are resumable from the CSVs alone: bsuite's logger writes a row at fixed (log-spaced)
+episodes, so an id whose CSV has a complete row at the last logged episode of its target holds
+exactly what a finished run would, and any other CSV is an interrupted run that restarts from
+scratch (the agent's state is not checkpointed, so a run cannot continue half-way).
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any, Mapping, Optional, Sequence
+
+from bsuite import sweep
+
+from hyperagent import config as config_lib
+from hyperagent.report import bsuite_csv
+
+ALL = 'all'
+BOOT_DQN = 'boot_dqn'  # bsuite's own bsuite.baselines.jax.boot_dqn, the report's reference row
+AGENTS = config_lib.AGENTS + (BOOT_DQN,)
+# boot_dqn.default_agent's only argument besides the seed. Everything else is fixed inside bsuite
+# 0.3.6: MLP 50-50 + prior MLP (scale 5), Adam 1e-3, batch 128, replay 10k, warm-up 128,
+# target period 4, γ 0.99, no ε, bootstrap mask prob 1, one SGD step per member per env step.
+BOOT_DQN_DEFAULTS = {'num_ensemble': 20}
+RUN_INFO = 'config.json'  # resolved config + commands, per results folder
+RUN_LOG = 'runs.jsonl'    # one line per id the runner finished: steps, seconds, ...
+# Datasets bsuite downloads when an env is built; a sweep checks them before starting any work.
+_NEEDS_MNIST = ('mnist', 'mnist_noise', 'mnist_scale')
+
+
+def experiments() -> tuple[str, ...]:
+  """bsuite's experiment names, in sweep order."""
+  return tuple(dict.fromkeys(bsuite_id.split('/')[0] for bsuite_id in sweep.SWEEP))
+
+
+def resolve_ids(spec: str) -> tuple[str, ...]:
+  """'deep_sea/3' | 'deep_sea' | 'exploration' (a tag) | 'all', or several joined by commas.
+
+  Returns the ids in bsuite's sweep order without duplicates; anything unknown is a ValueError that
+  lists what is valid, so a typo fails before any work starts.
+  """
+  names = [name.strip() for name in spec.split(',') if name.strip()]
+  if not names:
+    raise ValueError('empty sweep; give a bsuite id (deep_sea/3), an experiment, a tag or "all"')
+  wanted: set[str] = set()
+  for name in names:
+    wanted.update(_resolve_one(name))
+  return tuple(bsuite_id for bsuite_id in sweep.SWEEP if bsuite_id in wanted)
+
+
+def _resolve_one(name: str) -> tuple[str, ...]:
+  if name == ALL:
+    return tuple(sweep.SWEEP)
+  if name in sweep.TAGS:
+    return tuple(sweep.TAGS[name])
+  experiment, slash, _ = name.partition('/')
+  if experiment in experiments():
+    ids = tuple(i for i in sweep.SWEEP if i.split('/')[0] == experiment)
+    if not slash:
+      return ids
+    if name in sweep.SETTINGS:
+      return (name,)
+    raise ValueError(f'unknown bsuite id {name!r}; {experiment} has ids {experiment}/0 .. '
+                     f'{experiment}/{len(ids) - 1}')
+  raise ValueError(
+      f'unknown bsuite id, experiment or tag {name!r}. Valid: a bsuite id such as deep_sea/3, '
+      f'"{ALL}", an experiment ({", ".join(experiments())}) or a tag ({", ".join(sweep.TAGS)})')
+
+
+def resolve_agent(agent: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
+  """The agent's resolved settings: `Config.to_dict()` of its 'deepsea' preset with `overrides`,
+  or boot_dqn's arguments. Unknown agents or fields are a ValueError listing the valid ones."""
+  if agent == BOOT_DQN:
+    unknown = sorted(set(overrides) - set(BOOT_DQN_DEFAULTS))
+    if unknown:
+      raise ValueError(f'boot_dqn has no setting(s) {unknown}; valid: {sorted(BOOT_DQN_DEFAULTS)} '
+                       f'(the rest is fixed in bsuite.baselines.jax.boot_dqn.default_agent)')
+    return {**BOOT_DQN_DEFAULTS, **overrides}
+  if agent not in config_lib.AGENTS:
+    raise ValueError(f'unknown agent {agent!r}; valid: {", ".join(AGENTS)}')
+  return config_lib.make_config(agent, 'deepsea', **overrides).to_dict()
+
+
+def check_data(ids: Sequence[str]) -> None:
+  """Fetches the datasets some envs need (MNIST, into bsuite's /tmp/mnist) once, up front.
+
+  Otherwise every mnist worker would download the same files at once, and an offline machine
+  would fail only after the other ids had run.
+  """
+  if any(i.split('/')[0] in _NEEDS_MNIST for i in ids):
+    from bsuite.utils import datasets
+    try:
+      datasets.load_mnist()
+    except OSError as error:  # URLError is an OSError
+      raise ValueError(f'the mnist ids need MNIST, which bsuite downloads into /tmp/mnist and '
+                       f'could not ({error}); put the four MNIST .gz files there or leave mnist '
+                       f'out of the sweep') from error
+
+
+def target_episodes(bsuite_id: str, cap: Optional[int] = None) -> int:
+  """bsuite's episode count for the id, or `cap` when that is smaller (quick runs)."""
+  episodes = int(sweep.EPISODES[bsuite_id])
+  return min(episodes, int(cap)) if cap else episodes
+
+
+def csv_path(results_dir: str, bsuite_id: str) -> str:
+  return bsuite_csv.bsuite_csv_path(results_dir, bsuite_id)
+
+
+def is_finished(results_dir: str, bsuite_id: str, episodes: int) -> bool:
+  """The id's CSV ends with a complete row at the last episode bsuite logs within `episodes`.
+
+  bsuite's logger rewrites the whole file at every row, so a run killed mid-write can leave a cut
+  last row; such a file counts as unfinished.
+  """
+  import pandas as pd
+  path = csv_path(results_dir, bsuite_id)
+  if not os.path.exists(path):
+    return False
+  try:
+    df = pd.read_csv(path)
+  except (ValueError, pd.errors.EmptyDataError, pd.errors.ParserError):
+    return False
+  log_episodes = bsuite_csv.bsuite_log_episodes(episodes)
+  if df.empty or 'episode' not in df.columns or not len(log_episodes):
+    return False
+  last = df.iloc[-1]
+  return bool(last.notna().all()) and int(last['episode']) >= int(log_episodes[-1])
+
+
+def plan(ids: Sequence[str], results_dir: str, cap: Optional[int] = None,
+         overwrite: bool = False) -> tuple[list[str], list[str]]:
+  """(ids to run, ids skipped as finished). `overwrite` reruns everything."""
+  if overwrite:
+    return list(ids), []
+  done = [i for i in ids if is_finished(results_dir, i, target_episodes(i, cap))]
+  return [i for i in ids if i not in done], done
+
+
+def _jsonable(value):
+  return json.loads(json.dumps(value))
+
+
+def write_run_info(results_dir: str, agent: str, settings: Mapping[str, Any], seed: int,
+                   command: str, overwrite: bool = False,
+                   notes: Optional[Mapping[str, Any]] = None) -> str:
+  """Writes `<results_dir>/config.json`: agent, seed, resolved settings, every command run there.
+
+  A folder already holding a different agent, config or seed is an error unless `overwrite`: mixing
+  two configs in one set of bsuite CSVs would make its score meaningless.
+  """
+  path = os.path.join(results_dir, RUN_INFO)
+  info = dict(agent=agent, seed=seed, config=_jsonable(dict(settings)), notes=_jsonable(notes or {}),
+              commands=[])
+  if os.path.exists(path) and not overwrite:
+    with open(path) as f:
+      old = json.load(f)
+    differ = sorted(k for k in ('agent', 'seed') if old.get(k) != info[k])
+    old_config = old.get('config', {})
+    differ += sorted(f'config.{k}' for k in set(old_config) | set(info['config'])
+                     if old_config.get(k) != info['config'].get(k))
+    if differ:
+      raise ValueError(f'{results_dir} holds a run with different {", ".join(differ)}; use another '
+                       f'results folder, or --overwrite to start it again')
+    info['commands'] = list(old.get('commands', []))
+  info['commands'].append(command)
+  os.makedirs(results_dir, exist_ok=True)
+  with open(path, 'w') as f:
+    json.dump(info, f, indent=2)
+  return path
+
+
+def record_finished(results_dir: str, summary: Mapping[str, Any]) -> None:
+  """Appends one finished id's summary (steps, seconds, ...) to `<results_dir>/runs.jsonl`."""
+  with open(os.path.join(results_dir, RUN_LOG), 'a') as f:
+    f.write(json.dumps(_jsonable(dict(summary))) + '\n')
+
+
+# ------------------------------------------------------------------------------ worker processes
+
+_progress_queue = None
+
+
+def set_progress(queue) -> None:
+  """Where `run_id` reports (bsuite_id, episodes since last report); anything with `put`, or None."""
+  global _progress_queue
+  _progress_queue = queue
+
+
+def init_worker(single_thread: bool, platform: Optional[str], progress_queue=None,
+                compile_cache: bool = False) -> None:
+  """Runs first in each worker process (and in the runner itself), before JAX is imported there.
+
+  Many JAX processes on one machine each start a thread pool as wide as the machine; with one
+  worker per core, single-threaded XLA avoids the oversubscription. On a GPU machine the workers
+  should not each preallocate most of the accelerator's memory. The on-disk compilation cache lets
+  a worker load what another (or an earlier run) compiled for the same shapes.
+  """
+  set_progress(progress_queue)
+  if single_thread:
+    flags = os.environ.get('XLA_FLAGS', '')
+    if '--xla_cpu_multi_thread_eigen' not in flags:
+      os.environ['XLA_FLAGS'] = (flags + ' --xla_cpu_multi_thread_eigen=false').strip()
+    for name in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
+      os.environ[name] = '1'
+  if platform:
+    os.environ['JAX_PLATFORMS'] = platform
+  os.environ['XLA_PYTHON_CLIENT_PREALLOCATE'] = 'false'
+  if compile_cache:
+    from hyperagent import runtime  # imports JAX: only after the flags above
+    runtime.enable_compilation_cache()
+
+
+def run_id(bsuite_id: str, results_dir: str, agent: str, settings: Mapping[str, Any], seed: int,
+           episodes: int, progress_every_s: float = 0.5) -> dict[str, Any]:
+  """Runs one id from scratch (any old CSV is replaced); the pool's task. Reports progress to the
+  queue and returns the adapter's summary plus wall-clock seconds (agent construction included)."""
+  from hyperagent.loops import bsuite_adapter
+
+  path = csv_path(results_dir, bsuite_id)
+  if os.path.exists(path):
+    os.remove(path)
+  last_report = [time.monotonic(), 0]
+
+  def on_episode(episode: int):
+    now = time.monotonic()
+    if _progress_queue is not None and (now - last_report[0] >= progress_every_s or episode == episodes):
+      _progress_queue.put((bsuite_id, episode - last_report[1]))
+      last_report[:] = [now, episode]
+
+  start = time.monotonic()
+  summary = bsuite_adapter.run(bsuite_id, results_dir, agent, settings, seed, episodes,
+                               overwrite=True, on_episode=on_episode)
+  summary['seconds'] = round(time.monotonic() - start, 3)
+  return summary

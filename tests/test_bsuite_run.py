@@ -1,0 +1,285 @@
+"""The bsuite adapter and the sweep runner: bsuite's envs and logger, our jitted act/learn.
+
+Fast tests use one tiny config (TINY) everywhere, so the adapter's compile cache serves every test
+that plays the same observation shape; the slow ones run every `bsuite.sweep.TESTING` id with each
+agent's real preset, and the parallel (process pool) runner.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+
+import dm_env
+import numpy as np
+import pandas as pd
+import pytest
+from bsuite import sweep
+from dm_env import specs
+
+from hyperagent import config as config_lib
+from hyperagent.loops import bsuite_adapter
+from hyperagent.loops import bsuite_sweep
+from hyperagent.report import bsuite_csv
+from hyperagent.report import bsuite_report
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = dict(hidden_sizes=(16,), num_update_indices=2, batch_size=8, warmup_steps=2, replay_capacity=500)
+TINY_SET = [f'--set={name}={value!r}' for name, value in TINY.items()]
+# One id per observation kind: (1, 1) vector, 10x10 one-hot grid (int positions), 28x28 image.
+# (Compiling `learn` for a new shape costs seconds; the slow tests play every TESTING id.)
+REPRESENTATIVE = ('bandit/0', 'deep_sea/0', 'mnist/0')
+
+
+def _load_cli():
+  spec = importlib.util.spec_from_file_location(
+      'bsuite_run_cli', os.path.join(REPO, 'experiments', 'bsuite_run.py'))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+cli = _load_cli()
+
+
+@pytest.fixture
+def fake_mnist(monkeypatch):
+  """bsuite downloads MNIST on first use; this machine may be offline, and the adapter only needs
+  the shapes and dtypes (28x28 int8 images, uint8 labels)."""
+  from bsuite.utils import datasets
+  rng = np.random.default_rng(0)
+
+  def load_mnist(directory='/tmp/mnist'):
+    del directory
+    images = rng.integers(-128, 128, (64, 28, 28)).astype(np.int8)
+    labels = rng.integers(0, 10, 64).astype(np.uint8)
+    return (images, labels), (images[:8], labels[:8])
+
+  monkeypatch.setattr(datasets, 'load_mnist', load_mnist)
+
+
+def _rows(results_dir, bsuite_id) -> pd.DataFrame:
+  return pd.read_csv(bsuite_csv.bsuite_csv_path(results_dir, bsuite_id))
+
+
+# ------------------------------------------------------------------------------------ the adapter
+
+def _play(bsuite_id, results_dir, agent='hyperagent', settings=None, episodes=3):
+  settings = settings or config_lib.make_config(agent, 'deepsea', **TINY).to_dict()
+  summary = bsuite_adapter.run(bsuite_id, str(results_dir), agent, settings, seed=0,
+                               num_episodes=episodes)
+  rows = _rows(results_dir, bsuite_id)
+  # bsuite's logger wrote one row per episode (it logs every episode up to 10), none twice
+  assert rows['episode'].tolist() == list(range(1, episodes + 1)), bsuite_id
+  assert int(rows['steps'].iloc[-1]) == summary['steps']
+  return summary
+
+
+@pytest.mark.parametrize('bsuite_id', REPRESENTATIVE)
+def test_adapter_plays_each_observation_kind(bsuite_id, tmp_path, fake_mnist):
+  summary = _play(bsuite_id, tmp_path)
+  # learning starts when warmup_steps transitions are stored, then one step per transition
+  assert summary['learn_steps'] == summary['steps'] - TINY['warmup_steps'] + 1
+  assert summary['replay_capacity'] == TINY['replay_capacity']
+  assert summary['one_hot_input'] == bsuite_id.startswith('deep_sea')
+
+
+@pytest.mark.slow
+def test_one_hot_deep_sea_plays_like_dense(tmp_path, monkeypatch):
+  """DeepSea as int positions is the dense MLP on the one-hot grid: same params, same run."""
+  settings = config_lib.make_config('hyperagent', 'deepsea', **TINY).to_dict()
+  _play('deep_sea/0', tmp_path / 'one_hot', settings=settings, episodes=10)
+  monkeypatch.setattr(bsuite_adapter, 'ONE_HOT_EXPERIMENTS', ())
+  assert not _play('deep_sea/0', tmp_path / 'dense', settings=settings, episodes=10)['one_hot_input']
+  pd.testing.assert_frame_equal(_rows(tmp_path / 'one_hot', 'deep_sea/0'),
+                                _rows(tmp_path / 'dense', 'deep_sea/0'))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('agent', config_lib.AGENTS)
+@pytest.mark.parametrize('bsuite_id', sweep.TESTING)
+def test_adapter_plays_every_testing_id(bsuite_id, agent, tmp_path, fake_mnist):
+  """Every bsuite.sweep.TESTING id with each agent's real preset (warm-up 128, batch 128)."""
+  settings = config_lib.make_config(agent, 'deepsea').to_dict()
+  summary = _play(bsuite_id, tmp_path, agent, settings, episodes=5)
+  assert summary['learn_steps'] == max(summary['steps'] - 128 + 1, 0)
+
+
+def test_adapter_stores_terminal_and_truncated_transitions():
+  config = config_lib.make_config('hyperagent', 'deepsea', **TINY)
+  agent = bsuite_adapter.BsuiteAgent(specs.Array((1, 1), np.float32), specs.DiscreteArray(11),
+                                     config, seed=0)
+  first = dm_env.restart(np.full((1, 1), 0.5, np.float32))
+  action = agent.select_action(first)
+  assert 0 <= action < 11
+  agent.update(first, action, dm_env.termination(1.5, np.zeros((1, 1), np.float32)))
+  agent.update(first, 3, dm_env.truncation(-1.0, np.ones((1, 1), np.float32)))  # never from bsuite
+  agent.update(first, 4, dm_env.transition(0.25, np.ones((1, 1), np.float32)))
+  state = agent.replay_state
+  assert int(state.rows) == 3 and int(agent.train_state.step) == 2  # warm-up 2: learns from the 2nd
+  np.testing.assert_array_equal(state.action[:3, 0], [action, 3, 4])
+  np.testing.assert_allclose(state.reward[:3, 0], [1.5, -1.0, 0.25])
+  np.testing.assert_array_equal(state.terminated[:3, 0], [True, False, False])
+  np.testing.assert_array_equal(state.truncated[:3, 0], [False, True, False])
+  np.testing.assert_allclose(state.obs[:3, 0, 0, 0], [0.5] * 3)
+  np.testing.assert_allclose(state.next_obs[:3, 0, 0, 0], [0.0, 1.0, 1.0])
+  np.testing.assert_allclose(np.linalg.norm(state.perturbation[:3, 0], axis=-1), 1.0, rtol=1e-5)
+
+
+def test_replay_capacity_caps_by_memory():
+  config = config_lib.make_config('hyperagent', 'deepsea')
+  capacity = lambda shape, one_hot=False: bsuite_adapter.replay_capacity(config, shape, one_hot)
+  assert capacity((10, 5)) == capacity((50, 50), True) == config.replay_capacity == 1_000_000
+  assert capacity((28, 28)) == (1 << 30) // (2 * 4 * 784 + 4 * 4 + 16)
+  assert capacity((10_000, 10_000)) == config.batch_size
+
+
+def test_one_hot_position():
+  grid = np.zeros((3, 4), np.float32)
+  assert bsuite_adapter.one_hot_position(grid) == 12  # all zeros: DeepSea after its last row
+  grid[1, 2] = 1
+  assert bsuite_adapter.one_hot_position(grid) == 6  # row-major, as the dense MLP flattens
+  grid[0, 0] = 1
+  with pytest.raises(ValueError, match='one-hot'):
+    bsuite_adapter.one_hot_position(grid)
+
+
+# ---------------------------------------------------------------------------- choosing the work
+
+def test_resolve_ids():
+  assert bsuite_sweep.resolve_ids('deep_sea/3') == ('deep_sea/3',)
+  assert bsuite_sweep.resolve_ids('deep_sea') == tuple(f'deep_sea/{i}' for i in range(21))
+  assert set(bsuite_sweep.resolve_ids('exploration')) == set(sweep.TAGS['exploration'])
+  assert bsuite_sweep.resolve_ids('all') == tuple(sweep.SWEEP)
+  # several at once: bsuite's order, no duplicates
+  assert bsuite_sweep.resolve_ids('catch/1, deep_sea/0,catch,deep_sea/0')[:2] == ('catch/0', 'catch/1')
+  assert len(bsuite_sweep.resolve_ids('catch/1,catch')) == len(bsuite_sweep.resolve_ids('catch'))
+
+
+@pytest.mark.parametrize('argv, expected', [
+    (['--sweep', 'deep_sea/99'], ['deep_sea/0 .. deep_sea/20']),
+    (['--sweep', 'deep_see'], ['deep_sea', 'catch', 'exploration', 'memory', '"all"']),
+    (['--sweep', 'catch/0,nope'], ["'nope'", 'bandit_noise']),
+    (['--sweep', 'catch/0', '--agent', 'rainbow'], ['hyperagent', 'ensemble', 'dqn', 'boot_dqn']),
+    (['--sweep', 'catch/0', '--set', 'learning_rte=1'], ['learning_rte', 'learning_rate']),
+    (['--sweep', 'catch/0', '--agent', 'boot_dqn', '--set', 'learning_rate=1'], ['num_ensemble']),
+    (['--sweep', 'catch/0', '--episodes', '0'], ['--episodes']),
+])
+def test_bad_arguments_name_the_valid_choices_before_any_work(argv, expected, tmp_path, capsys):
+  results = tmp_path / 'results'
+  with pytest.raises(SystemExit) as exit_info:
+    cli.main(argv + ['--results', str(results), '--workers', '1'])
+  assert exit_info.value.code == 2
+  message = capsys.readouterr().err
+  for text in expected:
+    assert text in message
+  assert not results.exists()  # nothing was written, nothing started
+
+
+def test_mnist_needs_its_data_before_any_work(tmp_path, monkeypatch, capsys):
+  from bsuite.utils import datasets
+
+  def offline(directory='/tmp/mnist'):
+    raise OSError('no network')
+
+  monkeypatch.setattr(datasets, 'load_mnist', offline)
+  with pytest.raises(SystemExit):
+    cli.main(['--sweep', 'catch/0,mnist/0', '--results', str(tmp_path / 'r'), '--workers', '1'])
+  assert '/tmp/mnist' in capsys.readouterr().err and not (tmp_path / 'r').exists()
+
+
+# ------------------------------------------------------------------------------------ the runner
+
+def _run_cli(results, sweep_spec, *extra):
+  return cli.main(['--sweep', sweep_spec, '--results', str(results), '--workers', '1',
+                   '--episodes', '3', *TINY_SET, *extra])
+
+
+def test_runner_resumes_finished_skipped_unfinished_restarted(tmp_path, capsys):
+  results = tmp_path / 'ha'
+  assert _run_cli(results, 'bandit/0,bandit/1') == 0
+  assert '2 ids, 0 finished already, 2 to run' in capsys.readouterr().out
+  info = json.loads((results / 'config.json').read_text())
+  assert info['agent'] == 'hyperagent' and info['seed'] == 0
+  assert info['config'] == json.loads(json.dumps(
+      config_lib.make_config('hyperagent', 'deepsea', **TINY).to_dict()))
+  assert [json.loads(l)['bsuite_id'] for l in (results / 'runs.jsonl').read_text().splitlines()] == [
+      'bandit/0', 'bandit/1']
+
+  finished = bsuite_csv.bsuite_csv_path(results, 'bandit/0')
+  unfinished = bsuite_csv.bsuite_csv_path(results, 'bandit/1')
+  before = (os.stat(finished).st_mtime_ns, open(finished).read())
+  _rows(results, 'bandit/1').iloc[:2].to_csv(unfinished, index=False)  # as if killed at episode 2
+  assert _run_cli(results, 'bandit/0,bandit/1') == 0
+  assert '2 ids, 1 finished already, 1 to run' in capsys.readouterr().out
+  assert (os.stat(finished).st_mtime_ns, open(finished).read()) == before
+  assert _rows(results, 'bandit/1')['episode'].tolist() == [1, 2, 3]  # restarted, not appended
+
+  count = len(bsuite_sweep.resolve_ids('bandit'))
+  assert _run_cli(results, 'bandit') == 0  # the whole experiment: only the new ids run
+  assert f'{count} ids, 2 finished already, {count - 2} to run' in capsys.readouterr().out
+  info = json.loads((results / 'config.json').read_text())
+  assert len(info['commands']) == 3
+
+
+def test_is_finished(tmp_path):
+  path = bsuite_csv.bsuite_csv_path(tmp_path, 'catch/0')
+  assert not bsuite_sweep.is_finished(str(tmp_path), 'catch/0', 3)  # no file
+  rows = pd.DataFrame(dict(steps=[9, 18, 27], episode=[1, 2, 3], total_return=[1., 0., 1.],
+                           episode_len=[9, 9, 9], episode_return=[1., -1., 1.]))
+  rows.to_csv(path, index=False)
+  assert bsuite_sweep.is_finished(str(tmp_path), 'catch/0', 3)
+  assert not bsuite_sweep.is_finished(str(tmp_path), 'catch/0', 4)  # a longer run is wanted
+  assert bsuite_sweep.is_finished(str(tmp_path), 'catch/0', 2)
+  # bsuite's logger rewrites the file at each row; a kill mid-write leaves a cut last row
+  text = open(path).read().rstrip('\n')
+  open(path, 'w').write(text[:text.rindex(',')])
+  assert not bsuite_sweep.is_finished(str(tmp_path), 'catch/0', 3)
+  open(path, 'w').write('')
+  assert not bsuite_sweep.is_finished(str(tmp_path), 'catch/0', 3)
+  todo, done = bsuite_sweep.plan(['catch/0', 'catch/1'], str(tmp_path), cap=3)
+  assert (todo, done) == (['catch/0', 'catch/1'], [])
+
+
+def test_runner_refuses_a_folder_holding_another_config(tmp_path):
+  settings = bsuite_sweep.resolve_agent('hyperagent', TINY)
+  bsuite_sweep.write_run_info(str(tmp_path), 'hyperagent', settings, 0, 'first')
+  with pytest.raises(ValueError, match='config.learning_rate'):
+    bsuite_sweep.write_run_info(str(tmp_path), 'hyperagent', {**settings, 'learning_rate': 1.0}, 0, 'x')
+  with pytest.raises(ValueError, match='agent, config'):
+    bsuite_sweep.write_run_info(str(tmp_path), 'dqn', bsuite_sweep.resolve_agent('dqn', {}), 0, 'x')
+  bsuite_sweep.write_run_info(str(tmp_path), 'hyperagent', settings, 0, 'again')
+  assert json.load(open(tmp_path / 'config.json'))['commands'] == ['first', 'again']
+
+
+def test_runner_csvs_score_with_bsuite_analysis(tmp_path):
+  """What the runner writes is what bsuite's loader and scorer read (through our report module)."""
+  ours, boot = tmp_path / 'hyperagent', tmp_path / 'boot_dqn'
+  assert _run_cli(ours, 'bandit/0,deep_sea/0') == 0
+  # bsuite's boot_dqn, the reference row: 13 DeepSea episodes pass its 128-transition warm-up
+  assert cli.main(['--sweep', 'deep_sea/0', '--agent', 'boot_dqn', '--results', str(boot),
+                   '--workers', '1', '--episodes', '13', '--set', 'num_ensemble=2']) == 0
+  assert json.loads((boot / 'config.json').read_text())['config'] == {'num_ensemble': 2}
+  assert bsuite_sweep.is_finished(str(boot), 'deep_sea/0', 13)
+
+  scores = bsuite_report.load_and_score({'hyperagent': str(ours), 'boot_dqn': str(boot)})
+  assert not scores.failures
+  table = scores.by_experiment.set_index(['agent_name', 'bsuite_env'])
+  assert set(table.index) == {('hyperagent', 'bandit'), ('hyperagent', 'deep_sea'),
+                              ('boot_dqn', 'deep_sea')}
+  assert table['score'].between(0, 1).all() and not table['finished'].any()
+  # 3 episodes are far too few to solve deep_sea/0
+  assert table.loc[('hyperagent', 'deep_sea'), 'score'] == 0.0
+
+
+@pytest.mark.slow
+def test_runner_parallel_workers(tmp_path, capsys):
+  results = tmp_path / 'dqn'
+  assert cli.main(['--sweep', 'bandit/0,catch/0,deep_sea/0', '--agent', 'dqn', '--results',
+                   str(results), '--workers', '2', '--episodes', '12', *TINY_SET]) == 0
+  assert '3 ids run' in capsys.readouterr().out
+  for bsuite_id in ('bandit/0', 'catch/0', 'deep_sea/0'):
+    assert bsuite_sweep.is_finished(str(results), bsuite_id, 12)
+  lines = [json.loads(l) for l in (results / 'runs.jsonl').read_text().splitlines()]
+  assert sorted(l['bsuite_id'] for l in lines) == ['bandit/0', 'catch/0', 'deep_sea/0']
+  assert _run_cli(results, 'bandit/0', '--agent', 'dqn', '--episodes', '12') == 0  # all finished
