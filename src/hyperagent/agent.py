@@ -73,7 +73,7 @@ def make_agent(config: Config, obs_shape: Sequence[int], num_actions: int,
         trainable, prior, target, batch, update_index, target_index, k_tie, replay_size)
     updates, opt_state = optimizer.update(grads, state.opt_state, trainable)
     trainable = optax.apply_updates(trainable, updates)
-    metrics = dict(info._asdict(), loss=total, grad_norm=optax.global_norm(grads))
+    metrics = dict(info._asdict(), loss=total, grad_norm=optax.tree.norm(grads))
     new_state = TrainState(hk.data_structures.merge(trainable, prior), target, opt_state, state.step + 1, key)
     return new_state, metrics
 
