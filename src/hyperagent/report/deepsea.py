@@ -155,7 +155,7 @@ def plot_scaling(path: str, table: pd.DataFrame, criterion: str) -> dict[str, tu
          title='DeepSea scaling (x: unsolved within the budget)')
   ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
   ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-  ax.set_xticks(sizes_all)
+  ax.set_xticks(sizes_all[::-(-len(sizes_all) // 10)])  # at most 10 labelled sizes
   ax.legend(fontsize=8)
   fig.tight_layout()
   fig.savefig(path, dpi=110)
