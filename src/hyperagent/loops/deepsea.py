@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
+import pickle
+import time
 from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from tqdm.auto import tqdm
 
 from hyperagent import indices, replay
 from hyperagent.acting import ActorState
@@ -281,8 +285,6 @@ class Checkpoint(NamedTuple):
 
 
 def save_checkpoint(path: str, checkpoint: Checkpoint) -> None:
-  import os
-  import pickle
   tmp = path + '.tmp'
   with open(tmp, 'wb') as f:
     pickle.dump(checkpoint._replace(states=jax.device_get(checkpoint.states)), f)
@@ -290,7 +292,6 @@ def save_checkpoint(path: str, checkpoint: Checkpoint) -> None:
 
 
 def load_checkpoint(path: str) -> Checkpoint:
-  import pickle
   with open(path, 'rb') as f:
     return pickle.load(f)
 
@@ -306,11 +307,6 @@ def train(config: Config, spec: RunSpec, *, progress: bool = True, checkpoint_pa
   max_chunks: return after this many chunks (evaluations) in this call, e.g. to split a long run.
   stop_when_solved: stop once every seed has solved under both criteria (the scaling study).
   """
-  import os
-  import time
-
-  from tqdm.auto import tqdm
-
   saved = None
   if checkpoint_path and resume and os.path.exists(checkpoint_path):
     saved = load_checkpoint(checkpoint_path)
