@@ -152,7 +152,7 @@ def plot_scaling(path: str, table: pd.DataFrame, criterion: str) -> dict[str, tu
   dither = np.linspace(sizes_all.min(), min(sizes_all.max(), 24), 50)
   ax.plot(dither, 2.0 ** dither, 'k--', alpha=0.5, label='2^N (dithering)')
   ax.set(xscale='log', yscale='log', xlabel='DeepSea size N', ylabel=f'episodes to solve ({criterion})',
-         title='DeepSea scaling (x: unsolved within the budget)')
+         title='DeepSea: median of solved seeds (x: unsolved at budget)')
   ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
   ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
   ax.set_xticks(sizes_all[::-(-len(sizes_all) // 10)])  # at most 10 labelled sizes
