@@ -5,7 +5,6 @@ scores 0.0 and an agent that always goes "right" scores 1.0 (both unfinished: fe
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 from typing import Callable
@@ -14,6 +13,7 @@ import bsuite
 import numpy as np
 import pandas as pd
 import pytest
+
 from bsuite.experiments.deep_sea import analysis as deep_sea_analysis
 from bsuite.logging import csv_load
 from bsuite.utils import wrappers
@@ -22,9 +22,10 @@ from hyperagent.report import bsuite_compat
 from hyperagent.report import bsuite_csv
 from hyperagent.report import bsuite_report
 
+import experiment_scripts  # tests/experiment_scripts.py
+
 SIZES = list(range(10, 51, 2))
 ALL_DEEP_SEA = [f'deep_sea/{i}' for i in range(21)]
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 # ------------------------------------------------------------------ agents on bsuite's real envs
@@ -283,16 +284,10 @@ def test_make_report_rejects_bad_dirs(tmp_path, oracle_dir):
   assert not out.exists()
 
 
-def _load_cli():
-  spec = importlib.util.spec_from_file_location(
-      'bsuite_report_cli', os.path.join(REPO, 'experiments', 'bsuite_report.py'))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
 
 
 def test_cli_names_and_errors(tmp_path, capsys):
-  cli = _load_cli()
+  cli = experiment_scripts.load('bsuite_report')
   (tmp_path / 'run_a').mkdir()
   assert cli.parse_results([str(tmp_path / 'run_a'), f'b={tmp_path}']) == {
       'run_a': str(tmp_path / 'run_a'), 'b': str(tmp_path)}

@@ -6,7 +6,6 @@ agent's real preset, and the parallel (process pool) runner.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 
@@ -14,6 +13,7 @@ import dm_env
 import numpy as np
 import pandas as pd
 import pytest
+
 from bsuite import sweep
 from dm_env import specs
 
@@ -23,7 +23,8 @@ from hyperagent.loops import bsuite_sweep
 from hyperagent.report import bsuite_csv
 from hyperagent.report import bsuite_report
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import experiment_scripts  # tests/experiment_scripts.py
+
 TINY = dict(hidden_sizes=(16,), num_update_indices=2, batch_size=8, warmup_steps=2, replay_capacity=500)
 TINY_SET = [f'--set={name}={value!r}' for name, value in TINY.items()]
 # One id per observation kind: (1, 1) vector, 10x10 one-hot grid (int positions), 28x28 image.
@@ -31,15 +32,9 @@ TINY_SET = [f'--set={name}={value!r}' for name, value in TINY.items()]
 REPRESENTATIVE = ('bandit/0', 'deep_sea/0', 'mnist/0')
 
 
-def _load_cli():
-  spec = importlib.util.spec_from_file_location(
-      'bsuite_run_cli', os.path.join(REPO, 'experiments', 'bsuite_run.py'))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
 
 
-cli = _load_cli()
+cli = experiment_scripts.load('bsuite_run')
 
 
 @pytest.fixture
