@@ -10,6 +10,7 @@ loop pays per update).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import platform
 import time
@@ -89,13 +90,12 @@ def bench_act(size: int, stored: int, repeats: int) -> dict:
   buffer = buffer._replace(rows=jnp.array(stored, jnp.int32))  # as if full: act must not care
   position, first = jnp.zeros((1,), jnp.int32), jnp.ones((1,), bool)
 
-  @jax.jit
+  @functools.partial(jax.jit, donate_argnums=2)
   def act_and_store(params, actor, buffer):
     action, actor = agent.act(params, actor, position, first)
     z = jnp.zeros((1, config.index_dim))
     buffer = replay.add(buffer, position, action, jnp.zeros((1,)), first, ~first, position, z)
     return action, actor, buffer
-  act_and_store = jax.jit(act_and_store, donate_argnums=2)
 
   holder = [actor, buffer]
   def call():

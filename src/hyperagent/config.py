@@ -133,7 +133,6 @@ def make_config(agent: str = 'hyperagent', env: str = 'deepsea', **overrides: An
   return config.replace(**overrides)
 
 
-
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
   """Command-line overrides ['learning_rate=3e-4', 'hidden_sizes=[32, 32]', 'index_dist=gaussian']
   -> {field: value}: Python literals (lists become tuples), anything else a string. Field names are

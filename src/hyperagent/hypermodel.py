@@ -119,15 +119,20 @@ def make_network(config: Config, obs_shape: Sequence[int], num_actions: int,
   def torso(name):
     return networks.make_torso(config.torso, config.hidden_sizes, config.cnn_feature_dim, name, one_hot_size)
 
+  # One place for the heads' names and inits: forward and forward_batch must share their params.
+  def head():
+    return HyperLinear(A, networks.XAVIER_NORMAL, bias_init(config.prior_std), name='hyper')
+
+  def prior_head():
+    return HyperLinear(A, _sdb_init(config.prior_std), bias_init(config.prior_std), name='prior_hyper')
+
   def forward(obs: jax.Array, index: jax.Array) -> jax.Array:
     xi = indices.network_index(index, config.index_dist)
     features = torso('torso')(obs)
-    q = config.posterior_scale * HyperLinear(
-        A, networks.XAVIER_NORMAL, bias_init(config.prior_std), name='hyper')(features, xi)
+    q = config.posterior_scale * head()(features, xi)
     if has_prior:
       prior_features = jax.lax.stop_gradient(torso('prior_torso')(obs)) if config.base_prior else features
-      prior_head = HyperLinear(A, _sdb_init(config.prior_std), bias_init(config.prior_std), name='prior_hyper')
-      w0 = jax.lax.stop_gradient(prior_head.weights(H, xi))
+      w0 = jax.lax.stop_gradient(prior_head().weights(H, xi))
       q = q + config.prior_scale * (prior_features @ w0.reshape(H, A))
     return q
 
@@ -135,13 +140,11 @@ def make_network(config: Config, obs_shape: Sequence[int], num_actions: int,
     """q[B, K, A] for obs[B, ...] and raw indices[B, K, M]; modules and params are forward's."""
     xi = indices.network_index(index, config.index_dist)
     features = hk.vmap(torso('torso'), split_rng=False)(obs)
-    q = config.posterior_scale * HyperLinear(
-        A, networks.XAVIER_NORMAL, bias_init(config.prior_std), name='hyper').batch(features, xi)
+    q = config.posterior_scale * head().batch(features, xi)
     if has_prior:
       prior_features = (jax.lax.stop_gradient(hk.vmap(torso('prior_torso'), split_rng=False)(obs))
                         if config.base_prior else features)
-      prior_head = HyperLinear(A, _sdb_init(config.prior_std), bias_init(config.prior_std), name='prior_hyper')
-      q = q + config.prior_scale * prior_head.batch(prior_features, xi, frozen=True)
+      q = q + config.prior_scale * prior_head().batch(prior_features, xi, frozen=True)
     return q
 
   transformed = hk.without_apply_rng(hk.transform(forward))

@@ -32,13 +32,13 @@ import json
 import math
 import os
 import pickle
-import sys
 import time
 from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from tqdm import tqdm
 
 from hyperagent import atari_replay, indices
 from hyperagent.acting import ActorState
@@ -366,7 +366,7 @@ class Runner:
         if os.path.exists(os.path.join(out_dir, name)):
           os.remove(os.path.join(out_dir, name))
     with open(os.path.join(out_dir, 'config.json'), 'w') as f:
-      json.dump(dict(run=_jsonable(dataclasses.asdict(run)), agent=_jsonable(self.config.to_dict()),
+      json.dump(dict(run=dataclasses.asdict(run), agent=self.config.to_dict(),
                      game=self.game, num_actions=self.num_actions), f, indent=1)
 
     total = run.total_steps
@@ -374,7 +374,9 @@ class Runner:
     steps = int(state.env_steps)
     if steps == 0 and every['eval_every']:
       host = self._evaluate(out_dir, state, host, steps, timer)
-    bar = _progress(total, steps, progress)
+    # tqdm's rate is steps/s; disable=None turns the bar off when stderr is not a TTY
+    bar = tqdm(total=total, initial=steps, unit='step', unit_scale=True, mininterval=1.0, dynamic_ncols=True,
+               disable=None if progress is None else not progress)
     env = handle = None
     log_start = (time.perf_counter(), steps)
     while steps < total:
@@ -391,8 +393,8 @@ class Runner:
         state, obs, act_first = self._run_host(env, state, obs, act_first, iterations, timer)
       else:
         handle, state, obs, act_first = self._run_xla(env, handle, state, obs, act_first, iterations, timer)
+      bar.update(target - steps)
       steps = target
-      bar.update(target - bar.n)
       if (every['log_every'] and steps % every['log_every'] == 0) or steps == total:
         state, row = self._log(out_dir, state, log_start)
         log_start = (time.perf_counter(), steps)
@@ -489,14 +491,6 @@ def _hns(game: str, score: float) -> float:
   return float(atari.human_normalized(game, score)) if game in atari.HUMAN_RANDOM else float('nan')
 
 
-def _jsonable(value):
-  if isinstance(value, dict):
-    return {k: _jsonable(v) for k, v in value.items()}
-  if isinstance(value, (list, tuple)):
-    return [_jsonable(v) for v in value]
-  return value
-
-
 def _append_csv(path: str, row: dict):
   new = not os.path.exists(path)
   with open(path, 'a', newline='') as f:
@@ -520,26 +514,3 @@ def _truncate_csvs(out_dir: str, steps: int):
       writer = csv.DictWriter(f, fieldnames=list(rows[0]))
       writer.writeheader()
       writer.writerows(r for r in rows if int(r['env_steps']) <= steps)
-
-
-class _NoBar:
-  n = 0
-
-  def update(self, k):
-    self.n += k
-
-  def set_postfix(self, **_):
-    pass
-
-  def close(self):
-    pass
-
-
-def _progress(total: int, initial: int, enabled: bool | None):
-  """tqdm over agent steps (its rate is steps/s); off when not a TTY unless asked for."""
-  if enabled is False or (enabled is None and not sys.stderr.isatty()):
-    bar = _NoBar()
-    bar.n = initial
-    return bar
-  from tqdm import tqdm
-  return tqdm(total=total, initial=initial, unit='step', unit_scale=True, mininterval=1.0, dynamic_ncols=True)

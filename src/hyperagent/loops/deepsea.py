@@ -114,11 +114,16 @@ def make_env_params(spec: RunSpec, seed: int) -> deep_sea.DeepSeaParams:
   return deep_sea.make_params(spec.size, spec.mapping_seed(seed), spec.deterministic)
 
 
+def env_params_for(spec: RunSpec, mapping: jax.Array) -> deep_sea.DeepSeaParams:
+  """The env of one seed inside the jitted loop, where its mapping is a (vmapped) argument."""
+  return deep_sea.DeepSeaParams(spec.size, mapping, spec.deterministic)
+
+
 def train_step(agent: Agent, spec: RunSpec, mapping: jax.Array, state: LoopState, _=None
                ) -> tuple[LoopState, tuple[StepLog, dict[str, jax.Array]]]:
   """One env step of one seed, then (after the warm-up) one gradient step."""
   config = agent.config
-  env_params = deep_sea.DeepSeaParams(spec.size, mapping, spec.deterministic)
+  env_params = env_params_for(spec, mapping)
   key, k_env, k_z, k_sample = jax.random.split(state.key, 4)
   action, actor = agent.act(state.train.params, state.actor, state.position[None], state.first[None])
   env, next_position, reward, terminated = deep_sea.step(env_params, state.env, action[0], k_env)
@@ -136,12 +141,13 @@ def train_step(agent: Agent, spec: RunSpec, mapping: jax.Array, state: LoopState
     return train, (jnp.zeros(()), jnp.zeros(()))
 
   # The first update comes once warmup_steps transitions are stored (SPEC §3).
-  train, (td_loss, q_mean) = jax.lax.cond(actor.step >= config.warmup_steps, learn, skip, state.train)
+  learned = actor.step >= config.warmup_steps
+  train, (td_loss, q_mean) = jax.lax.cond(learned, learn, skip, state.train)
   restart_env, restart_position = deep_sea.reset_episode(env_params, env)
   env = jax.tree.map(lambda a, b: jnp.where(terminated, a, b), restart_env, env)
   position = jnp.where(terminated, restart_position, next_position)
   new_state = LoopState(train, actor, buffer, env, position, terminated, key)
-  return new_state, (log, dict(td_loss=td_loss, q_mean=q_mean, learned=actor.step >= config.warmup_steps))
+  return new_state, (log, dict(td_loss=td_loss, q_mean=q_mean, learned=learned))
 
 
 def evaluate(agent: Agent, spec: RunSpec, mapping: jax.Array, params, key: jax.Array
@@ -150,7 +156,7 @@ def evaluate(agent: Agent, spec: RunSpec, mapping: jax.Array, params, key: jax.A
 
   Returns (mean return, fraction of episodes that collected the treasure).
   """
-  env_params = deep_sea.DeepSeaParams(spec.size, mapping, spec.deterministic)
+  env_params = env_params_for(spec, mapping)
   num = spec.eval_episodes
   k_actor, k_env = jax.random.split(key)
   actor = agent.init_actor(k_actor, num)
