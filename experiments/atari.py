@@ -70,7 +70,9 @@ def main(argv=None) -> int:
   except ValueError as e:
     p.error(str(e))
 
+  from hyperagent import runtime
   from hyperagent.loops.atari import Runner
+  runtime.configure()
   runner = None
   for run in runs:
     out_dir = os.path.join(args.out, game, f'{run.agent}-{run.protocol}', f'seed{run.seed}')

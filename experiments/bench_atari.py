@@ -17,6 +17,8 @@ import time
 import jax
 import numpy as np
 
+from hyperagent import runtime
+
 
 def bench(game: str, num_envs: int, ratio: float, iters: int, mode: str, num_threads: int) -> dict:
   from hyperagent.loops.atari import RunConfig, Runner, init_state
@@ -63,6 +65,7 @@ def main(argv=None) -> int:
   p.add_argument('--mode', default='host', choices=('host', 'xla'))
   p.add_argument('--num-threads', type=int, default=0)
   args = p.parse_args(argv)
+  runtime.configure()
   for num_envs in args.num_envs:
     for ratio in args.ratios:
       print(json.dumps(bench(args.game, num_envs, ratio, args.iters, args.mode, args.num_threads)), flush=True)

@@ -74,7 +74,7 @@ def main(argv=None) -> int:
   except ValueError as e:
     parser.error(str(e))
 
-  runtime.enable_compilation_cache()
+  runtime.configure()
   out = args.out or os.path.join('results', 'deepsea', f'{args.agent}-N{args.size}-{args.mapping}'
                                  + ('-stochastic' if args.stochastic else ''))
   os.makedirs(out, exist_ok=True)

@@ -45,7 +45,7 @@ def main(argv=None) -> int:
   except ValueError as e:
     parser.error(str(e))
 
-  runtime.enable_compilation_cache()
+  runtime.configure()
   rows = []
   for agent, config, spec in runs:
     out = os.path.join(args.out, f'{agent}-N{spec.size}-{spec.mapping}')

@@ -213,7 +213,7 @@ def init_worker(single_thread: bool, platform: Optional[str], progress_queue=Non
   os.environ['XLA_PYTHON_CLIENT_PREALLOCATE'] = 'false'
   if compile_cache:
     from hyperagent import runtime  # imports JAX: only after the flags above
-    runtime.enable_compilation_cache()
+    runtime.configure()
 
 
 def run_id(bsuite_id: str, results_dir: str, agent: str, settings: Mapping[str, Any], seed: int,
