@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 
 import pandas as pd
+# experiments/deepsea.py, the `make deepsea` script: Python puts this script's folder on sys.path
+from deepsea import add_run_arguments, make_run, official_episodes
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from deepsea import add_run_arguments, make_run, official_episodes  # noqa: E402
-
-from hyperagent import runtime  # noqa: E402
-from hyperagent.loops import deepsea as loop  # noqa: E402
-from hyperagent.report import deepsea as report  # noqa: E402
+from hyperagent import runtime
+from hyperagent.loops import deepsea as loop
+from hyperagent.report import deepsea as report
 
 CRITERIA = ('bsuite_solve_episode', 'eval_solve_episode')
 
@@ -71,4 +69,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-  sys.exit(main())
+  raise SystemExit(main())

@@ -108,10 +108,6 @@ def target_episodes(bsuite_id: str, cap: Optional[int] = None) -> int:
   return min(episodes, int(cap)) if cap else episodes
 
 
-def csv_path(results_dir: str, bsuite_id: str) -> str:
-  return bsuite_csv.bsuite_csv_path(results_dir, bsuite_id)
-
-
 def is_finished(results_dir: str, bsuite_id: str, episodes: int) -> bool:
   """The id's CSV ends with a complete row at the last episode bsuite logs within `episodes`.
 
@@ -119,7 +115,7 @@ def is_finished(results_dir: str, bsuite_id: str, episodes: int) -> bool:
   last row; such a file counts as unfinished.
   """
   import pandas as pd
-  path = csv_path(results_dir, bsuite_id)
+  path = bsuite_csv.bsuite_csv_path(results_dir, bsuite_id)
   if not os.path.exists(path):
     return False
   try:
@@ -222,7 +218,7 @@ def run_id(bsuite_id: str, results_dir: str, agent: str, settings: Mapping[str, 
   queue and returns the adapter's summary plus wall-clock seconds (agent construction included)."""
   from hyperagent.loops import bsuite_adapter
 
-  path = csv_path(results_dir, bsuite_id)
+  path = bsuite_csv.bsuite_csv_path(results_dir, bsuite_id)
   if os.path.exists(path):
     os.remove(path)
   last_report = [time.monotonic(), 0]
