@@ -1,0 +1,43 @@
+#!/bin/bash
+# The GPU checks of issues 3 and 4, run ON THE DEVICE MACHINE from the repository root, .gpu carried
+# (made here by experiments/gpu_prepare.sh). Each part fits one device call (10 minutes at most) and
+# writes flat files under $OUT (the device tool brings back 8 files, two folders deep at most).
+#
+#   bash experiments/gpu_checks.sh bench            # Atari steps/s (host + xla) and DeepSea seeds/N
+#   bash experiments/gpu_checks.sh learn GAME STEPS  # one Atari learning run; CSVs and final.json back
+#
+# Written before any GPU was lent to this project: the first session with one should expect to fix
+# small things here, and should record what it measures in BENCHMARKS.md with these commands.
+set -uo pipefail
+source "$(dirname "$0")/gpu_env.sh" || exit 1
+OUT=${OUT:-/tmp/out}
+mkdir -p "$OUT"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu.txt" 2>&1
+
+case "${1:-}" in
+  bench)
+    # the paper's ratio (1 update of 32 x K=20 per agent step) and CleanRL's (1 per 4 steps)
+    timeout 240 python3 experiments/bench_atari.py --game Breakout --ratios 1 0.25 --num-envs 1 8 \
+      --iters 400 --mode host 2>&1 | tee "$OUT/bench_atari_host.jsonl"
+    timeout 150 python3 experiments/bench_atari.py --game Breakout --ratios 1 0.25 --num-envs 8 \
+      --iters 400 --mode xla 2>&1 | tee "$OUT/bench_atari_xla.jsonl"
+    timeout 150 python3 experiments/bench_deepsea.py --parts seeds sizes --steps 2000 2>&1 \
+      | tee "$OUT/bench_deepsea_gpu.md"
+    ;;
+  learn)
+    game=${2:?usage: gpu_checks.sh learn GAME STEPS}
+    steps=${3:?usage: gpu_checks.sh learn GAME STEPS}
+    # stop cleanly before the call's 10-minute limit; the run writes its CSVs as it goes
+    timeout 540 python3 experiments/atari.py --game "$game" --steps "$steps" --eval-every 50000 \
+      --final-eval-episodes 20 --no-checkpoint-replay --no-progress --out /tmp/atari 2>&1 \
+      | tail -n 40 > "$OUT/${game}_log.txt"
+    run=$(find /tmp/atari -name train.csv -printf '%h\n' | head -n 1)
+    for f in train.csv eval.csv final.json; do
+      [ -n "$run" ] && [ -f "$run/$f" ] && cp "$run/$f" "$OUT/${game}_$f"
+    done
+    ;;
+  *)
+    echo "usage: gpu_checks.sh bench | learn GAME STEPS" >&2
+    exit 2
+    ;;
+esac
