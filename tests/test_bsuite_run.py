@@ -278,3 +278,20 @@ def test_runner_parallel_workers(tmp_path, capsys):
   lines = [json.loads(l) for l in (results / 'runs.jsonl').read_text().splitlines()]
   assert sorted(l['bsuite_id'] for l in lines) == ['bandit/0', 'catch/0', 'deep_sea/0']
   assert _run_cli(results, 'bandit/0', '--agent', 'dqn', '--episodes', '12') == 0  # all finished
+
+
+def test_agreement_script_runs_the_runner_and_the_jitted_loop(tmp_path, capsys):
+  """experiments/bsuite_agreement.py end to end on 5 episodes of N = 10: during the 128-step warm-up
+  both paths act uniformly at random, so neither reaches the treasure (odds 2^-10 per episode)."""
+  agreement = experiment_scripts.load('bsuite_agreement')
+  assert agreement.main(['--ids', 'deep_sea/0', '--seeds', '0', '--episodes', '5', '--out', str(tmp_path)]) == 0
+  out = capsys.readouterr().out
+  assert '| deep_sea/0 | bsuite runner | 5 | 5 |' in out
+  assert '| deep_sea/0 | jitted loop | 5 | 5 |' in out
+  assert os.path.exists(bsuite_csv.bsuite_csv_path(str(tmp_path / 'deep_sea-0' / 'runner' / 'seed_0'), 'deep_sea/0'))
+
+
+def test_agreement_script_rejects_ids_outside_deep_sea():
+  agreement = experiment_scripts.load('bsuite_agreement')
+  with pytest.raises(SystemExit):
+    agreement.main(['--ids', 'catch/0'])

@@ -15,7 +15,9 @@ def draws(key):
 def test_unrolled_threefry_draws_the_same_bits_without_a_while_loop():
   from jax._src.interpreters import mlir
   from jax._src.random import threefry2x32
+  stock_rule = threefry2x32._threefry2x32_cpu_lowering_rule
   key = jax.random.PRNGKey(2024)
+  mlir.register_lowering(threefry2x32.threefry2x32_p, stock_rule, platform='cpu')  # whatever ran before
   jax.clear_caches()
   stock_hlo = jax.jit(draws).lower(key).as_text()
   stock = jax.jit(draws)(key)
@@ -25,8 +27,7 @@ def test_unrolled_threefry_draws_the_same_bits_without_a_while_loop():
     unrolled_hlo = jax.jit(draws).lower(key).as_text()
     unrolled = jax.jit(draws)(key)
   finally:  # back to JAX's own CPU rule, so the other tests see stock JAX
-    mlir.register_lowering(threefry2x32.threefry2x32_p, threefry2x32._threefry2x32_cpu_lowering_rule,
-                           platform='cpu')
+    mlir.register_lowering(threefry2x32.threefry2x32_p, stock_rule, platform='cpu')
     jax.clear_caches()
   assert 'while' in stock_hlo and 'while' not in unrolled_hlo
   for a, b in zip(stock, unrolled):  # legacy uint32 keys: split keys compare as plain arrays
