@@ -19,7 +19,7 @@ import pandas as pd
 from bsuite import sweep
 
 from hyperagent import runtime
-from hyperagent.config import AGENTS
+from hyperagent.config import AGENTS, make_config
 from hyperagent.loops import bsuite_sweep
 from hyperagent.loops import deepsea as loop
 from hyperagent.report import bsuite_csv
@@ -43,7 +43,6 @@ def runner_rows(bsuite_id: str, agent: str, seeds, episodes: int, out: str) -> l
 
 
 def loop_rows(bsuite_id: str, agent: str, seeds, episodes: int, logged: np.ndarray) -> list[dict]:
-  from hyperagent.config import make_config
   size = int(sweep.SETTINGS[bsuite_id]['size'])
   spec = loop.RunSpec(size=size, num_episodes=episodes, seeds=tuple(seeds), mapping='bsuite')
   result = loop.train(make_config(agent, 'deepsea'), spec, progress=False)
