@@ -123,11 +123,8 @@ def main():
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument('--repeats', type=int, default=200)
   parser.add_argument('--json', default=None, help='also write the figures to this JSON file')
-  parser.add_argument('--rolled-threefry', action='store_true',
-                      help="keep JAX's stock CPU PRNG lowering (the figures before runtime.unroll_cpu_threefry)")
   args = parser.parse_args()
-  if not args.rolled_threefry:
-    runtime.unroll_cpu_threefry()
+  runtime.unroll_cpu_threefry()  # HYPERAGENT_STOCK_PRNG=1 measures JAX's own lowering
   device = jax.devices()[0]
   print(f'# device: {device.platform} ({device.device_kind}); {platform.processor() or platform.machine()}; '
         f'jax {jax.__version__}')

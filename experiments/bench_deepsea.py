@@ -62,11 +62,8 @@ def main():
   parser.add_argument('--steps', type=int, default=2_000)
   parser.add_argument('--sizes', type=int, nargs='+', default=[10, 20, 50, 100])
   parser.add_argument('--seed-counts', type=int, nargs='+', default=[1, 2, 5, 10])
-  parser.add_argument('--rolled-threefry', action='store_true',
-                      help="keep JAX's stock CPU PRNG lowering (the figures before runtime.unroll_cpu_threefry)")
   args = parser.parse_args()
-  if not args.rolled_threefry:
-    runtime.unroll_cpu_threefry()
+  runtime.unroll_cpu_threefry()  # HYPERAGENT_STOCK_PRNG=1 measures JAX's own lowering
   device = jax.devices()[0]
   print(f'# device: {device.platform} ({device.device_kind}), jax {jax.__version__}')
   if 'official' in args.parts:

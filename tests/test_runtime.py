@@ -32,3 +32,14 @@ def test_unrolled_threefry_draws_the_same_bits_without_a_while_loop():
   assert 'while' in stock_hlo and 'while' not in unrolled_hlo
   for a, b in zip(stock, unrolled):  # legacy uint32 keys: split keys compare as plain arrays
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+@pytest.mark.skipif(jax.default_backend() != 'cpu', reason='the switch only concerns the CPU lowering')
+def test_stock_prng_environment_variable_keeps_jax_lowering(monkeypatch):
+  from jax._src.interpreters import mlir
+  from jax._src.random import threefry2x32
+  mlir.register_lowering(threefry2x32.threefry2x32_p, threefry2x32._threefry2x32_cpu_lowering_rule, platform='cpu')
+  jax.clear_caches()
+  monkeypatch.setenv('HYPERAGENT_STOCK_PRNG', '1')
+  assert runtime.unroll_cpu_threefry() is False
+  assert 'while' in jax.jit(draws).lower(jax.random.PRNGKey(0)).as_text()

@@ -18,10 +18,13 @@ def unroll_cpu_threefry() -> bool:
 
   On the CPU JAX emits its five threefry rounds as a rolled while loop (smaller programs); each
   iteration is then a separate kernel dispatch, and the DeepSea step draws random numbers about 15
-  times, so PRNG calls took ~30% of a step (BENCHMARKS.md). Only the lowering changes: the bits
+  times, so those loops took ~19% of a step (BENCHMARKS.md). Only the lowering changes: the bits
   are the same (tests/test_runtime.py). It uses a private JAX hook, so it returns False and
-  changes nothing if that hook moves in a future JAX.
+  changes nothing if that hook moves in a future JAX. HYPERAGENT_STOCK_PRNG=1 in the environment
+  keeps JAX's own lowering, for every command (the benchmarks' before/after figures).
   """
+  if os.environ.get('HYPERAGENT_STOCK_PRNG') == '1':
+    return False
   try:
     from jax._src.interpreters import mlir
     from jax._src.random import threefry2x32
