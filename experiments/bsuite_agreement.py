@@ -26,8 +26,9 @@ from hyperagent.report import bsuite_csv
 
 
 def solve_episode(episodes: np.ndarray, bad: np.ndarray) -> float:
-  hit = np.nonzero(bad / episodes < 0.9)[0]
-  return float(episodes[hit[0]]) if len(hit) else float('nan')
+  """bsuite's criterion at the logged episodes, NaN (for the table's median) if never met."""
+  solved = loop.bsuite_solve_episode(bad, episodes=episodes)
+  return float('nan') if solved is None else float(solved)
 
 
 def runner_rows(bsuite_id: str, agent: str, seeds, episodes: int, out: str) -> list[dict]:

@@ -75,6 +75,8 @@ def test_solve_criteria_hand_computed():
   bad = np.array(list(range(1, 11)) + [10, 10, 10])
   assert loop.bsuite_solve_episode(bad) == 12
   assert loop.bsuite_solve_episode(np.arange(1, 6)) is None
+  # read at logged episodes only: 20/20, 30/30, then 30/40 = 0.75 -> 40
+  assert loop.bsuite_solve_episode(np.array([20, 30, 30]), episodes=np.array([20, 30, 40])) == 40
   assert loop.eval_solve_episode(np.array([0.0, 0.97, 1.0, 1.0]), np.array([1000, 2000, 3000, 4000]), 20) == 150
   assert loop.eval_solve_episode(np.array([0.0, 0.99]), np.array([1000, 2000]), 20) is None
 

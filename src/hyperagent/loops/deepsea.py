@@ -228,10 +228,13 @@ def chunk_lengths(spec: RunSpec) -> list[int]:
 # ----------------------------------------------------------------------------- solve criteria
 
 
-def bsuite_solve_episode(total_bad_episodes: np.ndarray, threshold: float = 0.9) -> int | None:
-  """bsuite's deep_sea criterion on per-episode counts: the first episode e (1-based) with
-  total_bad_episodes[e] / e < threshold; None if never."""
-  episodes = np.arange(1, len(total_bad_episodes) + 1)
+def bsuite_solve_episode(total_bad_episodes: np.ndarray, threshold: float = 0.9,
+                         episodes: np.ndarray | None = None) -> int | None:
+  """bsuite's deep_sea criterion: the first episode e with total_bad_episodes / e < threshold; None
+  if never. The counts are per episode (1, 2, ...) unless `episodes` gives the episode numbers they
+  were read at (e.g. the rows bsuite's logger wrote)."""
+  if episodes is None:
+    episodes = np.arange(1, len(total_bad_episodes) + 1)
   below = np.nonzero(np.asarray(total_bad_episodes) / episodes < threshold)[0]
   return int(episodes[below[0]]) if len(below) else None
 
