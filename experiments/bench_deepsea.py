@@ -19,13 +19,13 @@ import jax
 import numpy as np
 
 from hyperagent import runtime
-from hyperagent.config import make_config
+from hyperagent.config import make_config, parse_overrides
 from hyperagent.loops import deepsea as loop
 
 
-def time_chunks(size: int, seeds: int, steps: int, repeats: int = 3) -> tuple[float, float]:
+def time_chunks(size: int, seeds: int, steps: int, repeats: int = 3, overrides=None) -> tuple[float, float]:
   """(compile + first chunk seconds, median seconds per chunk of `steps` steps)."""
-  config = make_config('hyperagent', 'deepsea')
+  config = make_config('hyperagent', 'deepsea', **(overrides or {}))
   spec = loop.RunSpec(size=size, num_episodes=10 * steps, seeds=tuple(range(seeds)), eval_every=steps)
   agent = loop.make_agent_for(config, size)
   chunk = loop.make_chunk_fn(config, size, True, spec.eval_episodes)
@@ -62,7 +62,15 @@ def main():
   parser.add_argument('--steps', type=int, default=2_000)
   parser.add_argument('--sizes', type=int, nargs='+', default=[10, 20, 50, 100])
   parser.add_argument('--seed-counts', type=int, nargs='+', default=[1, 2, 5, 10])
+  parser.add_argument('--set', action='append', default=[], metavar='FIELD=VALUE',
+                      help='override a config field in the seeds/sizes parts, e.g. --set warmup_steps=1000000000 '
+                           'to time the loop without updates')
   args = parser.parse_args()
+  try:
+    overrides = parse_overrides(args.set)
+    make_config('hyperagent', 'deepsea', **overrides)
+  except ValueError as e:
+    parser.error(str(e))
   runtime.unroll_cpu_threefry()  # HYPERAGENT_STOCK_PRNG=1 measures JAX's own lowering
   device = jax.devices()[0]
   print(f'# device: {device.platform} ({device.device_kind}), jax {jax.__version__}')
@@ -74,14 +82,14 @@ def main():
     print('\n| seeds S (N=20, vmapped) | ms per step (all seeds) | ms per seed-step | compile + first chunk |')
     print('|---|---|---|---|')
     for s in args.seed_counts:
-      first, per_chunk = time_chunks(20, s, args.steps)
+      first, per_chunk = time_chunks(20, s, args.steps, overrides=overrides)
       print(f'| {s} | {1e3 * per_chunk / args.steps:.3f} | {1e3 * per_chunk / args.steps / s:.3f} | {first:.1f} s |',
             flush=True)
   if 'sizes' in args.parts:
     print('\n| N (one seed) | ms per env step (act + env + store + learn) | compile + first chunk |')
     print('|---|---|---|')
     for n in args.sizes:
-      first, per_chunk = time_chunks(n, 1, args.steps)
+      first, per_chunk = time_chunks(n, 1, args.steps, overrides=overrides)
       print(f'| {n} | {1e3 * per_chunk / args.steps:.3f} | {first:.1f} s |', flush=True)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 
 import numpy as np
@@ -37,6 +38,7 @@ def runner_rows(bsuite_id: str, agent: str, seeds, episodes: int, out: str) -> l
     results = os.path.join(out, 'runner', f'seed_{seed}')
     summary = bsuite_sweep.run_id(bsuite_id, results, agent, bsuite_sweep.resolve_agent(agent, {}), seed, episodes)
     log = pd.read_csv(bsuite_csv.bsuite_csv_path(results, bsuite_id))
+    print(f'{bsuite_id} bsuite runner, seed {seed}: {summary["seconds"]:.0f} s', file=sys.stderr, flush=True)
     rows.append(dict(path='bsuite runner', seed=seed, bad=int(log.total_bad_episodes.iloc[-1]),
                      solve=solve_episode(log.episode.to_numpy(), log.total_bad_episodes.to_numpy()),
                      seconds=summary['seconds'], logged=log.episode.to_numpy()))
@@ -46,7 +48,7 @@ def runner_rows(bsuite_id: str, agent: str, seeds, episodes: int, out: str) -> l
 def loop_rows(bsuite_id: str, agent: str, seeds, episodes: int, logged: np.ndarray) -> list[dict]:
   size = int(sweep.SETTINGS[bsuite_id]['size'])
   spec = loop.RunSpec(size=size, num_episodes=episodes, seeds=tuple(seeds), mapping='bsuite')
-  result = loop.train(make_config(agent, 'deepsea'), spec, progress=False)
+  result = loop.train(make_config(agent, 'deepsea'), spec)  # its own progress bar
   bad = result.total_bad_episodes[:, logged - 1]  # the loop keeps every episode; read bsuite's
   seconds = result.eval_wall_s[-1] / len(seeds)
   return [dict(path='jitted loop', seed=seed, bad=int(bad[i, -1]), solve=solve_episode(logged, bad[i]),
@@ -64,6 +66,8 @@ def main(argv=None) -> int:
   bad_ids = [i for i in args.ids if i not in sweep.DEEP_SEA]
   if bad_ids:
     parser.error(f'not deep_sea ids: {bad_ids}; valid: {", ".join(sweep.DEEP_SEA)}')
+  if args.episodes < 1:
+    parser.error(f'--episodes must be >= 1, got {args.episodes}')
   runtime.configure()
   out = args.out or tempfile.mkdtemp(prefix='bsuite_agreement_')
   table = []

@@ -291,7 +291,9 @@ def test_agreement_script_runs_the_runner_and_the_jitted_loop(tmp_path, capsys):
   assert os.path.exists(bsuite_csv.bsuite_csv_path(str(tmp_path / 'deep_sea-0' / 'runner' / 'seed_0'), 'deep_sea/0'))
 
 
-def test_agreement_script_rejects_ids_outside_deep_sea():
+def test_agreement_script_rejects_bad_ids_and_budgets():
   agreement = experiment_scripts.load('bsuite_agreement')
   with pytest.raises(SystemExit):
     agreement.main(['--ids', 'catch/0'])
+  with pytest.raises(SystemExit):
+    agreement.main(['--episodes', '0'])
