@@ -13,7 +13,8 @@ from hyperagent.config import Config, make_config
     ('hyperagent', {}), ('ensemble', {}), ('dqn', {}),
     ('hyperagent', dict(base_prior=False, index_dist='gaussian', bias_init='xavier'))])
 def test_batched_forward_equals_loop_over_indices(agent, overrides):
-  """The factorised apply_batch, the plain vmap of apply and a Python loop agree, values and gradients."""
+  """apply_batch and apply_taken (through the coefficients C), the plain vmap of apply and a Python loop
+  agree, values and gradients."""
   config = make_config(agent, 'deepsea', **overrides)
   network = hypermodel.make_network(config, (6, 6), 2)
   params = network.init(jax.random.key(0))
@@ -32,6 +33,18 @@ def test_batched_forward_equals_loop_over_indices(agent, overrides):
     return jax.grad(lambda t: jnp.sum(weights * apply(network, hk.data_structures.merge(t, prior), obs, index)))(trainable)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5),
                grad(hypermodel.apply_batch), grad(hypermodel.apply_batch_reference))
+  # apply_taken: the reference at the given actions only, values and gradients.
+  action = jnp.array([1, 0, 1])
+  def taken_reference(network, params, obs, index):
+    return jnp.take_along_axis(hypermodel.apply_batch_reference(network, params, obs, index),
+                               action[:, None, None], axis=-1)[..., 0]
+  def taken(network, params, obs, index):
+    return hypermodel.apply_taken(network, params, obs, index, action)
+  np.testing.assert_allclose(taken(network, params, obs, index), taken_reference(network, params, obs, index),
+                             rtol=1e-5, atol=1e-5)
+  weights = weights[..., 0]
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5),
+               grad(taken), grad(taken_reference))
 
 
 def test_position_input_equals_dense_one_hot_input():

@@ -3,10 +3,13 @@
     Q(s, a, ξ) = posterior_scale · φ_w(s)ᵀ W(ξ̂)[:, a] + prior_scale · φ₀(s)ᵀ W₀(ξ̂)[:, a]
     W(ξ̂) = reshape(U ξ̂ + b, (H, A)),   W₀(ξ̂) = reshape(U₀ ξ̂ + b₀, (H, A))
 
-`apply(params, obs, index)` takes ONE observation and ONE raw index and returns q[A]; it is
-vmapped over indices and over the batch by `apply_batch`. Every frozen parameter lives in a
-module whose name starts with 'prior' and is wrapped in `stop_gradient`, so its gradient is
-exactly zero whatever the loss.
+`apply(params, obs, index)` is that definition for ONE observation and ONE raw index: it builds
+W(ξ̂) and returns q[A]. Batches go through the same function written the other way round: Q is
+affine in ξ̂, Q(s, a, ξ) = ξ̃ᵀ C(s)[a] with ξ̃ = [ξ̂, 1], and `coefficients(params, obs)` gives
+C(s) [A, M + 1] once per observation, prior included; K indices then cost one small contraction
+each (`apply_batch`, `apply_taken`). `apply_batch_reference`, the plain vmap of `apply`, is what
+they are tested against. Every frozen parameter lives in a module whose name starts with 'prior'
+and is wrapped in `stop_gradient`, so its gradient is exactly zero whatever the loss.
 """
 from __future__ import annotations
 
@@ -26,9 +29,10 @@ Params = hk.Params
 class Network(NamedTuple):
   init: Callable[[jax.Array], Params]                     # key -> all parameters (trainable + prior)
   apply: Callable[[Params, jax.Array, jax.Array], jax.Array]  # (params, obs, raw index[M]) -> q[A]
-  apply_batch: Callable[[Params, jax.Array, jax.Array], jax.Array]  # (params, obs[B], index[B, K, M]) -> q[B, K, A]
+  coefficients: Callable[[Params, jax.Array], jax.Array]  # (params, obs[B]) -> C[B, A, M + 1]
   num_actions: int
   feature_dim: int                                         # H
+  index_dist: str
 
 
 def is_prior(module_name: str, name: str, value) -> bool:
@@ -60,15 +64,16 @@ def _sdb_init(scale: float):
 class HyperLinear(hk.Module):
   """Generates head weights W(ξ̂) = reshape(U ξ̂ + b, (H, A)) and returns φᵀW: no per-action bias."""
 
-  def __init__(self, num_actions: int, u_init, b_init, name: str):
+  def __init__(self, num_actions: int, index_dim: int, u_init, b_init, name: str):
     super().__init__(name=name)
     self.num_actions = num_actions
+    self.index_dim = index_dim
     self.u_init = u_init
     self.b_init = b_init
 
   def weights(self, feature_dim: int, index: jax.Array) -> jax.Array:
     size = feature_dim * self.num_actions
-    u = hk.get_parameter('U', (size, index.shape[-1]), init=self.u_init)
+    u = hk.get_parameter('U', (size, self.index_dim), init=self.u_init)
     b = hk.get_parameter('b', (size,), init=self.b_init)
     return u @ index + b
 
@@ -76,19 +81,19 @@ class HyperLinear(hk.Module):
     w = self.weights(features.shape[-1], index)
     return features @ w.reshape(features.shape[-1], self.num_actions)
 
-  def batch(self, features: jax.Array, index: jax.Array, frozen: bool = False) -> jax.Array:
-    """q[B, K, A] for features[B, H] and indices[B, K, M], the same numbers as __call__ per pair.
+  def coefficients(self, features: jax.Array, frozen: bool = False) -> jax.Array:
+    """C[B, A, M + 1] with φᵀW(ξ̂)[:, a] = ξ̃ᵀ C[a], ξ̃ = [ξ̂, 1]: the same numbers as __call__.
 
-    φᵀ(Uξ + b) = ξᵀ(φᵀU) + φᵀb: projecting φ onto U once per observation costs B·H·A·M instead of
-    building every W(ξ) (B·K·H·A·M), which dominated the learn step at K = 20.
+    φᵀ(Uξ̂ + b) = ξ̂ᵀ(φᵀU) + φᵀb: one matmul per observation, [φᵀU | φᵀb], instead of building
+    W(ξ̂) for each of its K indices (B·K·H·A·M), which dominated the learn step at K = 20.
     """
-    h, a, m = features.shape[-1], self.num_actions, index.shape[-1]
-    u = hk.get_parameter('U', (h * a, m), init=self.u_init)
+    h, a = features.shape[-1], self.num_actions
+    u = hk.get_parameter('U', (h * a, self.index_dim), init=self.u_init)
     b = hk.get_parameter('b', (h * a,), init=self.b_init)
     if frozen:
       u, b = jax.lax.stop_gradient(u), jax.lax.stop_gradient(b)
-    projection = jnp.einsum('bh,ham->bam', features, u.reshape(h, a, m))
-    return jnp.einsum('bkm,bam->bka', index, projection) + (features @ b.reshape(h, a))[:, None, :]
+    ub = jnp.concatenate([u, b[:, None]], axis=-1).reshape(h, a * (self.index_dim + 1))
+    return (features @ ub).reshape(features.shape[0], a, self.index_dim + 1)
 
 
 def make_network(config: Config, obs_shape: Sequence[int], num_actions: int,
@@ -119,12 +124,13 @@ def make_network(config: Config, obs_shape: Sequence[int], num_actions: int,
   def torso(name):
     return networks.make_torso(config.torso, config.hidden_sizes, config.cnn_feature_dim, name, one_hot_size)
 
-  # One place for the heads' names and inits: forward and forward_batch must share their params.
+  # One place for the heads' names and inits: forward and forward_coefficients must share their params.
   def head():
-    return HyperLinear(A, networks.XAVIER_NORMAL, bias_init(config.prior_std), name='hyper')
+    return HyperLinear(A, config.index_dim, networks.XAVIER_NORMAL, bias_init(config.prior_std), name='hyper')
 
   def prior_head():
-    return HyperLinear(A, _sdb_init(config.prior_std), bias_init(config.prior_std), name='prior_hyper')
+    return HyperLinear(A, config.index_dim, _sdb_init(config.prior_std), bias_init(config.prior_std),
+                       name='prior_hyper')
 
   def forward(obs: jax.Array, index: jax.Array) -> jax.Array:
     xi = indices.network_index(index, config.index_dist)
@@ -136,35 +142,47 @@ def make_network(config: Config, obs_shape: Sequence[int], num_actions: int,
       q = q + config.prior_scale * (prior_features @ w0.reshape(H, A))
     return q
 
-  def forward_batch(obs: jax.Array, index: jax.Array) -> jax.Array:
-    """q[B, K, A] for obs[B, ...] and raw indices[B, K, M]; modules and params are forward's."""
-    xi = indices.network_index(index, config.index_dist)
+  def forward_coefficients(obs: jax.Array) -> jax.Array:
+    """C[B, A, M + 1] for obs[B, ...]: Q(obs_b, a, ξ) = ξ̃ᵀ C[b, a]; modules and params are forward's."""
     features = hk.vmap(torso('torso'), split_rng=False)(obs)
-    q = config.posterior_scale * head().batch(features, xi)
+    coefficients = config.posterior_scale * head().coefficients(features)
     if has_prior:
       prior_features = (jax.lax.stop_gradient(hk.vmap(torso('prior_torso'), split_rng=False)(obs))
                         if config.base_prior else features)
-      q = q + config.prior_scale * prior_head().batch(prior_features, xi, frozen=True)
-    return q
+      coefficients = coefficients + config.prior_scale * prior_head().coefficients(prior_features, frozen=True)
+    return coefficients
 
   transformed = hk.without_apply_rng(hk.transform(forward))
-  transformed_batch = hk.without_apply_rng(hk.transform(forward_batch))
+  transformed_coefficients = hk.without_apply_rng(hk.transform(forward_coefficients))
   example_obs = jnp.zeros((), jnp.int32) if one_hot_input else jnp.zeros(obs_shape, jnp.float32)
   example_index = jnp.ones((config.index_dim,), jnp.float32)
 
   def init(key: jax.Array) -> Params:
     return transformed.init(key, example_obs, example_index)
 
-  return Network(init=init, apply=transformed.apply, apply_batch=transformed_batch.apply,
-                 num_actions=A, feature_dim=H)
+  return Network(init=init, apply=transformed.apply, coefficients=transformed_coefficients.apply,
+                 num_actions=A, feature_dim=H, index_dist=config.index_dist)
 
 
 def apply_batch(network: Network, params: Params, obs: jax.Array, index: jax.Array) -> jax.Array:
   """q[B, K, A] for obs[B, ...] and raw indices[B, K, M]: the torso runs once per observation.
 
-  The optimised (factorised) form; `apply_batch_reference` is the plain vmap of `apply` it must equal.
+  The optimised form; `apply_batch_reference` is the plain vmap of `apply` it must equal.
   """
-  return network.apply_batch(params, obs, index)
+  xi = indices.affine_index(index, network.index_dist)
+  return jnp.einsum('bkm,bam->bka', xi, network.coefficients(params, obs))
+
+
+def apply_taken(network: Network, params: Params, obs: jax.Array, index: jax.Array,
+                action: jax.Array) -> jax.Array:
+  """q[B, K] = Q(obs_b, action_b, ξ_bk): apply_batch at the given actions only.
+
+  Picking C[b, action_b] before the contraction keeps every step of the loss's gradient a plain
+  matmul or elementwise op; through apply_batch, the backward pass of the picked q is a batched
+  [K x A] by [K x M] matmul per transition, the slowest kernel of the CPU learn step.
+  """
+  coefficients = jnp.take_along_axis(network.coefficients(params, obs), action[:, None, None], axis=1)[:, 0]
+  return jnp.einsum('bkm,bm->bk', indices.affine_index(index, network.index_dist), coefficients)
 
 
 def apply_batch_reference(network: Network, params: Params, obs: jax.Array, index: jax.Array) -> jax.Array:

@@ -11,7 +11,7 @@ import haiku as hk
 import jax
 import jax.numpy as jnp
 
-from hyperagent import hypermodel
+from hyperagent import hypermodel, indices
 from hyperagent.config import Config
 
 
@@ -42,7 +42,8 @@ def rd_argmax(q: jax.Array, key: jax.Array) -> jax.Array:
 def td_target(network: hypermodel.Network, params, target_params, batch: Batch,
               target_index: jax.Array, tie_key: jax.Array) -> jax.Array:
   """G_i = R_i + D_i · Q_θ⁻(s', a*, ξ⁻_i), a* = rd_argmax Q_θ(s', ·, ξ⁻_i): one ξ⁻ per transition."""
-  q_next = lambda p: hypermodel.apply_batch(network, p, batch.next_obs, target_index[:, None, :])[:, 0]
+  xi = indices.affine_index(target_index, network.index_dist)
+  q_next = lambda p: jnp.einsum('bam,bm->ba', network.coefficients(p, batch.next_obs), xi)
   online, target = q_next(params), q_next(target_params)
   best = rd_argmax(online, tie_key)
   value = jnp.take_along_axis(target, best[:, None], axis=-1)[:, 0]
@@ -63,9 +64,9 @@ def loss(network: hypermodel.Network, config: Config, trainable, prior, target_t
   target_params = hk.data_structures.merge(target_trainable, prior)
   target = td_target(network, params, target_params, batch, target_index, tie_key)
 
-  def q_taken(trainable):
-    q = hypermodel.apply_batch(network, hk.data_structures.merge(trainable, prior), batch.obs, update_index)
-    return jnp.take_along_axis(q, batch.action[:, None, None], axis=-1)[..., 0]  # [B, K]
+  def q_taken(trainable):  # [B, K]
+    return hypermodel.apply_taken(network, hk.data_structures.merge(trainable, prior), batch.obs,
+                                  update_index, batch.action)
 
   q = q_taken(trainable)
   perturbation = config.perturbation_scale * jnp.einsum('bkm,bm->bk', update_index, batch.perturbation)
