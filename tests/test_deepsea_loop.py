@@ -43,6 +43,20 @@ def test_seeded_runs_repeat_and_vmapped_seeds_equal_separate_runs():
   assert both.td_loss[0, 0] > 0  # the warm-up (20 steps) ended inside the first chunk
 
 
+def test_init_all_equals_each_seed_initialised_alone():
+  """The one jitted, vmapped init gives every seed the state an eager init from its own key gives."""
+  config = make_config('hyperagent', 'deepsea', **TINY)
+  spec = tiny_spec(seeds=(3, 2020), mapping='seed')
+  agent = loop.make_agent_for(config, spec.size)
+  mappings, states = loop.init_all(agent, spec)
+  for i, seed in enumerate(spec.seeds):
+    np.testing.assert_array_equal(mappings[i], deep_sea.make_mapping(spec.size, seed))
+    alone = loop.init_state(agent, spec, seed, mappings[i])
+    jax.tree.map(lambda a, b: np.testing.assert_array_equal(a[i], b), states, alone)
+  k_train = jax.random.split(jax.random.PRNGKey(2020), 3)[0]
+  jax.tree.map(np.testing.assert_array_equal, jax.tree.map(lambda x: x[1], states.train), agent.init(k_train))
+
+
 def test_episode_accounting_matches_the_environment():
   """Bad episodes and treasures in the log are those of replaying the logged returns' env."""
   config = make_config('hyperagent', 'deepsea', **TINY)
