@@ -49,25 +49,34 @@ def test_batched_forward_equals_loop_over_indices(agent, overrides):
 
 def test_position_input_equals_dense_one_hot_input():
   """DeepSea's compact observation: a row lookup in the first layer equals the dense layer on the
-  one-hot grid (same params, same init), including the all-zeros observation after the last row."""
+  one-hot grid (same params, same init), including the all-zeros observation after the last row; the
+  frozen prior, tabulated at init over the n + 1 inputs, equals the dense network's prior."""
   config = make_config('hyperagent', 'deepsea')
   n = 7
   dense = hypermodel.make_network(config, (n, n), 2)
   lookup = hypermodel.make_network(config, (n, n), 2, one_hot_input=True)
-  params = dense.init(jax.random.key(0))
-  jax.tree.map(np.testing.assert_array_equal, params, lookup.init(jax.random.key(0)))
+  params = lookup.init(jax.random.key(0))
+  table = params.pop('prior_table')['coefficients']
+  jax.tree.map(np.testing.assert_array_equal, params, dense.init(jax.random.key(0)))
+  all_inputs = jax.nn.one_hot(jnp.arange(n * n + 1), n * n).reshape(-1, n, n)
+  posterior = dense.coefficients({**params, 'prior_hyper': jax.tree.map(jnp.zeros_like, params['prior_hyper'])},
+                                 all_inputs)
+  np.testing.assert_allclose(table, dense.coefficients(params, all_inputs) - posterior, rtol=1e-5, atol=1e-5)
+  dense_params, params = params, {**params, 'prior_table': {'coefficients': table}}
   positions = jnp.array([0, 5, 24, n * n - 1, n * n])
   one_hot = jax.nn.one_hot(positions, n * n).reshape(-1, n, n)
   index = jax.random.normal(jax.random.key(1), (5, 3, 4))
   np.testing.assert_allclose(hypermodel.apply_batch(lookup, params, positions, index),
-                             hypermodel.apply_batch(dense, params, one_hot, index), rtol=1e-6, atol=1e-6)
+                             hypermodel.apply_batch(dense, dense_params, one_hot, index), rtol=1e-5, atol=1e-5)
   for p, o, xi in zip(positions, one_hot, index[:, 0]):
-    np.testing.assert_array_equal(lookup.apply(params, p, xi), dense.apply(params, o, xi))
-  trainable, prior = hypermodel.split_params(params)
-  def grad(network, obs):
+    np.testing.assert_allclose(lookup.apply(params, p, xi), dense.apply(dense_params, o, xi), rtol=1e-5, atol=1e-5)
+  def grad(network, params, obs):
+    trainable, prior = hypermodel.split_params(params)
     return jax.grad(lambda t: jnp.sum(hypermodel.apply_batch(network, hk.data_structures.merge(t, prior), obs, index) ** 2))(trainable)
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
-               grad(lookup, positions), grad(dense, one_hot))
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5),
+               grad(lookup, params, positions), grad(dense, dense_params, one_hot))
+  assert set(hypermodel.split_params(params)[1]) == {'prior_torso/linear_0', 'prior_torso/linear_1', 'prior_hyper',
+                                                     'prior_table'}
   with pytest.raises(ValueError, match="torso='mlp'"):
     hypermodel.make_network(config.replace(torso='identity'), (n, n), 2, one_hot_input=True)
 

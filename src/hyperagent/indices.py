@@ -30,12 +30,6 @@ def network_index(index: jax.Array, dist: str) -> jax.Array:
   return index
 
 
-def affine_index(index: jax.Array, dist: str) -> jax.Array:
-  """ξ̃ = [ξ̂, 1]: the hypermodel is linear in ξ̃, its last coordinate carrying the bias b."""
-  xi = network_index(index, dist)
-  return jnp.concatenate([xi, jnp.ones(xi.shape[:-1] + (1,), xi.dtype)], axis=-1)
-
-
 def sample_perturbation(key: jax.Array, dist: str, dim: int, shape: tuple[int, ...] = ()) -> jax.Array:
   """z stored with every transition: uniform on S^{M-1} ('sphere', the paper's) or N(0, I_M)."""
   z = jax.random.normal(key, shape + (dim,))

@@ -42,8 +42,8 @@ def rd_argmax(q: jax.Array, key: jax.Array) -> jax.Array:
 def td_target(network: hypermodel.Network, params, target_params, batch: Batch,
               target_index: jax.Array, tie_key: jax.Array) -> jax.Array:
   """G_i = R_i + D_i · Q_θ⁻(s', a*, ξ⁻_i), a* = rd_argmax Q_θ(s', ·, ξ⁻_i): one ξ⁻ per transition."""
-  xi = indices.affine_index(target_index, network.index_dist)
-  q_next = lambda p: jnp.einsum('bam,bm->ba', network.coefficients(p, batch.next_obs), xi)
+  xi = indices.network_index(target_index, network.index_dist)[:, None, :]
+  q_next = lambda p: hypermodel.affine(xi, network.coefficients(p, batch.next_obs))
   online, target = q_next(params), q_next(target_params)
   best = rd_argmax(online, tie_key)
   value = jnp.take_along_axis(target, best[:, None], axis=-1)[:, 0]

@@ -115,9 +115,12 @@ def env_params_for(spec: RunSpec, mapping: jax.Array) -> deep_sea.DeepSeaParams:
   return deep_sea.DeepSeaParams(spec.size, mapping, spec.deterministic)
 
 
-def train_step(agent: Agent, spec: RunSpec, mapping: jax.Array, state: LoopState, _=None
-               ) -> tuple[LoopState, tuple[StepLog, dict[str, jax.Array]]]:
-  """One env step of one seed, then (after the warm-up) one gradient step."""
+def env_step(agent: Agent, spec: RunSpec, mapping: jax.Array, state: LoopState
+             ) -> tuple[LoopState, StepLog, jax.Array]:
+  """One env step of one seed: act, step, store, restart a finished episode.
+
+  Returns the state, the step's log and the key for this step's replay sample.
+  """
   config = agent.config
   env_params = env_params_for(spec, mapping)
   key, k_env, k_z, k_sample = jax.random.split(state.key, 4)
@@ -127,23 +130,35 @@ def train_step(agent: Agent, spec: RunSpec, mapping: jax.Array, state: LoopState
   buffer = replay.add(state.replay, state.position[None], action, reward[None], terminated[None],
                       jnp.zeros((1,), bool), next_position[None], z)
   log = StepLog(terminated, env.episode_return, env.total_bad_episodes, env.denoised_return)
-
-  def learn(train):
-    batch = replay.sample(buffer, k_sample, config.batch_size, config.n_step, config.discount)
-    train, metrics = agent.learn(train, batch, replay.size(buffer))
-    return train, (metrics['td_loss'], metrics['q_mean'])
-
-  def skip(train):
-    return train, (jnp.zeros(()), jnp.zeros(()))
-
-  # The first update comes once warmup_steps transitions are stored (SPEC §3).
-  learned = actor.step >= config.warmup_steps
-  train, (td_loss, q_mean) = jax.lax.cond(learned, learn, skip, state.train)
   restart_env, restart_position = deep_sea.reset_episode(env_params, env)
   env = jax.tree.map(lambda a, b: jnp.where(terminated, a, b), restart_env, env)
   position = jnp.where(terminated, restart_position, next_position)
-  new_state = LoopState(train, actor, buffer, env, position, terminated, key)
-  return new_state, (log, dict(td_loss=td_loss, q_mean=q_mean, learned=learned))
+  return LoopState(state.train, actor, buffer, env, position, terminated, key), log, k_sample
+
+
+def train_step(agent: Agent, spec: RunSpec, mappings: jax.Array, states: LoopState, _=None
+               ) -> tuple[LoopState, tuple[StepLog, dict[str, jax.Array]]]:
+  """One env step of every seed (leading axis S), then (after the warm-up) one gradient step each."""
+  config = agent.config
+  states, log, k_sample = jax.vmap(functools.partial(env_step, agent, spec))(mappings, states)
+
+  def learn_one(train, buffer, key):
+    batch = replay.sample(buffer, key, config.batch_size, config.n_step, config.discount)
+    train, metrics = agent.learn(train, batch, replay.size(buffer))
+    return train, (metrics['td_loss'], metrics['q_mean'])
+
+  def learn(train):
+    return jax.vmap(learn_one)(train, states.replay, k_sample)
+
+  def skip(train):
+    return train, (jnp.zeros(k_sample.shape[:1]), jnp.zeros(k_sample.shape[:1]))
+
+  # The first update comes once warmup_steps transitions are stored (SPEC §3). Seeds step in
+  # lockstep, so one predicate serves them all and the cond stays a real branch: under vmap it
+  # would become a select that runs learn during the warm-up and copies every parameter each step.
+  learned = states.actor.step[0] >= config.warmup_steps
+  train, (td_loss, q_mean) = jax.lax.cond(learned, learn, skip, states.train)
+  return states._replace(train=train), (log, dict(td_loss=td_loss, q_mean=q_mean, learned=learned))
 
 
 def evaluate(agent: Agent, spec: RunSpec, mapping: jax.Array, params, key: jax.Array
@@ -171,17 +186,19 @@ def evaluate(agent: Agent, spec: RunSpec, mapping: jax.Array, params, key: jax.A
   return env.episode_return.mean(), (env.denoised_return > 0).mean()
 
 
-def run_chunk(agent: Agent, spec: RunSpec, length: int, mapping: jax.Array, state: LoopState
+def run_chunk(agent: Agent, spec: RunSpec, length: int, mappings: jax.Array, states: LoopState
               ) -> tuple[LoopState, ChunkOut]:
-  """`length` training steps then one evaluation, for one seed."""
-  step = functools.partial(train_step, agent, spec, mapping)
-  state, (log, metrics) = jax.lax.scan(step, state, None, length=length)
-  key, k_eval = jax.random.split(state.key)
-  eval_return, eval_optimal = evaluate(agent, spec, mapping, state.train.params, k_eval)
+  """`length` training steps then one evaluation, for every seed (leading axis S)."""
+  step = functools.partial(train_step, agent, spec, mappings)
+  states, (log, metrics) = jax.lax.scan(step, states, None, length=length)
+  key, k_eval = jnp.moveaxis(jax.vmap(jax.random.split)(states.key), 1, 0)
+  eval_return, eval_optimal = jax.vmap(functools.partial(evaluate, agent, spec))(
+      mappings, states.train.params, k_eval)
   updates = jnp.maximum(metrics['learned'].sum(), 1)
-  out = ChunkOut(log, eval_return, eval_optimal, metrics['td_loss'].sum() / updates,
-                 metrics['q_mean'].sum() / updates)
-  return state._replace(key=key), out
+  per_seed = lambda x: jnp.moveaxis(x, 0, 1)  # scan stacks steps first: [L, S] -> [S, L]
+  out = ChunkOut(jax.tree.map(per_seed, log), eval_return, eval_optimal,
+                 metrics['td_loss'].sum(0) / updates, metrics['q_mean'].sum(0) / updates)
+  return states._replace(key=key), out
 
 
 @functools.lru_cache(maxsize=16)
@@ -197,11 +214,7 @@ def make_chunk_fn(config: Config, size: int, deterministic: bool, eval_episodes:
 
   @functools.partial(jax.jit, static_argnums=0, donate_argnums=2)
   def chunk(length, mappings, states):
-    one_seed = functools.partial(run_chunk, agent, spec, length)
-    if mappings.shape[0] == 1:  # unbatched, so the warm-up's lax.cond really skips learn (~25% faster)
-      squeeze = lambda tree: jax.tree.map(lambda x: x[0], tree)
-      return jax.tree.map(lambda x: x[None], one_seed(mappings[0], squeeze(states)))
-    return jax.vmap(one_seed)(mappings, states)
+    return run_chunk(agent, spec, length, mappings, states)
 
   return chunk
 
