@@ -62,6 +62,9 @@ def main():
   parser.add_argument('--steps', type=int, default=2_000)
   parser.add_argument('--sizes', type=int, nargs='+', default=[10, 20, 50, 100])
   parser.add_argument('--seed-counts', type=int, nargs='+', default=[1, 2, 5, 10])
+  parser.add_argument('--compile-cache', metavar='DIR',
+                      help="keep compiled programs in DIR (JAX's persistent cache, as `make deepsea` does); "
+                           'run twice to time a warm second run. Off by default: timings include compilation')
   parser.add_argument('--set', action='append', default=[], metavar='FIELD=VALUE',
                       help='override a config field in the seeds/sizes parts, e.g. --set warmup_steps=1000000000 '
                            'to time the loop without updates')
@@ -72,6 +75,8 @@ def main():
   except ValueError as e:
     parser.error(str(e))
   runtime.unroll_cpu_threefry()  # HYPERAGENT_STOCK_PRNG=1 measures JAX's own lowering
+  if args.compile_cache:
+    runtime.enable_compilation_cache(args.compile_cache)
   device = jax.devices()[0]
   print(f'# device: {device.platform} ({device.device_kind}), jax {jax.__version__}')
   if 'official' in args.parts:

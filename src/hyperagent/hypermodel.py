@@ -7,9 +7,10 @@
 W(ξ̂) and returns q[A]. Batches go through the same function written the other way round: Q is
 affine in ξ̂, Q(s, a, ξ) = ξ̂ᵀ C(s)[a, :M] + C(s)[a, M], and `coefficients(params, obs)` gives
 C(s) [A, M + 1] once per observation, prior included; K indices then cost one small contraction
-each (`affine`, used by `apply_batch` and `apply_taken`). `apply_batch_reference`, the plain vmap of `apply`, is what
-they are tested against. Every frozen parameter lives in a module whose name starts with 'prior'
-and is wrapped in `stop_gradient`, so its gradient is exactly zero whatever the loss.
+each (`affine`, used by `apply_batch` and `apply_taken`). `apply_batch_reference`, the plain vmap
+of `apply`, is what they are tested against. Every frozen parameter lives in a module whose name
+starts with 'prior' and is wrapped in `stop_gradient`, so its gradient is exactly zero whatever the
+loss. With one-hot inputs (DeepSea) the frozen prior's C₀ is also tabulated at init ('prior_table').
 """
 from __future__ import annotations
 
@@ -187,8 +188,8 @@ def make_network(config: Config, obs_shape: Sequence[int], num_actions: int,
 
 def affine(xi: jax.Array, coefficients: jax.Array) -> jax.Array:
   """ξ̂ᵀ C[..., :M] + C[..., M], broadcasting the leading axes: Q from the coefficients C for network
-  indices ξ̂[..., M]. (Adding the bias column apart, rather than contracting [ξ̂, 1] with all of C,
-  keeps XLA from fusing a concatenation into the index normalisation: 10-20% of a CPU step.)
+  indices ξ̂[..., M]. An einsum: written as a multiply and a sum instead, the DeepSea CPU step was
+  13-30% slower (BENCHMARKS.md).
   """
   m = xi.shape[-1]
   return jnp.einsum('...m,...m->...', xi, coefficients[..., :m]) + coefficients[..., m]
@@ -207,9 +208,9 @@ def apply_taken(network: Network, params: Params, obs: jax.Array, index: jax.Arr
                 action: jax.Array) -> jax.Array:
   """q[B, K] = Q(obs_b, action_b, ξ_bk): apply_batch at the given actions only.
 
-  Picking C[b, action_b] before the contraction keeps every step of the loss's gradient a plain
-  matmul or elementwise op; through apply_batch, the backward pass of the picked q is a batched
-  [K x A] by [K x M] matmul per transition, the slowest kernel of the CPU learn step.
+  Picking C[b, action_b] before the contraction keeps the loss's backward pass free of a batched
+  [K x A] by [K x M] matmul per transition, which picking from apply_batch's q costs: it was the
+  slowest kernel of the CPU learn step (BENCHMARKS.md).
   """
   coefficients = jnp.take_along_axis(network.coefficients(params, obs), action[:, None, None], axis=1)
   return affine(indices.network_index(index, network.index_dist), coefficients)
