@@ -17,7 +17,7 @@ import functools
 import os
 import pickle
 import time
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
