@@ -82,6 +82,14 @@ def test_checkpoint_resume_equals_uninterrupted_run(tmp_path):
   assert_results_equal(straight, resumed)
   with pytest.raises(ValueError, match='another run'):
     loop.train(config.replace(learning_rate=0.1), spec, progress=False, checkpoint_path=path)
+  # a checkpoint from a version whose state had other parameters: a clear error, not a pytree crash
+  saved = loop.load_checkpoint(path)
+  params = dict(saved.states.train.params)
+  params.pop('prior_table')
+  old = saved.states._replace(train=saved.states.train._replace(params=params))
+  loop.save_checkpoint(path, saved._replace(states=old))
+  with pytest.raises(ValueError, match='another layout'):
+    loop.train(config, spec, progress=False, checkpoint_path=path)
 
 
 def test_solve_criteria_hand_computed():

@@ -337,6 +337,10 @@ def train(config: Config, spec: RunSpec, *, progress: bool = True, checkpoint_pa
   mappings, states = init_all(agent, spec)
   result, chunks_done, wall_before = _empty_result(len(spec.seeds)), 0, 0.0
   if saved is not None:
+    shapes = lambda tree: jax.tree.map(lambda x: (x.shape, x.dtype), tree)
+    if shapes(saved.states) != shapes(states):
+      raise ValueError(f'{checkpoint_path} holds a state of another layout (written by another version of '
+                       'hyperagent); use a fresh output folder or delete it.')
     states = jax.tree.map(jnp.asarray, saved.states)
     result, chunks_done, wall_before = saved.result, saved.chunks_done, saved.wall_s
 
