@@ -137,11 +137,17 @@ def make_network(config: Config, obs_shape: Sequence[int], num_actions: int,
   # values; it is tabulated once at init, from the prior's own parameters, and looked up after.
   tabulate_prior = has_prior and config.base_prior and one_hot_input
 
-  def prior_coefficients(obs: jax.Array) -> jax.Array:
-    """prior_scale · C₀[B, A, M + 1] for obs[B, ...]: the frozen prior part of `forward_coefficients`."""
-    def compute(obs):
-      features = jax.lax.stop_gradient(hk.vmap(torso('prior_torso'), split_rng=False)(obs))
+  def prior_coefficients(obs: jax.Array, features: jax.Array) -> jax.Array:
+    """prior_scale · C₀[B, A, M + 1] for obs[B, ...]: the frozen prior part of `forward_coefficients`.
+
+    Without a base prior, the prior head reads the online features φ(obs) (given as `features`).
+    """
+    if not config.base_prior:
       return config.prior_scale * prior_head().coefficients(features, frozen=True)
+
+    def compute(obs):
+      prior_features = jax.lax.stop_gradient(hk.vmap(torso('prior_torso'), split_rng=False)(obs))
+      return config.prior_scale * prior_head().coefficients(prior_features, frozen=True)
     if not tabulate_prior:
       return compute(obs)
     table_init = None
@@ -157,7 +163,7 @@ def make_network(config: Config, obs_shape: Sequence[int], num_actions: int,
     features = torso('torso')(obs)
     q = config.posterior_scale * head()(features, xi)
     if tabulate_prior:
-      q = q + affine(xi, prior_coefficients(obs[None])[0])
+      q = q + affine(xi, prior_coefficients(obs[None], features[None])[0])
     elif has_prior:
       prior_features = jax.lax.stop_gradient(torso('prior_torso')(obs)) if config.base_prior else features
       w0 = jax.lax.stop_gradient(prior_head().weights(H, xi))
@@ -168,10 +174,8 @@ def make_network(config: Config, obs_shape: Sequence[int], num_actions: int,
     """C[B, A, M + 1] for obs[B, ...] (see `affine`); modules and params are forward's."""
     features = hk.vmap(torso('torso'), split_rng=False)(obs)
     coefficients = config.posterior_scale * head().coefficients(features)
-    if has_prior and config.base_prior:
-      coefficients = coefficients + prior_coefficients(obs)
-    elif has_prior:
-      coefficients = coefficients + config.prior_scale * prior_head().coefficients(features, frozen=True)
+    if has_prior:
+      coefficients = coefficients + prior_coefficients(obs, features)
     return coefficients
 
   transformed = hk.without_apply_rng(hk.transform(forward))

@@ -11,7 +11,7 @@ import haiku as hk
 import jax
 import jax.numpy as jnp
 
-from hyperagent import hypermodel, indices
+from hyperagent import hypermodel
 from hyperagent.config import Config
 
 
@@ -42,8 +42,7 @@ def rd_argmax(q: jax.Array, key: jax.Array) -> jax.Array:
 def td_target(network: hypermodel.Network, params, target_params, batch: Batch,
               target_index: jax.Array, tie_key: jax.Array) -> jax.Array:
   """G_i = R_i + D_i · Q_θ⁻(s', a*, ξ⁻_i), a* = rd_argmax Q_θ(s', ·, ξ⁻_i): one ξ⁻ per transition."""
-  xi = indices.network_index(target_index, network.index_dist)[:, None, :]
-  q_next = lambda p: hypermodel.affine(xi, network.coefficients(p, batch.next_obs))
+  q_next = lambda p: hypermodel.apply_batch(network, p, batch.next_obs, target_index[:, None, :])[:, 0]
   online, target = q_next(params), q_next(target_params)
   best = rd_argmax(online, tie_key)
   value = jnp.take_along_axis(target, best[:, None], axis=-1)[:, 0]
