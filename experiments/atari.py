@@ -14,7 +14,7 @@ import os
 import sys
 
 from hyperagent.config import AGENTS, parse_overrides
-from hyperagent.envs import atari
+from hyperagent.atari import env as atari
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -28,7 +28,7 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def main(argv=None) -> int:
-  from hyperagent.loops.atari import ENV_MODES, RunConfig
+  from hyperagent.atari.loop import ENV_MODES, RunConfig
   defaults = RunConfig()
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument('--game', default='breakout', help='any envpool Atari game, any case (breakout, Pong, ms_pacman)')
@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     p.error(str(e))
 
   from hyperagent import runtime
-  from hyperagent.loops.atari import Runner
+  from hyperagent.atari.loop import Runner
   runtime.configure()
   runner = None
   for run in runs:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hyperagent.report import atari_report
+from hyperagent.atari import report as atari_report
 
 
 def main(argv=None) -> int:

@@ -21,7 +21,7 @@ from hyperagent import runtime
 
 
 def bench(game: str, num_envs: int, ratio: float, iters: int, mode: str, num_threads: int) -> dict:
-  from hyperagent.loops.atari import RunConfig, Runner, init_state
+  from hyperagent.atari.loop import RunConfig, Runner, init_state
   warmup = 64
   run = RunConfig(game=game, num_envs=num_envs, replay_ratio=ratio, env_mode=mode, num_threads=num_threads,
                   overrides=(('warmup_steps', warmup), ('replay_capacity', 10_000)))

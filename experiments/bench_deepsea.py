@@ -20,7 +20,7 @@ import numpy as np
 
 from hyperagent import runtime
 from hyperagent.config import make_config, parse_overrides
-from hyperagent.loops import deepsea as loop
+from hyperagent.deepsea import loop
 
 
 def time_chunks(size: int, seeds: int, steps: int, repeats: int = 3, overrides=None) -> tuple[float, float]:

@@ -21,9 +21,9 @@ from bsuite import sweep
 
 from hyperagent import runtime
 from hyperagent.config import AGENTS, make_config
-from hyperagent.loops import bsuite_sweep
-from hyperagent.loops import deepsea as loop
-from hyperagent.report import bsuite_csv
+from hyperagent.bsuite import sweep as bsuite_sweep
+from hyperagent.deepsea import loop
+from hyperagent.bsuite import csv_format as bsuite_csv
 
 
 def solve_episode(episodes: np.ndarray, bad: np.ndarray) -> float:

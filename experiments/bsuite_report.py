@@ -4,8 +4,8 @@
   python experiments/bsuite_report.py ha=results/run3 dqn=results/run7 --out reports/bsuite
 
 Each RESULTS_DIR holds one agent's bsuite CSVs (`bsuite_id_-_<experiment>-<i>.csv`, from bsuite's
-logger or `hyperagent.report.bsuite_csv.write_deep_sea_csv`). The agent is named after the directory,
-or `name=dir` names it. The report is `<out>/index.html`; see `hyperagent.report.bsuite_report`.
+logger or `hyperagent.bsuite.csv_format.write_deep_sea_csv`). The agent is named after the directory,
+or `name=dir` names it. The report is `<out>/index.html`; see `hyperagent.bsuite.report`.
 """
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
   import matplotlib
   matplotlib.use('Agg')  # a script writing PNGs: never open windows
-  from hyperagent.report import bsuite_report
+  from hyperagent.bsuite import report as bsuite_report
 
   try:
     results = bsuite_report.check_results(parse_results(args.results))

@@ -29,7 +29,7 @@ import time
 from typing import Any
 
 from hyperagent.config import parse_overrides
-from hyperagent.loops import bsuite_sweep
+from hyperagent.bsuite import sweep as bsuite_sweep
 
 
 def make_parser() -> argparse.ArgumentParser:

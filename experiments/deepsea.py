@@ -5,7 +5,7 @@
 
 Prints, per seed, the episode at which it solved the problem under bsuite's criterion (first episode
 with total bad episodes / episodes < 0.9) and under the official code's (first evaluation whose test
-episodes all reach the treasure), and writes a results folder (see hyperagent/report/deepsea.py).
+episodes all reach the treasure), and writes a results folder (see hyperagent/deepsea/results.py).
 A checkpoint in the folder is resumed when the same command is run again (--fresh to start over).
 """
 from __future__ import annotations
@@ -17,8 +17,8 @@ import time
 
 from hyperagent import runtime
 from hyperagent.config import AGENTS, make_config, parse_overrides
-from hyperagent.loops import deepsea as loop
-from hyperagent.loops.deepsea import MAPPINGS
+from hyperagent.deepsea import loop
+from hyperagent.deepsea.loop import MAPPINGS
 
 # Training budgets of the official scripts (SPEC §5.1), in episodes; sizes in between use the next one.
 OFFICIAL_EPISODES = {20: 2_500, 30: 3_333, 40: 3_000, 50: 4_000, 60: 5_000, 70: 5_000, 80: 6_250,
@@ -88,7 +88,7 @@ def main(argv=None) -> int:
     print(f'error: {e}', file=sys.stderr)
     return 2
   wall = time.perf_counter() - start
-  from hyperagent.report import deepsea as report
+  from hyperagent.deepsea import results as report
   rows = report.write_results(out, config, spec, result, extra=dict(command=' '.join(sys.argv)))
   print(report.format_summary(rows))
   print(f'{wall:.1f} s wall-clock in this invocation (compilation included); '

@@ -19,8 +19,8 @@ import pandas as pd
 from deepsea import add_run_arguments, make_run, official_episodes
 
 from hyperagent import runtime
-from hyperagent.loops import deepsea as loop
-from hyperagent.report import deepsea as report
+from hyperagent.deepsea import loop
+from hyperagent.deepsea import results as report
 
 CRITERIA = ('bsuite_solve_episode', 'eval_solve_episode')
 

@@ -11,8 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hyperagent import atari_replay
-from hyperagent.envs import atari
+from hyperagent.atari import replay as atari_replay
+from hyperagent.atari import env as atari
 
 GAMMA = 0.9
 add = jax.jit(atari_replay.add, donate_argnums=0)
@@ -310,7 +310,7 @@ def test_memory_within_raw_frame_bytes():
 # ----------------------------------------------------------------------------- the loop
 
 def test_due_updates_schedule():
-  from hyperagent.loops.atari import due_updates
+  from hyperagent.atari.loop import due_updates
   steps = np.arange(0, 20, dtype=np.int32)
   # paper: the first update at env_step == warm-up, then one per step
   np.testing.assert_array_equal(due_updates(steps, 10, 1.0, xp=np), np.maximum(steps - 9, 0))
@@ -325,7 +325,7 @@ TINY = (('cnn_feature_dim', 32), ('num_update_indices', 4), ('batch_size', 8), (
 
 
 def _tiny_run(**kw):
-  from hyperagent.loops.atari import RunConfig
+  from hyperagent.atari.loop import RunConfig
   base = dict(game='pong', steps=64, num_envs=2, replay_ratio=0.25, eval_every=32, eval_episodes=2,
               final_eval_episodes=2, final_eval_envs=2, eval_max_episode_steps=40, log_every=16,
               checkpoint_every=32, num_threads=1, overrides=TINY)
@@ -341,7 +341,7 @@ def _read(path):
 def test_checkpoint_resume_reproduces_metrics(tmp_path):
   """Interrupted at the first checkpoint and resumed == uninterrupted: same CSV rows, same final score."""
   import json
-  from hyperagent.loops.atari import Runner
+  from hyperagent.atari.loop import Runner
   runner = Runner(_tiny_run())
   straight = runner.train(str(tmp_path / 'a'), progress=False)
   assert runner.train(str(tmp_path / 'b'), progress=False, stop_after=32) == dict(interrupted_at=32)
@@ -359,7 +359,7 @@ def test_checkpoint_resume_reproduces_metrics(tmp_path):
 @pytest.mark.slow
 def test_xla_env_mode_matches_host(tmp_path):
   """envpool's XLA step inside one jitted fori_loop gives the host loop's metrics (to float rounding)."""
-  from hyperagent.loops.atari import Runner
+  from hyperagent.atari.loop import Runner
   host = Runner(_tiny_run(checkpoint_every=0)).train(str(tmp_path / 'host'), progress=False)
   xla = Runner(_tiny_run(checkpoint_every=0, env_mode='xla', chunk=5)).train(str(tmp_path / 'xla'), progress=False)
   assert host['updates'] == xla['updates'] and host['raw_score'] == xla['raw_score']
@@ -405,7 +405,7 @@ def test_make_atari_end_to_end(tmp_path):
 # ----------------------------------------------------------------------------- the report
 
 def test_iqm_and_stratified_bootstrap():
-  from hyperagent.report import atari_report
+  from hyperagent.atari import report as atari_report
   assert atari_report.iqm(np.arange(8.0)) == pytest.approx(3.5)           # mean of 2, 3, 4, 5
   assert atari_report.iqm(np.array([0, 1, 2, 3, 100.0])) == pytest.approx(2.0)  # drops 1 per side
   same = [np.full(3, 0.5), np.full(5, 0.5)]

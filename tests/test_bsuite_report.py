@@ -18,9 +18,9 @@ from bsuite.experiments.deep_sea import analysis as deep_sea_analysis
 from bsuite.logging import csv_load
 from bsuite.utils import wrappers
 
-from hyperagent.report import bsuite_compat
-from hyperagent.report import bsuite_csv
-from hyperagent.report import bsuite_report
+from hyperagent.bsuite import compat as bsuite_compat
+from hyperagent.bsuite import csv_format as bsuite_csv
+from hyperagent.bsuite import report as bsuite_report
 
 import experiment_scripts  # tests/experiment_scripts.py
 

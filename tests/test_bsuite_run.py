@@ -18,10 +18,10 @@ from bsuite import sweep
 from dm_env import specs
 
 from hyperagent import config as config_lib
-from hyperagent.loops import bsuite_adapter
-from hyperagent.loops import bsuite_sweep
-from hyperagent.report import bsuite_csv
-from hyperagent.report import bsuite_report
+from hyperagent.bsuite import adapter as bsuite_adapter
+from hyperagent.bsuite import sweep as bsuite_sweep
+from hyperagent.bsuite import csv_format as bsuite_csv
+from hyperagent.bsuite import report as bsuite_report
 
 import experiment_scripts  # tests/experiment_scripts.py
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from bsuite.environments import deep_sea as bsuite_deep_sea
 
-from hyperagent.envs import deep_sea
+from hyperagent.deepsea import env as deep_sea
 
 # params is a traced argument here on purpose: one compilation per mapping shape.
 _step = jax.jit(deep_sea.step)

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from hyperagent.config import make_config
-from hyperagent.envs import deep_sea
-from hyperagent.loops import deepsea as loop
+from hyperagent.deepsea import env as deep_sea
+from hyperagent.deepsea import loop
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = dict(batch_size=16, num_update_indices=4, warmup_steps=20)
@@ -160,6 +160,6 @@ def test_cli_end_to_end_writes_results_that_bsuite_scores(tmp_path):
   assert saved['config']['batch_size'] == 16 and saved['run']['size'] == 10
   metrics = pd.read_csv(out / 'metrics.csv')
   assert list(metrics.env_steps.unique()) == [100, 200, 300] and set(metrics.seed) == {0, 1}
-  from hyperagent.report import bsuite_report
+  from hyperagent.bsuite import report as bsuite_report
   scores = bsuite_report.load_and_score({'ours': str(out / 'bsuite' / 'seed_0')})
   assert scores is not None

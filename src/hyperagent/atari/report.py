@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from hyperagent.envs import atari
+from hyperagent.atari import env as atari
 
 
 def find_runs(paths: Sequence[str]) -> list[dict]:

@@ -28,7 +28,7 @@ from hyperagent import indices, replay
 from hyperagent.acting import ActorState
 from hyperagent.agent import Agent, TrainState, make_agent
 from hyperagent.config import Config
-from hyperagent.envs import deep_sea
+from hyperagent.deepsea import env as deep_sea
 
 MAPPINGS = ('bsuite', 'seed')
 BSUITE_MAPPING_SEED = 42  # bsuite's deep_sea sweep uses this mapping for every size

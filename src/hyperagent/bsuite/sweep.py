@@ -18,7 +18,7 @@ from typing import Any, Mapping, Optional, Sequence
 from bsuite import sweep
 
 from hyperagent import config as config_lib
-from hyperagent.report import bsuite_csv
+from hyperagent.bsuite import csv_format as bsuite_csv
 
 ALL = 'all'
 BOOT_DQN = 'boot_dqn'  # bsuite's own bsuite.baselines.jax.boot_dqn, the report's reference row
@@ -216,7 +216,7 @@ def run_id(bsuite_id: str, results_dir: str, agent: str, settings: Mapping[str, 
            episodes: int, progress_every_s: float = 0.5) -> dict[str, Any]:
   """Runs one id from scratch (any old CSV is replaced); the pool's task. Reports progress to the
   queue and returns the adapter's summary plus wall-clock seconds (agent construction included)."""
-  from hyperagent.loops import bsuite_adapter
+  from hyperagent.bsuite import adapter as bsuite_adapter
 
   path = bsuite_csv.bsuite_csv_path(results_dir, bsuite_id)
   if os.path.exists(path):

@@ -36,7 +36,7 @@ from dm_env import specs
 from hyperagent import indices, replay
 from hyperagent.agent import make_agent
 from hyperagent.config import AGENTS, Config
-from hyperagent.loops.bsuite_sweep import BOOT_DQN
+from hyperagent.bsuite.sweep import BOOT_DQN
 
 # The replay buffer of one id, per worker process. Every bsuite id but mnist* fits SPEC's 1e6
 # transitions in it (catch: 0.4 GiB); mnist's 28x28 floats get ~170k, more than its 10k steps.

@@ -28,8 +28,8 @@ from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import pandas as pd
 
-from hyperagent.report import bsuite_compat
-from hyperagent.report import bsuite_csv
+from hyperagent.bsuite import compat as bsuite_compat
+from hyperagent.bsuite import csv_format as bsuite_csv
 
 AGENT = 'agent_name'  # the sweep variable csv_load.load_bsuite gives a {name: dir} mapping
 # Per-experiment plot, first one the experiment's analysis module has. deep_sea has no

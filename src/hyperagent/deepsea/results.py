@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 from hyperagent.config import Config
-from hyperagent.loops import deepsea
-from hyperagent.report import bsuite_csv
+from hyperagent.deepsea import loop as deepsea
+from hyperagent.bsuite import csv_format as bsuite_csv
 
 
 def bsuite_rows(result: deepsea.Result, seed_index: int, every_episode: bool = False) -> pd.DataFrame:

@@ -40,11 +40,12 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from hyperagent import atari_replay, indices
+from hyperagent import indices
+from hyperagent.atari import replay as atari_replay
 from hyperagent.acting import ActorState
 from hyperagent.agent import Agent, TrainState, make_agent
 from hyperagent.config import Config, make_config
-from hyperagent.envs import atari
+from hyperagent.atari import env as atari
 
 ENV_MODES = ('host', 'xla')
 OBS_SHAPE = (atari_replay.STACK, 84, 84)

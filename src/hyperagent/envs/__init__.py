@@ -1,1 +1,0 @@
-"""Pure-JAX environments."""
