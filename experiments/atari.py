@@ -1,7 +1,7 @@
 """Train on one Atari game with envpool, for one or more seeds: `make atari GAME=breakout`.
 
 Each seed writes results/atari/<Game>/<agent>-<protocol>/seed<k>/ (config.json, train.csv,
-eval.csv, final.json, checkpoint.pkl); `--resume` continues from the checkpoint there. Agent config
+eval.csv, final.json, checkpoint.npz); `--resume` continues from the checkpoint there. Agent config
 fields are overridden with --set name=value (e.g. --set warmup_steps=500).
 
 Example (CPU demo):  python experiments/atari.py --game breakout --steps 5000 --set warmup_steps=1000
@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     p.error(str(e))
 
   from hyperagent import runtime
-  from hyperagent.atari.loop import Runner
+  from hyperagent.atari.runner import Runner
   runtime.configure()
   runner = None
   for run in runs:

@@ -21,7 +21,8 @@ from hyperagent import runtime
 
 
 def bench(game: str, num_envs: int, ratio: float, iters: int, mode: str, num_threads: int) -> dict:
-  from hyperagent.atari.loop import RunConfig, Runner, init_state
+  from hyperagent.atari.loop import RunConfig, init_state
+  from hyperagent.atari.runner import Runner
   warmup = 64
   run = RunConfig(game=game, num_envs=num_envs, replay_ratio=ratio, env_mode=mode, num_threads=num_threads,
                   overrides=(('warmup_steps', warmup), ('replay_capacity', 10_000)))

@@ -22,7 +22,7 @@ import numpy as np
 from hyperagent import replay, runtime
 from hyperagent.agent import make_agent
 from hyperagent.config import make_config
-from hyperagent.losses import Batch
+from hyperagent.replay import Batch
 
 
 def median_time(fn, repeats: int, warmup: int = 5) -> float:

@@ -20,16 +20,16 @@ import numpy as np
 
 from hyperagent import runtime
 from hyperagent.config import make_config, parse_overrides
-from hyperagent.deepsea import loop
+from hyperagent.deepsea import loop, run
 
 
 def time_chunks(size: int, seeds: int, steps: int, repeats: int = 3, overrides=None) -> tuple[float, float]:
   """(compile + first chunk seconds, median seconds per chunk of `steps` steps)."""
   config = make_config('hyperagent', 'deepsea', **(overrides or {}))
-  spec = loop.RunSpec(size=size, num_episodes=10 * steps, seeds=tuple(range(seeds)), eval_every=steps)
+  spec = run.RunSpec(size=size, num_episodes=10 * steps, seeds=tuple(range(seeds)), eval_every=steps)
   agent = loop.make_agent_for(config, size)
-  chunk = loop.make_chunk_fn(config, size, True, spec.eval_episodes)
-  mappings, states = loop.init_all(agent, spec)
+  chunk = loop.make_chunk_fn(config, spec.loop)
+  mappings, states = run.initial_states(agent, spec)
   start = time.perf_counter()
   states, _ = chunk(steps, mappings, states)
   jax.block_until_ready(states)
@@ -45,13 +45,13 @@ def time_chunks(size: int, seeds: int, steps: int, repeats: int = 3, overrides=N
 
 def official_run() -> None:
   config = make_config('hyperagent', 'deepsea')
-  spec = loop.RunSpec(size=20, num_episodes=2_500, seeds=(2020,), eval_every=1_000, eval_episodes=100)
+  spec = run.RunSpec(size=20, num_episodes=2_500, seeds=(2020,), eval_every=1_000, eval_episodes=100)
   start = time.perf_counter()
-  result = loop.train(config, spec, progress=False)
+  result = run.train(config, spec, progress=False)
   wall = time.perf_counter() - start
   first_chunk = result.eval_wall_s[0]
   rest = (result.eval_wall_s[-1] - first_chunk) / (len(result.eval_wall_s) - 1)
-  solved = loop.eval_solve_episode(result.eval_optimal[0], result.eval_steps, spec.size)
+  solved = run.eval_solve_episode(result.eval_optimal[0], result.eval_steps, spec.size)
   print(f'| DeepSea-20, 50,000 steps + 50 evaluations x 100 episodes, seed 2020 | {wall:.1f} s | '
         f'{first_chunk:.1f} s | {1e3 * rest / spec.eval_every:.3f} ms | all-optimal at episode {solved} |')
 

@@ -21,14 +21,15 @@ from bsuite import sweep
 
 from hyperagent import runtime
 from hyperagent.config import AGENTS, make_config
-from hyperagent.bsuite import sweep as bsuite_sweep
-from hyperagent.deepsea import loop
+from hyperagent.bsuite import adapter as bsuite_adapter
 from hyperagent.bsuite import csv_format as bsuite_csv
+from hyperagent.bsuite import sweep as bsuite_sweep
+from hyperagent.deepsea import run
 
 
 def solve_episode(episodes: np.ndarray, bad: np.ndarray) -> float:
   """bsuite's criterion at the logged episodes, NaN (for the table's median) if never met."""
-  solved = loop.bsuite_solve_episode(bad, episodes=episodes)
+  solved = run.bsuite_solve_episode(bad, episodes=episodes)
   return float('nan') if solved is None else float(solved)
 
 
@@ -36,7 +37,7 @@ def runner_rows(bsuite_id: str, agent: str, seeds, episodes: int, out: str) -> l
   rows = []
   for seed in seeds:
     results = os.path.join(out, 'runner', f'seed_{seed}')
-    summary = bsuite_sweep.run_id(bsuite_id, results, agent, bsuite_sweep.resolve_agent(agent, {}), seed, episodes)
+    summary = bsuite_adapter.run_id(bsuite_id, results, agent, bsuite_sweep.resolve_agent(agent, {}), seed, episodes)
     log = pd.read_csv(bsuite_csv.bsuite_csv_path(results, bsuite_id))
     print(f'{bsuite_id} bsuite runner, seed {seed}: {summary["seconds"]:.0f} s', file=sys.stderr, flush=True)
     rows.append(dict(path='bsuite runner', seed=seed, bad=int(log.total_bad_episodes.iloc[-1]),
@@ -47,8 +48,8 @@ def runner_rows(bsuite_id: str, agent: str, seeds, episodes: int, out: str) -> l
 
 def loop_rows(bsuite_id: str, agent: str, seeds, episodes: int, logged: np.ndarray) -> list[dict]:
   size = int(sweep.SETTINGS[bsuite_id]['size'])
-  spec = loop.RunSpec(size=size, num_episodes=episodes, seeds=tuple(seeds), mapping='bsuite')
-  result = loop.train(make_config(agent, 'deepsea'), spec)  # its own progress bar
+  spec = run.RunSpec(size=size, num_episodes=episodes, seeds=tuple(seeds), mapping='bsuite')
+  result = run.train(make_config(agent, 'deepsea'), spec)  # its own progress bar
   bad = result.total_bad_episodes[:, logged - 1]  # the loop keeps every episode; read bsuite's
   seconds = result.eval_wall_s[-1] / len(seeds)
   return [dict(path='jitted loop', seed=seed, bad=int(bad[i, -1]), solve=solve_episode(logged, bad[i]),

@@ -26,7 +26,6 @@ import queue as queue_lib
 import shlex
 import sys
 import time
-from typing import Any
 
 from hyperagent.config import parse_overrides
 from hyperagent.bsuite import sweep as bsuite_sweep
@@ -99,12 +98,13 @@ def _run_in_process(todo, episodes, results, agent, settings, args, workers) -> 
   from tqdm import tqdm
   if 'jax' not in sys.modules:  # a fresh process: JAX reads these flags once, when first imported
     bsuite_sweep.init_worker(False, args.platform or None, compile_cache=True)
+  from hyperagent.bsuite import adapter  # imports JAX: only after the flags above
   failures = {}
   for bsuite_id in tqdm(todo, desc='ids', unit='id', disable=None):
     with tqdm(total=episodes[bsuite_id], desc=bsuite_id, unit='ep', leave=False, disable=None) as bar:
       bsuite_sweep.set_progress(_BarQueue(bar))
       try:
-        summary = bsuite_sweep.run_id(bsuite_id, results, agent, settings, args.seed,
+        summary = adapter.run_id(bsuite_id, results, agent, settings, args.seed,
                                       episodes[bsuite_id])
         _finished(results, summary)
       except Exception as error:  # noqa: BLE001 - one broken id must not stop the sweep
@@ -133,6 +133,7 @@ class _BarQueue:
 
 def _run_in_pool(todo, episodes, results, agent, settings, args, workers) -> dict[str, str]:
   from tqdm import tqdm
+  from hyperagent.bsuite import adapter  # the workers import it after init_worker has set their flags
   # 'spawn': a forked child would inherit the parent's threads and locks; spawned ones import JAX
   # only after init_worker has set their flags.
   context = multiprocessing.get_context('spawn')
@@ -144,7 +145,7 @@ def _run_in_pool(todo, episodes, results, agent, settings, args, workers) -> dic
       tqdm(total=len(todo), desc='ids', unit='id', position=0, disable=None) as id_bar, \
       tqdm(total=sum(episodes.values()), desc='episodes', unit='ep', position=1,
            disable=None) as episode_bar:
-    pending = {pool.submit(bsuite_sweep.run_id, i, results, agent, settings, args.seed,
+    pending = {pool.submit(adapter.run_id, i, results, agent, settings, args.seed,
                            episodes[i]): i for i in todo}
     try:
       while pending:

@@ -17,20 +17,8 @@ import time
 
 from hyperagent import runtime
 from hyperagent.config import AGENTS, make_config, parse_overrides
-from hyperagent.deepsea import loop
-from hyperagent.deepsea.loop import MAPPINGS
-
-# Training budgets of the official scripts (SPEC §5.1), in episodes; sizes in between use the next one.
-OFFICIAL_EPISODES = {20: 2_500, 30: 3_333, 40: 3_000, 50: 4_000, 60: 5_000, 70: 5_000, 80: 6_250,
-                     90: 10_000, 100: 10_000, 120: 12_500}
-
-
-def official_episodes(size: int) -> int:
-  for n in sorted(OFFICIAL_EPISODES):
-    if size <= n:
-      return OFFICIAL_EPISODES[n]
-  raise ValueError(f'no official budget for size {size} > 120; pass --episodes.')
-
+from hyperagent.deepsea import run
+from hyperagent.deepsea.run import MAPPINGS, official_episodes
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument('--agent', default='hyperagent', help=f'one of {", ".join(AGENTS)}')
@@ -53,7 +41,7 @@ def make_run(args, size: int, episodes: int):
   if args.seeds < 1:
     raise ValueError(f'--seeds must be >= 1, got {args.seeds}.')
   config = make_config(args.agent, 'deepsea', **parse_overrides(args.set))
-  spec = loop.RunSpec(size=size, num_episodes=episodes, seeds=tuple(range(args.seed, args.seed + args.seeds)),
+  spec = run.RunSpec(size=size, num_episodes=episodes, seeds=tuple(range(args.seed, args.seed + args.seeds)),
                       mapping=args.mapping, deterministic=not args.stochastic,
                       eval_every=args.eval_every, eval_episodes=args.eval_episodes)
   return config, spec
@@ -82,8 +70,8 @@ def main(argv=None) -> int:
         f'seeds {list(spec.seeds)}, agent {args.agent}, mapping {spec.mapping}; results in {out}')
   start = time.perf_counter()
   try:
-    result = loop.train(config, spec, progress=not args.no_progress,
-                        checkpoint_path=os.path.join(out, 'checkpoint.pkl'), resume=not args.fresh)
+    result = run.train(config, spec, progress=not args.no_progress,
+                        checkpoint_path=os.path.join(out, 'checkpoint.npz'), resume=not args.fresh)
   except ValueError as e:  # a checkpoint of another run in the folder
     print(f'error: {e}', file=sys.stderr)
     return 2

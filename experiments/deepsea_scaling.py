@@ -16,11 +16,12 @@ import time
 
 import pandas as pd
 # experiments/deepsea.py, the `make deepsea` script: Python puts this script's folder on sys.path
-from deepsea import add_run_arguments, make_run, official_episodes
+from deepsea import add_run_arguments, make_run
 
 from hyperagent import runtime
-from hyperagent.deepsea import loop
 from hyperagent.deepsea import results as report
+from hyperagent.deepsea import run
+from hyperagent.deepsea.run import official_episodes
 
 CRITERIA = ('bsuite_solve_episode', 'eval_solve_episode')
 
@@ -48,8 +49,8 @@ def main(argv=None) -> int:
   for agent, config, spec in runs:
     out = os.path.join(args.out, f'{agent}-N{spec.size}-{spec.mapping}')
     start = time.perf_counter()
-    result = loop.train(config, spec, progress=not args.no_progress, stop_when_solved=True,
-                        checkpoint_path=os.path.join(os.makedirs(out, exist_ok=True) or out, 'checkpoint.pkl'))
+    result = run.train(config, spec, progress=not args.no_progress, stop_when_solved=True,
+                        checkpoint_path=os.path.join(os.makedirs(out, exist_ok=True) or out, 'checkpoint.npz'))
     summary = report.write_results(out, config, spec, result)
     print(f'{agent} N={spec.size}: {time.perf_counter() - start:.0f} s')
     print(report.format_summary(summary))

@@ -6,7 +6,7 @@ import numpy as np
 from hyperagent import hypermodel, replay
 from hyperagent.agent import make_agent
 from hyperagent.config import make_config
-from hyperagent.losses import Batch
+from hyperagent.replay import Batch
 
 
 def random_batch(key, batch_size, obs_dim, index_dim, num_actions=2):

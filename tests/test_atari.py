@@ -4,7 +4,6 @@ The replay is checked three ways: a fully hand-written 1-env sequence, a simulat
 stacks, life losses, game overs, truncations, pseudo-steps, ring wrap-around) against a plain-Python
 reference, and a real envpool Breakout run whose rebuilt stacks must equal envpool's observations.
 """
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -341,7 +340,7 @@ def _read(path):
 def test_checkpoint_resume_reproduces_metrics(tmp_path):
   """Interrupted at the first checkpoint and resumed == uninterrupted: same CSV rows, same final score."""
   import json
-  from hyperagent.atari.loop import Runner
+  from hyperagent.atari.runner import Runner
   runner = Runner(_tiny_run())
   straight = runner.train(str(tmp_path / 'a'), progress=False)
   assert runner.train(str(tmp_path / 'b'), progress=False, stop_after=32) == dict(interrupted_at=32)
@@ -359,7 +358,7 @@ def test_checkpoint_resume_reproduces_metrics(tmp_path):
 @pytest.mark.slow
 def test_xla_env_mode_matches_host(tmp_path):
   """envpool's XLA step inside one jitted fori_loop gives the host loop's metrics (to float rounding)."""
-  from hyperagent.atari.loop import Runner
+  from hyperagent.atari.runner import Runner
   host = Runner(_tiny_run(checkpoint_every=0)).train(str(tmp_path / 'host'), progress=False)
   xla = Runner(_tiny_run(checkpoint_every=0, env_mode='xla', chunk=5)).train(str(tmp_path / 'xla'), progress=False)
   assert host['updates'] == xla['updates'] and host['raw_score'] == xla['raw_score']

@@ -9,30 +9,31 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from hyperagent import checkpoint
 from hyperagent.config import make_config
 from hyperagent.deepsea import env as deep_sea
-from hyperagent.deepsea import loop
+from hyperagent.deepsea import loop, run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = dict(batch_size=16, num_update_indices=4, warmup_steps=20)
 
 
 def tiny_spec(**kw):
-  return loop.RunSpec(**{**dict(size=5, num_episodes=24, seeds=(0, 1), eval_every=40, eval_episodes=8), **kw})
+  return run.RunSpec(**{**dict(size=5, num_episodes=24, seeds=(0, 1), eval_every=40, eval_episodes=8), **kw})
 
 
-def assert_results_equal(a: loop.Result, b: loop.Result):
-  for name, x, y in zip(loop.Result._fields, a, b):
+def assert_results_equal(a: run.Result, b: run.Result):
+  for name, x, y in zip(run.Result._fields, a, b):
     if name != 'eval_wall_s':
       np.testing.assert_array_equal(x, y, err_msg=name)
 
 
 def test_seeded_runs_repeat_and_vmapped_seeds_equal_separate_runs():
   config = make_config('hyperagent', 'deepsea', **TINY)
-  both = loop.train(config, tiny_spec(), progress=False)
-  again = loop.train(config, tiny_spec(), progress=False)
+  both = run.train(config, tiny_spec(), progress=False)
+  again = run.train(config, tiny_spec(), progress=False)
   assert_results_equal(both, again)
-  alone = loop.train(config, tiny_spec(seeds=(1,)), progress=False)
+  alone = run.train(config, tiny_spec(seeds=(1,)), progress=False)
   np.testing.assert_array_equal(both.total_bad_episodes[1], alone.total_bad_episodes[0])
   np.testing.assert_array_equal(both.denoised_return[1], alone.denoised_return[0])
   np.testing.assert_allclose(both.episode_return[1], alone.episode_return[0], atol=1e-6)
@@ -48,10 +49,10 @@ def test_init_all_equals_each_seed_initialised_alone():
   config = make_config('hyperagent', 'deepsea', **TINY)
   spec = tiny_spec(seeds=(3, 2020), mapping='seed')
   agent = loop.make_agent_for(config, spec.size)
-  mappings, states = loop.init_all(agent, spec)
+  mappings, states = run.initial_states(agent, spec)
   for i, seed in enumerate(spec.seeds):
     np.testing.assert_array_equal(mappings[i], deep_sea.make_mapping(spec.size, seed))
-    alone = loop.init_state(agent, spec, seed, mappings[i])
+    alone = loop.init_state(agent, spec.loop, run.replay_capacity(config, spec), seed, mappings[i])
     jax.tree.map(lambda a, b: np.testing.assert_array_equal(a[i], b), states, alone)
   k_train = jax.random.split(jax.random.PRNGKey(2020), 3)[0]
   jax.tree.map(np.testing.assert_array_equal, jax.tree.map(lambda x: x[1], states.train), agent.init(k_train))
@@ -61,7 +62,7 @@ def test_episode_accounting_matches_the_environment():
   """Bad episodes and treasures in the log are those of replaying the logged returns' env."""
   config = make_config('hyperagent', 'deepsea', **TINY)
   spec = tiny_spec(seeds=(3,))
-  result = loop.train(config, spec, progress=False)
+  result = run.train(config, spec, progress=False)
   bad = result.total_bad_episodes[0]
   assert np.all(np.diff(bad) >= 0) and np.all(np.diff(bad) <= 1) and bad[-1] <= 24
   treasure = np.diff(np.concatenate([[0], result.denoised_return[0]]))
@@ -74,33 +75,46 @@ def test_episode_accounting_matches_the_environment():
 def test_checkpoint_resume_equals_uninterrupted_run(tmp_path):
   config = make_config('hyperagent', 'deepsea', **TINY)
   spec = tiny_spec()
-  straight = loop.train(config, spec, progress=False)
-  path = str(tmp_path / 'checkpoint.pkl')
-  first = loop.train(config, spec, progress=False, checkpoint_path=path, max_chunks=1)
+  straight = run.train(config, spec, progress=False)
+  path = str(tmp_path / 'checkpoint.npz')
+  first = run.train(config, spec, progress=False, checkpoint_path=path, max_chunks=1)
   assert first.eval_steps.tolist() == [40]
-  resumed = loop.train(config, spec, progress=False, checkpoint_path=path)
+  resumed = run.train(config, spec, progress=False, checkpoint_path=path)
   assert_results_equal(straight, resumed)
   with pytest.raises(ValueError, match='another run'):
-    loop.train(config.replace(learning_rate=0.1), spec, progress=False, checkpoint_path=path)
+    run.train(config.replace(learning_rate=0.1), spec, progress=False, checkpoint_path=path)
   # a checkpoint from a version whose state had other parameters: a clear error, not a pytree crash
-  saved = loop.load_checkpoint(path)
-  params = dict(saved.states.train.params)
+  agent = loop.make_agent_for(config, spec.size)
+  _, states = run.initial_states(agent, spec)
+  meta, trees = checkpoint.load(path, dict(states=states, result=first), exact_shapes=('states',))
+  params = dict(trees['states'].train.params)
   params.pop('prior_table')
-  old = saved.states._replace(train=saved.states.train._replace(params=params))
-  loop.save_checkpoint(path, saved._replace(states=old))
-  with pytest.raises(ValueError, match='another layout'):
-    loop.train(config, spec, progress=False, checkpoint_path=path)
+  old = trees['states']._replace(train=trees['states'].train._replace(params=params))
+  checkpoint.save(path, meta, dict(states=old, result=trees['result']))
+  with pytest.raises(checkpoint.CheckpointError, match='another run or another version'):
+    run.train(config, spec, progress=False, checkpoint_path=path)
+
+
+def test_a_corrupt_checkpoint_is_one_clear_error(tmp_path):
+  config = make_config('hyperagent', 'deepsea', **TINY)
+  path = str(tmp_path / 'checkpoint.npz')
+  run.train(config, tiny_spec(), progress=False, checkpoint_path=path, max_chunks=1)
+  with open(path, 'r+b') as f:  # cut mid-file, as a full disk would
+    f.truncate(os.path.getsize(path) // 2)
+  with pytest.raises(checkpoint.CheckpointError, match='not a readable checkpoint') as error:
+    run.train(config, tiny_spec(), progress=False, checkpoint_path=path)
+  assert path in str(error.value) and '\n' not in str(error.value)
 
 
 def test_solve_criteria_hand_computed():
   # bsuite: first episode e with bad[e]/e < 0.9: 10/10, then 10/11 = 0.909, 10/12 = 0.833 -> 12
   bad = np.array(list(range(1, 11)) + [10, 10, 10])
-  assert loop.bsuite_solve_episode(bad) == 12
-  assert loop.bsuite_solve_episode(np.arange(1, 6)) is None
+  assert run.bsuite_solve_episode(bad) == 12
+  assert run.bsuite_solve_episode(np.arange(1, 6)) is None
   # read at logged episodes only: 20/20, 30/30, then 30/40 = 0.75 -> 40
-  assert loop.bsuite_solve_episode(np.array([20, 30, 30]), episodes=np.array([20, 30, 40])) == 40
-  assert loop.eval_solve_episode(np.array([0.0, 0.97, 1.0, 1.0]), np.array([1000, 2000, 3000, 4000]), 20) == 150
-  assert loop.eval_solve_episode(np.array([0.0, 0.99]), np.array([1000, 2000]), 20) is None
+  assert run.bsuite_solve_episode(np.array([20, 30, 30]), episodes=np.array([20, 30, 40])) == 40
+  assert run.eval_solve_episode(np.array([0.0, 0.97, 1.0, 1.0]), np.array([1000, 2000, 3000, 4000]), 20) == 150
+  assert run.eval_solve_episode(np.array([0.0, 0.99]), np.array([1000, 2000]), 20) is None
 
 
 def test_evaluation_runs_whole_episodes_with_the_greedy_policy():
@@ -110,23 +124,23 @@ def test_evaluation_runs_whole_episodes_with_the_greedy_policy():
   agent = loop.make_agent_for(config, spec.size)
   mapping = deep_sea.make_params(spec.size, 0).mapping
   params = agent.init(jax.random.key(0)).params
-  ret, optimal = loop.evaluate(agent, spec, mapping, params, jax.random.key(1))
+  ret, optimal = loop.evaluate(agent, spec.loop, mapping, params, jax.random.key(1))
   assert 0.0 <= float(optimal) <= 1.0 and float(ret) <= 0.99 + 1e-6
   # agent.act on a network whose Q prefers the 'right' action in every cell: a treasure each episode
   right = np.asarray(mapping)
   act = lambda p, actor, pos, first, evaluation: (
       jax.numpy.asarray(right.reshape(-1))[jax.numpy.minimum(pos, spec.size ** 2 - 1)], actor)
-  ret, optimal = loop.evaluate(agent._replace(act=act), spec, mapping, params, jax.random.key(1))
+  ret, optimal = loop.evaluate(agent._replace(act=act), spec.loop, mapping, params, jax.random.key(1))
   assert float(optimal) == 1.0 and abs(float(ret) - 0.99) < 1e-5
 
 
 def test_bad_run_spec_values_name_the_valid_ones():
   with pytest.raises(ValueError, match='bsuite, seed'):
-    loop.RunSpec(mapping='random')
+    run.RunSpec(mapping='random')
   with pytest.raises(ValueError, match='size'):
-    loop.RunSpec(size=1)
+    run.RunSpec(size=1)
   with pytest.raises(ValueError, match='distinct'):
-    loop.RunSpec(seeds=(1, 1))
+    run.RunSpec(seeds=(1, 1))
 
 
 def run_cli(*args):
@@ -154,7 +168,7 @@ def test_cli_end_to_end_writes_results_that_bsuite_scores(tmp_path):
                  '--set', 'batch_size=16', '--set', 'num_update_indices=2')
   assert proc.returncode == 0, proc.stderr
   assert 'solved under' in proc.stdout
-  for name in ('config.json', 'metrics.csv', 'episodes.csv', 'summary.csv', 'deepsea.png', 'checkpoint.pkl'):
+  for name in ('config.json', 'metrics.csv', 'episodes.csv', 'summary.csv', 'deepsea.png', 'checkpoint.npz'):
     assert (out / name).exists(), name
   saved = json.loads((out / 'config.json').read_text())
   assert saved['config']['batch_size'] == 16 and saved['run']['size'] == 10

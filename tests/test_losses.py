@@ -7,7 +7,7 @@ import rlax
 
 from hyperagent import hypermodel, losses, replay
 from hyperagent.config import Config
-from hyperagent.losses import Batch
+from hyperagent.replay import Batch
 
 # A tiny network whose Q we can write down: identity features φ(s) = s (H = 2), A = 2, M = 2,
 # Gaussian index seen as is, the prior torso is the identity too.

@@ -18,7 +18,7 @@ from jax.flatten_util import ravel_pytree
 
 from hyperagent import hypermodel, indices, losses
 from hyperagent.config import Config
-from hyperagent.losses import Batch
+from hyperagent.replay import Batch
 
 D, T, M, SIGMA = 3, 100, 256, 0.5
 

@@ -16,7 +16,7 @@ import optax
 from hyperagent import acting, hypermodel, indices, losses
 from hyperagent.acting import ActorState
 from hyperagent.config import Config
-from hyperagent.losses import Batch
+from hyperagent.replay import Batch
 
 
 class TrainState(NamedTuple):

@@ -12,7 +12,15 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from hyperagent.losses import Batch
+
+class Batch(NamedTuple):
+  """Transitions already folded into n-step form (`n_step_return` does the folding)."""
+  obs: jax.Array           # [B, ...] s_i
+  action: jax.Array        # [B] a_i
+  reward: jax.Array        # [B] Σ_{j<m} γ^j r_{i,j}
+  discount: jax.Array      # [B] γ^m · 𝟙[bootstrap]: 0 after a terminal, γ^m through a truncation
+  next_obs: jax.Array      # [B, ...] s_i^{(m)}
+  perturbation: jax.Array  # [B, M] z_i of the first transition
 
 
 class ReplayState(NamedTuple):

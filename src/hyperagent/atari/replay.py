@@ -30,7 +30,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from hyperagent.losses import Batch
+from hyperagent.replay import Batch
 from hyperagent.replay import n_step_return
 
 STACK = 4

@@ -23,6 +23,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import os
+import time
 from typing import Any, Callable, Mapping, Optional
 
 import bsuite
@@ -36,6 +38,7 @@ from dm_env import specs
 from hyperagent import indices, replay
 from hyperagent.agent import make_agent
 from hyperagent.config import AGENTS, Config
+from hyperagent.bsuite import csv_format, sweep
 from hyperagent.bsuite.sweep import BOOT_DQN
 
 # The replay buffer of one id, per worker process. Every bsuite id but mnist* fits SPEC's 1e6
@@ -202,4 +205,26 @@ def run(bsuite_id: str, results_dir: str, agent: str, settings: Mapping[str, Any
   if isinstance(player, BsuiteAgent):
     summary.update(learn_steps=int(player.train_state.step), replay_capacity=player.capacity,
                    one_hot_input=one_hot)
+  return summary
+
+
+def run_id(bsuite_id: str, results_dir: str, agent: str, settings: Mapping[str, Any], seed: int,
+           episodes: int, progress_every_s: float = 0.5) -> dict[str, Any]:
+  """Runs one id from scratch (any old CSV is replaced); the pool's task. Reports progress to the
+  queue and returns the adapter's summary plus wall-clock seconds (agent construction included)."""
+  path = csv_format.bsuite_csv_path(results_dir, bsuite_id)
+  if os.path.exists(path):
+    os.remove(path)
+  last_report = [time.monotonic(), 0]
+
+  def on_episode(episode: int):
+    now = time.monotonic()
+    if sweep.progress_queue() is not None and (now - last_report[0] >= progress_every_s or episode == episodes):
+      sweep.progress_queue().put((bsuite_id, episode - last_report[1]))
+      last_report[:] = [now, episode]
+
+  start = time.monotonic()
+  summary = run(bsuite_id, results_dir, agent, settings, seed, episodes, overwrite=True,
+                on_episode=on_episode)
+  summary['seconds'] = round(time.monotonic() - start, 3)
   return summary

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from typing import Any, Mapping, Optional, Sequence
 
 from bsuite import sweep
@@ -183,9 +182,13 @@ _progress_queue = None
 
 
 def set_progress(queue) -> None:
-  """Where `run_id` reports (bsuite_id, episodes since last report); anything with `put`, or None."""
+  """Where `adapter.run_id` reports (bsuite_id, episodes since last report); anything with `put`, or None."""
   global _progress_queue
   _progress_queue = queue
+
+
+def progress_queue():
+  return _progress_queue
 
 
 def init_worker(single_thread: bool, platform: Optional[str], progress_queue=None,
@@ -210,27 +213,3 @@ def init_worker(single_thread: bool, platform: Optional[str], progress_queue=Non
   if compile_cache:
     from hyperagent import runtime  # imports JAX: only after the flags above
     runtime.configure()
-
-
-def run_id(bsuite_id: str, results_dir: str, agent: str, settings: Mapping[str, Any], seed: int,
-           episodes: int, progress_every_s: float = 0.5) -> dict[str, Any]:
-  """Runs one id from scratch (any old CSV is replaced); the pool's task. Reports progress to the
-  queue and returns the adapter's summary plus wall-clock seconds (agent construction included)."""
-  from hyperagent.bsuite import adapter as bsuite_adapter
-
-  path = bsuite_csv.bsuite_csv_path(results_dir, bsuite_id)
-  if os.path.exists(path):
-    os.remove(path)
-  last_report = [time.monotonic(), 0]
-
-  def on_episode(episode: int):
-    now = time.monotonic()
-    if _progress_queue is not None and (now - last_report[0] >= progress_every_s or episode == episodes):
-      _progress_queue.put((bsuite_id, episode - last_report[1]))
-      last_report[:] = [now, episode]
-
-  start = time.monotonic()
-  summary = bsuite_adapter.run(bsuite_id, results_dir, agent, settings, seed, episodes,
-                               overwrite=True, on_episode=on_episode)
-  summary['seconds'] = round(time.monotonic() - start, 3)
-  return summary

@@ -12,17 +12,11 @@ network's first layer is a row lookup equal to the dense layer on bsuite's one-h
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
-import os
-import pickle
-import time
-from typing import Any, Callable, NamedTuple
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
-from tqdm.auto import tqdm
 
 from hyperagent import indices, replay
 from hyperagent.acting import ActorState
@@ -30,38 +24,11 @@ from hyperagent.agent import Agent, TrainState, make_agent
 from hyperagent.config import Config
 from hyperagent.deepsea import env as deep_sea
 
-MAPPINGS = ('bsuite', 'seed')
-BSUITE_MAPPING_SEED = 42  # bsuite's deep_sea sweep uses this mapping for every size
-
-
-@dataclasses.dataclass(frozen=True)
-class RunSpec:
-  """What to run, beside the agent's Config."""
-  size: int = 20
-  num_episodes: int = 1_000
-  seeds: tuple[int, ...] = (0,)
-  mapping: str = 'seed'          # 'seed': mapping_seed = run seed (official code); 'bsuite': 42
+class LoopSpec(NamedTuple):
+  """What the compiled loop depends on besides the agent's Config (a jit cache key)."""
+  size: int
   deterministic: bool = True
-  eval_every: int = 1_000        # env steps between evaluations (one jitted chunk)
   eval_episodes: int = 100
-
-  def __post_init__(self):
-    if isinstance(self.size, bool) or not isinstance(self.size, (int, np.integer)) or self.size < 2:
-      raise ValueError(f'size must be an integer >= 2, got {self.size!r}.')
-    if self.mapping not in MAPPINGS:
-      raise ValueError(f'Unknown mapping {self.mapping!r}; valid values: {", ".join(MAPPINGS)}.')
-    for name in ('num_episodes', 'eval_every', 'eval_episodes'):
-      if getattr(self, name) < 1:
-        raise ValueError(f'{name} must be >= 1, got {getattr(self, name)}.')
-    if not self.seeds or len(set(self.seeds)) != len(self.seeds):
-      raise ValueError(f'seeds must be distinct and non-empty, got {self.seeds}.')
-
-  @property
-  def total_steps(self) -> int:
-    return self.num_episodes * self.size
-
-  def mapping_seed(self, seed: int) -> int:
-    return BSUITE_MAPPING_SEED if self.mapping == 'bsuite' else seed
 
 
 class LoopState(NamedTuple):
@@ -91,31 +58,27 @@ class ChunkOut(NamedTuple):
   q_mean: jax.Array
 
 
-def replay_capacity(config: Config, spec: RunSpec) -> int:
-  """A FIFO that never wraps within the run behaves the same at any larger capacity."""
-  return min(config.replay_capacity, spec.total_steps)
-
-
 def make_agent_for(config: Config, size: int) -> Agent:
   return make_agent(config, (size, size), 2, one_hot_input=True)
 
 
-def init_state(agent: Agent, spec: RunSpec, seed: jax.Array, mapping: jax.Array) -> LoopState:
-  """One seed's initial state (traceable: `init_all` vmaps it over seeds inside one jit)."""
+def init_state(agent: Agent, spec: LoopSpec, capacity: int, seed: jax.Array, mapping: jax.Array) -> LoopState:
+  """One seed's initial state, with a replay of `capacity` transitions (traceable: `init_all` vmaps
+  it over seeds inside one jit)."""
   key = jax.random.PRNGKey(seed)
   k_train, k_actor, k_loop = jax.random.split(key, 3)
   env_state, position = deep_sea.reset(env_params_for(spec, mapping))
-  buffer = replay.init(replay_capacity(agent.config, spec), 1, position, agent.config.index_dim)
+  buffer = replay.init(capacity, 1, position, agent.config.index_dim)
   return LoopState(agent.init(k_train), agent.init_actor(k_actor, 1), buffer, env_state, position,
                    jnp.ones((), bool), k_loop)
 
 
-def env_params_for(spec: RunSpec, mapping: jax.Array) -> deep_sea.DeepSeaParams:
+def env_params_for(spec: LoopSpec, mapping: jax.Array) -> deep_sea.DeepSeaParams:
   """The env of one seed inside the jitted loop, where its mapping is a (vmapped) argument."""
   return deep_sea.DeepSeaParams(spec.size, mapping, spec.deterministic)
 
 
-def env_step(agent: Agent, spec: RunSpec, mapping: jax.Array, state: LoopState
+def env_step(agent: Agent, spec: LoopSpec, mapping: jax.Array, state: LoopState
              ) -> tuple[LoopState, StepLog, jax.Array]:
   """One env step of one seed: act, step, store, restart a finished episode.
 
@@ -136,7 +99,7 @@ def env_step(agent: Agent, spec: RunSpec, mapping: jax.Array, state: LoopState
   return LoopState(state.train, actor, buffer, env, position, terminated, key), log, k_sample
 
 
-def train_step(agent: Agent, spec: RunSpec, mappings: jax.Array, states: LoopState, _=None
+def train_step(agent: Agent, spec: LoopSpec, mappings: jax.Array, states: LoopState, _=None
                ) -> tuple[LoopState, tuple[StepLog, dict[str, jax.Array]]]:
   """One env step of every seed (leading axis S), then (after the warm-up) one gradient step each."""
   config = agent.config
@@ -161,7 +124,7 @@ def train_step(agent: Agent, spec: RunSpec, mappings: jax.Array, states: LoopSta
   return states._replace(train=train), (log, dict(td_loss=td_loss, q_mean=q_mean, learned=learned))
 
 
-def evaluate(agent: Agent, spec: RunSpec, mapping: jax.Array, params, key: jax.Array
+def evaluate(agent: Agent, spec: LoopSpec, mapping: jax.Array, params, key: jax.Array
              ) -> tuple[jax.Array, jax.Array]:
   """`eval_episodes` test episodes in parallel, one sampled index each (SPEC §2.2).
 
@@ -186,7 +149,7 @@ def evaluate(agent: Agent, spec: RunSpec, mapping: jax.Array, params, key: jax.A
   return env.episode_return.mean(), (env.denoised_return > 0).mean()
 
 
-def run_chunk(agent: Agent, spec: RunSpec, length: int, mappings: jax.Array, states: LoopState
+def run_chunk(agent: Agent, spec: LoopSpec, length: int, mappings: jax.Array, states: LoopState
               ) -> tuple[LoopState, ChunkOut]:
   """`length` training steps then one evaluation, for every seed (leading axis S)."""
   step = functools.partial(train_step, agent, spec, mappings)
@@ -202,15 +165,14 @@ def run_chunk(agent: Agent, spec: RunSpec, length: int, mappings: jax.Array, sta
 
 
 @functools.lru_cache(maxsize=16)
-def make_chunk_fn(config: Config, size: int, deterministic: bool, eval_episodes: int
+def make_chunk_fn(config: Config, spec: LoopSpec
                   ) -> Callable[[int, jax.Array, LoopState], tuple[LoopState, ChunkOut]]:
   """(length, mappings[S, N, N], states[S]) -> (states, outs[S]): all seeds in one jitted call.
 
   Cached on what the compiled loop depends on, so runs that differ only in seeds, budget or
   mapping reuse one compilation.
   """
-  agent = make_agent_for(config, size)
-  spec = RunSpec(size=size, deterministic=deterministic, eval_episodes=eval_episodes)
+  agent = make_agent_for(config, spec.size)
 
   @functools.partial(jax.jit, static_argnums=0, donate_argnums=2)
   def chunk(length, mappings, states):
@@ -219,166 +181,11 @@ def make_chunk_fn(config: Config, size: int, deterministic: bool, eval_episodes:
   return chunk
 
 
-def init_all(agent: Agent, spec: RunSpec) -> tuple[jax.Array, LoopState]:
-  """(mappings[S, N, N], states[S]) for every seed of `spec`.
+def init_all(agent: Agent, spec: LoopSpec, capacity: int, seeds: jax.Array, mappings: jax.Array) -> LoopState:
+  """Every seed's initial state (leading axis S) for seeds[S] and their mappings[S, N, N].
 
   One jitted call for all seeds: built op by op, the state cost ~30 small compilations (~2 s,
   a tenth of the official DeepSea-20 run).
   """
-  mappings = jnp.asarray(np.stack([deep_sea.make_mapping(spec.size, spec.mapping_seed(s)) for s in spec.seeds]))
-  init = jax.jit(jax.vmap(functools.partial(init_state, agent, spec)))
-  return mappings, init(jnp.asarray(spec.seeds), mappings)
-
-
-def chunk_lengths(spec: RunSpec) -> list[int]:
-  full, rest = divmod(spec.total_steps, spec.eval_every)
-  return [spec.eval_every] * full + ([rest] if rest else [])
-
-
-# ----------------------------------------------------------------------------- solve criteria
-
-
-def bsuite_solve_episode(total_bad_episodes: np.ndarray, threshold: float = 0.9,
-                         episodes: np.ndarray | None = None) -> int | None:
-  """bsuite's deep_sea criterion: the first episode e with total_bad_episodes / e < threshold; None
-  if never. The counts are per episode (1, 2, ...) unless `episodes` gives the episode numbers they
-  were read at (e.g. the rows bsuite's logger wrote)."""
-  if episodes is None:
-    episodes = np.arange(1, len(total_bad_episodes) + 1)
-  below = np.nonzero(np.asarray(total_bad_episodes) / episodes < threshold)[0]
-  return int(episodes[below[0]]) if len(below) else None
-
-
-def eval_solve_episode(eval_optimal: np.ndarray, eval_steps: np.ndarray, size: int) -> float | None:
-  """The official code's criterion: env steps / N at the first evaluation whose test episodes all
-  reached the treasure; None if none did."""
-  hit = np.nonzero(np.asarray(eval_optimal) >= 1.0)[0]
-  return float(eval_steps[hit[0]] / size) if len(hit) else None
-
-
-# ----------------------------------------------------------------------------- host driver
-
-
-class Result(NamedTuple):
-  """Host-side record of a run, per seed (leading axis S)."""
-  episode_return: np.ndarray      # [S, episodes]
-  total_bad_episodes: np.ndarray  # [S, episodes]
-  denoised_return: np.ndarray     # [S, episodes]
-  eval_steps: np.ndarray          # [evals] env steps at each evaluation
-  eval_return: np.ndarray         # [S, evals]
-  eval_optimal: np.ndarray        # [S, evals]
-  td_loss: np.ndarray             # [S, evals]
-  q_mean: np.ndarray              # [S, evals]
-  eval_wall_s: np.ndarray         # [evals] wall-clock seconds since the start (compiles included)
-
-
-def _empty_result(num_seeds: int) -> Result:
-  empty = lambda: np.zeros((num_seeds, 0), np.float32)
-  return Result(empty(), np.zeros((num_seeds, 0), np.int64), empty(), np.zeros((0,), np.int64), empty(),
-                empty(), empty(), empty(), np.zeros((0,), np.float64))
-
-
-def _append(result: Result, out: ChunkOut, steps_done: int, wall_s: float) -> Result:
-  out = jax.device_get(out)
-  ended = np.asarray(out.steps.terminated[0])  # every seed ends its episodes on the same steps
-  pick = lambda x: np.asarray(x)[:, ended]
-  col = lambda x: np.asarray(x)[:, None]
-  cat = lambda a, b: np.concatenate([a, b], axis=-1)
-  return Result(
-      cat(result.episode_return, pick(out.steps.episode_return)),
-      cat(result.total_bad_episodes, pick(out.steps.total_bad_episodes)),
-      cat(result.denoised_return, pick(out.steps.denoised_return)),
-      cat(result.eval_steps, np.array([steps_done])),
-      cat(result.eval_return, col(out.eval_return)), cat(result.eval_optimal, col(out.eval_optimal)),
-      cat(result.td_loss, col(out.td_loss)), cat(result.q_mean, col(out.q_mean)),
-      cat(result.eval_wall_s, np.array([wall_s])))
-
-
-class Checkpoint(NamedTuple):
-  config: dict
-  spec: dict
-  chunks_done: int
-  states: Any     # LoopState with a leading seed axis, as numpy
-  result: Result
-  wall_s: float
-
-
-def save_checkpoint(path: str, checkpoint: Checkpoint) -> None:
-  tmp = path + '.tmp'
-  with open(tmp, 'wb') as f:
-    pickle.dump(checkpoint._replace(states=jax.device_get(checkpoint.states)), f)
-  os.replace(tmp, path)  # atomic: an interrupted save never leaves a broken checkpoint
-
-
-def load_checkpoint(path: str) -> Checkpoint:
-  with open(path, 'rb') as f:
-    return pickle.load(f)
-
-
-def train(config: Config, spec: RunSpec, *, progress: bool = True, checkpoint_path: str | None = None,
-          checkpoint_every_s: float = 60.0, resume: bool = True, max_chunks: int | None = None,
-          stop_when_solved: bool = False) -> Result:
-  """Runs every seed of `spec` to the end; returns the host-side record.
-
-  With `checkpoint_path`, the full state (agent, optimiser, replay, env, keys, logs) is saved every
-  `checkpoint_every_s` seconds and when this call returns, and a matching checkpoint there is
-  resumed, which continues exactly as the uninterrupted run would have.
-  max_chunks: return after this many chunks (evaluations) in this call, e.g. to split a long run.
-  stop_when_solved: stop once every seed has solved under both criteria (the scaling study).
-  """
-  saved = None
-  if checkpoint_path and resume and os.path.exists(checkpoint_path):
-    saved = load_checkpoint(checkpoint_path)
-    if saved.config != config.to_dict() or saved.spec != dataclasses.asdict(spec):
-      raise ValueError(f'{checkpoint_path} belongs to another run (config or spec differ); '
-                       'use a fresh output folder or delete it.')
-  agent = make_agent_for(config, spec.size)
-  chunk = make_chunk_fn(config, spec.size, spec.deterministic, spec.eval_episodes)
-  mappings, states = init_all(agent, spec)
-  result, chunks_done, wall_before = _empty_result(len(spec.seeds)), 0, 0.0
-  if saved is not None:
-    shapes = lambda tree: jax.tree.map(lambda x: (x.shape, x.dtype), tree)
-    if shapes(saved.states) != shapes(states):
-      raise ValueError(f'{checkpoint_path} holds a state of another layout (written by another version of '
-                       'hyperagent); use a fresh output folder or delete it.')
-    states = jax.tree.map(jnp.asarray, saved.states)
-    result, chunks_done, wall_before = saved.result, saved.chunks_done, saved.wall_s
-
-  lengths = chunk_lengths(spec)
-  start, last_save = time.perf_counter() - wall_before, time.perf_counter()
-  bar = tqdm(total=spec.total_steps, initial=sum(lengths[:chunks_done]), unit='step', unit_scale=True,
-             disable=not progress, desc=f'DeepSea N={spec.size} x{len(spec.seeds)} seeds')
-  end = len(lengths) if max_chunks is None else min(len(lengths), chunks_done + max_chunks)
-  for i in range(chunks_done, end):
-    states, out = chunk(lengths[i], mappings, states)
-    result = _append(result, out, sum(lengths[:i + 1]), time.perf_counter() - start)
-    bar.update(lengths[i])
-    solved = [eval_solve_episode(o, result.eval_steps, spec.size) is not None for o in result.eval_optimal]
-    bar.set_postfix(eval_optimal=f'{result.eval_optimal[:, -1].mean():.2f}',
-                    solved=f'{sum(solved)}/{len(spec.seeds)}')
-    done = stop_when_solved and all(solved) and all(
-        bsuite_solve_episode(bad) is not None for bad in result.total_bad_episodes)
-    last = i == end - 1 or done
-    if checkpoint_path and (last or time.perf_counter() - last_save > checkpoint_every_s):
-      save_checkpoint(checkpoint_path, Checkpoint(config.to_dict(), dataclasses.asdict(spec), i + 1,
-                                                  states, result, time.perf_counter() - start))
-      last_save = time.perf_counter()
-    if done:
-      break
-  bar.close()
-  return result
-
-
-def summary(result: Result, spec: RunSpec) -> list[dict[str, Any]]:
-  """Per seed: both solve episodes and the final evaluation."""
-  rows = []
-  for i, seed in enumerate(spec.seeds):
-    rows.append(dict(
-        seed=seed, mapping_seed=spec.mapping_seed(seed), size=spec.size,
-        episodes=int(result.total_bad_episodes.shape[1]),
-        bsuite_solve_episode=bsuite_solve_episode(result.total_bad_episodes[i]),
-        eval_solve_episode=eval_solve_episode(result.eval_optimal[i], result.eval_steps, spec.size),
-        final_eval_return=float(result.eval_return[i, -1]),
-        final_eval_optimal=float(result.eval_optimal[i, -1]),
-        treasures=int(result.denoised_return[i, -1])))
-  return rows
+  init = jax.jit(jax.vmap(functools.partial(init_state, agent, spec, capacity)))
+  return init(jnp.asarray(seeds), jnp.asarray(mappings))

@@ -20,11 +20,11 @@ import numpy as np
 import pandas as pd
 
 from hyperagent.config import Config
-from hyperagent.deepsea import loop as deepsea
 from hyperagent.bsuite import csv_format as bsuite_csv
+from hyperagent.deepsea import run
 
 
-def bsuite_rows(result: deepsea.Result, seed_index: int, every_episode: bool = False) -> pd.DataFrame:
+def bsuite_rows(result: run.Result, seed_index: int, every_episode: bool = False) -> pd.DataFrame:
   """One seed's episodes as bsuite's logger would write them: at its log episodes by default, plus the
   last episode, so a run stopped early (once solved) still shows bsuite's analysis where it ended."""
   episode_return = result.episode_return[seed_index].astype(np.float64)
@@ -38,7 +38,7 @@ def bsuite_rows(result: deepsea.Result, seed_index: int, every_episode: bool = F
   return frame
 
 
-def write_results(out_dir: str, config: Config, spec: deepsea.RunSpec, result: deepsea.Result,
+def write_results(out_dir: str, config: Config, spec: run.RunSpec, result: run.Result,
                   extra: dict[str, Any] | None = None) -> list[dict[str, Any]]:
   """Writes the folder described in the module docstring; returns the per-seed summary."""
   os.makedirs(out_dir, exist_ok=True)
@@ -59,7 +59,7 @@ def write_results(out_dir: str, config: Config, spec: deepsea.RunSpec, result: d
                         for i, s in enumerate(spec.seeds)])
   episodes.to_csv(os.path.join(out_dir, 'episodes.csv'), index=False)
 
-  rows = deepsea.summary(result, spec)
+  rows = run.summary(result, spec)
   pd.DataFrame(rows).to_csv(os.path.join(out_dir, 'summary.csv'), index=False)
 
   try:
@@ -76,7 +76,7 @@ def write_results(out_dir: str, config: Config, spec: deepsea.RunSpec, result: d
   return rows
 
 
-def plot_run(path: str, spec: deepsea.RunSpec, result: deepsea.Result) -> None:
+def plot_run(path: str, spec: run.RunSpec, result: run.Result) -> None:
   import matplotlib
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt

@@ -1,0 +1,328 @@
+"""The host driver of the envpool Atari actor-learner: `Runner` builds the jitted functions once
+and `train` runs (or resumes) a run into a folder.
+
+Two ways to step the envs, with the same `act` and `update`:
+- 'host': envpool's ordinary `step` on the host, between the two jitted calls. Works everywhere.
+- 'xla': envpool's XLA interface (`env.xla()`), so `act → step → update` runs as one jitted
+  `fori_loop` over many iterations (verified on CPU with envpool 1.2.5 / jax 0.10.2; on GPU it needs
+  an envpool build with the GPU target, else use 'host').
+
+Checkpoints and resumption. An emulator's state cannot be saved, so training is cut into *segments*
+at every checkpoint: a segment starts from freshly made envs seeded by (seed, segment number) and
+ends at a checkpoint, where the running episodes are cut (in the replay they end as truncations: the
+next rows are episode starts, so stacks and n-step chains stop there and bootstrap). An uninterrupted
+run makes exactly the same cuts, so resuming from a checkpoint (with its replay) reproduces the
+uninterrupted run's metrics exactly. Evaluation uses its own envs and keys, derived from the seed and
+the step, and never touches the training state.
+
+Outputs in the run directory: config.json (run + agent config), train.csv (one row per log
+interval), eval.csv (one row per evaluation), final.json (final evaluation: raw and human-normalised
+score), checkpoint.npz.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm import tqdm
+
+from hyperagent import checkpoint
+from hyperagent.agent import make_agent
+from hyperagent.atari import env as atari
+from hyperagent.atari.loop import (OBS_SHAPE, LEARN_METRICS, LoopState, RunConfig, due_updates, env_step,
+                                   init_state, make_update, start_segment, zero_sums)
+
+# RunConfig fields a resumed run may change: they do not alter the training numbers.
+RESUMABLE_CHANGES = ('steps', 'log_every', 'eval_every', 'final_eval_episodes', 'final_eval_envs',
+                     'num_threads', 'chunk')
+
+
+def _seed(*parts: int) -> int:
+  """An envpool seed for (run seed, purpose, number); envpool seeds env i with seed + i."""
+  return int(np.random.SeedSequence([p & 0xFFFFFFFF for p in parts]).generate_state(1)[0] % (2 ** 30))
+
+
+class Runner:
+  """Builds the jitted functions once; `train` runs (or resumes) a run into `out_dir`."""
+
+  def __init__(self, run: RunConfig):
+    self.run = run
+    self.game = atari.canonical_game(run.game)
+    self.config = run.agent_config()
+    probe = self.make_env(num_envs=1, seed=0, evaluation=False)
+    self.num_actions = int(probe.action_space.n)
+    probe.close()
+    self.agent = make_agent(self.config, OBS_SHAPE, self.num_actions)
+    update = make_update(self.agent, run)
+    self.update = jax.jit(update, donate_argnums=0, static_argnums=2)
+    self.start_segment = jax.jit(start_segment, donate_argnums=0)
+    self._update_fn = update
+    self._xla_env = self._xla_fn = None
+
+  def reseed(self, seed: int) -> 'Runner':
+    """The same compiled functions for another seed (the seed is data, not structure)."""
+    self.run = dataclasses.replace(self.run, seed=seed)
+    return self
+
+  def make_env(self, num_envs: int, seed: int, evaluation: bool, **overrides):
+    return atari.make_env(self.game, self.run.protocol, num_envs=num_envs, seed=seed, evaluation=evaluation,
+                          num_threads=self.run.num_threads, **overrides)
+
+  # --- training envs -------------------------------------------------------------------------
+  def _run_host(self, env, state: LoopState, obs, act_first, iterations: int, timer: dict):
+    steps, updates = int(state.env_steps), int(state.updates)
+    for _ in range(iterations):
+      steps += self.run.num_envs
+      due = int(due_updates(np.int32(steps), self.config.warmup_steps, self.run.replay_ratio, xp=np))
+      num_updates, updates = max(due - updates, 0), max(due, updates)
+      t0 = time.perf_counter()
+      action, actor = self.agent.act(state.train.params, state.actor, obs, act_first)
+      action = np.asarray(action)
+      t1 = time.perf_counter()
+      obs, reward, terminated, truncated, info = env.step(action)
+      t2 = time.perf_counter()
+      step, act_first = env_step(action, obs, reward, terminated, truncated, info)
+      state = self.update(state._replace(actor=actor), step, num_updates)
+      if timer.get('sync'):
+        jax.block_until_ready(state.env_steps)
+      t3 = time.perf_counter()
+      timer['act'] = timer.get('act', 0.0) + t1 - t0
+      timer['env'] = timer.get('env', 0.0) + t2 - t1
+      timer['learn'] = timer.get('learn', 0.0) + t3 - t2
+    return state, obs, act_first
+
+  def _xla_chunk(self, env):
+    """jit(fori_loop(act → envpool XLA step → update)) over a traced number of iterations."""
+    _, _, _, xla_step = env.xla()
+    agent, update = self.agent, self._update_fn
+
+    def chunk(handle, state, obs, act_first, iterations):
+      def body(_, carry):
+        handle, state, obs, act_first = carry
+        action, actor = agent.act(state.train.params, state.actor, obs, act_first)
+        handle, (obs, reward, terminated, truncated, info) = xla_step(handle, action)
+        step, act_first = env_step(action, obs, reward, terminated, truncated, info)
+        return handle, update(state._replace(actor=actor), step), obs, act_first
+      return jax.lax.fori_loop(0, iterations, body, (handle, state, obs, act_first))
+
+    return jax.jit(chunk, donate_argnums=1)
+
+  def _run_xla(self, env, handle, state, obs, act_first, iterations: int, timer: dict):
+    if self._xla_env is not env:  # the XLA step is bound to its env: one compiled chunk per segment
+      self._xla_env, self._xla_fn = env, self._xla_chunk(env)
+    chunk = self._xla_fn
+    t0 = time.perf_counter()
+    while iterations > 0:
+      n = min(iterations, self.run.chunk)
+      handle, state, obs, act_first = chunk(handle, state, obs, act_first, n)
+      iterations -= n
+    jax.block_until_ready(state.env_steps)
+    timer['fused'] = timer.get('fused', 0.0) + time.perf_counter() - t0
+    return handle, state, obs, act_first
+
+  # --- evaluation ----------------------------------------------------------------------------
+  def evaluate(self, params, num_episodes: int, num_envs: int, seed: int, key: jax.Array) -> np.ndarray:
+    """Raw scores of `num_episodes` games on eval envs (no life loss, no clipping), with a sampled
+    index per game held for the whole game (SPEC §2.2); deterministic given (seed, key)."""
+    num_envs = max(1, min(num_envs, num_episodes))
+    per_env = -(-num_episodes // num_envs)
+    env = self.make_env(num_envs, seed, evaluation=True, max_episode_steps=self.run.eval_max_episode_steps)
+    obs, info = env.reset()
+    actor = self.agent.init_actor(key, num_envs)
+    first = np.ones(num_envs, bool)
+    running = np.zeros(num_envs)
+    scores: list[list[float]] = [[] for _ in range(num_envs)]
+    while min(len(s) for s in scores) < per_env:
+      action, actor = self.agent.act(params, actor, obs, first, evaluation=True)
+      obs, reward, terminated, truncated, info = env.step(np.asarray(action))
+      running += atari.raw_reward(info)
+      over = atari.game_over(terminated, truncated, info)
+      for e in np.flatnonzero(over):
+        if len(scores[e]) < per_env:
+          scores[e].append(float(running[e]))
+      running[over] = 0.0
+      first = atari.is_first(info)
+    env.close()
+    return np.array([s for env_scores in scores for s in env_scores][:num_episodes])
+
+  # --- the run -------------------------------------------------------------------------------
+  def train(self, out_dir: str, resume: bool = False, progress: bool | None = None,
+            timer: dict | None = None, stop_after: int | None = None) -> dict:
+    """Trains to run.steps (or resumes from out_dir/checkpoint.npz), then the final evaluation.
+
+    stop_after: return after the first checkpoint at or beyond this step (an interrupted run; tests).
+    timer: filled with seconds spent per phase ('act', 'env', 'learn' in host mode, 'fused' in xla
+      mode, plus 'eval'); set timer['sync'] = True to measure learn without async dispatch overlap.
+    """
+    run, timer = self.run, {} if timer is None else timer
+    os.makedirs(out_dir, exist_ok=True)
+    ckpt_path = os.path.join(out_dir, 'checkpoint.npz')
+    host = dict(segment=0, best_score=-math.inf, best_params=None, best_step=-1)
+    if resume and os.path.exists(ckpt_path):
+      state, host = self._restore(ckpt_path)
+      _truncate_csvs(out_dir, int(state.env_steps))
+    else:
+      state = init_state(self.agent, run, jax.random.PRNGKey(run.seed))
+      for name in ('train.csv', 'eval.csv'):
+        if os.path.exists(os.path.join(out_dir, name)):
+          os.remove(os.path.join(out_dir, name))
+    with open(os.path.join(out_dir, 'config.json'), 'w') as f:
+      json.dump(dict(run=dataclasses.asdict(run), agent=self.config.to_dict(),
+                     game=self.game, num_actions=self.num_actions), f, indent=1)
+
+    total = run.total_steps
+    every = {name: run.every(name) for name in ('log_every', 'eval_every', 'checkpoint_every')}
+    steps = int(state.env_steps)
+    if steps == 0 and every['eval_every']:
+      host = self._evaluate(out_dir, state, host, steps, timer)
+    # tqdm's rate is steps/s; disable=None turns the bar off when stderr is not a TTY
+    bar = tqdm(total=total, initial=steps, unit='step', unit_scale=True, mininterval=1.0, dynamic_ncols=True,
+               disable=None if progress is None else not progress)
+    env = handle = None
+    log_start = (time.perf_counter(), steps)
+    while steps < total:
+      if env is None:  # a new segment: fresh envs seeded by (seed, segment)
+        env = self.make_env(run.num_envs, _seed(run.seed, 0, host['segment']), evaluation=False)
+        obs, _ = env.reset()
+        act_first = np.ones(run.num_envs, bool)
+        state = self.start_segment(state, obs[:, -1])
+        if run.env_mode == 'xla':
+          handle = env.xla()[0]
+      target = min([total] + [(steps // k + 1) * k for k in every.values() if k])
+      iterations = (target - steps) // run.num_envs
+      if run.env_mode == 'host':
+        state, obs, act_first = self._run_host(env, state, obs, act_first, iterations, timer)
+      else:
+        handle, state, obs, act_first = self._run_xla(env, handle, state, obs, act_first, iterations, timer)
+      bar.update(target - steps)
+      steps = target
+      if (every['log_every'] and steps % every['log_every'] == 0) or steps == total:
+        state, row = self._log(out_dir, state, log_start)
+        log_start = (time.perf_counter(), steps)
+        bar.set_postfix(sps=f'{row["sps"]:.0f}', train_return=f'{row["train_return"]:.1f}')
+      if every['eval_every'] and steps % every['eval_every'] == 0:
+        host = self._evaluate(out_dir, state, host, steps, timer)
+        bar.set_postfix(eval=f'{host["last_eval"]:.1f}')
+      if (every['checkpoint_every'] and steps % every['checkpoint_every'] == 0) or steps == total:
+        env.close()
+        env = None
+        host['segment'] += 1
+        self._save(ckpt_path, state, host)
+        if stop_after is not None and steps >= stop_after and steps < total:
+          bar.close()
+          return dict(interrupted_at=steps)
+    bar.close()
+    return self._final(out_dir, state, host, timer)
+
+  def _log(self, out_dir: str, state: LoopState, log_start) -> tuple[LoopState, dict]:
+    ep, sums, steps = jax.device_get((state.episodes, state.sums, state.env_steps))
+    count = max(float(sums['count']), 1.0)
+    row = dict(env_steps=int(steps), frames=4 * int(steps), updates=int(state.updates),
+               train_episodes=int(ep.count),
+               train_return=float(ep.return_sum / ep.count) if ep.count else float('nan'),
+               train_length=float(ep.length_sum / ep.count) if ep.count else float('nan'),
+               **{name: float(sums[name]) / count if sums['count'] else float('nan') for name in LEARN_METRICS},
+               sps=(int(steps) - log_start[1]) / max(time.perf_counter() - log_start[0], 1e-9))
+    _append_csv(os.path.join(out_dir, 'train.csv'), row)
+    # distinct arrays: the donated state may not hold one buffer twice
+    episodes = state.episodes._replace(return_sum=jnp.zeros(()), length_sum=jnp.zeros((), jnp.int32),
+                                       count=jnp.zeros((), jnp.int32))
+    return state._replace(episodes=episodes, sums=zero_sums()), row
+
+  def _evaluate(self, out_dir: str, state: LoopState, host: dict, steps: int, timer: dict) -> dict:
+    t0 = time.perf_counter()
+    key = jax.random.fold_in(jax.random.PRNGKey(self.run.seed), 1_000_003 + steps)
+    scores = self.evaluate(state.train.params, self.run.eval_episodes, self.run.eval_episodes,
+                           _seed(self.run.seed, 1, steps), key)
+    timer['eval'] = timer.get('eval', 0.0) + time.perf_counter() - t0
+    mean = float(scores.mean())
+    _append_csv(os.path.join(out_dir, 'eval.csv'), dict(
+        env_steps=steps, frames=4 * steps, episodes=len(scores), eval_return=mean,
+        eval_std=float(scores.std()), eval_min=float(scores.min()), eval_max=float(scores.max()),
+        eval_hns=_hns(self.game, mean)))
+    host = dict(host, last_eval=mean)
+    if mean > host['best_score']:  # SPEC §3: the best test mean's parameters are kept for the final test
+      host.update(best_score=mean, best_step=steps, best_params=jax.device_get(state.train.params))
+    return host
+
+  def _final(self, out_dir: str, state: LoopState, host: dict, timer: dict) -> dict:
+    """SPEC §3: the best parameters (by test mean; the last ones if never evaluated) on
+    final_eval_episodes games, with the eval envs and index generator seeded by the run seed."""
+    use_best = host['best_params'] is not None
+    params = host['best_params'] if use_best else state.train.params
+    t0 = time.perf_counter()
+    scores = self.evaluate(params, self.run.final_eval_episodes, self.run.final_eval_envs,
+                           _seed(self.run.seed, 2), jax.random.PRNGKey(self.run.seed))
+    timer['eval'] = timer.get('eval', 0.0) + time.perf_counter() - t0
+    result = dict(game=self.game, agent=self.run.agent, protocol=self.run.protocol, seed=self.run.seed,
+                  env_steps=int(state.env_steps), frames=4 * int(state.env_steps), updates=int(state.updates),
+                  params='best' if use_best else 'last', best_step=host['best_step'],
+                  episodes=len(scores), raw_score=float(scores.mean()), raw_std=float(scores.std()),
+                  hns=_hns(self.game, float(scores.mean())), scores=scores.tolist())
+    with open(os.path.join(out_dir, 'final.json'), 'w') as f:
+      json.dump(result, f, indent=1)
+    return result
+
+  def _save(self, path: str, state: LoopState, host: dict):
+    trees = dict(state=state if self.run.checkpoint_replay else state._replace(replay=None))
+    if host['best_params'] is not None:
+      trees['best_params'] = host['best_params']
+    meta = dict(run=dataclasses.asdict(self.run), host={k: v for k, v in host.items() if k != 'best_params'},
+                replay=self.run.checkpoint_replay, best_params=host['best_params'] is not None)
+    checkpoint.save(path, meta, trees)
+
+  def _restore(self, path: str) -> tuple[LoopState, dict]:
+    differ = checkpoint.differences(checkpoint.load_meta(path).get('run', {}), dataclasses.asdict(self.run),
+                                    ignore=RESUMABLE_CHANGES)
+    if differ:
+      raise checkpoint.CheckpointError(f'Checkpoint {path} was written by a different run; differing fields: '
+                                       + ', '.join(differ))
+    fresh = init_state(self.agent, self.run, jax.random.PRNGKey(self.run.seed))
+    meta = checkpoint.load_meta(path)
+    templates = dict(state=fresh if meta['replay'] else fresh._replace(replay=None))
+    if meta['best_params']:
+      templates['best_params'] = fresh.train.params
+    meta, trees = checkpoint.load(path, templates, exact_shapes=templates)
+    state = trees['state']
+    if state.replay is None:  # saved without replay: resume with an empty one (not an exact resume)
+      state = state._replace(replay=fresh.replay)
+    host = dict(meta['host'], best_params=trees.get('best_params'))
+    return jax.device_put(state), host
+
+
+# ----------------------------------------------------------------------------- small helpers
+
+def _hns(game: str, score: float) -> float:
+  return float(atari.human_normalized(game, score)) if game in atari.HUMAN_RANDOM else float('nan')
+
+
+def _append_csv(path: str, row: dict):
+  new = not os.path.exists(path)
+  with open(path, 'a', newline='') as f:
+    writer = csv.DictWriter(f, fieldnames=list(row))
+    if new:
+      writer.writeheader()
+    writer.writerow(row)
+
+
+def _truncate_csvs(out_dir: str, steps: int):
+  """Drops rows written after the checkpoint (an interrupted run may have logged beyond it)."""
+  for name in ('train.csv', 'eval.csv'):
+    path = os.path.join(out_dir, name)
+    if not os.path.exists(path):
+      continue
+    with open(path, newline='') as f:
+      rows = list(csv.DictReader(f))
+    if not rows:
+      continue
+    with open(path, 'w', newline='') as f:
+      writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+      writer.writeheader()
+      writer.writerows(r for r in rows if int(r['env_steps']) <= steps)

@@ -1,0 +1,103 @@
+"""One checkpoint format for every driver: arrays in an .npz, plain data as JSON, written atomically.
+
+A checkpoint holds named pytrees of arrays (a loop state, a host-side record, ...) and a JSON dict
+(`meta`: settings, counters). Only arrays and JSON are stored, never pickles, so loading a file from
+a shared results folder runs no code. The trees' structure is not stored: `load` rebuilds each tree
+from a template the driver makes for the current run (its fresh state), and checks every leaf's
+rank and dtype against it (and the exact shape where asked), so a file written by another run or
+another version of hyperagent gives one clear error instead of a pytree mismatch inside jit.
+
+Writes go to a temporary file that is renamed over the old one, so a kill at any instant leaves
+the last complete checkpoint.
+"""
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from typing import Any, Iterable, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+META = '__meta__'
+
+
+class CheckpointError(ValueError):
+  """A checkpoint that cannot be resumed; the message names the file and what to do."""
+
+
+def _host_leaf(x) -> np.ndarray:
+  if isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+    x = jax.random.key_data(x)  # typed PRNG keys are stored as their raw uint32 data
+  return np.asarray(jax.device_get(x))
+
+
+def save(path: str, meta: Mapping[str, Any], trees: Mapping[str, Any]) -> None:
+  """Writes `trees` (name -> pytree of arrays) and `meta` (JSON-serialisable) to `path` atomically."""
+  arrays = {META: np.frombuffer(json.dumps(meta).encode(), np.uint8)}
+  for name, tree in trees.items():
+    for i, leaf in enumerate(jax.tree.leaves(tree)):
+      arrays[f'{name}/{i}'] = _host_leaf(leaf)
+  tmp = path + '.tmp'
+  with open(tmp, 'wb') as f:
+    np.savez(f, **arrays)
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(tmp, path)
+
+
+def load_meta(path: str) -> dict[str, Any]:
+  """The JSON part alone (cheap: the arrays are not read)."""
+  try:
+    with np.load(path, allow_pickle=False) as data:
+      return json.loads(bytes(data[META]).decode())
+  except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as error:
+    raise CheckpointError(f'{path} is not a readable checkpoint ({type(error).__name__}: {error}); delete it '
+                          f'(or pass --fresh) to start this run again.') from None
+
+
+def load(path: str, templates: Mapping[str, Any], exact_shapes: Iterable[str] = ()
+         ) -> tuple[dict[str, Any], dict[str, Any]]:
+  """(meta, trees) from `path`, each tree rebuilt on the structure of `templates[name]`.
+
+  Every leaf must have its template leaf's rank and dtype, and, for trees named in `exact_shapes`,
+  its shape too; typed PRNG keys in a template come back as typed keys.
+  """
+  meta = load_meta(path)
+  exact = set(exact_shapes)
+  trees = {}
+  try:
+    with np.load(path, allow_pickle=False) as data:
+      for name, template in templates.items():
+        like, treedef = jax.tree.flatten(template)
+        stored = sum(1 for key in data.files if key.startswith(name + '/'))
+        if stored != len(like):
+          raise CheckpointError(f'{path} holds {stored} arrays for {name!r} where this run has {len(like)}')
+        leaves = []
+        for i, t in enumerate(like):
+          x = data[f'{name}/{i}']
+          is_key = isinstance(t, jax.Array) and jnp.issubdtype(t.dtype, jax.dtypes.prng_key)
+          want = jax.random.key_data(t) if is_key else np.asarray(t)
+          if x.dtype != want.dtype or x.ndim != want.ndim or (name in exact and x.shape != want.shape):
+            raise CheckpointError(f'{path}: {name} array {i} is {x.dtype}{list(x.shape)} where this run has '
+                                  f'{want.dtype}{list(want.shape)}')
+          leaves.append(jax.random.wrap_key_data(x) if is_key else x)
+        trees[name] = jax.tree.unflatten(treedef, leaves)
+  except CheckpointError as error:
+    raise CheckpointError(f'{error}: it was written by another run or another version of hyperagent; '
+                          'use another results folder, or delete it (or pass --fresh) to start again.') from None
+  except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as error:
+    raise CheckpointError(f'{path} is not a readable checkpoint ({type(error).__name__}: {error}); delete it '
+                          f'(or pass --fresh) to start this run again.') from None
+  return meta, trees
+
+
+def differences(saved: Mapping[str, Any], current: Mapping[str, Any], ignore: Iterable[str] = ()) -> list[str]:
+  """'field=saved (now current)' for every top-level field that differs, after a JSON round trip
+  (tuples and lists compare equal); fields in `ignore` may change between a run and its resumption."""
+  norm = lambda d: json.loads(json.dumps(dict(d)))
+  saved, current, ignore = norm(saved), norm(current), set(ignore)
+  return [f'{k}={saved.get(k)!r} (now {current.get(k)!r})'
+          for k in sorted(set(saved) | set(current)) if k not in ignore and saved.get(k) != current.get(k)]

@@ -1,0 +1,208 @@
+"""The host side of a DeepSea run: what to run (RunSpec, the official budgets), the driver that calls
+the jitted chunks (progress bar, checkpoints, resume), the host-side record and the solve criteria.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from hyperagent import checkpoint
+from hyperagent.agent import Agent
+from hyperagent.config import Config
+from hyperagent.deepsea import env, loop
+
+MAPPINGS = ('bsuite', 'seed')
+BSUITE_MAPPING_SEED = 42  # bsuite's deep_sea sweep uses this mapping for every size
+# Training budgets of the official scripts (SPEC §5.1), in episodes; sizes in between use the next one.
+OFFICIAL_EPISODES = {20: 2_500, 30: 3_333, 40: 3_000, 50: 4_000, 60: 5_000, 70: 5_000, 80: 6_250,
+                     90: 10_000, 100: 10_000, 120: 12_500}
+
+
+def official_episodes(size: int) -> int:
+  for n in sorted(OFFICIAL_EPISODES):
+    if size <= n:
+      return OFFICIAL_EPISODES[n]
+  raise ValueError(f'no official budget for size {size} > 120; pass --episodes.')
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+  """What to run, beside the agent's Config."""
+  size: int = 20
+  num_episodes: int = 1_000
+  seeds: tuple[int, ...] = (0,)
+  mapping: str = 'seed'          # 'seed': mapping_seed = run seed (official code); 'bsuite': 42
+  deterministic: bool = True
+  eval_every: int = 1_000        # env steps between evaluations (one jitted chunk)
+  eval_episodes: int = 100
+
+  def __post_init__(self):
+    if isinstance(self.size, bool) or not isinstance(self.size, (int, np.integer)) or self.size < 2:
+      raise ValueError(f'size must be an integer >= 2, got {self.size!r}.')
+    if self.mapping not in MAPPINGS:
+      raise ValueError(f'Unknown mapping {self.mapping!r}; valid values: {", ".join(MAPPINGS)}.')
+    for name in ('num_episodes', 'eval_every', 'eval_episodes'):
+      if getattr(self, name) < 1:
+        raise ValueError(f'{name} must be >= 1, got {getattr(self, name)}.')
+    if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+      raise ValueError(f'seeds must be distinct and non-empty, got {self.seeds}.')
+
+  @property
+  def total_steps(self) -> int:
+    return self.num_episodes * self.size
+
+  @property
+  def loop(self) -> loop.LoopSpec:
+    """The fields the compiled loop depends on."""
+    return loop.LoopSpec(self.size, self.deterministic, self.eval_episodes)
+
+  def mapping_seed(self, seed: int) -> int:
+    return BSUITE_MAPPING_SEED if self.mapping == 'bsuite' else seed
+
+
+def replay_capacity(config: Config, spec: RunSpec) -> int:
+  """A FIFO that never wraps within the run behaves the same at any larger capacity."""
+  return min(config.replay_capacity, spec.total_steps)
+
+
+def initial_states(agent: Agent, spec: RunSpec) -> tuple[jax.Array, loop.LoopState]:
+  """(mappings[S, N, N], states[S]) for every seed of `spec`."""
+  mappings = jnp.asarray(np.stack([env.make_mapping(spec.size, spec.mapping_seed(s)) for s in spec.seeds]))
+  capacity = replay_capacity(agent.config, spec)
+  return mappings, loop.init_all(agent, spec.loop, capacity, jnp.asarray(spec.seeds), mappings)
+
+
+def chunk_lengths(spec: RunSpec) -> list[int]:
+  full, rest = divmod(spec.total_steps, spec.eval_every)
+  return [spec.eval_every] * full + ([rest] if rest else [])
+
+
+# ----------------------------------------------------------------------------- solve criteria
+
+
+def bsuite_solve_episode(total_bad_episodes: np.ndarray, threshold: float = 0.9,
+                         episodes: np.ndarray | None = None) -> int | None:
+  """bsuite's deep_sea criterion: the first episode e with total_bad_episodes / e < threshold; None
+  if never. The counts are per episode (1, 2, ...) unless `episodes` gives the episode numbers they
+  were read at (e.g. the rows bsuite's logger wrote)."""
+  if episodes is None:
+    episodes = np.arange(1, len(total_bad_episodes) + 1)
+  below = np.nonzero(np.asarray(total_bad_episodes) / episodes < threshold)[0]
+  return int(episodes[below[0]]) if len(below) else None
+
+
+def eval_solve_episode(eval_optimal: np.ndarray, eval_steps: np.ndarray, size: int) -> float | None:
+  """The official code's criterion: env steps / N at the first evaluation whose test episodes all
+  reached the treasure; None if none did."""
+  hit = np.nonzero(np.asarray(eval_optimal) >= 1.0)[0]
+  return float(eval_steps[hit[0]] / size) if len(hit) else None
+
+
+# ----------------------------------------------------------------------------- host driver
+
+
+class Result(NamedTuple):
+  """Host-side record of a run, per seed (leading axis S)."""
+  episode_return: np.ndarray      # [S, episodes]
+  total_bad_episodes: np.ndarray  # [S, episodes]
+  denoised_return: np.ndarray     # [S, episodes]
+  eval_steps: np.ndarray          # [evals] env steps at each evaluation
+  eval_return: np.ndarray         # [S, evals]
+  eval_optimal: np.ndarray        # [S, evals]
+  td_loss: np.ndarray             # [S, evals]
+  q_mean: np.ndarray              # [S, evals]
+  eval_wall_s: np.ndarray         # [evals] wall-clock seconds since the start (compiles included)
+
+
+def _empty_result(num_seeds: int) -> Result:
+  empty = lambda: np.zeros((num_seeds, 0), np.float32)
+  return Result(empty(), np.zeros((num_seeds, 0), np.int64), empty(), np.zeros((0,), np.int64), empty(),
+                empty(), empty(), empty(), np.zeros((0,), np.float64))
+
+
+def _append(result: Result, out: loop.ChunkOut, steps_done: int, wall_s: float) -> Result:
+  out = jax.device_get(out)
+  ended = np.asarray(out.steps.terminated[0])  # every seed ends its episodes on the same steps
+  pick = lambda x: np.asarray(x)[:, ended]
+  col = lambda x: np.asarray(x)[:, None]
+  cat = lambda a, b: np.concatenate([a, b], axis=-1)
+  return Result(
+      cat(result.episode_return, pick(out.steps.episode_return)),
+      cat(result.total_bad_episodes, pick(out.steps.total_bad_episodes)),
+      cat(result.denoised_return, pick(out.steps.denoised_return)),
+      cat(result.eval_steps, np.array([steps_done])),
+      cat(result.eval_return, col(out.eval_return)), cat(result.eval_optimal, col(out.eval_optimal)),
+      cat(result.td_loss, col(out.td_loss)), cat(result.q_mean, col(out.q_mean)),
+      cat(result.eval_wall_s, np.array([wall_s])))
+
+
+def train(config: Config, spec: RunSpec, *, progress: bool = True, checkpoint_path: str | None = None,
+          checkpoint_every_s: float = 60.0, resume: bool = True, max_chunks: int | None = None,
+          stop_when_solved: bool = False) -> Result:
+  """Runs every seed of `spec` to the end; returns the host-side record.
+
+  With `checkpoint_path`, the full state (agent, optimiser, replay, env, keys, logs) is saved every
+  `checkpoint_every_s` seconds and when this call returns, and a matching checkpoint there is
+  resumed, which continues exactly as the uninterrupted run would have.
+  max_chunks: return after this many chunks (evaluations) in this call, e.g. to split a long run.
+  stop_when_solved: stop once every seed has solved under both criteria (the scaling study).
+  """
+  agent = loop.make_agent_for(config, spec.size)
+  chunk = loop.make_chunk_fn(config, spec.loop)
+  mappings, states = initial_states(agent, spec)
+  result, chunks_done, wall_before = _empty_result(len(spec.seeds)), 0, 0.0
+  run_meta = dict(config=config.to_dict(), spec=dataclasses.asdict(spec))
+  if checkpoint_path and resume and os.path.exists(checkpoint_path):
+    differ = checkpoint.differences(checkpoint.load_meta(checkpoint_path).get('run', {}), run_meta)
+    if differ:
+      raise checkpoint.CheckpointError(f'{checkpoint_path} belongs to another run ({"; ".join(differ)}); '
+                                       'use another results folder, or delete it to start again.')
+    meta, trees = checkpoint.load(checkpoint_path, dict(states=states, result=result), exact_shapes=('states',))
+    states = jax.tree.map(jnp.asarray, trees['states'])
+    result, chunks_done, wall_before = trees['result'], meta['chunks_done'], meta['wall_s']
+
+  lengths = chunk_lengths(spec)
+  start, last_save = time.perf_counter() - wall_before, time.perf_counter()
+  bar = tqdm(total=spec.total_steps, initial=sum(lengths[:chunks_done]), unit='step', unit_scale=True,
+             disable=not progress, desc=f'DeepSea N={spec.size} x{len(spec.seeds)} seeds')
+  end = len(lengths) if max_chunks is None else min(len(lengths), chunks_done + max_chunks)
+  for i in range(chunks_done, end):
+    states, out = chunk(lengths[i], mappings, states)
+    result = _append(result, out, sum(lengths[:i + 1]), time.perf_counter() - start)
+    bar.update(lengths[i])
+    solved = [eval_solve_episode(o, result.eval_steps, spec.size) is not None for o in result.eval_optimal]
+    bar.set_postfix(eval_optimal=f'{result.eval_optimal[:, -1].mean():.2f}',
+                    solved=f'{sum(solved)}/{len(spec.seeds)}')
+    done = stop_when_solved and all(solved) and all(
+        bsuite_solve_episode(bad) is not None for bad in result.total_bad_episodes)
+    last = i == end - 1 or done
+    if checkpoint_path and (last or time.perf_counter() - last_save > checkpoint_every_s):
+      checkpoint.save(checkpoint_path, dict(run=run_meta, chunks_done=i + 1, wall_s=time.perf_counter() - start),
+                      dict(states=states, result=result))
+      last_save = time.perf_counter()
+    if done:
+      break
+  bar.close()
+  return result
+
+
+def summary(result: Result, spec: RunSpec) -> list[dict[str, Any]]:
+  """Per seed: both solve episodes and the final evaluation."""
+  rows = []
+  for i, seed in enumerate(spec.seeds):
+    rows.append(dict(
+        seed=seed, mapping_seed=spec.mapping_seed(seed), size=spec.size,
+        episodes=int(result.total_bad_episodes.shape[1]),
+        bsuite_solve_episode=bsuite_solve_episode(result.total_bad_episodes[i]),
+        eval_solve_episode=eval_solve_episode(result.eval_optimal[i], result.eval_steps, spec.size),
+        final_eval_return=float(result.eval_return[i, -1]),
+        final_eval_optimal=float(result.eval_optimal[i, -1]),
+        treasures=int(result.denoised_return[i, -1])))
+  return rows
