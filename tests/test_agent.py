@@ -151,3 +151,27 @@ def test_replay_sampling_follows_env_columns_and_episode_ends():
       expected = 10.0 + t if t % 2 else 10.0 + t + 0.5 * (11.0 + t)
       np.testing.assert_allclose(ret, expected)
       assert disc == 0.0 and nxt == (101 + t if t % 2 else 102 + t)
+
+
+def test_perturbation_is_the_papers_law_under_the_given_key():
+  """agent.perturbation(key, shape), the one draw of z every loop stores: N(0, I) normalised to the
+  unit sphere (SPEC §2.7), or N(0, I) itself for perturbation_dist='gaussian'."""
+  key = jax.random.key(7)
+  raw = np.asarray(jax.random.normal(key, (5, 4)))
+  sphere = make_agent(make_config('hyperagent', 'deepsea'), (3,), 2).perturbation(key, (5,))
+  np.testing.assert_allclose(sphere, raw / np.linalg.norm(raw, axis=-1, keepdims=True), rtol=1e-6)
+  gaussian = make_agent(make_config('hyperagent', 'deepsea', perturbation_dist='gaussian'), (3,), 2)
+  np.testing.assert_array_equal(gaussian.perturbation(key, (5,)), raw)
+  assert make_agent(make_config('dqn', 'deepsea'), (3,), 2).perturbation(key, (5,)).shape == (5, 0)
+
+
+def test_one_warm_up_predicate_for_acting_and_learning():
+  """Actions are random for env steps 0 .. W-1 (W transitions then stored) and the first gradient
+  step comes right after the W-th transition is stored: the same predicate on both sides."""
+  config = make_config('hyperagent', 'deepsea', warmup_steps=3)
+  agent = make_agent(config, (3,), 2)
+  assert [agent.warmed_up(n) for n in range(5)] == [False, False, False, True, True]
+  np.testing.assert_array_equal(agent.warmed_up(jnp.arange(5)), [False, False, False, True, True])
+  np.testing.assert_array_equal(agent.warmed_up(np.arange(5)), [False, False, False, True, True])
+  from hyperagent.atari.loop import due_updates
+  assert list(due_updates(np.arange(6), config, 1.0, xp=np)) == [0, 0, 0, 1, 2, 3]

@@ -310,13 +310,15 @@ def test_memory_within_raw_frame_bytes():
 
 def test_due_updates_schedule():
   from hyperagent.atari.loop import due_updates
+  from hyperagent.config import make_config
+  warm10 = make_config('hyperagent', 'atari', warmup_steps=10)
   steps = np.arange(0, 20, dtype=np.int32)
   # paper: the first update at env_step == warm-up, then one per step
-  np.testing.assert_array_equal(due_updates(steps, 10, 1.0, xp=np), np.maximum(steps - 9, 0))
-  quarter = due_updates(steps, 10, 0.25, xp=np)
+  np.testing.assert_array_equal(due_updates(steps, warm10, 1.0, xp=np), np.maximum(steps - 9, 0))
+  quarter = due_updates(steps, warm10, 0.25, xp=np)
   np.testing.assert_array_equal(quarter, [0] * 10 + [1, 1, 1, 1, 2, 2, 2, 2, 3, 3])
-  np.testing.assert_array_equal(np.asarray(due_updates(jnp.asarray(steps), 10, 0.25)), quarter)
-  np.testing.assert_array_equal(due_updates(steps, 10, 0.0, xp=np), 0)
+  np.testing.assert_array_equal(np.asarray(due_updates(jnp.asarray(steps), warm10, 0.25)), quarter)
+  np.testing.assert_array_equal(due_updates(steps, warm10, 0.0, xp=np), 0)
 
 
 TINY = (('cnn_feature_dim', 32), ('num_update_indices', 4), ('batch_size', 8), ('warmup_steps', 24),

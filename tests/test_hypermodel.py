@@ -19,7 +19,7 @@ def test_batched_forward_equals_loop_over_indices(agent, overrides):
   network = hypermodel.make_network(config, (6, 6), 2)
   params = network.init(jax.random.key(0))
   obs = jax.nn.one_hot(jnp.array([3, 17, 35]), 36).reshape(3, 6, 6)
-  index = indices.sample_index(jax.random.key(1), config.index_dist, config.index_dim, (3, 5))
+  index = indices.make_index_law(config.index_dist, config.index_dim).sample(jax.random.key(1), (3, 5))
   batched = hypermodel.apply_batch(network, params, obs, index)
   reference = hypermodel.apply_batch_reference(network, params, obs, index)
   assert batched.shape == (3, 5, 2)
@@ -183,8 +183,26 @@ def test_observation_shape_must_match_torso(torso, shape):
 
 def test_index_distributions():
   key = jax.random.key(0)
-  one_hot = indices.sample_index(key, 'one_hot', 5, (1000,))
+  one_hot = indices.make_index_law('one_hot', 5).sample(key, (1000,))
   assert jnp.all(one_hot.sum(-1) == 1)
   z = indices.sample_perturbation(key, 'sphere', 4, (100,))
   np.testing.assert_allclose(jnp.linalg.norm(z, axis=-1), 1.0, rtol=1e-5)
-  assert indices.sample_index(key, 'none', 0, (3,)).shape == (3, 0)
+  assert indices.make_index_law('none', 0).sample(key, (3,)).shape == (3, 0)
+
+
+def test_index_laws_draw_the_stated_numbers():
+  """The index law object, built once with the network: raw draws under a key, and ξ̂ the network sees."""
+  key = jax.random.key(3)
+  normal = np.asarray(jax.random.normal(key, (6, 4)))
+  sphere = indices.make_index_law('sphere', 4)
+  np.testing.assert_array_equal(sphere.sample(key, (6,)), normal)
+  np.testing.assert_allclose(sphere.network_input(normal), normal / np.linalg.norm(normal, axis=-1, keepdims=True),
+                             rtol=1e-6)
+  gaussian = indices.make_index_law('gaussian', 4)
+  np.testing.assert_array_equal(gaussian.network_input(gaussian.sample(key, (6,))), normal)
+  one_hot = indices.make_index_law('one_hot', 4).sample(key, (6,))
+  np.testing.assert_array_equal(one_hot, np.eye(4)[np.asarray(jax.random.randint(key, (6,), 0, 4))])
+  network = hypermodel.make_network(Config(index_dist='gaussian', index_dim=3), (5,), 2)
+  assert network.index.name == 'gaussian' and network.index.dim == 3
+  with pytest.raises(ValueError, match='sphere, gaussian, one_hot, none'):
+    indices.make_index_law('uniform', 3)

@@ -6,7 +6,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from hyperagent import hypermodel, indices
+from hyperagent import hypermodel
 from hyperagent.config import Config
 from hyperagent.losses import rd_argmax
 
@@ -17,9 +17,9 @@ class ActorState(NamedTuple):
   key: jax.Array
 
 
-def init_actor(config: Config, key: jax.Array, num_envs: int) -> ActorState:
+def init_actor(network: hypermodel.Network, key: jax.Array, num_envs: int) -> ActorState:
   key, sub = jax.random.split(key)
-  index = indices.sample_index(sub, config.index_dist, config.index_dim, (num_envs,))
+  index = network.index.sample(sub, (num_envs,))
   return ActorState(index=index, step=jnp.zeros((), jnp.int32), key=key)
 
 
@@ -43,7 +43,7 @@ def act(network: hypermodel.Network, config: Config, params, actor_state: ActorS
   resample = first
   if not evaluation:
     resample = resample | jax.random.bernoulli(k_coin, config.resample_prob, (num_envs,))
-  fresh = indices.sample_index(k_index, config.index_dist, config.index_dim, (num_envs,))
+  fresh = network.index.sample(k_index, (num_envs,))
   index = jnp.where(resample[:, None], fresh, actor_state.index)
 
   q = jax.vmap(network.apply, in_axes=(None, 0, 0))(params, obs, index)
@@ -52,7 +52,7 @@ def act(network: hypermodel.Network, config: Config, params, actor_state: ActorS
   if evaluation:
     eps, explore = config.epsilon_eval, jnp.zeros((num_envs,), bool)
   else:
-    eps, explore = epsilon(config, actor_state.step), jnp.broadcast_to(actor_state.step < config.warmup_steps, (num_envs,))
+    eps, explore = epsilon(config, actor_state.step), jnp.broadcast_to(~config.warmed_up(actor_state.step), (num_envs,))
   explore = explore | (jax.random.uniform(k_eps, (num_envs,)) < eps)
   random_action = jax.random.randint(k_random, (num_envs,), 0, network.num_actions)
   action = jnp.where(explore, random_action, greedy)

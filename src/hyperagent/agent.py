@@ -34,6 +34,8 @@ class Agent(NamedTuple):
   init_actor: Callable[[jax.Array, int], ActorState]
   act: Callable[..., tuple[jax.Array, ActorState]]   # (params, actor_state, obs, first, evaluation=False)
   learn: Callable[[TrainState, Batch, jax.Array], tuple[TrainState, dict[str, Any]]]  # (state, batch, |D|)
+  perturbation: Callable[[jax.Array, tuple[int, ...]], jax.Array]  # (key, shape) -> z[*shape, M] to store
+  warmed_up: Callable[[Any], Any]  # transitions stored -> learning has started (Config.warmed_up)
 
 
 def make_optimizer(config: Config) -> optax.GradientTransformation:
@@ -65,9 +67,8 @@ def make_agent(config: Config, obs_shape: Sequence[int], num_actions: int,
     # θ⁻ ← θ at the start of every T-th update, the very first included (SPEC §2.6).
     copy = state.step % config.target_update_period == 0
     target = jax.tree.map(lambda new, old: jnp.where(copy, new, old), trainable, state.target_params)
-    update_index = indices.sample_index(
-        k_update, config.index_dist, config.index_dim, (batch_size, config.num_update_indices))
-    target_index = indices.sample_index(k_target, config.index_dist, config.index_dim, (batch_size,))
+    update_index = network.index.sample(k_update, (batch_size, config.num_update_indices))
+    target_index = network.index.sample(k_target, (batch_size,))
 
     (total, info), grads = jax.value_and_grad(loss_fn, has_aux=True)(
         trainable, prior, target, batch, update_index, target_index, k_tie, replay_size)
@@ -78,7 +79,10 @@ def make_agent(config: Config, obs_shape: Sequence[int], num_actions: int,
     return new_state, metrics
 
   def init_actor(key: jax.Array, num_envs: int) -> ActorState:
-    return acting.init_actor(config, key, num_envs)
+    return acting.init_actor(network, key, num_envs)
+
+  def perturbation(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    return indices.sample_perturbation(key, config.perturbation_dist, config.index_dim, shape)
 
   def act(params, actor_state: ActorState, obs: jax.Array, first: jax.Array, evaluation: bool = False):
     return acting.act(network, config, params, actor_state, obs, first, evaluation)
@@ -86,4 +90,5 @@ def make_agent(config: Config, obs_shape: Sequence[int], num_actions: int,
   return Agent(
       config=config, network=network, init=jax.jit(init),
       init_actor=jax.jit(init_actor, static_argnums=1),
-      act=jax.jit(act, static_argnames='evaluation'), learn=jax.jit(learn))
+      act=jax.jit(act, static_argnames='evaluation'), learn=jax.jit(learn),
+      perturbation=perturbation, warmed_up=config.warmed_up)

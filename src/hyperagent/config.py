@@ -9,9 +9,11 @@ import ast
 import dataclasses
 from typing import Any, Sequence
 
+from hyperagent import indices
+
 TORSOS = ('mlp', 'nature_cnn', 'identity')
-INDEX_DISTS = ('sphere', 'gaussian', 'one_hot', 'none')
-PERTURBATION_DISTS = ('sphere', 'gaussian')
+INDEX_DISTS = tuple(indices.INDEX_LAWS)
+PERTURBATION_DISTS = tuple(indices.PERTURBATION_LAWS)
 BIAS_INITS = ('sphere', 'xavier')
 AGENTS = ('hyperagent', 'ensemble', 'dqn')
 ENVS = ('deepsea', 'atari')
@@ -75,6 +77,12 @@ class Config:
       raise ValueError(f'warmup_steps must be >= 0, got {self.warmup_steps}.')
     if not self.hidden_sizes or min(self.hidden_sizes) < 1:
       raise ValueError(f'hidden_sizes must be non-empty positive widths, got {self.hidden_sizes}.')
+
+  def warmed_up(self, transitions):
+    """SPEC §3's warm-up, the one predicate every loop uses: uniform random actions and no gradient
+    step while fewer than `warmup_steps` transitions are stored; the first step comes right after
+    the `warmup_steps`-th. Works on Python ints, numpy and JAX arrays."""
+    return transitions >= self.warmup_steps
 
   @property
   def resample_prob(self) -> float:

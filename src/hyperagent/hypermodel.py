@@ -33,7 +33,7 @@ class Network(NamedTuple):
   coefficients: Callable[[Params, jax.Array], jax.Array]  # (params, obs[B]) -> C[B, A, M + 1], see `affine`
   num_actions: int
   feature_dim: int                                         # H
-  index_dist: str
+  index: indices.IndexLaw                                  # ξ's law: sample(key, shape), network_input
 
 
 def is_prior(module_name: str, name: str, value) -> bool:
@@ -115,6 +115,7 @@ def make_network(config: Config, obs_shape: Sequence[int], num_actions: int,
   H = networks.feature_dim(config.torso, config.hidden_sizes, config.cnn_feature_dim, obs_shape)
   A = num_actions
   has_prior = config.prior_scale != 0.0 and config.prior_std > 0.0
+  index_law = indices.make_index_law(config.index_dist, config.index_dim)
 
   def bias_init(scale):
     if config.bias_init == 'sphere':
@@ -159,7 +160,7 @@ def make_network(config: Config, obs_shape: Sequence[int], num_actions: int,
     return jax.lax.stop_gradient(table[jnp.asarray(obs, jnp.int32)])
 
   def forward(obs: jax.Array, index: jax.Array) -> jax.Array:
-    xi = indices.network_index(index, config.index_dist)
+    xi = index_law.network_input(index)
     features = torso('torso')(obs)
     q = config.posterior_scale * head()(features, xi)
     if tabulate_prior:
@@ -187,7 +188,7 @@ def make_network(config: Config, obs_shape: Sequence[int], num_actions: int,
     return transformed.init(key, example_obs, example_index)
 
   return Network(init=init, apply=transformed.apply, coefficients=transformed_coefficients.apply,
-                 num_actions=A, feature_dim=H, index_dist=config.index_dist)
+                 num_actions=A, feature_dim=H, index=index_law)
 
 
 def affine(xi: jax.Array, coefficients: jax.Array) -> jax.Array:
@@ -204,7 +205,7 @@ def apply_batch(network: Network, params: Params, obs: jax.Array, index: jax.Arr
 
   The optimised form; `apply_batch_reference` is the plain vmap of `apply` it must equal.
   """
-  xi = indices.network_index(index, network.index_dist)
+  xi = network.index.network_input(index)
   return affine(xi[:, :, None, :], network.coefficients(params, obs)[:, None])
 
 
@@ -217,7 +218,7 @@ def apply_taken(network: Network, params: Params, obs: jax.Array, index: jax.Arr
   slowest kernel of the CPU learn step (BENCHMARKS.md).
   """
   coefficients = jnp.take_along_axis(network.coefficients(params, obs), action[:, None, None], axis=1)
-  return affine(indices.network_index(index, network.index_dist), coefficients)
+  return affine(network.index.network_input(index), coefficients)
 
 
 def apply_batch_reference(network: Network, params: Params, obs: jax.Array, index: jax.Array) -> jax.Array:
@@ -225,9 +226,9 @@ def apply_batch_reference(network: Network, params: Params, obs: jax.Array, inde
   return jax.vmap(per_obs, in_axes=(None, 0, 0))(params, obs, index)
 
 
-def hyper_weights(params: Params, index: jax.Array, index_dist: str) -> jax.Array:
+def hyper_weights(network: Network, params: Params, index: jax.Array) -> jax.Array:
   """The trainable generated weights U ξ̂ + b for raw indices[..., M] (input of the regulariser R)."""
-  xi = indices.network_index(index, index_dist)
+  xi = network.index.network_input(index)
   return xi @ params['hyper']['U'].T + params['hyper']['b']
 
 

@@ -65,7 +65,7 @@ def loss(network: hypermodel.Network, config: Config, trainable, prior, target_t
 
   hyper_reg = jnp.zeros(())
   if config.hyper_reg_coef:
-    hyper_reg = jnp.mean(hypermodel.hyper_weights(trainable, update_index, config.index_dist) ** 2)
+    hyper_reg = jnp.mean(hypermodel.hyper_weights(network, trainable, update_index) ** 2)
     total = total + config.hyper_reg_coef / jnp.maximum(replay_size, 1) * hyper_reg
 
   grad_penalty = jnp.zeros(())

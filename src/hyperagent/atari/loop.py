@@ -13,7 +13,6 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from hyperagent import indices
 from hyperagent.acting import ActorState
 from hyperagent.agent import Agent, TrainState
 from hyperagent.atari import env as atari
@@ -113,15 +112,15 @@ def env_step(action, obs, reward, terminated, truncated, info) -> tuple[Step, An
 
 # ----------------------------------------------------------------------------- pure functions
 
-def due_updates(env_steps, warmup: int, ratio: float, xp=jnp):
+def due_updates(env_steps, config: Config, ratio: float, xp=jnp):
   """Gradient steps owed after `env_steps` agent steps: the first one at the end of the warm-up, then
   `ratio` per agent step (SPEC §3: `if env_step >= learning_start: update`). `xp` is np on the host
   or jnp on the device; both compute in float32, so the two agree exactly."""
   if ratio <= 0:
     return xp.zeros_like(env_steps)
   steps = xp.asarray(env_steps)
-  owed = xp.floor(xp.float32(ratio) * (steps - warmup).astype(xp.float32)).astype(xp.int32) + 1
-  return xp.where(steps >= warmup, owed, 0)
+  owed = xp.floor(xp.float32(ratio) * (steps - config.warmup_steps).astype(xp.float32)).astype(xp.int32) + 1
+  return xp.where(config.warmed_up(steps), owed, 0)
 
 
 def track_episodes(stats: EpisodeStats, step: Step) -> EpisodeStats:
@@ -161,7 +160,7 @@ def make_update(agent: Agent, run: RunConfig) -> Callable[..., LoopState]:
 
   def update(state: LoopState, step: Step, num_updates: int | None = None) -> LoopState:
     key, k_z, k_learn = jax.random.split(state.key, 3)
-    z = indices.sample_perturbation(k_z, config.perturbation_dist, config.index_dim, (num_envs,))
+    z = agent.perturbation(k_z, (num_envs,))
     reward = jnp.asarray(step.reward, jnp.float32)
     reward = jnp.sign(reward) if run.clip_rewards else reward
     replay = atari_replay.add(state.replay, step.action, reward, step.terminated, step.truncated,
@@ -169,7 +168,7 @@ def make_update(agent: Agent, run: RunConfig) -> Callable[..., LoopState]:
     env_steps = state.env_steps + num_envs
     carry = (state.train, k_learn, state.sums)
     if num_updates is None:
-      num_updates = jnp.maximum(due_updates(env_steps, config.warmup_steps, run.replay_ratio) - state.updates, 0)
+      num_updates = jnp.maximum(due_updates(env_steps, config, run.replay_ratio) - state.updates, 0)
 
       def learn_many():
         counts = atari_replay.valid_counts(replay)  # built once: the buffer is fixed during the call

@@ -80,7 +80,7 @@ class Runner:
     steps, updates = int(state.env_steps), int(state.updates)
     for _ in range(iterations):
       steps += self.run.num_envs
-      due = int(due_updates(np.int32(steps), self.config.warmup_steps, self.run.replay_ratio, xp=np))
+      due = int(due_updates(np.int32(steps), self.config, self.run.replay_ratio, xp=np))
       num_updates, updates = max(due - updates, 0), max(due, updates)
       t0 = time.perf_counter()
       action, actor = self.agent.act(state.train.params, state.actor, obs, act_first)

@@ -35,7 +35,7 @@ import numpy as np
 from bsuite.baselines import base
 from dm_env import specs
 
-from hyperagent import indices, replay
+from hyperagent import replay
 from hyperagent.agent import make_agent
 from hyperagent.config import AGENTS, Config
 from hyperagent.bsuite import csv_format, sweep
@@ -111,8 +111,7 @@ class BsuiteAgent(base.Agent):
                   np.array([last and not terminated]), self._obs(new_timestep.observation))
     self.stored += 1
     self.replay_state, self._key = self._store(self.replay_state, self._key, transition)
-    # SPEC §3: the first gradient step happens when env_step == warmup_steps.
-    if self.stored >= max(self.config.warmup_steps, 1):
+    if self.agent.warmed_up(self.stored):
       self.train_state, self._key, self.metrics = self._learn(
           self.train_state, self.replay_state, self._key)
 
@@ -135,7 +134,7 @@ def _compiled(config: Config, obs_shape: tuple[int, ...], num_actions: int, capa
 
   def store(replay_state, key, transition):
     key, k_z = jax.random.split(key)
-    z = indices.sample_perturbation(k_z, config.perturbation_dist, config.index_dim, (1,))
+    z = agent.perturbation(k_z, (1,))
     return replay.add(replay_state, *transition, z), key
 
   # Not fused with `store`: fused, a step took 2.4 instead of 1.0 ms at 1e6 transitions and grew

@@ -18,7 +18,7 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from hyperagent import indices, replay
+from hyperagent import replay
 from hyperagent.acting import ActorState
 from hyperagent.agent import Agent, TrainState, make_agent
 from hyperagent.config import Config
@@ -84,12 +84,11 @@ def env_step(agent: Agent, spec: LoopSpec, mapping: jax.Array, state: LoopState
 
   Returns the state, the step's log and the key for this step's replay sample.
   """
-  config = agent.config
   env_params = env_params_for(spec, mapping)
   key, k_env, k_z, k_sample = jax.random.split(state.key, 4)
   action, actor = agent.act(state.train.params, state.actor, state.position[None], state.first[None])
   env, next_position, reward, terminated = deep_sea.step(env_params, state.env, action[0], k_env)
-  z = indices.sample_perturbation(k_z, config.perturbation_dist, config.index_dim, (1,))
+  z = agent.perturbation(k_z, (1,))
   buffer = replay.add(state.replay, state.position[None], action, reward[None], terminated[None],
                       jnp.zeros((1,), bool), next_position[None], z)
   log = StepLog(terminated, env.episode_return, env.total_bad_episodes, env.denoised_return)
@@ -119,7 +118,7 @@ def train_step(agent: Agent, spec: LoopSpec, mappings: jax.Array, states: LoopSt
   # The first update comes once warmup_steps transitions are stored (SPEC §3). Seeds step in
   # lockstep, so one predicate serves them all and the cond stays a real branch: under vmap it
   # would become a select that runs learn during the warm-up and copies every parameter each step.
-  learned = states.actor.step[0] >= config.warmup_steps
+  learned = agent.warmed_up(states.actor.step[0])
   train, (td_loss, q_mean) = jax.lax.cond(learned, learn, skip, states.train)
   return states._replace(train=train), (log, dict(td_loss=td_loss, q_mean=q_mean, learned=learned))
 
