@@ -175,3 +175,22 @@ def test_one_warm_up_predicate_for_acting_and_learning():
   np.testing.assert_array_equal(agent.warmed_up(np.arange(5)), [False, False, False, True, True])
   from hyperagent.atari.loop import due_updates
   assert list(due_updates(np.arange(6), config, 1.0, xp=np)) == [0, 0, 0, 1, 2, 3]
+
+
+def test_act_and_replay_refuse_mismatched_shapes():
+  import pytest
+  agent = make_agent(make_config('hyperagent', 'deepsea'), (3,), 2)
+  state = agent.init(jax.random.key(0))
+  actor = agent.init_actor(jax.random.key(1), 2)
+  with pytest.raises(AssertionError, match=r'actor_state.index must be \[E, M\] = \[3, 4\]'):
+    agent.act(state.params, actor, jnp.ones((3, 3)), jnp.zeros(3, bool))
+  with pytest.raises(AssertionError, match=r'first must be \[E\] = \[2\]'):
+    agent.act(state.params, actor, jnp.ones((2, 3)), jnp.zeros(3, bool))
+  buffer = replay.init(8, 2, jnp.zeros((3,)), 4)
+  z = jnp.zeros((2, 4))
+  with pytest.raises(AssertionError, match=r'perturbation must be \[E, M\] = \[2, 4\]'):
+    replay.add(buffer, jnp.ones((2, 3)), jnp.zeros(2, jnp.int32), jnp.zeros(2), jnp.zeros(2, bool),
+               jnp.zeros(2, bool), jnp.ones((2, 3)), jnp.zeros((2, 3)))
+  with pytest.raises(AssertionError, match=r'action, reward, terminated and truncated must be \[E\]'):
+    replay.add(buffer, jnp.ones((2, 3)), jnp.zeros(1, jnp.int32), jnp.zeros(2), jnp.zeros(2, bool),
+               jnp.zeros(2, bool), jnp.ones((2, 3)), z)

@@ -206,3 +206,19 @@ def test_index_laws_draw_the_stated_numbers():
   assert network.index.name == 'gaussian' and network.index.dim == 3
   with pytest.raises(ValueError, match='sphere, gaussian, one_hot, none'):
     indices.make_index_law('uniform', 3)
+
+
+def test_batched_heads_refuse_indices_of_the_wrong_shape():
+  """A [B, M] index (the target index's shape) where [B, K, M] is due would broadcast to q[B, B]:
+  refused at trace time with the expected shape named."""
+  config = Config(index_dist='gaussian', index_dim=3)
+  network = hypermodel.make_network(config, (5,), 2)
+  params = network.init(jax.random.key(0))
+  obs, action = jnp.ones((4, 5)), jnp.zeros((4,), jnp.int32)
+  good = jnp.ones((4, 2, 3))
+  assert hypermodel.apply_taken(network, params, obs, good, action).shape == (4, 2)
+  for bad in (jnp.ones((4, 3)), jnp.ones((4, 2, 2)), jnp.ones((3, 2, 3))):
+    with pytest.raises(AssertionError, match=r'\[B, K, M\] = \[4, K, 3\]'):
+      hypermodel.apply_taken(network, params, obs, bad, action)
+    with pytest.raises(AssertionError, match=r'\[B, K, M\] = \[4, K, 3\]'):
+      jax.jit(lambda i: hypermodel.apply_batch(network, params, obs, i))(bad)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import chex
 import jax
 import jax.numpy as jnp
 
@@ -39,6 +40,10 @@ def act(network: hypermodel.Network, config: Config, params, actor_state: ActorS
       no warm-up; the step counter does not advance.
   """
   num_envs = obs.shape[0]
+  chex.assert_shape(first, (num_envs,), custom_message=f'first must be [E] = [{num_envs}], one flag per env')
+  chex.assert_shape(actor_state.index, (num_envs, network.index.dim),
+                    custom_message=f'actor_state.index must be [E, M] = [{num_envs}, {network.index.dim}]: '
+                                   'init_actor with as many envs as obs has rows')
   key, k_coin, k_index, k_tie, k_eps, k_random = jax.random.split(actor_state.key, 6)
   resample = first
   if not evaluation:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Callable, NamedTuple, Sequence
 
+import chex
 import haiku as hk
 import jax
 import jax.numpy as jnp
@@ -200,11 +201,20 @@ def affine(xi: jax.Array, coefficients: jax.Array) -> jax.Array:
   return jnp.einsum('...m,...m->...', xi, coefficients[..., :m]) + coefficients[..., m]
 
 
+def check_indices(network: Network, obs: jax.Array, index: jax.Array) -> None:
+  """Raw indices for a batch must be [B, K, M]: a [B, M] index (one per transition) would broadcast
+  against the batch axis silently, so it is refused at trace time."""
+  chex.assert_shape(index, (obs.shape[0], None, network.index.dim),
+                    custom_message=f'indices must be [B, K, M] = [{obs.shape[0]}, K, {network.index.dim}] '
+                                   f'for {obs.shape[0]} observations; give one index per transition as [B, 1, M]')
+
+
 def apply_batch(network: Network, params: Params, obs: jax.Array, index: jax.Array) -> jax.Array:
   """q[B, K, A] for obs[B, ...] and raw indices[B, K, M]: the torso runs once per observation.
 
   The optimised form; `apply_batch_reference` is the plain vmap of `apply` it must equal.
   """
+  check_indices(network, obs, index)
   xi = network.index.network_input(index)
   return affine(xi[:, :, None, :], network.coefficients(params, obs)[:, None])
 
@@ -217,6 +227,8 @@ def apply_taken(network: Network, params: Params, obs: jax.Array, index: jax.Arr
   [K x A] by [K x M] matmul per transition, which picking from apply_batch's q costs: it was the
   slowest kernel of the CPU learn step (BENCHMARKS.md).
   """
+  check_indices(network, obs, index)
+  chex.assert_shape(action, (obs.shape[0],), custom_message='action must be [B], one per observation')
   coefficients = jnp.take_along_axis(network.coefficients(params, obs), action[:, None, None], axis=1)
   return affine(network.index.network_input(index), coefficients)
 

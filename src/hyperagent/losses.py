@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import chex
 import haiku as hk
 import jax
 import jax.numpy as jnp
@@ -50,6 +51,12 @@ def loss(network: hypermodel.Network, config: Config, trainable, prior, target_t
     update_index: raw ξ_ik, [B, K, M]. target_index: raw ξ⁻_i, [B, M].
     replay_size: |D|, the number of transitions stored (scales the regulariser).
   """
+  b, m = batch.action.shape[0], network.index.dim
+  chex.assert_shape([batch.action, batch.reward, batch.discount], [(b,)] * 3,
+                    custom_message='batch.action, reward and discount must be [B]')
+  chex.assert_shape(batch.perturbation, (b, m), custom_message=f'batch.perturbation must be [B, M] = [{b}, {m}]')
+  chex.assert_shape(update_index, (b, None, m), custom_message=f'update_index must be [B, K, M] = [{b}, K, {m}]')
+  chex.assert_shape(target_index, (b, m), custom_message=f'target_index must be [B, M] = [{b}, {m}]')
   params = hk.data_structures.merge(trainable, prior)
   target_params = hk.data_structures.merge(target_trainable, prior)
   target = td_target(network, params, target_params, batch, target_index, tie_key)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import chex
 import jax
 import jax.numpy as jnp
 
@@ -46,6 +47,12 @@ def init(capacity: int, num_envs: int, obs_example: jax.Array, index_dim: int) -
 
 def add(state: ReplayState, obs, action, reward, terminated, truncated, next_obs, perturbation) -> ReplayState:
   """Writes one time step of every env (each argument has a leading [E] axis)."""
+  chex.assert_shape([obs, next_obs], [state.obs.shape[1:]] * 2,
+                    custom_message=f'obs and next_obs must be [E, ...] = {list(state.obs.shape[1:])}')
+  chex.assert_shape([action, reward, terminated, truncated], [state.action.shape[1:]] * 4,
+                    custom_message=f'action, reward, terminated and truncated must be [E] = {list(state.action.shape[1:])}')
+  chex.assert_shape(perturbation, state.perturbation.shape[1:],
+                    custom_message=f'perturbation must be [E, M] = {list(state.perturbation.shape[1:])}')
   row = state.position
   put = lambda buf, x: buf.at[row].set(x.astype(buf.dtype))
   capacity = state.action.shape[0]
@@ -81,6 +88,8 @@ def n_step_return(reward, terminated, truncated, available, discount: float):
 
 def sample(state: ReplayState, key: jax.Array, batch_size: int, n_step: int, discount: float) -> Batch:
   """Uniform with replacement over stored transitions, folded into n-step form."""
+  if batch_size < 1 or n_step < 1:
+    raise ValueError(f'batch_size and n_step must be >= 1, got {batch_size} and {n_step}.')
   capacity, num_envs = state.action.shape
   k_row, k_env = jax.random.split(key)
   age = jax.random.randint(k_row, (batch_size,), 0, state.rows)     # 0 = the newest row

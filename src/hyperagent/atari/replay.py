@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import chex
 import jax
 import jax.numpy as jnp
 
@@ -68,6 +69,12 @@ def add(state: AtariReplayState, action, reward, terminated, truncated, frame, p
     step's action, reward and flags are ignored (envpool's auto-reset pseudo-step).
   Jit it with `donate_argnums=0`, or every call copies the whole buffer.
   """
+  num_envs = state.first.shape[1]
+  chex.assert_shape(frame, state.frame.shape[1:], custom_message=f'frame must be [E, H, W] = {list(state.frame.shape[1:])}')
+  chex.assert_shape([action, reward, terminated, truncated, first], [(num_envs,)] * 5,
+                    custom_message=f'action, reward, terminated, truncated and first must be [E] = [{num_envs}]')
+  chex.assert_shape(perturbation, state.perturbation.shape[1:],
+                    custom_message=f'perturbation must be [E, M] = {list(state.perturbation.shape[1:])}')
   row = state.position
   capacity = state.action.shape[0]
   put = lambda buf, x: buf.at[row].set(jnp.asarray(x).astype(buf.dtype))
@@ -160,6 +167,8 @@ def sample(state: AtariReplayState, key: jax.Array, batch_size: int, n_step: int
   obs and next_obs are uint8 [B, stack, H, W], channels first like envpool's. Needs at least one
   valid transition (the warm-up guarantees it). `counts`: `valid_counts(state, stack)`, if known.
   """
+  if batch_size < 1 or n_step < 1:
+    raise ValueError(f'batch_size and n_step must be >= 1, got {batch_size} and {n_step}.')
   count = valid_counts(state, stack) if counts is None else counts
   draw = jax.random.randint(key, (batch_size,), 0, count[-1])
   flat = jnp.searchsorted(count, draw, side='right')                   # the (draw+1)-th valid entry
