@@ -46,7 +46,7 @@ WORKERS ?=
 bsuite: RESULTS = results/bsuite/$(AGENT)
 bsuite: $(STAMP)
 	$(PY) experiments/bsuite_run.py --sweep $(SWEEP) --agent $(AGENT) --results $(RESULTS) \
-	  $(if $(EPISODES),--episodes $(EPISODES)) $(if $(WORKERS),--workers $(WORKERS))
+	  $(if $(EPISODES),--episodes $(EPISODES)) $(if $(WORKERS),--workers $(WORKERS)) $(ARGS)
 
 RESULTS ?= $(wildcard results/bsuite/*)
 REPORT_DIR ?= reports/bsuite

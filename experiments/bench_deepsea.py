@@ -26,7 +26,7 @@ from hyperagent.deepsea import loop, run
 def time_chunks(size: int, seeds: int, steps: int, repeats: int = 3, overrides=None) -> tuple[float, float]:
   """(compile + first chunk seconds, median seconds per chunk of `steps` steps)."""
   config = make_config('hyperagent', 'deepsea', **(overrides or {}))
-  spec = run.RunSpec(size=size, num_episodes=10 * steps, seeds=tuple(range(seeds)), eval_every=steps)
+  spec = run.RunSpec(size=size, episodes=10 * steps, seeds=tuple(range(seeds)), eval_every=steps)
   agent = loop.make_agent_for(config, size)
   chunk = loop.make_chunk_fn(config, spec.loop)
   mappings, states = run.initial_states(agent, spec)
@@ -45,7 +45,7 @@ def time_chunks(size: int, seeds: int, steps: int, repeats: int = 3, overrides=N
 
 def official_run() -> None:
   config = make_config('hyperagent', 'deepsea')
-  spec = run.RunSpec(size=20, num_episodes=2_500, seeds=(2020,), eval_every=1_000, eval_episodes=100)
+  spec = run.RunSpec(size=20, episodes=2_500, seeds=(2020,), eval_every=1_000, eval_episodes=100)
   start = time.perf_counter()
   result = run.train(config, spec, progress=False)
   wall = time.perf_counter() - start

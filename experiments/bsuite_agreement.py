@@ -48,7 +48,7 @@ def runner_rows(bsuite_id: str, agent: str, seeds, episodes: int, out: str) -> l
 
 def loop_rows(bsuite_id: str, agent: str, seeds, episodes: int, logged: np.ndarray) -> list[dict]:
   size = int(sweep.SETTINGS[bsuite_id]['size'])
-  spec = run.RunSpec(size=size, num_episodes=episodes, seeds=tuple(seeds), mapping='bsuite')
+  spec = run.RunSpec(size=size, episodes=episodes, seeds=tuple(seeds), mapping='bsuite')
   result = run.train(make_config(agent, 'deepsea'), spec)  # its own progress bar
   bad = result.total_bad_episodes[:, logged - 1]  # the loop keeps every episode; read bsuite's
   seconds = result.eval_wall_s[-1] / len(seeds)

@@ -27,6 +27,7 @@ import shlex
 import sys
 import time
 
+from hyperagent import cli
 from hyperagent.config import parse_overrides
 from hyperagent.bsuite import sweep as bsuite_sweep
 
@@ -35,22 +36,9 @@ def make_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
       description=__doc__.split('\n', 1)[0], formatter_class=argparse.RawDescriptionHelpFormatter,
       epilog='\n'.join(__doc__.splitlines()[1:]))
-  parser.add_argument('--sweep', required=True,
-                      help='bsuite id, experiment, tag or "all" (comma-separated for several)')
-  parser.add_argument('--agent', default='hyperagent', choices=bsuite_sweep.AGENTS)
-  parser.add_argument('--results', default=None, help='CSV folder (default results/bsuite/<agent>)')
-  parser.add_argument('--workers', type=int, default=os.cpu_count() or 1,
-                      help='parallel processes over ids (default: CPU count); 1 runs in this process')
-  parser.add_argument('--episodes', type=int, default=None,
-                      help="cap on episodes per id (quick runs); default bsuite's count per id")
-  parser.add_argument('--seed', type=int, default=0)
+  cli.add_settings(parser, bsuite_sweep.SweepSettings, group='run settings (SweepSettings)')
   parser.add_argument('--set', dest='overrides', action='append', default=[], metavar='FIELD=VALUE',
                       help='override a config field (repeatable)')
-  parser.add_argument('--overwrite', action='store_true',
-                      help='rerun every id, even finished ones, and replace config.json')
-  parser.add_argument('--platform', default='cpu',
-                      help="JAX platform ('cpu' default: bsuite steps a small net one transition "
-                           "at a time, so call overhead, not FLOPs, dominates; '' lets JAX choose)")
   return parser
 
 
@@ -59,15 +47,14 @@ def main(argv: list[str] | None = None) -> int:
   parser = make_parser()
   args = parser.parse_args(argv)
   # Everything that can be wrong is checked before a file is written or an id is started.
-  if args.workers < 1 or (args.episodes is not None and args.episodes < 1):
-    parser.error('--workers and --episodes must be >= 1')
   try:
+    run = cli.settings_from(bsuite_sweep.SweepSettings, args)
     ids = bsuite_sweep.resolve_ids(args.sweep)
     settings = bsuite_sweep.resolve_agent(args.agent, parse_overrides(args.overrides))
     bsuite_sweep.check_data(ids)
   except ValueError as error:
     parser.error(str(error))
-  results = args.results or os.path.join('results', 'bsuite', args.agent)
+  results = run.results_dir
   command = shlex.join([sys.executable, *sys.argv]) if argv is None else shlex.join(['bsuite_run.py', *argv])
   notes = {} if args.agent == bsuite_sweep.BOOT_DQN else {
       'preset': 'deepsea',

@@ -15,58 +15,47 @@ import os
 import sys
 import time
 
-from hyperagent import runtime
+from hyperagent import cli, runtime
 from hyperagent.config import AGENTS, make_config, parse_overrides
 from hyperagent.deepsea import run
-from hyperagent.deepsea.run import MAPPINGS, official_episodes
 
-def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-  parser.add_argument('--agent', default='hyperagent', help=f'one of {", ".join(AGENTS)}')
-  parser.add_argument('--seeds', type=int, default=5, help='number of seeds, run at once (vmapped)')
-  parser.add_argument('--seed', type=int, default=0, help='first seed; seeds are seed, seed+1, ...')
-  parser.add_argument('--mapping', default='seed',
-                      help=f"one of {', '.join(MAPPINGS)}: mapping_seed = run seed (official code) or 42 (bsuite)")
-  parser.add_argument('--stochastic', action='store_true', help="bsuite's deep_sea_stochastic dynamics")
-  parser.add_argument('--eval-every', type=int, default=1_000, help='env steps between evaluations')
-  parser.add_argument('--eval-episodes', type=int, default=100)
+def add_run_arguments(parser: argparse.ArgumentParser, exclude=()) -> None:
+  """Every RunSpec field as a flag (generated), plus the agent, the first seed and config overrides."""
+  cli.add_settings(parser, run.RunSpec, exclude=exclude, group='run settings (RunSpec)')
+  parser.add_argument('--seed', type=int, default=0,
+                      help='added to every seed, so --seeds 10 --seed 2020 runs seeds 2020..2029 (default: 0)')
   parser.add_argument('--set', action='append', default=[], metavar='FIELD=VALUE',
                       help='override any agent Config field, e.g. --set batch_size=64')
   parser.add_argument('--no-progress', action='store_true')
 
 
-def make_run(args, size: int, episodes: int):
-  """(config, spec) from parsed arguments; raises ValueError naming the valid choices."""
-  if args.agent not in AGENTS:
-    raise ValueError(f'Unknown agent {args.agent!r}; valid agents: {", ".join(AGENTS)}.')
-  if args.seeds < 1:
-    raise ValueError(f'--seeds must be >= 1, got {args.seeds}.')
-  config = make_config(args.agent, 'deepsea', **parse_overrides(args.set))
-  spec = run.RunSpec(size=size, num_episodes=episodes, seeds=tuple(range(args.seed, args.seed + args.seeds)),
-                      mapping=args.mapping, deterministic=not args.stochastic,
-                      eval_every=args.eval_every, eval_episodes=args.eval_episodes)
-  return config, spec
+def make_run(args, agent: str, **given):
+  """(config, spec) from parsed arguments and `given` RunSpec fields; raises ValueError naming the
+  valid choices."""
+  if agent not in AGENTS:
+    raise ValueError(f'Unknown agent {agent!r}; valid agents: {", ".join(AGENTS)}.')
+  config = make_config(agent, 'deepsea', **parse_overrides(args.set))
+  seeds = tuple(s + args.seed for s in given.pop('seeds', args.seeds))
+  return config, cli.settings_from(run.RunSpec, args, seeds=seeds, **given)
 
 
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('--size', type=int, default=20, help='DeepSea size N (>= 2)')
-  parser.add_argument('--episodes', type=int, default=None,
-                      help='training episodes per seed (default: the official budget for the size)')
+  parser.add_argument('--agent', default='hyperagent', help=f'one of {", ".join(AGENTS)} (default: hyperagent)')
   parser.add_argument('--out', default=None, help='results folder (default results/deepsea/<agent>-N<size>-<mapping>)')
   parser.add_argument('--fresh', action='store_true', help='ignore a checkpoint in the results folder')
   add_run_arguments(parser)
   args = parser.parse_args(argv)
   try:
-    episodes = args.episodes if args.episodes is not None else official_episodes(args.size)
-    config, spec = make_run(args, args.size, episodes)
+    config, spec = make_run(args, args.agent)
   except ValueError as e:
     parser.error(str(e))
 
   runtime.configure()
-  out = args.out or os.path.join('results', 'deepsea', f'{args.agent}-N{args.size}-{args.mapping}'
-                                 + ('-stochastic' if args.stochastic else ''))
+  out = args.out or os.path.join('results', 'deepsea', f'{args.agent}-N{spec.size}-{spec.mapping}'
+                                 + ('-stochastic' if spec.stochastic else ''))
   os.makedirs(out, exist_ok=True)
-  print(f'DeepSea N={spec.size}, {spec.num_episodes} episodes ({spec.total_steps:,} steps) x {len(spec.seeds)} '
+  print(f'DeepSea N={spec.size}, {spec.episodes} episodes ({spec.total_steps:,} steps) x {len(spec.seeds)} '
         f'seeds {list(spec.seeds)}, agent {args.agent}, mapping {spec.mapping}; results in {out}')
   start = time.perf_counter()
   try:

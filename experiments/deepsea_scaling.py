@@ -21,7 +21,6 @@ from deepsea import add_run_arguments, make_run
 from hyperagent import runtime
 from hyperagent.deepsea import results as report
 from hyperagent.deepsea import run
-from hyperagent.deepsea.run import official_episodes
 
 CRITERIA = ('bsuite_solve_episode', 'eval_solve_episode')
 
@@ -30,16 +29,14 @@ def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument('--sizes', type=int, nargs='+', default=[10, 20, 30, 40, 50])
   parser.add_argument('--agents', nargs='+', default=['hyperagent', 'ensemble', 'dqn'])
-  parser.add_argument('--episodes', type=int, default=None, help='budget per size (default: official)')
   parser.add_argument('--out', default=os.path.join('results', 'deepsea-scaling'))
-  add_run_arguments(parser)
+  add_run_arguments(parser, exclude=('size',))
   args = parser.parse_args(argv)
   runs = []
   try:  # every agent, size and override is checked before any training starts
     for agent in args.agents:
       for size in args.sizes:
-        episodes = args.episodes or official_episodes(size)
-        config, spec = make_run(argparse.Namespace(**{**vars(args), 'agent': agent}), size, episodes)
+        config, spec = make_run(args, agent, size=size)
         runs.append((agent, config, spec))
   except ValueError as e:
     parser.error(str(e))
@@ -54,7 +51,7 @@ def main(argv=None) -> int:
     summary = report.write_results(out, config, spec, result)
     print(f'{agent} N={spec.size}: {time.perf_counter() - start:.0f} s')
     print(report.format_summary(summary))
-    rows += [dict(agent=agent, budget_episodes=spec.num_episodes, **r) for r in summary]
+    rows += [dict(agent=agent, budget_episodes=spec.episodes, **r) for r in summary]
 
   table = pd.DataFrame(rows)
   table.to_csv(os.path.join(args.out, 'scaling.csv'), index=False)

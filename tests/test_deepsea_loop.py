@@ -19,7 +19,7 @@ TINY = dict(batch_size=16, num_update_indices=4, warmup_steps=20)
 
 
 def tiny_spec(**kw):
-  return run.RunSpec(**{**dict(size=5, num_episodes=24, seeds=(0, 1), eval_every=40, eval_episodes=8), **kw})
+  return run.RunSpec(**{**dict(size=5, episodes=24, seeds=(0, 1), eval_every=40, eval_episodes=8), **kw})
 
 
 def assert_results_equal(a: run.Result, b: run.Result):
@@ -150,7 +150,8 @@ def run_cli(*args):
 
 @pytest.mark.parametrize('args,message', [
     (['--agent', 'rainbow'], 'hyperagent, ensemble, dqn'),
-    (['--mapping', 'random'], 'bsuite, seed'),
+    (['--mapping', 'random'], "'bsuite', 'seed'"),
+    (['--seeds', '5-3'], 'distinct seeds'),
     (['--size', '1'], 'size'),
     (['--set', 'index_dist=uniform'], 'sphere, gaussian, one_hot, none'),
     (['--set', 'learning_rat=0.1'], 'Unknown config field'),

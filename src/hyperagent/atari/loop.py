@@ -17,7 +17,8 @@ from hyperagent.acting import ActorState
 from hyperagent.agent import Agent, TrainState
 from hyperagent.atari import env as atari
 from hyperagent.atari import replay as atari_replay
-from hyperagent.config import Config, make_config
+from hyperagent.cli import setting
+from hyperagent.config import AGENTS, Config, make_config, parse_overrides
 
 ENV_MODES = ('host', 'xla')
 OBS_SHAPE = (atari_replay.STACK, 84, 84)
@@ -27,26 +28,31 @@ LEARN_METRICS = ('loss', 'td_loss', 'hyper_reg', 'grad_penalty', 'q_mean', 'targ
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
   """One training run. Steps are agent steps summed over the training envs (frames = 4 × steps)."""
-  game: str = 'Breakout'
-  protocol: str = 'paper'              # atari.PROTOCOLS
-  agent: str = 'hyperagent'            # hyperagent | ensemble | dqn
-  seed: int = 0
-  steps: int = 2_000_000               # SPEC §4: 2M agent steps = 8M frames
-  num_envs: int = 1                    # E training envs (the paper uses 1)
-  replay_ratio: float = 1.0            # gradient updates per agent step (paper: 1; CleanRL DQN: 0.25)
-  env_mode: str = 'host'               # ENV_MODES
-  num_threads: int = 0                 # envpool threads; 0 = one per env
-  chunk: int = 256                     # iterations per jitted call in 'xla' mode
-  clip_rewards: bool = True            # learn from sign(r); scores always use the raw reward
-  eval_every: int = 20_000             # agent steps between evaluations (0: none); one also at step 0
-  eval_episodes: int = 10              # one per eval env (SPEC §3)
-  final_eval_episodes: int = 200       # on the best parameters (SPEC §3)
-  final_eval_envs: int = 20
-  eval_max_episode_steps: int = atari.MAX_EPISODE_STEPS  # cap of eval episodes (27k steps = 108k frames)
-  log_every: int = 10_000
-  checkpoint_every: int = 0            # agent steps between checkpoints (0: only at the end)
-  checkpoint_replay: bool = True       # needed for an exact resume; the replay is ~0.7 GB at 1e5
-  overrides: tuple[tuple[str, Any], ...] = ()  # agent Config fields, e.g. (('warmup_steps', 500),)
+  game: str = setting('Breakout', 'any envpool Atari game, in any case (breakout, Pong, ms_pacman)',
+                      parse=atari.canonical_game)
+  protocol: str = setting('paper', "the env protocol: the paper's wrappers or Machado et al. (2018)",
+                          choices=atari.PROTOCOLS)
+  agent: str = setting('hyperagent', 'the agent preset', choices=AGENTS)
+  seed: int = setting(0, 'the run seed (network, indices, envs, replay sampling)')
+  steps: int = setting(2_000_000, 'agent steps over all training envs (frames = 4x; SPEC §4: 2M = 8M frames)')
+  num_envs: int = setting(1, 'E training envs (the paper uses 1)')
+  replay_ratio: float = setting(1.0, 'gradient updates per agent step (paper: 1; CleanRL DQN: 0.25)')
+  env_mode: str = setting('host', "step envpool on the host between jitted calls, or inside jit ('xla')",
+                          choices=ENV_MODES)
+  num_threads: int = setting(0, 'envpool threads; 0 = one per env')
+  chunk: int = setting(256, "iterations per jitted call in 'xla' mode")
+  clip_rewards: bool = setting(True, 'learn from sign(r); scores always use the raw reward')
+  eval_every: int = setting(20_000, 'agent steps between evaluations (0: none); one also at step 0')
+  eval_episodes: int = setting(10, 'games per evaluation, one per eval env (SPEC §3)')
+  final_eval_episodes: int = setting(200, 'games of the final evaluation, on the best parameters (SPEC §3)')
+  final_eval_envs: int = setting(20, 'envs of the final evaluation')
+  eval_max_episode_steps: int = setting(atari.MAX_EPISODE_STEPS, 'cap of eval games in agent steps (27k = 108k frames)')
+  log_every: int = setting(10_000, 'agent steps between rows of train.csv')
+  checkpoint_every: int = setting(0, 'agent steps between checkpoints (0: only at the end)')
+  checkpoint_replay: bool = setting(True, 'save the replay in checkpoints: needed for an exact resume '
+                                          '(~0.7 GB at 1e5 transitions)')
+  overrides: tuple[tuple[str, Any], ...] = setting((), "agent Config fields, e.g. (('warmup_steps', 500),)",
+                                                   parse=lambda text: tuple(parse_overrides([text]).items()))
 
   def __post_init__(self):
     if self.env_mode not in ENV_MODES:

@@ -10,6 +10,7 @@ scratch (the agent's state is not checkpointed, so a run cannot continue half-wa
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from typing import Any, Mapping, Optional, Sequence
@@ -17,6 +18,7 @@ from typing import Any, Mapping, Optional, Sequence
 from bsuite import sweep
 
 from hyperagent import config as config_lib
+from hyperagent.cli import setting
 from hyperagent.bsuite import csv_format as bsuite_csv
 
 ALL = 'all'
@@ -30,6 +32,29 @@ RUN_INFO = 'config.json'  # resolved config + commands, per results folder
 RUN_LOG = 'runs.jsonl'    # one line per id the runner finished: steps, seconds, ...
 # Datasets bsuite downloads when an env is built; a sweep checks them before starting any work.
 _NEEDS_MNIST = ('mnist', 'mnist_noise', 'mnist_scale')
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepSettings:
+  """The bsuite wing's run settings (and the command line of experiments/bsuite_run.py)."""
+  sweep: str = setting('deep_sea/0', 'bsuite id (deep_sea/3), experiment (deep_sea), tag (exploration) or '
+                                     '"all"; several joined by commas')
+  agent: str = setting('hyperagent', "our agents, or bsuite's own boot_dqn (the reference row)", choices=AGENTS)
+  results: str | None = setting(None, 'CSV folder (default: results/bsuite/<agent>)')
+  workers: int = setting(os.cpu_count() or 1, 'parallel processes over ids; 1 runs in this process')
+  episodes: int | None = setting(None, "cap on episodes per id (quick runs); default: bsuite's count per id")
+  seed: int = setting(0, 'the seed of every id')
+  overwrite: bool = setting(False, 'rerun every id, even finished ones, and replace config.json')
+  platform: str = setting('cpu', "JAX platform: 'cpu' (bsuite steps a small net one transition at a time, so "
+                                 "call overhead, not FLOPs, dominates) or '' to let JAX choose")
+
+  def __post_init__(self):
+    if self.workers < 1 or (self.episodes is not None and self.episodes < 1):
+      raise ValueError(f'workers and episodes must be >= 1, got {self.workers} and {self.episodes}.')
+
+  @property
+  def results_dir(self) -> str:
+    return self.results or os.path.join('results', 'bsuite', self.agent)
 
 
 def experiments() -> tuple[str, ...]:

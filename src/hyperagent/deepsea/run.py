@@ -14,6 +14,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from hyperagent import checkpoint
+from hyperagent.cli import parse_seeds, setting
 from hyperagent.agent import Agent
 from hyperagent.config import Config
 from hyperagent.deepsea import env, loop
@@ -29,26 +30,31 @@ def official_episodes(size: int) -> int:
   for n in sorted(OFFICIAL_EPISODES):
     if size <= n:
       return OFFICIAL_EPISODES[n]
-  raise ValueError(f'no official budget for size {size} > 120; pass --episodes.')
+  raise ValueError(f'no official budget for size {size} > 120; give the number of episodes (--episodes).')
 
 
 @dataclasses.dataclass(frozen=True)
 class RunSpec:
-  """What to run, beside the agent's Config."""
-  size: int = 20
-  num_episodes: int = 1_000
-  seeds: tuple[int, ...] = (0,)
-  mapping: str = 'seed'          # 'seed': mapping_seed = run seed (official code); 'bsuite': 42
-  deterministic: bool = True
-  eval_every: int = 1_000        # env steps between evaluations (one jitted chunk)
-  eval_episodes: int = 100
+  """What to run, beside the agent's Config: the DeepSea wing's run settings (and its command line)."""
+  size: int = setting(20, 'DeepSea size N (>= 2)')
+  episodes: int | None = setting(None, 'training episodes per seed; default: the official budget for the size '
+                                       '(SPEC §5.1: 2,500 up to N = 20 ... 12,500 at N = 120)')
+  seeds: tuple[int, ...] = setting((0,), "seeds, run at once (vmapped): a count ('5' = 0..4), a list "
+                                         "('2025,2030') or a range ('5-9')", parse=parse_seeds)
+  mapping: str = setting('seed', 'action mapping: drawn from the run seed (the official code) or bsuite\'s '
+                                 f'mapping seed {BSUITE_MAPPING_SEED}', choices=MAPPINGS)
+  stochastic: bool = setting(False, "bsuite's deep_sea_stochastic dynamics")
+  eval_every: int = setting(1_000, 'env steps between evaluations (one jitted chunk)')
+  eval_episodes: int = setting(100, 'test episodes per evaluation, one sampled index each')
 
   def __post_init__(self):
     if isinstance(self.size, bool) or not isinstance(self.size, (int, np.integer)) or self.size < 2:
       raise ValueError(f'size must be an integer >= 2, got {self.size!r}.')
+    if self.episodes is None:
+      object.__setattr__(self, 'episodes', official_episodes(self.size))
     if self.mapping not in MAPPINGS:
       raise ValueError(f'Unknown mapping {self.mapping!r}; valid values: {", ".join(MAPPINGS)}.')
-    for name in ('num_episodes', 'eval_every', 'eval_episodes'):
+    for name in ('episodes', 'eval_every', 'eval_episodes'):
       if getattr(self, name) < 1:
         raise ValueError(f'{name} must be >= 1, got {getattr(self, name)}.')
     if not self.seeds or len(set(self.seeds)) != len(self.seeds):
@@ -56,7 +62,11 @@ class RunSpec:
 
   @property
   def total_steps(self) -> int:
-    return self.num_episodes * self.size
+    return self.episodes * self.size
+
+  @property
+  def deterministic(self) -> bool:
+    return not self.stochastic
 
   @property
   def loop(self) -> loop.LoopSpec:

@@ -1,0 +1,107 @@
+"""Command lines generated from run-settings dataclasses: one flag per field, its help from the field.
+
+Each wing keeps its run settings in one frozen dataclass whose fields are declared with `setting`
+(default, help, and optionally choices or a parser for the flag's text). `add_settings` turns every
+field into a flag (`num_envs` -> `--num-envs`; a bool becomes `--name/--no-name`), and
+`settings_from` builds the dataclass back from the parsed arguments, so a new field is a new flag
+with its documentation, and no entry point mirrors the fields by hand.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from typing import Any, Callable, Iterable, Sequence
+
+
+def setting(default: Any, help: str, *, choices: Sequence[Any] | None = None,
+            parse: Callable[[str], Any] | None = None) -> Any:
+  """A dataclass field with what its flag needs: `help`, optional `choices`, and `parse` (text ->
+  value) where the field's type alone does not say how to read the flag."""
+  return dataclasses.field(default=default, metadata=dict(help=help, choices=choices, parse=parse))
+
+
+def flag(name: str) -> str:
+  return '--' + name.replace('_', '-')
+
+
+def _argument(field: dataclasses.Field, kind: Any) -> dict[str, Any]:
+  meta = field.metadata
+  if not meta or 'help' not in meta:
+    raise TypeError(f'field {field.name!r} has no help: declare it with cli.setting(default, help)')
+  default = field.default
+  shown = '' if default is None else f' (default: {",".join(map(str, default)) if isinstance(default, tuple) else default})'
+  kwargs: dict[str, Any] = dict(default=default, help=meta['help'] + shown)
+  if meta['choices'] is not None:
+    kwargs['choices'] = list(meta['choices'])
+  if meta['parse'] is not None:
+    kwargs['type'] = _reader(meta['parse'])
+    return kwargs
+  if typing.get_origin(kind) in (typing.Union, types.UnionType):  # Optional[X]: the flag reads X
+    kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
+  if kind is bool:
+    kwargs['action'] = argparse.BooleanOptionalAction
+  elif typing.get_origin(kind) is tuple:
+    item = typing.get_args(kind)[0]
+    kwargs.update(nargs='+', type=item)
+  elif kind in (int, float, str):
+    kwargs['type'] = kind
+  else:
+    raise TypeError(f'field {field.name!r}: no flag for type {kind!r}; give it a parse= function')
+  return kwargs
+
+
+def _reader(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+  """`parse` for argparse: its ValueError message (which names the valid values) becomes the usage
+  error, instead of argparse's bare 'invalid value'."""
+  def read(text: str):
+    try:
+      return parse(text)
+    except ValueError as error:
+      raise argparse.ArgumentTypeError(str(error)) from None
+  return read
+
+
+def add_settings(parser: argparse.ArgumentParser, cls: type, exclude: Iterable[str] = (),
+                 group: str | None = None) -> None:
+  """One flag per field of the dataclass `cls`, except those in `exclude`."""
+  hints = typing.get_type_hints(cls)
+  target = parser.add_argument_group(group) if group else parser
+  for field in dataclasses.fields(cls):
+    if field.name not in exclude:
+      target.add_argument(flag(field.name), dest=field.name, **_argument(field, hints[field.name]))
+
+
+def settings_from(cls: type, args: argparse.Namespace, **given: Any) -> Any:
+  """`cls` from the parsed flags of its fields (those `add_settings` added), and `given` values for
+  the rest. Tuples stay tuples (argparse makes lists); the dataclass validates the values."""
+  values = {}
+  for field in dataclasses.fields(cls):
+    if field.name in given:
+      values[field.name] = given[field.name]
+    elif hasattr(args, field.name):
+      value = getattr(args, field.name)
+      values[field.name] = tuple(value) if isinstance(value, list) else value
+  return cls(**values)
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+  """'3' -> seeds 0, 1, 2; '2025,2030' -> those seeds; '5-9' -> 5..9; anything else is an
+  argparse.ArgumentTypeError, which argparse reports as a usage error naming the flag."""
+  text = text.strip()
+  try:
+    if ',' in text:
+      seeds = tuple(int(s) for s in text.split(',') if s.strip())
+    elif '-' in text.lstrip('-'):
+      lo, hi = text.split('-')
+      seeds = tuple(range(int(lo), int(hi) + 1))
+    else:
+      seeds = tuple(range(int(text)))
+  except ValueError:
+    seeds = ()
+  if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+    raise argparse.ArgumentTypeError(
+        f"seeds must be a count ('3' = 0,1,2), a list ('2025,2030') or a range ('5-9') of distinct seeds >= 0; "
+        f'got {text!r}')
+  return seeds

@@ -1,0 +1,67 @@
+"""Command lines generated from each wing's run-settings dataclass: every field is a flag with help,
+and the parsed flags give back the dataclass."""
+import argparse
+import dataclasses
+
+import pytest
+
+from hyperagent import cli
+from hyperagent.atari.loop import RunConfig
+from hyperagent.bsuite.sweep import SweepSettings
+from hyperagent.deepsea.run import RunSpec
+
+
+def parser_for(cls, exclude=()):
+  parser = argparse.ArgumentParser(exit_on_error=False)
+  cli.add_settings(parser, cls, exclude=exclude)
+  return parser
+
+
+@pytest.mark.parametrize('cls', [RunSpec, RunConfig, SweepSettings])
+def test_every_field_is_a_documented_flag_and_defaults_round_trip(cls):
+  parser = parser_for(cls)
+  flags = {action.dest: action for action in parser._actions if action.dest != 'help'}
+  assert set(flags) == {f.name for f in dataclasses.fields(cls)}
+  assert all(action.help for action in flags.values())
+  assert cli.settings_from(cls, parser.parse_args([])) == cls()
+
+
+def test_flags_parse_to_the_fields_types():
+  args = parser_for(RunConfig, exclude=('overrides',)).parse_args(
+      ['--game', 'ms_pacman', '--chunk', '16', '--no-clip-rewards', '--replay-ratio', '0.25', '--seed', '3'])
+  run = cli.settings_from(RunConfig, args, overrides=(('warmup_steps', 5),))
+  assert run == RunConfig(game='MsPacman', chunk=16, clip_rewards=False, replay_ratio=0.25, seed=3,
+                          overrides=(('warmup_steps', 5),))
+  spec = cli.settings_from(RunSpec, parser_for(RunSpec).parse_args(
+      ['--size', '10', '--seeds', '2025,2030', '--stochastic', '--episodes', '7']))
+  assert spec == RunSpec(size=10, seeds=(2025, 2030), stochastic=True, episodes=7) and not spec.deterministic
+  assert RunSpec(size=30).episodes == 3_333  # the official budget when none is given
+
+
+def test_bad_flag_values_name_what_is_valid():
+  parser = parser_for(RunConfig)
+  with pytest.raises(argparse.ArgumentError, match='valid names: .*Breakout'):
+    parser.parse_args(['--game', 'breakoutt'])
+  with pytest.raises(argparse.ArgumentError, match="invalid choice: 'rainbow'"):
+    parser.parse_args(['--agent', 'rainbow'])
+  with pytest.raises(argparse.ArgumentError, match='invalid int value'):
+    parser.parse_args(['--chunk', 'abc'])
+
+
+@pytest.mark.parametrize('text, seeds', [('3', (0, 1, 2)), ('2025,2030', (2025, 2030)), ('5-7', (5, 6, 7))])
+def test_parse_seeds(text, seeds):
+  assert cli.parse_seeds(text) == seeds
+
+
+@pytest.mark.parametrize('text', ['0', '5-3', '1,1', 'abc', '-2'])
+def test_parse_seeds_refuses_empty_repeated_or_unreadable(text):
+  with pytest.raises(argparse.ArgumentTypeError, match='count'):
+    cli.parse_seeds(text)
+
+
+def test_a_field_without_help_is_refused():
+  @dataclasses.dataclass
+  class Bare:
+    x: int = 1
+  with pytest.raises(TypeError, match='cli.setting'):
+    cli.add_settings(argparse.ArgumentParser(), Bare)
