@@ -21,13 +21,13 @@ from hyperagent import runtime
 
 
 def bench(game: str, num_envs: int, ratio: float, iters: int, mode: str, num_threads: int) -> dict:
-  from hyperagent.atari.loop import RunConfig, init_state
+  from hyperagent.atari.loop import RunConfig, init_learner
   from hyperagent.atari.runner import Runner
   warmup = 64
   run = RunConfig(game=game, num_envs=num_envs, replay_ratio=ratio, env_mode=mode, num_threads=num_threads,
                   overrides=(('warmup_steps', warmup), ('replay_capacity', 10_000)))
   runner = Runner(run)
-  state = init_state(runner.agent, run, jax.random.PRNGKey(0))
+  state = init_learner(runner.agent, run, jax.random.PRNGKey(0))
   env = runner.make_env(num_envs, 0, evaluation=False)
   obs, _ = env.reset()
   state = runner.start_segment(state, obs[:, -1])

@@ -47,7 +47,7 @@ def official_run() -> None:
   config = make_config('hyperagent', 'deepsea')
   spec = run.RunSpec(size=20, episodes=2_500, seeds=(2020,), eval_every=1_000, eval_episodes=100)
   start = time.perf_counter()
-  result = run.train(config, spec, progress=False)
+  result = run.train_seeds(config, spec, progress=False)
   wall = time.perf_counter() - start
   first_chunk = result.eval_wall_s[0]
   rest = (result.eval_wall_s[-1] - first_chunk) / (len(result.eval_wall_s) - 1)

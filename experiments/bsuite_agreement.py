@@ -49,7 +49,7 @@ def runner_rows(bsuite_id: str, agent: str, seeds, episodes: int, out: str) -> l
 def loop_rows(bsuite_id: str, agent: str, seeds, episodes: int, logged: np.ndarray) -> list[dict]:
   size = int(sweep.SETTINGS[bsuite_id]['size'])
   spec = run.RunSpec(size=size, episodes=episodes, seeds=tuple(seeds), mapping='bsuite')
-  result = run.train(make_config(agent, 'deepsea'), spec)  # its own progress bar
+  result = run.train_seeds(make_config(agent, 'deepsea'), spec)  # its own progress bar
   bad = result.total_bad_episodes[:, logged - 1]  # the loop keeps every episode; read bsuite's
   seconds = result.eval_wall_s[-1] / len(seeds)
   return [dict(path='jitted loop', seed=seed, bad=int(bad[i, -1]), solve=solve_episode(logged, bad[i]),

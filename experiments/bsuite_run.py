@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
   notes = {} if args.agent == bsuite_sweep.BOOT_DQN else {
       'preset': 'deepsea',
       'replay': 'per id: config.replay_capacity, or what fits in 1 GiB when less '
-                '(bsuite_adapter.replay_capacity; runs.jsonl has the value used)',
+                '(bsuite_adapter.memory_capped_capacity; runs.jsonl has the value used)',
       'deep_sea': 'one-hot grids enter as int positions (one_hot_input), same network'}
   try:
     bsuite_sweep.write_run_info(results, args.agent, settings, args.seed, command, args.overwrite, notes)

@@ -29,12 +29,12 @@ def add_run_arguments(parser: argparse.ArgumentParser, exclude=()) -> None:
   parser.add_argument('--no-progress', action='store_true')
 
 
-def make_run(args, agent: str, **given):
+def make_run(args, agent_name: str, **given):
   """(config, spec) from parsed arguments and `given` RunSpec fields; raises ValueError naming the
   valid choices."""
-  if agent not in AGENTS:
-    raise ValueError(f'Unknown agent {agent!r}; valid agents: {", ".join(AGENTS)}.')
-  config = make_config(agent, 'deepsea', **parse_overrides(args.set))
+  if agent_name not in AGENTS:
+    raise ValueError(f'Unknown agent {agent_name!r}; valid agents: {", ".join(AGENTS)}.')
+  config = make_config(agent_name, 'deepsea', **parse_overrides(args.set))
   seeds = tuple(s + args.seed for s in given.pop('seeds', args.seeds))
   return config, cli.settings_from(run.RunSpec, args, seeds=seeds, **given)
 
@@ -59,7 +59,7 @@ def main(argv=None) -> int:
         f'seeds {list(spec.seeds)}, agent {args.agent}, mapping {spec.mapping}; results in {out}')
   start = time.perf_counter()
   try:
-    result = run.train(config, spec, progress=not args.no_progress,
+    result = run.train_seeds(config, spec, progress=not args.no_progress,
                         checkpoint_path=os.path.join(out, 'checkpoint.npz'), resume=not args.fresh)
   except ValueError as e:  # a checkpoint of another run in the folder
     print(f'error: {e}', file=sys.stderr)

@@ -46,7 +46,7 @@ def main(argv=None) -> int:
   for agent, config, spec in runs:
     out = os.path.join(args.out, f'{agent}-N{spec.size}-{spec.mapping}')
     start = time.perf_counter()
-    result = run.train(config, spec, progress=not args.no_progress, stop_when_solved=True,
+    result = run.train_seeds(config, spec, progress=not args.no_progress, stop_when_solved=True,
                         checkpoint_path=os.path.join(os.makedirs(out, exist_ok=True) or out, 'checkpoint.npz'))
     summary = report.write_results(out, config, spec, result)
     print(f'{agent} N={spec.size}: {time.perf_counter() - start:.0f} s')

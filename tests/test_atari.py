@@ -313,7 +313,7 @@ def test_due_updates_schedule():
   from hyperagent.config import make_config
   warm10 = make_config('hyperagent', 'atari', warmup_steps=10)
   steps = np.arange(0, 20, dtype=np.int32)
-  # paper: the first update at env_step == warm-up, then one per step
+  # paper: the first update at read_step == warm-up, then one per step
   np.testing.assert_array_equal(due_updates(steps, warm10, 1.0, xp=np), np.maximum(steps - 9, 0))
   quarter = due_updates(steps, warm10, 0.25, xp=np)
   np.testing.assert_array_equal(quarter, [0] * 10 + [1, 1, 1, 1, 2, 2, 2, 2, 3, 3])

@@ -102,7 +102,7 @@ def test_adapter_plays_every_testing_id(bsuite_id, agent, tmp_path, fake_mnist):
 
 def test_adapter_stores_terminal_and_truncated_transitions():
   config = config_lib.make_config('hyperagent', 'deepsea', **TINY)
-  agent = bsuite_adapter.BsuiteAgent(specs.Array((1, 1), np.float32), specs.DiscreteArray(11),
+  agent = bsuite_adapter.BsuiteAdapter(specs.Array((1, 1), np.float32), specs.DiscreteArray(11),
                                      config, seed=0)
   first = dm_env.restart(np.full((1, 1), 0.5, np.float32))
   action = agent.select_action(first)
@@ -123,7 +123,7 @@ def test_adapter_stores_terminal_and_truncated_transitions():
 
 def test_replay_capacity_caps_by_memory():
   config = config_lib.make_config('hyperagent', 'deepsea')
-  capacity = lambda shape, one_hot=False: bsuite_adapter.replay_capacity(config, shape, one_hot)
+  capacity = lambda shape, one_hot=False: bsuite_adapter.memory_capped_capacity(config, shape, one_hot)
   assert capacity((10, 5)) == capacity((50, 50), True) == config.replay_capacity == 1_000_000
   assert capacity((28, 28)) == (1 << 30) // (2 * 4 * 784 + 4 * 4 + 16)
   assert capacity((10_000, 10_000)) == config.batch_size

@@ -30,10 +30,10 @@ def assert_results_equal(a: run.Result, b: run.Result):
 
 def test_seeded_runs_repeat_and_vmapped_seeds_equal_separate_runs():
   config = make_config('hyperagent', 'deepsea', **TINY)
-  both = run.train(config, tiny_spec(), progress=False)
-  again = run.train(config, tiny_spec(), progress=False)
+  both = run.train_seeds(config, tiny_spec(), progress=False)
+  again = run.train_seeds(config, tiny_spec(), progress=False)
   assert_results_equal(both, again)
-  alone = run.train(config, tiny_spec(seeds=(1,)), progress=False)
+  alone = run.train_seeds(config, tiny_spec(seeds=(1,)), progress=False)
   np.testing.assert_array_equal(both.total_bad_episodes[1], alone.total_bad_episodes[0])
   np.testing.assert_array_equal(both.denoised_return[1], alone.denoised_return[0])
   np.testing.assert_allclose(both.episode_return[1], alone.episode_return[0], atol=1e-6)
@@ -52,7 +52,7 @@ def test_init_all_equals_each_seed_initialised_alone():
   mappings, states = run.initial_states(agent, spec)
   for i, seed in enumerate(spec.seeds):
     np.testing.assert_array_equal(mappings[i], deep_sea.make_mapping(spec.size, seed))
-    alone = loop.init_state(agent, spec.loop, run.replay_capacity(config, spec), seed, mappings[i])
+    alone = loop.init_seed(agent, spec.loop, run.run_capacity(config, spec), seed, mappings[i])
     jax.tree.map(lambda a, b: np.testing.assert_array_equal(a[i], b), states, alone)
   k_train = jax.random.split(jax.random.PRNGKey(2020), 3)[0]
   jax.tree.map(np.testing.assert_array_equal, jax.tree.map(lambda x: x[1], states.train), agent.init(k_train))
@@ -62,7 +62,7 @@ def test_episode_accounting_matches_the_environment():
   """Bad episodes and treasures in the log are those of replaying the logged returns' env."""
   config = make_config('hyperagent', 'deepsea', **TINY)
   spec = tiny_spec(seeds=(3,))
-  result = run.train(config, spec, progress=False)
+  result = run.train_seeds(config, spec, progress=False)
   bad = result.total_bad_episodes[0]
   assert np.all(np.diff(bad) >= 0) and np.all(np.diff(bad) <= 1) and bad[-1] <= 24
   treasure = np.diff(np.concatenate([[0], result.denoised_return[0]]))
@@ -75,14 +75,14 @@ def test_episode_accounting_matches_the_environment():
 def test_checkpoint_resume_equals_uninterrupted_run(tmp_path):
   config = make_config('hyperagent', 'deepsea', **TINY)
   spec = tiny_spec()
-  straight = run.train(config, spec, progress=False)
+  straight = run.train_seeds(config, spec, progress=False)
   path = str(tmp_path / 'checkpoint.npz')
-  first = run.train(config, spec, progress=False, checkpoint_path=path, max_chunks=1)
+  first = run.train_seeds(config, spec, progress=False, checkpoint_path=path, max_chunks=1)
   assert first.eval_steps.tolist() == [40]
-  resumed = run.train(config, spec, progress=False, checkpoint_path=path)
+  resumed = run.train_seeds(config, spec, progress=False, checkpoint_path=path)
   assert_results_equal(straight, resumed)
   with pytest.raises(ValueError, match='another run'):
-    run.train(config.replace(learning_rate=0.1), spec, progress=False, checkpoint_path=path)
+    run.train_seeds(config.replace(learning_rate=0.1), spec, progress=False, checkpoint_path=path)
   # a checkpoint from a version whose state had other parameters: a clear error, not a pytree crash
   agent = loop.make_agent_for(config, spec.size)
   _, states = run.initial_states(agent, spec)
@@ -92,17 +92,17 @@ def test_checkpoint_resume_equals_uninterrupted_run(tmp_path):
   old = trees['states']._replace(train=trees['states'].train._replace(params=params))
   checkpoint.save(path, meta, dict(states=old, result=trees['result']))
   with pytest.raises(checkpoint.CheckpointError, match='another run or another version'):
-    run.train(config, spec, progress=False, checkpoint_path=path)
+    run.train_seeds(config, spec, progress=False, checkpoint_path=path)
 
 
 def test_a_corrupt_checkpoint_is_one_clear_error(tmp_path):
   config = make_config('hyperagent', 'deepsea', **TINY)
   path = str(tmp_path / 'checkpoint.npz')
-  run.train(config, tiny_spec(), progress=False, checkpoint_path=path, max_chunks=1)
+  run.train_seeds(config, tiny_spec(), progress=False, checkpoint_path=path, max_chunks=1)
   with open(path, 'r+b') as f:  # cut mid-file, as a full disk would
     f.truncate(os.path.getsize(path) // 2)
   with pytest.raises(checkpoint.CheckpointError, match='not a readable checkpoint') as error:
-    run.train(config, tiny_spec(), progress=False, checkpoint_path=path)
+    run.train_seeds(config, tiny_spec(), progress=False, checkpoint_path=path)
   assert path in str(error.value) and '\n' not in str(error.value)
 
 
@@ -124,13 +124,13 @@ def test_evaluation_runs_whole_episodes_with_the_greedy_policy():
   agent = loop.make_agent_for(config, spec.size)
   mapping = deep_sea.make_params(spec.size, 0).mapping
   params = agent.init(jax.random.key(0)).params
-  ret, optimal = loop.evaluate(agent, spec.loop, mapping, params, jax.random.key(1))
+  ret, optimal = loop.run_test_episodes(agent, spec.loop, mapping, params, jax.random.key(1))
   assert 0.0 <= float(optimal) <= 1.0 and float(ret) <= 0.99 + 1e-6
   # agent.act on a network whose Q prefers the 'right' action in every cell: a treasure each episode
   right = np.asarray(mapping)
   act = lambda p, actor, pos, first, evaluation: (
       jax.numpy.asarray(right.reshape(-1))[jax.numpy.minimum(pos, spec.size ** 2 - 1)], actor)
-  ret, optimal = loop.evaluate(agent._replace(act=act), spec.loop, mapping, params, jax.random.key(1))
+  ret, optimal = loop.run_test_episodes(agent._replace(act=act), spec.loop, mapping, params, jax.random.key(1))
   assert float(optimal) == 1.0 and abs(float(ret) - 0.99) < 1e-5
 
 

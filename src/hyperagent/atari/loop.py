@@ -84,7 +84,7 @@ class EpisodeStats(NamedTuple):
   count: jax.Array
 
 
-class LoopState(NamedTuple):
+class LearnerState(NamedTuple):
   train: TrainState
   actor: ActorState
   replay: atari_replay.AtariReplayState
@@ -107,7 +107,7 @@ class Step(NamedTuple):
   game_over: Any
 
 
-def env_step(action, obs, reward, terminated, truncated, info) -> tuple[Step, Any]:
+def read_step(action, obs, reward, terminated, truncated, info) -> tuple[Step, Any]:
   """(Step, act_first): act_first marks where the next action needs a fresh index (SPEC §2.1:
   after every end of a training episode, life losses included, and at a game's first observation)."""
   first = atari.is_first(info)
@@ -144,7 +144,7 @@ def zero_sums() -> dict[str, jax.Array]:
   return {name: jnp.zeros((), jnp.float32) for name in LEARN_METRICS + ('count',)}
 
 
-def make_update(agent: Agent, run: RunConfig) -> Callable[..., LoopState]:
+def make_update(agent: Agent, run: RunConfig) -> Callable[..., LearnerState]:
   """update(state, step, num_updates=None): store one env step of every env, then learn (pure).
 
   num_updates: a Python int (host mode; static under jit) runs exactly that many gradient steps,
@@ -164,7 +164,7 @@ def make_update(agent: Agent, run: RunConfig) -> Callable[..., LoopState]:
     sums = {name: sums[name] + (1.0 if name == 'count' else metrics[name]) for name in sums}
     return train, key, sums
 
-  def update(state: LoopState, step: Step, num_updates: int | None = None) -> LoopState:
+  def update(state: LearnerState, step: Step, num_updates: int | None = None) -> LearnerState:
     key, k_z, k_learn = jax.random.split(state.key, 3)
     z = agent.perturbation(k_z, (num_envs,))
     reward = jnp.asarray(step.reward, jnp.float32)
@@ -187,17 +187,17 @@ def make_update(agent: Agent, run: RunConfig) -> Callable[..., LoopState]:
       for _ in range(num_updates):
         carry = learn_once(replay, counts, carry)
     train, _, sums = carry
-    return LoopState(train, state.actor, replay, key, env_steps, state.updates + num_updates,
+    return LearnerState(train, state.actor, replay, key, env_steps, state.updates + num_updates,
                      track_episodes(state.episodes, step), sums)
 
   return update
 
 
-def init_state(agent: Agent, run: RunConfig, key: jax.Array) -> LoopState:
+def init_learner(agent: Agent, run: RunConfig, key: jax.Array) -> LearnerState:
   k_train, k_actor, k_loop = jax.random.split(key, 3)
   capacity_rows = -(-agent.config.replay_capacity // run.num_envs)  # replay_capacity transitions
   zeros_e = jnp.zeros((run.num_envs,))
-  return LoopState(
+  return LearnerState(
       train=agent.init(k_train), actor=agent.init_actor(k_actor, run.num_envs),
       replay=atari_replay.init(capacity_rows, run.num_envs, agent.config.index_dim),
       key=k_loop, env_steps=jnp.zeros((), jnp.int32), updates=jnp.zeros((), jnp.int32),
@@ -206,7 +206,7 @@ def init_state(agent: Agent, run: RunConfig, key: jax.Array) -> LoopState:
       sums=zero_sums())
 
 
-def start_segment(state: LoopState, frame) -> LoopState:
+def start_segment(state: LearnerState, frame) -> LearnerState:
   """New envs were just reset: their first frames start episodes; unfinished games are dropped."""
   zeros = jnp.zeros_like(state.episodes.running_return)
   episodes = state.episodes._replace(running_return=zeros, running_length=zeros.astype(jnp.int32))

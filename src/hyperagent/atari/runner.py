@@ -36,8 +36,8 @@ from tqdm import tqdm
 from hyperagent import checkpoint
 from hyperagent.agent import make_agent
 from hyperagent.atari import env as atari
-from hyperagent.atari.loop import (OBS_SHAPE, LEARN_METRICS, LoopState, RunConfig, due_updates, env_step,
-                                   init_state, make_update, start_segment, zero_sums)
+from hyperagent.atari.loop import (OBS_SHAPE, LEARN_METRICS, LearnerState, RunConfig, due_updates, read_step,
+                                   init_learner, make_update, start_segment, zero_sums)
 
 # RunConfig fields a resumed run may change: they do not alter the training numbers.
 RESUMABLE_CHANGES = ('steps', 'log_every', 'eval_every', 'final_eval_episodes', 'final_eval_envs',
@@ -76,7 +76,7 @@ class Runner:
                           num_threads=self.run.num_threads, **overrides)
 
   # --- training envs -------------------------------------------------------------------------
-  def _run_host(self, env, state: LoopState, obs, act_first, iterations: int, timer: dict):
+  def _run_host(self, env, state: LearnerState, obs, act_first, iterations: int, timer: dict):
     steps, updates = int(state.env_steps), int(state.updates)
     for _ in range(iterations):
       steps += self.run.num_envs
@@ -88,7 +88,7 @@ class Runner:
       t1 = time.perf_counter()
       obs, reward, terminated, truncated, info = env.step(action)
       t2 = time.perf_counter()
-      step, act_first = env_step(action, obs, reward, terminated, truncated, info)
+      step, act_first = read_step(action, obs, reward, terminated, truncated, info)
       state = self.update(state._replace(actor=actor), step, num_updates)
       if timer.get('sync'):
         jax.block_until_ready(state.env_steps)
@@ -108,7 +108,7 @@ class Runner:
         handle, state, obs, act_first = carry
         action, actor = agent.act(state.train.params, state.actor, obs, act_first)
         handle, (obs, reward, terminated, truncated, info) = xla_step(handle, action)
-        step, act_first = env_step(action, obs, reward, terminated, truncated, info)
+        step, act_first = read_step(action, obs, reward, terminated, truncated, info)
         return handle, update(state._replace(actor=actor), step), obs, act_first
       return jax.lax.fori_loop(0, iterations, body, (handle, state, obs, act_first))
 
@@ -169,7 +169,7 @@ class Runner:
       state, host = self._restore(ckpt_path)
       _truncate_csvs(out_dir, int(state.env_steps))
     else:
-      state = init_state(self.agent, run, jax.random.PRNGKey(run.seed))
+      state = init_learner(self.agent, run, jax.random.PRNGKey(run.seed))
       for name in ('train.csv', 'eval.csv'):
         if os.path.exists(os.path.join(out_dir, name)):
           os.remove(os.path.join(out_dir, name))
@@ -221,7 +221,7 @@ class Runner:
     bar.close()
     return self._final(out_dir, state, host, timer)
 
-  def _log(self, out_dir: str, state: LoopState, log_start) -> tuple[LoopState, dict]:
+  def _log(self, out_dir: str, state: LearnerState, log_start) -> tuple[LearnerState, dict]:
     ep, sums, steps = jax.device_get((state.episodes, state.sums, state.env_steps))
     count = max(float(sums['count']), 1.0)
     row = dict(env_steps=int(steps), frames=4 * int(steps), updates=int(state.updates),
@@ -236,7 +236,7 @@ class Runner:
                                        count=jnp.zeros((), jnp.int32))
     return state._replace(episodes=episodes, sums=zero_sums()), row
 
-  def _evaluate(self, out_dir: str, state: LoopState, host: dict, steps: int, timer: dict) -> dict:
+  def _evaluate(self, out_dir: str, state: LearnerState, host: dict, steps: int, timer: dict) -> dict:
     t0 = time.perf_counter()
     key = jax.random.fold_in(jax.random.PRNGKey(self.run.seed), 1_000_003 + steps)
     scores = self.evaluate(state.train.params, self.run.eval_episodes, self.run.eval_episodes,
@@ -252,7 +252,7 @@ class Runner:
       host.update(best_score=mean, best_step=steps, best_params=jax.device_get(state.train.params))
     return host
 
-  def _final(self, out_dir: str, state: LoopState, host: dict, timer: dict) -> dict:
+  def _final(self, out_dir: str, state: LearnerState, host: dict, timer: dict) -> dict:
     """SPEC §3: the best parameters (by test mean; the last ones if never evaluated) on
     final_eval_episodes games, with the eval envs and index generator seeded by the run seed."""
     use_best = host['best_params'] is not None
@@ -270,7 +270,7 @@ class Runner:
       json.dump(result, f, indent=1)
     return result
 
-  def _save(self, path: str, state: LoopState, host: dict):
+  def _save(self, path: str, state: LearnerState, host: dict):
     trees = dict(state=state if self.run.checkpoint_replay else state._replace(replay=None))
     if host['best_params'] is not None:
       trees['best_params'] = host['best_params']
@@ -278,13 +278,13 @@ class Runner:
                 replay=self.run.checkpoint_replay, best_params=host['best_params'] is not None)
     checkpoint.save(path, meta, trees)
 
-  def _restore(self, path: str) -> tuple[LoopState, dict]:
+  def _restore(self, path: str) -> tuple[LearnerState, dict]:
     differ = checkpoint.differences(checkpoint.load_meta(path).get('run', {}), dataclasses.asdict(self.run),
                                     ignore=RESUMABLE_CHANGES)
     if differ:
       raise checkpoint.CheckpointError(f'Checkpoint {path} was written by a different run; differing fields: '
                                        + ', '.join(differ))
-    fresh = init_state(self.agent, self.run, jax.random.PRNGKey(self.run.seed))
+    fresh = init_learner(self.agent, self.run, jax.random.PRNGKey(self.run.seed))
     meta = checkpoint.load_meta(path)
     templates = dict(state=fresh if meta['replay'] else fresh._replace(replay=None))
     if meta['best_params']:

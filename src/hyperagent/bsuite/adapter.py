@@ -48,7 +48,7 @@ MAX_REPLAY_BYTES = 1 << 30
 ONE_HOT_EXPERIMENTS = ('deep_sea', 'deep_sea_stochastic')
 
 
-def replay_capacity(config: Config, obs_shape, one_hot_input: bool = False,
+def memory_capped_capacity(config: Config, obs_shape, one_hot_input: bool = False,
                     max_bytes: int = MAX_REPLAY_BYTES) -> int:
   """config.replay_capacity, or what fits in max_bytes when that is smaller (at least one batch)."""
   obs_bytes = 4 if one_hot_input else 4 * int(np.prod(obs_shape, dtype=np.int64))
@@ -67,7 +67,7 @@ def one_hot_position(observation: np.ndarray) -> int:
                    f'non-zero entries')
 
 
-class BsuiteAgent(base.Agent):
+class BsuiteAdapter(base.Agent):
   """HyperAgent / Ensemble+ / DQN (whatever `config` says) as a bsuite agent.
 
   Learning starts once `config.warmup_steps` transitions are stored (the acting side takes uniform
@@ -82,7 +82,7 @@ class BsuiteAgent(base.Agent):
     self.config = config
     self.obs_shape = tuple(obs_spec.shape)
     self.one_hot_input = one_hot_input
-    self.capacity = capacity or replay_capacity(config, self.obs_shape, one_hot_input)
+    self.capacity = capacity or memory_capped_capacity(config, self.obs_shape, one_hot_input)
     self.agent, init_states, self._store, self._learn = _compiled(
         config, self.obs_shape, int(action_spec.num_values), self.capacity, one_hot_input)
     k_train, k_actor, self._key = jax.random.split(jax.random.key(seed), 3)
@@ -123,7 +123,7 @@ def _compiled(config: Config, obs_shape: tuple[int, ...], num_actions: int, capa
 
   Compiling `learn` takes seconds; a sweep process playing several ids of one shape (bandit/0..19,
   the tests) reuses the compiled functions instead of making new closures that JAX would compile
-  again. Everything cached is a pure function; the states live in each BsuiteAgent.
+  again. Everything cached is a pure function; the states live in each BsuiteAdapter.
   """
   agent = make_agent(config, obs_shape, num_actions, one_hot_input)
 
@@ -154,22 +154,22 @@ def config_from_settings(settings: Mapping[str, Any]) -> Config:
   return Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()})
 
 
-def make_bsuite_agent(agent: str, settings: Mapping[str, Any], obs_spec: specs.Array,
+def make_bsuite_agent(agent_name: str, settings: Mapping[str, Any], obs_spec: specs.Array,
                       action_spec: specs.DiscreteArray, seed: int = 0,
                       one_hot_input: bool = False) -> base.Agent:
   """Ours ('hyperagent' | 'ensemble' | 'dqn', settings = Config.to_dict()) or bsuite's boot_dqn
   (settings = bsuite_sweep.BOOT_DQN_DEFAULTS, possibly overridden; it always takes dense input)."""
-  if agent == BOOT_DQN:
+  if agent_name == BOOT_DQN:
     from bsuite.baselines.jax import boot_dqn
     np.random.seed(seed)  # boot_dqn draws actions, heads and masks from numpy's global RNG
     return boot_dqn.default_agent(obs_spec, action_spec, seed=seed, **settings)
-  if agent not in AGENTS:
-    raise ValueError(f'unknown agent {agent!r}; valid: {", ".join(AGENTS + (BOOT_DQN,))}')
-  return BsuiteAgent(obs_spec, action_spec, config_from_settings(settings), seed,
+  if agent_name not in AGENTS:
+    raise ValueError(f'unknown agent {agent_name!r}; valid: {", ".join(AGENTS + (BOOT_DQN,))}')
+  return BsuiteAdapter(obs_spec, action_spec, config_from_settings(settings), seed,
                      one_hot_input=one_hot_input)
 
 
-def run(bsuite_id: str, results_dir: str, agent: str, settings: Mapping[str, Any], seed: int = 0,
+def run(bsuite_id: str, results_dir: str, agent_name: str, settings: Mapping[str, Any], seed: int = 0,
         num_episodes: Optional[int] = None, overwrite: bool = False,
         on_episode: Optional[Callable[[int], None]] = None) -> dict[str, Any]:
   """Plays `bsuite_id` through bsuite's CSV logger into `results_dir`; returns a short summary.
@@ -177,7 +177,7 @@ def run(bsuite_id: str, results_dir: str, agent: str, settings: Mapping[str, Any
   The loop is bsuite.baselines.experiment.run's, plus a per-episode callback.
 
   Args:
-    agent, settings: see `make_bsuite_agent`.
+    agent_name, settings: see `make_bsuite_agent`.
     num_episodes: stop early (quick runs); default bsuite's own count for the id.
     overwrite: replace an existing CSV (bsuite refuses otherwise).
     on_episode: called with the number of finished episodes after each one (progress bars).
@@ -186,7 +186,7 @@ def run(bsuite_id: str, results_dir: str, agent: str, settings: Mapping[str, Any
     env = bsuite.load_and_record_to_csv(bsuite_id, results_dir, overwrite=overwrite)
   episodes = int(num_episodes or env.bsuite_num_episodes)
   one_hot = bsuite_id.split('/')[0] in ONE_HOT_EXPERIMENTS
-  player = make_bsuite_agent(agent, settings, env.observation_spec(), env.action_spec(), seed, one_hot)
+  player = make_bsuite_agent(agent_name, settings, env.observation_spec(), env.action_spec(), seed, one_hot)
   steps, total_return = 0, 0.0
   for episode in range(1, episodes + 1):
     timestep = env.reset()
@@ -199,15 +199,15 @@ def run(bsuite_id: str, results_dir: str, agent: str, settings: Mapping[str, Any
       timestep = new_timestep
     if on_episode is not None:
       on_episode(episode)
-  summary = dict(bsuite_id=bsuite_id, agent=agent, episodes=episodes, steps=steps,
+  summary = dict(bsuite_id=bsuite_id, agent=agent_name, episodes=episodes, steps=steps,
                  total_return=total_return)
-  if isinstance(player, BsuiteAgent):
+  if isinstance(player, BsuiteAdapter):
     summary.update(learn_steps=int(player.train_state.step), replay_capacity=player.capacity,
                    one_hot_input=one_hot)
   return summary
 
 
-def run_id(bsuite_id: str, results_dir: str, agent: str, settings: Mapping[str, Any], seed: int,
+def run_id(bsuite_id: str, results_dir: str, agent_name: str, settings: Mapping[str, Any], seed: int,
            episodes: int, progress_every_s: float = 0.5) -> dict[str, Any]:
   """Runs one id from scratch (any old CSV is replaced); the pool's task. Reports progress to the
   queue and returns the adapter's summary plus wall-clock seconds (agent construction included)."""
@@ -223,7 +223,7 @@ def run_id(bsuite_id: str, results_dir: str, agent: str, settings: Mapping[str, 
       last_report[:] = [now, episode]
 
   start = time.monotonic()
-  summary = run(bsuite_id, results_dir, agent, settings, seed, episodes, overwrite=True,
+  summary = run(bsuite_id, results_dir, agent_name, settings, seed, episodes, overwrite=True,
                 on_episode=on_episode)
   summary['seconds'] = round(time.monotonic() - start, 3)
   return summary

@@ -23,7 +23,7 @@ from hyperagent.bsuite import csv_format as bsuite_csv
 
 ALL = 'all'
 BOOT_DQN = 'boot_dqn'  # bsuite's own bsuite.baselines.jax.boot_dqn, the report's reference row
-AGENTS = config_lib.AGENTS + (BOOT_DQN,)
+BSUITE_AGENTS = config_lib.AGENTS + (BOOT_DQN,)
 # boot_dqn.default_agent's only argument besides the seed. Everything else is fixed inside bsuite
 # 0.3.6: MLP 50-50 + prior MLP (scale 5), Adam 1e-3, batch 128, replay 10k, warm-up 128,
 # target period 4, γ 0.99, no ε, bootstrap mask prob 1, one SGD step per member per env step.
@@ -39,7 +39,7 @@ class SweepSettings:
   """The bsuite wing's run settings (and the command line of experiments/bsuite_run.py)."""
   sweep: str = setting('deep_sea/0', 'bsuite id (deep_sea/3), experiment (deep_sea), tag (exploration) or '
                                      '"all"; several joined by commas')
-  agent: str = setting('hyperagent', "our agents, or bsuite's own boot_dqn (the reference row)", choices=AGENTS)
+  agent: str = setting('hyperagent', "our agents, or bsuite's own boot_dqn (the reference row)", choices=BSUITE_AGENTS)
   results: str | None = setting(None, 'CSV folder (default: results/bsuite/<agent>)')
   workers: int = setting(os.cpu_count() or 1, 'parallel processes over ids; 1 runs in this process')
   episodes: int | None = setting(None, "cap on episodes per id (quick runs); default: bsuite's count per id")
@@ -96,18 +96,18 @@ def _resolve_one(name: str) -> tuple[str, ...]:
       f'"{ALL}", an experiment ({", ".join(experiments())}) or a tag ({", ".join(sweep.TAGS)})')
 
 
-def resolve_agent(agent: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
+def resolve_agent(agent_name: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
   """The agent's resolved settings: `Config.to_dict()` of its 'deepsea' preset with `overrides`,
   or boot_dqn's arguments. Unknown agents or fields are a ValueError listing the valid ones."""
-  if agent == BOOT_DQN:
+  if agent_name == BOOT_DQN:
     unknown = sorted(set(overrides) - set(BOOT_DQN_DEFAULTS))
     if unknown:
       raise ValueError(f'boot_dqn has no setting(s) {unknown}; valid: {sorted(BOOT_DQN_DEFAULTS)} '
                        f'(the rest is fixed in bsuite.baselines.jax.boot_dqn.default_agent)')
     return {**BOOT_DQN_DEFAULTS, **overrides}
-  if agent not in config_lib.AGENTS:
-    raise ValueError(f'unknown agent {agent!r}; valid: {", ".join(AGENTS)}')
-  return config_lib.make_config(agent, 'deepsea', **overrides).to_dict()
+  if agent_name not in config_lib.AGENTS:
+    raise ValueError(f'unknown agent {agent_name!r}; valid: {", ".join(BSUITE_AGENTS)}')
+  return config_lib.make_config(agent_name, 'deepsea', **overrides).to_dict()
 
 
 def check_data(ids: Sequence[str]) -> None:
@@ -166,7 +166,7 @@ def _jsonable(value):
   return json.loads(json.dumps(value))
 
 
-def write_run_info(results_dir: str, agent: str, settings: Mapping[str, Any], seed: int,
+def write_run_info(results_dir: str, agent_name: str, settings: Mapping[str, Any], seed: int,
                    command: str, overwrite: bool = False,
                    notes: Optional[Mapping[str, Any]] = None) -> str:
   """Writes `<results_dir>/config.json`: agent, seed, resolved settings, every command run there.
@@ -175,7 +175,7 @@ def write_run_info(results_dir: str, agent: str, settings: Mapping[str, Any], se
   two configs in one set of bsuite CSVs would make its score meaningless.
   """
   path = os.path.join(results_dir, RUN_INFO)
-  info = dict(agent=agent, seed=seed, config=_jsonable(dict(settings)), notes=_jsonable(notes or {}),
+  info = dict(agent=agent_name, seed=seed, config=_jsonable(dict(settings)), notes=_jsonable(notes or {}),
               commands=[])
   if os.path.exists(path) and not overwrite:
     with open(path) as f:

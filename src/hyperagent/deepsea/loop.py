@@ -31,7 +31,7 @@ class LoopSpec(NamedTuple):
   eval_episodes: int = 100
 
 
-class LoopState(NamedTuple):
+class SeedState(NamedTuple):
   """Everything one seed's run carries from step to step (checkpointable, vmappable)."""
   train: TrainState
   actor: ActorState
@@ -62,14 +62,14 @@ def make_agent_for(config: Config, size: int) -> Agent:
   return make_agent(config, (size, size), 2, one_hot_input=True)
 
 
-def init_state(agent: Agent, spec: LoopSpec, capacity: int, seed: jax.Array, mapping: jax.Array) -> LoopState:
+def init_seed(agent: Agent, spec: LoopSpec, capacity: int, seed: jax.Array, mapping: jax.Array) -> SeedState:
   """One seed's initial state, with a replay of `capacity` transitions (traceable: `init_all` vmaps
   it over seeds inside one jit)."""
   key = jax.random.PRNGKey(seed)
   k_train, k_actor, k_loop = jax.random.split(key, 3)
   env_state, position = deep_sea.reset(env_params_for(spec, mapping))
   buffer = replay.init(capacity, 1, position, agent.config.index_dim)
-  return LoopState(agent.init(k_train), agent.init_actor(k_actor, 1), buffer, env_state, position,
+  return SeedState(agent.init(k_train), agent.init_actor(k_actor, 1), buffer, env_state, position,
                    jnp.ones((), bool), k_loop)
 
 
@@ -78,8 +78,8 @@ def env_params_for(spec: LoopSpec, mapping: jax.Array) -> deep_sea.DeepSeaParams
   return deep_sea.DeepSeaParams(spec.size, mapping, spec.deterministic)
 
 
-def env_step(agent: Agent, spec: LoopSpec, mapping: jax.Array, state: LoopState
-             ) -> tuple[LoopState, StepLog, jax.Array]:
+def interact(agent: Agent, spec: LoopSpec, mapping: jax.Array, state: SeedState
+             ) -> tuple[SeedState, StepLog, jax.Array]:
   """One env step of one seed: act, step, store, restart a finished episode.
 
   Returns the state, the step's log and the key for this step's replay sample.
@@ -95,14 +95,14 @@ def env_step(agent: Agent, spec: LoopSpec, mapping: jax.Array, state: LoopState
   restart_env, restart_position = deep_sea.reset_episode(env_params, env)
   env = jax.tree.map(lambda a, b: jnp.where(terminated, a, b), restart_env, env)
   position = jnp.where(terminated, restart_position, next_position)
-  return LoopState(state.train, actor, buffer, env, position, terminated, key), log, k_sample
+  return SeedState(state.train, actor, buffer, env, position, terminated, key), log, k_sample
 
 
-def train_step(agent: Agent, spec: LoopSpec, mappings: jax.Array, states: LoopState, _=None
-               ) -> tuple[LoopState, tuple[StepLog, dict[str, jax.Array]]]:
+def train_step(agent: Agent, spec: LoopSpec, mappings: jax.Array, states: SeedState, _=None
+               ) -> tuple[SeedState, tuple[StepLog, dict[str, jax.Array]]]:
   """One env step of every seed (leading axis S), then (after the warm-up) one gradient step each."""
   config = agent.config
-  states, log, k_sample = jax.vmap(functools.partial(env_step, agent, spec))(mappings, states)
+  states, log, k_sample = jax.vmap(functools.partial(interact, agent, spec))(mappings, states)
 
   def learn_one(train, buffer, key):
     batch = replay.sample(buffer, key, config.batch_size, config.n_step, config.discount)
@@ -123,7 +123,7 @@ def train_step(agent: Agent, spec: LoopSpec, mappings: jax.Array, states: LoopSt
   return states._replace(train=train), (log, dict(td_loss=td_loss, q_mean=q_mean, learned=learned))
 
 
-def evaluate(agent: Agent, spec: LoopSpec, mapping: jax.Array, params, key: jax.Array
+def run_test_episodes(agent: Agent, spec: LoopSpec, mapping: jax.Array, params, key: jax.Array
              ) -> tuple[jax.Array, jax.Array]:
   """`eval_episodes` test episodes in parallel, one sampled index each (SPEC §2.2).
 
@@ -148,13 +148,13 @@ def evaluate(agent: Agent, spec: LoopSpec, mapping: jax.Array, params, key: jax.
   return env.episode_return.mean(), (env.denoised_return > 0).mean()
 
 
-def run_chunk(agent: Agent, spec: LoopSpec, length: int, mappings: jax.Array, states: LoopState
-              ) -> tuple[LoopState, ChunkOut]:
+def run_chunk(agent: Agent, spec: LoopSpec, length: int, mappings: jax.Array, states: SeedState
+              ) -> tuple[SeedState, ChunkOut]:
   """`length` training steps then one evaluation, for every seed (leading axis S)."""
   step = functools.partial(train_step, agent, spec, mappings)
   states, (log, metrics) = jax.lax.scan(step, states, None, length=length)
   key, k_eval = jnp.moveaxis(jax.vmap(jax.random.split)(states.key), 1, 0)
-  eval_return, eval_optimal = jax.vmap(functools.partial(evaluate, agent, spec))(
+  eval_return, eval_optimal = jax.vmap(functools.partial(run_test_episodes, agent, spec))(
       mappings, states.train.params, k_eval)
   updates = jnp.maximum(metrics['learned'].sum(), 1)
   per_seed = lambda x: jnp.moveaxis(x, 0, 1)  # scan stacks steps first: [L, S] -> [S, L]
@@ -165,7 +165,7 @@ def run_chunk(agent: Agent, spec: LoopSpec, length: int, mappings: jax.Array, st
 
 @functools.lru_cache(maxsize=16)
 def make_chunk_fn(config: Config, spec: LoopSpec
-                  ) -> Callable[[int, jax.Array, LoopState], tuple[LoopState, ChunkOut]]:
+                  ) -> Callable[[int, jax.Array, SeedState], tuple[SeedState, ChunkOut]]:
   """(length, mappings[S, N, N], states[S]) -> (states, outs[S]): all seeds in one jitted call.
 
   Cached on what the compiled loop depends on, so runs that differ only in seeds, budget or
@@ -180,11 +180,11 @@ def make_chunk_fn(config: Config, spec: LoopSpec
   return chunk
 
 
-def init_all(agent: Agent, spec: LoopSpec, capacity: int, seeds: jax.Array, mappings: jax.Array) -> LoopState:
+def init_all(agent: Agent, spec: LoopSpec, capacity: int, seeds: jax.Array, mappings: jax.Array) -> SeedState:
   """Every seed's initial state (leading axis S) for seeds[S] and their mappings[S, N, N].
 
   One jitted call for all seeds: built op by op, the state cost ~30 small compilations (~2 s,
   a tenth of the official DeepSea-20 run).
   """
-  init = jax.jit(jax.vmap(functools.partial(init_state, agent, spec, capacity)))
+  init = jax.jit(jax.vmap(functools.partial(init_seed, agent, spec, capacity)))
   return init(jnp.asarray(seeds), jnp.asarray(mappings))

@@ -77,15 +77,15 @@ class RunSpec:
     return BSUITE_MAPPING_SEED if self.mapping == 'bsuite' else seed
 
 
-def replay_capacity(config: Config, spec: RunSpec) -> int:
+def run_capacity(config: Config, spec: RunSpec) -> int:
   """A FIFO that never wraps within the run behaves the same at any larger capacity."""
   return min(config.replay_capacity, spec.total_steps)
 
 
-def initial_states(agent: Agent, spec: RunSpec) -> tuple[jax.Array, loop.LoopState]:
+def initial_states(agent: Agent, spec: RunSpec) -> tuple[jax.Array, loop.SeedState]:
   """(mappings[S, N, N], states[S]) for every seed of `spec`."""
   mappings = jnp.asarray(np.stack([env.make_mapping(spec.size, spec.mapping_seed(s)) for s in spec.seeds]))
-  capacity = replay_capacity(agent.config, spec)
+  capacity = run_capacity(agent.config, spec)
   return mappings, loop.init_all(agent, spec.loop, capacity, jnp.asarray(spec.seeds), mappings)
 
 
@@ -153,7 +153,7 @@ def _append(result: Result, out: loop.ChunkOut, steps_done: int, wall_s: float) 
       cat(result.eval_wall_s, np.array([wall_s])))
 
 
-def train(config: Config, spec: RunSpec, *, progress: bool = True, checkpoint_path: str | None = None,
+def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpoint_path: str | None = None,
           checkpoint_every_s: float = 60.0, resume: bool = True, max_chunks: int | None = None,
           stop_when_solved: bool = False) -> Result:
   """Runs every seed of `spec` to the end; returns the host-side record.
