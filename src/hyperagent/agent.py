@@ -50,6 +50,8 @@ def make_agent(config: Config, obs_shape: Sequence[int], num_actions: int,
 
   one_hot_input: observations come as int positions of one-hot arrays (see hypermodel.make_network).
   """
+  if config.model == 'ensemble':
+    return make_ensemble_agent(config, obs_shape, num_actions, one_hot_input)
   network = hypermodel.make_network(config, obs_shape, num_actions, one_hot_input)
   optimizer = make_optimizer(config)
   loss_fn = functools.partial(losses.loss, network, config)
@@ -86,6 +88,69 @@ def make_agent(config: Config, obs_shape: Sequence[int], num_actions: int,
 
   def act(params, actor_state: ActorState, obs: jax.Array, first: jax.Array, evaluation: bool = False):
     return acting.act(network, config, params, actor_state, obs, first, evaluation)
+
+  return Agent(
+      config=config, network=network, init=jax.jit(init),
+      init_actor=jax.jit(init_actor, static_argnums=1),
+      act=jax.jit(act, static_argnames='evaluation'), learn=jax.jit(learn),
+      perturbation=perturbation, warmed_up=config.warmed_up)
+
+
+def member_config(config: Config) -> Config:
+  """One Ensemble+ member: Double DQN with an additive frozen prior, Q = f_θ(s) + β·p(s) (Osband et al.
+  2018), which is the hypermodel with no index (M = 0): the prior is its base prior torso and head."""
+  return config.replace(model='hypermodel', index_dist='none', index_dim=0, num_update_indices=1,
+                        perturbation_scale=0.0, hyper_reg_coef=0.0, grad_penalty_coef=0.0)
+
+
+def make_ensemble_agent(config: Config, obs_shape: Sequence[int], num_actions: int,
+                        one_hot_input: bool = False) -> Agent:
+  """Ensemble+ as M = config.index_dim independent members, each `make_agent(member_config(config))`.
+
+  Every leaf of the TrainState has a leading member axis, and `learn` is the members' own `learn`
+  vmapped over it: each member keeps its own network, frozen prior, target network, optimiser state
+  (gradient clipping included) and key, and is trained on its own Double-DQN target on every sampled
+  transition. As a `Network`, the ensemble is Q(s, ·, ξ) = Σ_m ξ_m Q_m(s, ·) for a one-hot ξ, with
+  coefficients C[..., m] = Q_m and C[..., M] = 0, so `act`, `apply_batch` and the loops treat it like
+  any other agent; the actor holds one member per episode (index_resample_prob = 0).
+  """
+  members = config.index_dim
+  member = make_agent(member_config(config), obs_shape, num_actions, one_hot_input)
+  no_index = jnp.zeros((0,))
+  every_member = functools.partial(jax.vmap, in_axes=(0, None, None))
+
+  def apply(params, obs, index):
+    q = every_member(member.network.apply)(params, obs, no_index)  # [M, A]
+    return index @ q  # a one-hot ξ picks its member exactly: the other terms add 0·Q
+
+  def coefficients(params, obs):
+    q = jax.vmap(member.network.coefficients, in_axes=(0, None))(params, obs)[..., 0]  # [M, B, A]
+    return jnp.concatenate([jnp.moveaxis(q, 0, -1), jnp.zeros(q.shape[1:] + (1,))], axis=-1)
+
+  def init_params(key):
+    return jax.vmap(member.network.init)(jax.random.split(key, members))
+
+  network = hypermodel.Network(init=init_params, apply=apply, coefficients=coefficients,
+                               num_actions=num_actions, feature_dim=member.network.feature_dim,
+                               index=indices.make_index_law('one_hot', members))
+
+  def init(key: jax.Array) -> TrainState:
+    return jax.vmap(member.init)(jax.random.split(key, members))
+
+  def learn(state: TrainState, batch: Batch, replay_size: jax.Array) -> tuple[TrainState, dict[str, Any]]:
+    batch = batch._replace(perturbation=batch.perturbation[:, :0])  # members store no perturbation
+    state, metrics = every_member(member.learn)(state, batch, replay_size)
+    return state, jax.tree.map(jnp.mean, metrics)  # the members' mean, as the loops log one number
+
+  def init_actor(key: jax.Array, num_envs: int) -> ActorState:
+    return acting.init_actor(network, key, num_envs)
+
+  def act(params, actor_state: ActorState, obs: jax.Array, first: jax.Array, evaluation: bool = False):
+    return acting.act(network, config, params, actor_state, obs, first, evaluation)
+
+  def perturbation(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    del key  # σ = 0: nothing to draw; zeros keep the replay's [.., M] layout
+    return jnp.zeros(tuple(shape) + (members,))
 
   return Agent(
       config=config, network=network, init=jax.jit(init),

@@ -15,7 +15,8 @@ TORSOS = ('mlp', 'nature_cnn', 'identity')
 INDEX_DISTS = tuple(indices.INDEX_LAWS)
 PERTURBATION_DISTS = tuple(indices.PERTURBATION_LAWS)
 BIAS_INITS = ('sphere', 'xavier')
-AGENTS = ('hyperagent', 'ensemble', 'dqn')
+MODELS = ('hypermodel', 'ensemble')
+AGENTS = ('hyperagent', 'ensemble', 'dqn', 'hyperagent_one_hot')
 ENVS = ('deepsea', 'atari')
 
 
@@ -23,6 +24,10 @@ ENVS = ('deepsea', 'atari')
 class Config:
   """Every hyperparameter of the agent. Symbols are the paper's (SPEC.md)."""
   # --- network (SPEC §1) ---
+  model: str = 'hypermodel'             # 'hypermodel': one linear hypermodel head over a shared torso (SPEC §1);
+                                        # 'ensemble': Ensemble+ (Osband et al. 2018), index_dim independent
+                                        # Double-DQN members, each a full network with its own frozen prior,
+                                        # target network and optimiser state (agent.member_config)
   torso: str = 'mlp'                    # 'mlp' (DeepSea), 'nature_cnn' (Atari), 'identity' (linear bandits, tests)
   hidden_sizes: tuple[int, ...] = (64, 64)  # MLP widths; the last one is the feature width H
   cnn_feature_dim: int = 256            # H for the Nature CNN torso (FC after the convolutions)
@@ -57,6 +62,7 @@ class Config:
   warmup_steps: int = 128               # uniform random actions, no updates
 
   def __post_init__(self):
+    _check_choice('model', self.model, MODELS)
     _check_choice('torso', self.torso, TORSOS)
     _check_choice('index_dist', self.index_dist, INDEX_DISTS)
     _check_choice('perturbation_dist', self.perturbation_dist, PERTURBATION_DISTS)
@@ -73,6 +79,9 @@ class Config:
         raise ValueError(f'{name} must be >= 1, got {getattr(self, name)}.')
     if not 0.0 <= self.discount <= 1.0:
       raise ValueError(f'discount must be in [0, 1], got {self.discount}.')
+    if self.model == 'ensemble' and (self.index_dist != 'one_hot' or self.index_dim < 1):
+      raise ValueError(f"model='ensemble' draws one of index_dim members: it needs index_dist='one_hot' and "
+                       f'index_dim >= 1; got index_dist={self.index_dist!r}, index_dim={self.index_dim}.')
     if self.warmup_steps < 0:
       raise ValueError(f'warmup_steps must be >= 0, got {self.warmup_steps}.')
     if not self.hidden_sizes or min(self.hidden_sizes) < 1:
@@ -121,14 +130,23 @@ def make_config(agent: str = 'hyperagent', env: str = 'deepsea', **overrides: An
   """The preset for (agent, env), then `overrides` (any Config field).
 
   - hyperagent: SPEC §4 as it stands.
-  - ensemble: Ensemble+ (bootstrapped DQN with randomized priors, Osband et al. 2018) as a
-    one-hot-index hypermodel over 10 members sharing the torso; one member per episode while acting.
+  - ensemble: Ensemble+ (bootstrapped DQN with randomized priors, Osband et al. 2018): 10 independent
+    members, each a full network with its own additive frozen prior, trained on its own Double-DQN
+    target (its own target network and argmax) on every transition (no bootstrap masks, bsuite
+    boot_dqn's default); one member drawn per episode while acting.
   - dqn: Double DQN with ε-greedy, no index and no prior.
+  - hyperagent_one_hot: the hypermodel with one-hot indices over 10 members (an ablation, and this
+    project's "ensemble" before session 5): heads U[:, m] + b share b and the torso, and each member
+    is regressed onto the target of an independently drawn member.
   """
   _check_choice('agent', agent, AGENTS)
   _check_choice('env', env, ENVS)
   config = _BASE[env]
   if agent == 'ensemble':
+    config = config.replace(model='ensemble', index_dist='one_hot', index_dim=10, index_resample_prob=0.0,
+                            num_update_indices=1, perturbation_scale=0.0, hyper_reg_coef=0.0,
+                            grad_penalty_coef=0.0)
+  elif agent == 'hyperagent_one_hot':
     config = config.replace(index_dist='one_hot', index_dim=10, index_resample_prob=0.0,
                             perturbation_scale=0.0)
   elif agent == 'dqn':

@@ -1,0 +1,126 @@
+"""Ensemble+ (Osband et al. 2018): M independent Double-DQN members with frozen additive priors.
+
+Checked against an explicit list of M independent learners (the member agent applied to each member's
+slice of the state), against a Double-DQN loss written out here, and for independence: what one member
+holds never moves another.
+"""
+import haiku as hk
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hyperagent import hypermodel
+from hyperagent.agent import make_agent, member_config
+from hyperagent.config import make_config
+from hyperagent.replay import Batch
+
+M, OBS, A, B = 4, 3, 2, 16
+CONFIG = make_config('ensemble', 'deepsea', index_dim=M, hidden_sizes=(8, 8), batch_size=B,
+                     target_update_period=2)
+
+
+def member(state, m):
+  return jax.tree.map(lambda x: x[m], state)
+
+
+def same(a, b, **tol):
+  """Two pytrees equal leaf by leaf (typed PRNG keys compared by their data)."""
+  raw = lambda x: jax.random.key_data(x) if jnp.issubdtype(x.dtype, jax.dtypes.prng_key) else x
+  jax.tree.map(lambda x, y: np.testing.assert_allclose(raw(x), raw(y), **tol), a, b)
+
+
+def batch(key):
+  ks = jax.random.split(key, 5)
+  return Batch(obs=jax.random.normal(ks[0], (B, OBS)), action=jax.random.randint(ks[1], (B,), 0, A),
+               reward=jax.random.normal(ks[2], (B,)), discount=0.99 * jax.random.bernoulli(ks[3], 0.8, (B,)),
+               next_obs=jax.random.normal(ks[4], (B, OBS)), perturbation=jnp.zeros((B, M)))
+
+
+def test_preset_is_an_ensemble_of_double_dqn_members_with_priors():
+  assert CONFIG.model == 'ensemble' and CONFIG.index_dist == 'one_hot' and CONFIG.index_resample_prob == 0.0
+  single = member_config(CONFIG)
+  assert single.index_dim == 0 and single.base_prior and single.prior_scale == 10.0
+  assert make_config('hyperagent_one_hot', 'deepsea').model == 'hypermodel'
+
+
+def test_q_of_each_member_is_its_own_network_with_its_own_prior():
+  ensemble = make_agent(CONFIG, (OBS,), A)
+  single = make_agent(member_config(CONFIG), (OBS,), A)
+  state = ensemble.init(jax.random.key(0))
+  obs = jax.random.normal(jax.random.key(1), (5, OBS))
+  q = jax.vmap(lambda m: jax.vmap(ensemble.network.apply, in_axes=(None, 0, None))(
+      state.params, obs, jax.nn.one_hot(m, M)))(jnp.arange(M))                           # [M, 5, A]
+  for m in range(M):
+    np.testing.assert_allclose(q[m], jax.vmap(single.network.apply, in_axes=(None, 0, None))(
+        member(state.params, m), obs, jnp.zeros((0,))), rtol=1e-5, atol=1e-6)  # vmapped matmuls round apart
+  # the batched form (coefficients) gives the same numbers
+  index = jnp.broadcast_to(jnp.eye(M), (5, M, M))
+  np.testing.assert_allclose(hypermodel.apply_batch(ensemble.network, state.params, obs, index),
+                             jnp.moveaxis(q, 0, 1), rtol=1e-6, atol=1e-6)
+  # members differ, priors included: each was initialised from its own key
+  _, prior = hypermodel.split_params(state.params)
+  assert not np.allclose(prior['prior_hyper']['b'][0], prior['prior_hyper']['b'][1])
+  assert not np.allclose(q[0], q[1])
+
+
+def test_learn_equals_m_independent_double_dqn_learners():
+  ensemble = make_agent(CONFIG, (OBS,), A)
+  single = make_agent(member_config(CONFIG), (OBS,), A)
+  state = ensemble.init(jax.random.key(0))
+  for step in range(3):  # crosses a target-network copy (period 2)
+    data = batch(jax.random.key(10 + step))
+    new, metrics = ensemble.learn(state, data, jnp.array(100))
+    td = []
+    for m in range(M):
+      alone, info = single.learn(member(state, m), data._replace(perturbation=jnp.zeros((B, 0))), jnp.array(100))
+      same(member(new, m), alone, rtol=1e-6, atol=1e-7)
+      td.append(info['td_loss'])
+    np.testing.assert_allclose(metrics['td_loss'], np.mean(td), rtol=1e-6)
+    state = new
+
+
+def test_member_loss_is_double_dqn_on_its_own_target_network():
+  """Each member's TD loss, written out: G = r + D·Q⁻_m(s', argmax_a Q_m(s', a)), one member at a time."""
+  single = make_agent(member_config(CONFIG), (OBS,), A)
+  ensemble = make_agent(CONFIG, (OBS,), A)
+  state = ensemble.init(jax.random.key(3))
+  data = batch(jax.random.key(4))
+  _, metrics = ensemble.learn(state, data, jnp.array(100))
+  q = lambda params, obs: jax.vmap(single.network.apply, in_axes=(None, 0, None))(params, obs, jnp.zeros((0,)))
+  losses = []
+  for m in range(M):
+    params = member(state.params, m)  # the first update copies θ⁻ ← θ
+    online, target = q(params, data.next_obs), q(params, data.next_obs)
+    g = data.reward + data.discount * target[jnp.arange(B), jnp.argmax(online, axis=-1)]
+    losses.append(np.mean((g - q(params, data.obs)[jnp.arange(B), data.action]) ** 2))
+  np.testing.assert_allclose(metrics['td_loss'], np.mean(losses), rtol=1e-5)
+
+
+def test_one_member_never_moves_another():
+  """Changing member 0 (its parameters made huge, so its gradient is clipped hard) leaves every other
+  member's update bit for bit the same: no shared head, no shared clipping, no shared target."""
+  ensemble = make_agent(CONFIG, (OBS,), A)
+  state = ensemble.init(jax.random.key(0))
+  data = batch(jax.random.key(1))
+  trainable, prior = hypermodel.split_params(state.params)
+  blown = jax.tree.map(lambda x: x.at[0].multiply(100.0), trainable)
+  other = state._replace(params=hk.data_structures.merge(blown, prior))
+  a, _ = ensemble.learn(state, data, jnp.array(100))
+  b, _ = ensemble.learn(other, data, jnp.array(100))
+  for m in range(1, M):
+    same(member(a, m), member(b, m), rtol=0, atol=0)
+  assert not np.allclose(member(a, 0).params['torso/linear_0']['w'], member(b, 0).params['torso/linear_0']['w'])
+
+
+def test_acting_holds_one_member_per_episode():
+  ensemble = make_agent(CONFIG.replace(warmup_steps=0), (OBS,), A)
+  state = ensemble.init(jax.random.key(0))
+  actor = ensemble.init_actor(jax.random.key(1), 3)
+  obs = jnp.ones((3, OBS))
+  held = []
+  for t in range(40):
+    _, actor = ensemble.act(state.params, actor, obs, jnp.full((3,), t % 20 == 0))
+    held.append(np.argmax(np.asarray(actor.index), axis=-1))
+  held = np.array(held)
+  assert np.all(held[1:20] == held[0]) and np.all(held[21:40] == held[20])
+  assert np.all(np.asarray(actor.index).sum(-1) == 1)
