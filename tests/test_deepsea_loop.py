@@ -178,3 +178,15 @@ def test_cli_end_to_end_writes_results_that_bsuite_scores(tmp_path):
   from hyperagent.bsuite import report as bsuite_report
   scores = bsuite_report.load_and_score({'ours': str(out / 'bsuite' / 'seed_0')})
   assert scores is not None
+
+
+def test_a_finished_early_stopped_run_is_returned_unchanged_on_rerun(tmp_path):
+  """The scaling study's re-runs are idempotent: a run that stopped once solved trains no further chunk."""
+  config = make_config('hyperagent', 'deepsea', **TINY)
+  spec = tiny_spec(size=4, episodes=400, eval_every=200)
+  path = str(tmp_path / 'checkpoint.npz')
+  first = run.train_seeds(config, spec, progress=False, checkpoint_path=path, stop_when_solved=True)
+  assert run.all_solved(first, spec) and len(first.eval_steps) < len(run.chunk_lengths(spec))
+  again = run.train_seeds(config, spec, progress=False, checkpoint_path=path, stop_when_solved=True)
+  assert_results_equal(first, again)
+  np.testing.assert_array_equal(first.eval_wall_s, again.eval_wall_s)

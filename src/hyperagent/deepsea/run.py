@@ -153,6 +153,12 @@ def _append(result: Result, out: loop.ChunkOut, steps_done: int, wall_s: float) 
       cat(result.eval_wall_s, np.array([wall_s])))
 
 
+def all_solved(result: Result, spec: RunSpec) -> bool:
+  """Every seed has solved under both criteria (what stops a scaling-study run)."""
+  return all(eval_solve_episode(o, result.eval_steps, spec.size) is not None for o in result.eval_optimal) and all(
+      bsuite_solve_episode(bad) is not None for bad in result.total_bad_episodes)
+
+
 def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpoint_path: str | None = None,
           checkpoint_every_s: float = 60.0, resume: bool = True, max_chunks: int | None = None,
           stop_when_solved: bool = False) -> Result:
@@ -183,6 +189,8 @@ def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpo
   bar = tqdm(total=spec.total_steps, initial=sum(lengths[:chunks_done]), unit='step', unit_scale=True,
              disable=not progress, desc=f'DeepSea N={spec.size} x{len(spec.seeds)} seeds')
   end = len(lengths) if max_chunks is None else min(len(lengths), chunks_done + max_chunks)
+  if stop_when_solved and chunks_done and all_solved(result, spec):
+    end = chunks_done  # a finished early-stopped run: a re-run returns it as it was
   for i in range(chunks_done, end):
     states, out = chunk(lengths[i], mappings, states)
     result = _append(result, out, sum(lengths[:i + 1]), time.perf_counter() - start)
@@ -190,8 +198,7 @@ def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpo
     solved = [eval_solve_episode(o, result.eval_steps, spec.size) is not None for o in result.eval_optimal]
     bar.set_postfix(eval_optimal=f'{result.eval_optimal[:, -1].mean():.2f}',
                     solved=f'{sum(solved)}/{len(spec.seeds)}')
-    done = stop_when_solved and all(solved) and all(
-        bsuite_solve_episode(bad) is not None for bad in result.total_bad_episodes)
+    done = stop_when_solved and all_solved(result, spec)
     last = i == end - 1 or done
     if checkpoint_path and (last or time.perf_counter() - last_save > checkpoint_every_s):
       checkpoint.save(checkpoint_path, dict(run=run_meta, chunks_done=i + 1, wall_s=time.perf_counter() - start),
