@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test test-slow bench deepsea deepsea-scaling bsuite bsuite-report atari atari-report clean
+.PHONY: setup test test-slow bench deepsea deepsea-scaling deepsea-ablation deepsea-study-report bsuite bsuite-report atari atari-report clean
 
 setup: $(STAMP)
 
@@ -36,6 +36,14 @@ deepsea: $(STAMP)
 deepsea-scaling: $(STAMP)
 	$(PY) experiments/deepsea_scaling.py --sizes $(or $(SIZES),10 20 30 40 50) \
 	  --agents $(or $(AGENTS),hyperagent ensemble dqn) --seeds $(or $(SEEDS),5) $(ARGS)
+
+# make deepsea-ablation [SIZES="20 30"] [SEEDS=10] [ARGS=...]: one ingredient changed at a time
+deepsea-ablation: $(STAMP)
+	$(PY) experiments/deepsea_ablation.py --sizes $(or $(SIZES),20 30) --seeds $(or $(SEEDS),10) $(ARGS)
+
+# make deepsea-study-report STUDY=results/deepsea-scaling: exponents with bootstrap CIs over seeds
+deepsea-study-report: $(STAMP)
+	$(PY) experiments/deepsea_study_report.py $(or $(STUDY),results/deepsea-scaling) $(ARGS)
 
 # make bsuite SWEEP=<bsuite id | experiment | tag | all, comma-separated> AGENT=<hyperagent|ensemble|dqn|boot_dqn>
 SWEEP ?= deep_sea/0

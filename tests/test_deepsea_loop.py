@@ -190,3 +190,43 @@ def test_a_finished_early_stopped_run_is_returned_unchanged_on_rerun(tmp_path):
   again = run.train_seeds(config, spec, progress=False, checkpoint_path=path, stop_when_solved=True)
   assert_results_equal(first, again)
   np.testing.assert_array_equal(first.eval_wall_s, again.eval_wall_s)
+
+
+def test_bootstrap_statistics_over_seeds():
+  from hyperagent.deepsea import results
+  assert results.bootstrap_median([7, 7, 7]) == (7.0, 7.0, 7.0)
+  median, low, high = results.bootstrap_median([100, 200, 300, None, 250])
+  assert median == 250 and low <= median and high == np.inf  # an unsolved seed counts as never
+  # exact power law N^2 with the same spread at every size: the exponent is 2 and the interval holds it
+  table = pd.DataFrame(dict(size=np.repeat([10, 20, 40], 3), episodes=[90, 100, 110, 360, 400, 440, 1440, 1600, 1760]))
+  k, low, high = results.bootstrap_exponent(table, 'episodes')
+  assert abs(k - 2.0) < 1e-9 and low <= 2.0 <= high
+  assert results.bootstrap_exponent(table[table['size'] < 40], 'episodes') is None  # two sizes: no fit
+
+
+def test_ablation_and_study_report_end_to_end(tmp_path):
+  out = tmp_path / 'ablation'
+  proc = subprocess.run(
+      [sys.executable, os.path.join(ROOT, 'experiments', 'deepsea_ablation.py'), '--sizes', '4', '5', '--seeds', '2',
+       '--episodes', '40', '--eval-every', '40', '--eval-episodes', '4', '--variants', 'hyperagent', 'K=1',
+       '--out', str(out), '--no-progress', '--set', 'batch_size=16', '--set', 'warmup_steps=20'],
+      capture_output=True, text=True, cwd=ROOT, timeout=600)
+  assert proc.returncode == 0, proc.stderr
+  rows = pd.read_csv(out / 'ablation.csv')
+  assert sorted(rows['variant'].unique()) == ['K=1', 'hyperagent'] and len(rows) == 8
+  assert json.loads((out / 'K_1-N4' / 'config.json').read_text())['config']['num_update_indices'] == 1
+  assert (out / 'ablation.png').exists() and '| K=1 | 4 |' in (out / 'ablation.md').read_text()
+  bad = subprocess.run([sys.executable, os.path.join(ROOT, 'experiments', 'deepsea_ablation.py'), '--variants', 'M=3'],
+                       capture_output=True, text=True, cwd=ROOT, timeout=120)
+  assert bad.returncode == 2 and 'no prior' in bad.stderr
+  # the study report reads the same kind of folders (agent-N<size>-<mapping>) and makes its tables
+  study = tmp_path / 'study'
+  for size in (4, 5, 6):
+    spec = tiny_spec(size=size, episodes=20, eval_every=40)
+    config = make_config('hyperagent', 'deepsea', **TINY)
+    from hyperagent.deepsea import results
+    results.write_results(str(study / f'hyperagent-N{size}-seed'), config, spec, run.train_seeds(config, spec, progress=False))
+  report = subprocess.run([sys.executable, os.path.join(ROOT, 'experiments', 'deepsea_study_report.py'), str(study)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+  assert report.returncode == 0, report.stderr
+  assert '| hyperagent | 4 | 2 |' in (study / 'study.md').read_text() and (study / 'study_eval_solve_episode.png').exists()

@@ -123,7 +123,8 @@ def fit_exponent(sizes: Sequence[float], episodes: Sequence[float]) -> tuple[flo
 
 def plot_scaling(path: str, table: pd.DataFrame, criterion: str) -> dict[str, tuple[float, float]]:
   """Log-log episodes-to-solve against N per agent (median over seeds, seeds as dots), the fitted
-  exponent, and the 2^N episodes dithering needs. Returns {agent: (k, c)} for agents solved at >= 2 sizes."""
+  exponent, and the 2^N episodes dithering needs. Returns {agent: (k, c)} for agents solved at >= 3 sizes
+  (a power law through two points says nothing); the label gives the range of N it was fitted on."""
   import matplotlib
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt
@@ -142,12 +143,12 @@ def plot_scaling(path: str, table: pd.DataFrame, criterion: str) -> dict[str, tu
     if len(unsolved):
       ax.scatter(unsolved['size'], unsolved['budget_episodes'], color=color, marker='x', s=30)
     label = agent
-    if len(median) >= 2:
+    if len(median) >= 3:
       k, c = fit_exponent(median.index, median.values)
       fits[agent] = (k, c)
       grid = np.linspace(median.index.min(), median.index.max(), 50)
       ax.plot(grid, c * grid ** k, color=color, linestyle=':', linewidth=1)
-      label = f'{agent}: episodes ∝ N^{k:.2f}'
+      label = f'{agent}: episodes ∝ N^{k:.2f} (N = {median.index.min()}–{median.index.max()})'
     ax.plot(median.index, median.values, 'o-', color=color, label=label)
   dither = np.linspace(sizes_all.min(), min(sizes_all.max(), 24), 50)
   ax.plot(dither, 2.0 ** dither, 'k--', alpha=0.5, label='2^N (dithering)')
@@ -161,3 +162,64 @@ def plot_scaling(path: str, table: pd.DataFrame, criterion: str) -> dict[str, tu
   fig.savefig(path, dpi=110)
   plt.close(fig)
   return fits
+
+
+# ----------------------------------------------------------------------------- statistics over seeds
+
+
+def censored(episodes: Sequence[float | None]) -> np.ndarray:
+  """Episodes to solve with unsolved seeds as +inf: they solved later than any solved seed, if ever, so
+  medians and their bootstrap stay honest about them."""
+  return np.array([np.inf if e is None or (isinstance(e, float) and np.isnan(e)) else float(e) for e in episodes])
+
+
+def bootstrap_median(episodes: Sequence[float | None], draws: int = 2_000, level: float = 0.95,
+                     seed: int = 0) -> tuple[float, float, float]:
+  """(median, low, high): the median over seeds and a percentile bootstrap interval, seeds resampled
+  with replacement; unsolved seeds count as +inf, so a bound is inf where they weigh in."""
+  x = censored(episodes)
+  rng = np.random.default_rng(seed)
+  medians = np.median(rng.choice(x, size=(draws, len(x)), replace=True), axis=1)
+  tail = (1 - level) / 2
+  low, high = np.quantile(medians, [tail, 1 - tail], method='inverted_cdf')
+  return float(np.median(x)), float(low), float(high)
+
+
+def bootstrap_exponent(table: pd.DataFrame, criterion: str, draws: int = 2_000, level: float = 0.95,
+                       seed: int = 0) -> tuple[float, float, float] | None:
+  """(k, low, high) for episodes ∝ N^k fitted to the per-size medians of `table` (columns size and
+  `criterion`, one row per seed), with a bootstrap interval that resamples seeds within each size.
+  Needs three or more sizes whose median is finite; a draw whose median is infinite at some size
+  (too many unsolved seeds) is left out of the interval, and None is returned when half the draws are."""
+  groups = [censored(g[criterion].tolist()) for _, g in sorted(table.groupby('size'))]
+  sizes = np.array(sorted(table['size'].unique()), float)
+  medians = np.array([np.median(g) for g in groups])
+  if len(sizes) < 3 or not np.all(np.isfinite(medians)):
+    return None
+  k, _ = fit_exponent(sizes, medians)
+  rng = np.random.default_rng(seed)
+  boot = []
+  for _ in range(draws):
+    m = np.array([np.median(rng.choice(g, size=len(g), replace=True)) for g in groups])
+    if np.all(np.isfinite(m)):
+      boot.append(fit_exponent(sizes, m)[0])
+  if len(boot) < draws / 2:
+    return None
+  tail = (1 - level) / 2
+  low, high = np.quantile(boot, [tail, 1 - tail])
+  return k, float(low), float(high)
+
+
+def collect_runs(study_dir: str) -> pd.DataFrame:
+  """Every run folder `<agent>-N<size>-<mapping>[-stochastic]` under `study_dir` with a summary.csv, as
+  one table (one row per seed) with its agent and its budget."""
+  rows = []
+  for name in sorted(os.listdir(study_dir)):
+    path = os.path.join(study_dir, name, 'summary.csv')
+    if '-N' not in name or not os.path.exists(path):
+      continue
+    with open(os.path.join(study_dir, name, 'config.json')) as f:
+      budget = json.load(f)['run']['episodes']
+    frame = pd.read_csv(path).assign(agent=name.split('-N')[0], budget_episodes=budget)
+    rows.append(frame)
+  return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()

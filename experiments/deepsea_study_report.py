@@ -1,0 +1,71 @@
+"""The DeepSea scaling study's report: exponents with bootstrap intervals, per-size medians, the figure.
+
+  python experiments/deepsea_study_report.py results/scaling-s5 --ranges 10-50 10-120
+
+Reads every run folder (`<agent>-N<size>-<mapping>`, as deepsea_scaling.py writes them, any number of
+invocations and seed counts) under the study folder. For each agent, criterion and range of N it fits
+episodes ∝ N^k to the per-size medians over seeds, with a 95% bootstrap interval that resamples
+seeds within each size (unsolved seeds count as never; a fit needs three sizes with a finite median).
+Writes `study.md` (the tables) and `study_<criterion>.png` (medians, per-seed points, unsolved seeds
+as x at their budget) into the study folder.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+
+import numpy as np
+
+from hyperagent.deepsea import results
+
+CRITERIA = ('eval_solve_episode', 'bsuite_solve_episode')
+
+
+def parse_range(text: str) -> tuple[int, int]:
+  low, _, high = text.partition('-')
+  try:
+    return int(low), int(high)
+  except ValueError:
+    raise argparse.ArgumentTypeError(f'a range of N is LOW-HIGH, e.g. 10-50; got {text!r}') from None
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument('study', help='the folder deepsea_scaling.py wrote into (--out)')
+  parser.add_argument('--ranges', type=parse_range, nargs='+', default=[(10, 50), (10, 120)])
+  args = parser.parse_args(argv)
+  table = results.collect_runs(args.study)
+  if table.empty:
+    parser.error(f'no finished runs (a folder <agent>-N<size>-<mapping> with summary.csv) under {args.study}')
+
+  show = lambda v: 'never' if not np.isfinite(v) else f'{v:g}'
+  lines = ['| agent | N | seeds | solved (all-optimal / bsuite) | median all-optimal (95% CI) | '
+           'median bsuite (95% CI) | budget |', '|---|---|---|---|---|---|---|']
+  for (agent, size), group in table.groupby(['agent', 'size']):
+    cells = []
+    for criterion in CRITERIA:
+      median, low, high = results.bootstrap_median(group[criterion].tolist())
+      cells.append(f'{show(median)} ({show(low)} – {show(high)})')
+    lines.append(f'| {agent} | {size} | {len(group)} | {group[CRITERIA[0]].notna().sum()} / '
+                 f'{group[CRITERIA[1]].notna().sum()} | {cells[0]} | {cells[1]} | {group["budget_episodes"].max()} |')
+  lines += ['', '| agent | criterion | N range | sizes | exponent k (95% CI) |', '|---|---|---|---|---|']
+  for agent, group in table.groupby('agent'):
+    for criterion in CRITERIA:
+      for low, high in args.ranges:
+        part = group[(group['size'] >= low) & (group['size'] <= high)]
+        fit = results.bootstrap_exponent(part, criterion) if len(part) else None
+        sizes = ', '.join(str(s) for s in sorted(part['size'].unique()))
+        value = f'{fit[0]:.2f} ({fit[1]:.2f} – {fit[2]:.2f})' if fit else 'no fit (fewer than 3 sizes with a finite median)'
+        lines.append(f'| {agent} | {criterion} | {low}–{high} | {sizes} | {value} |')
+  text = '\n'.join(lines)
+  with open(os.path.join(args.study, 'study.md'), 'w') as f:
+    f.write(text + '\n')
+  for criterion in CRITERIA:
+    results.plot_scaling(os.path.join(args.study, f'study_{criterion}.png'), table, criterion)
+  print(text)
+  print(f'\nstudy.md and study_<criterion>.png in {args.study}/')
+  return 0
+
+
+if __name__ == '__main__':
+  raise SystemExit(main())
