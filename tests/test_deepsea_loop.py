@@ -155,6 +155,8 @@ def run_cli(*args):
     (['--size', '1'], 'size'),
     (['--set', 'index_dist=uniform'], 'sphere, gaussian, one_hot, none'),
     (['--set', 'learning_rat=0.1'], 'Unknown config field'),
+    (['--set', 'learning_rate=abc'], 'learning_rate must be a number'),
+    (['--set', 'hidden_sizes=32'], 'hidden_sizes must be a tuple of integers'),
 ])
 def test_cli_rejects_bad_input_before_any_work(args, message):
   proc = run_cli(*args, '--out', '/nonexistent/never-created')

@@ -160,10 +160,23 @@ def test_dqn_has_no_index_and_no_prior():
     ('perturbation_dist', 'bernoulli', 'sphere, gaussian'),
     ('n_step', 0, 'n_step'),
     ('discount', 1.5, 'discount'),
+    ('learning_rate', 'abc', 'learning_rate must be a number'),
+    ('learning_rate', -1.0, 'learning_rate must be > 0'),
+    ('batch_size', 'abc', 'batch_size must be an integer'),
+    ('batch_size', 2.5, 'batch_size must be an integer'),
+    ('hidden_sizes', 32, r'hidden_sizes must be a tuple of integers'),
+    ('base_prior', 'yes', 'base_prior must be True or False'),
+    ('index_resample_prob', 1.5, r'probability in \[0, 1\]'),
+    ('model', 'ensemble', "model='ensemble' draws one of index_dim members"),
 ])
 def test_bad_config_names_field_and_valid_values(field, value, message):
   with pytest.raises(ValueError, match=message):
     Config().replace(**{field: value})
+
+
+def test_integers_given_for_float_fields_become_floats():
+  config = Config().replace(prior_scale=5, learning_rate=1)
+  assert isinstance(config.prior_scale, float) and config.prior_scale == 5.0 and config.learning_rate == 1.0
 
 
 def test_unknown_field_agent_and_env_are_rejected():

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import types
+import typing
 from typing import Any, Sequence
 
 from hyperagent import indices
@@ -62,6 +64,7 @@ class Config:
   warmup_steps: int = 128               # uniform random actions, no updates
 
   def __post_init__(self):
+    _check_types(self)
     _check_choice('model', self.model, MODELS)
     _check_choice('torso', self.torso, TORSOS)
     _check_choice('index_dist', self.index_dist, INDEX_DISTS)
@@ -86,6 +89,16 @@ class Config:
       raise ValueError(f'warmup_steps must be >= 0, got {self.warmup_steps}.')
     if not self.hidden_sizes or min(self.hidden_sizes) < 1:
       raise ValueError(f'hidden_sizes must be non-empty positive widths, got {self.hidden_sizes}.')
+    for name in ('learning_rate', 'adam_eps', 'max_grad_norm', 'cnn_feature_dim'):
+      if getattr(self, name) <= 0:
+        raise ValueError(f'{name} must be > 0, got {getattr(self, name)}.')
+    for name in ('prior_std', 'prior_scale', 'perturbation_scale', 'hyper_reg_coef', 'grad_penalty_coef'):
+      if getattr(self, name) < 0:
+        raise ValueError(f'{name} must be >= 0, got {getattr(self, name)}.')
+    for name in ('index_resample_prob', 'epsilon_start', 'epsilon_end', 'epsilon_eval'):
+      value = getattr(self, name)
+      if value is not None and not 0.0 <= value <= 1.0:
+        raise ValueError(f'{name} must be a probability in [0, 1], got {value}.')
 
   def warmed_up(self, transitions):
     """SPEC §3's warm-up, the one predicate every loop uses: uniform random actions and no gradient
@@ -106,6 +119,32 @@ class Config:
 
   def to_dict(self) -> dict[str, Any]:
     return dataclasses.asdict(self)
+
+
+def _check_types(config: Config) -> None:
+  """Every field has its declared type (ints given for float fields become floats), so a bad
+  override such as learning_rate=abc fails here, naming the field, before anything is compiled."""
+  hints = typing.get_type_hints(Config)
+  for field in dataclasses.fields(config):
+    value, kind = getattr(config, field.name), hints[field.name]
+    optional = typing.get_origin(kind) in (typing.Union, types.UnionType)
+    if optional:
+      if value is None:
+        continue
+      kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
+    if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+      object.__setattr__(config, field.name, float(value))
+      continue
+    if kind is int:
+      ok = isinstance(value, int) and not isinstance(value, bool)
+    elif typing.get_origin(kind) is tuple:
+      ok = isinstance(value, tuple) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    else:
+      ok = isinstance(value, kind)
+    if not ok:
+      expected = {int: 'an integer', float: 'a number', str: 'a string', bool: 'True or False'}.get(
+          kind, 'a tuple of integers, e.g. (64, 64)')
+      raise ValueError(f'{field.name} must be {expected}{" or None" if optional else ""}, got {value!r}.')
 
 
 def _check_choice(field: str, value: str, valid: tuple[str, ...]):
