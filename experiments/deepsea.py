@@ -11,11 +11,12 @@ A checkpoint in the folder is resumed when the same command is run again (--fres
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
 
-from hyperagent import cli, runtime
+from hyperagent import checkpoint, cli, runtime
 from hyperagent.config import AGENTS, make_config, parse_overrides
 from hyperagent.deepsea import run
 
@@ -39,11 +40,33 @@ def make_run(args, agent_name: str, **given):
   return config, cli.settings_from(run.RunSpec, args, seeds=seeds, **given)
 
 
+def run_folder(agent_name: str, config, spec: run.RunSpec, root: str = os.path.join('results', 'deepsea')) -> str:
+  """<root>/<agent>-N<size>-<mapping>[-stochastic]-<run id>: readable, and different for any setting
+  that changes the numbers."""
+  name = f'{agent_name}-N{spec.size}-{spec.mapping}' + ('-stochastic' if spec.stochastic else '')
+  return os.path.join(root, f'{name}-{checkpoint.run_id(config.to_dict(), dataclasses.asdict(spec))}')
+
+
+def resume_line(path: str, spec: run.RunSpec) -> str:
+  """What the run will do with the checkpoint at `path`: start, resume, or return a finished run."""
+  if not os.path.exists(path):
+    return 'starting a new run.'
+  meta = checkpoint.load_meta(path)
+  done, total = meta.get('chunks_done', 0), len(run.chunk_lengths(spec))
+  if done >= total:
+    return f'this run finished already: loading it from {path}.'
+  steps = sum(run.chunk_lengths(spec)[:done])
+  return f'resuming from {path} at episode {steps // spec.size:,} of {spec.episodes:,}.'
+
+
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument('--agent', default='hyperagent', help=f'one of {", ".join(AGENTS)} (default: hyperagent)')
-  parser.add_argument('--out', default=None, help='results folder (default results/deepsea/<agent>-N<size>-<mapping>)')
-  parser.add_argument('--fresh', action='store_true', help='ignore a checkpoint in the results folder')
+  parser.add_argument('--out', default=None,
+                      help='results folder (default results/deepsea/<agent>-N<size>-<mapping>-<run id>, the run id '
+                           'a hash of the resolved config and run settings: the same settings resume their run, '
+                           'changed ones start their own)')
+  parser.add_argument('--fresh', action='store_true', help='empty the results folder and start the run again')
   add_run_arguments(parser)
   args = parser.parse_args(argv)
   try:
@@ -51,17 +74,29 @@ def main(argv=None) -> int:
   except ValueError as e:
     parser.error(str(e))
 
-  runtime.configure()
-  out = args.out or os.path.join('results', 'deepsea', f'{args.agent}-N{spec.size}-{spec.mapping}'
-                                 + ('-stochastic' if spec.stochastic else ''))
+  out = args.out or run_folder(args.agent, config, spec)
+  try:
+    if args.fresh:
+      checkpoint.empty_folder(out)
+  except ValueError as e:
+    parser.error(str(e))
   os.makedirs(out, exist_ok=True)
+  path = os.path.join(out, 'checkpoint.npz')
   print(f'DeepSea N={spec.size}, {spec.episodes} episodes ({spec.total_steps:,} steps) x {len(spec.seeds)} '
         f'seeds {list(spec.seeds)}, agent {args.agent}, mapping {spec.mapping}; results in {out}')
-  start = time.perf_counter()
   try:
-    result = run.train_seeds(config, spec, progress=not args.no_progress,
-                        checkpoint_path=os.path.join(out, 'checkpoint.npz'), resume=not args.fresh)
-  except ValueError as e:  # a checkpoint of another run in the folder
+    print(resume_line(path, spec))
+    runtime.configure()
+    start = time.perf_counter()
+    result = run.train_seeds(config, spec, progress=not args.no_progress, checkpoint_path=path,
+                             stop_on_interrupt=True)
+  except checkpoint.Interrupted as e:
+    print(e, file=sys.stderr)
+    return 130
+  except KeyboardInterrupt:  # before the first chunk (building, compiling): nothing to save yet
+    print('interrupted before the first evaluation: nothing saved.', file=sys.stderr)
+    return 130
+  except ValueError as e:  # a checkpoint of another run, or an unreadable one, in the folder
     print(f'error: {e}', file=sys.stderr)
     return 2
   wall = time.perf_counter() - start

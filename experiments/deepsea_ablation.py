@@ -6,7 +6,8 @@
 Each variant is HyperAgent's DeepSea preset with one change (VARIANTS below): no prior, the index
 dimension M, the number of update indices K, the index law, and a non-zero perturbation σ (the DeepSea
 preset has σ = 0). Every (variant, size) runs all seeds at once with the jitted loop for the official
-budget, stops once every seed has solved, and keeps its own results folder (resumed if present). The
+budget, stops once every seed has solved, and keeps its own results folder (<variant>-N<size>-<run id>,
+resumed if present; Ctrl-C saves and stops). The
 output folder gets `ablation.csv` (one row per variant, size and seed), `ablation.md` (solved seeds and
 the median episodes to solve with a 95% bootstrap interval over seeds, unsolved seeds counted as
 never) and `ablation.png`.
@@ -15,14 +16,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 
 import numpy as np
 import pandas as pd
 # experiments/deepsea.py, the `make deepsea` script: Python puts this script's folder on sys.path
-from deepsea import add_run_arguments, make_run
+from deepsea import add_run_arguments, make_run, run_folder
 
-from hyperagent import runtime
+from hyperagent import checkpoint, runtime
 from hyperagent.deepsea import results as report
 from hyperagent.deepsea import run
 
@@ -108,11 +110,18 @@ def main(argv=None) -> int:
   runtime.configure()
   rows = []
   for variant, config, spec in runs:
-    out = os.path.join(args.out, f'{folder_name(variant)}-N{spec.size}')
+    out = run_folder(folder_name(variant), config, spec, root=args.out)
     os.makedirs(out, exist_ok=True)
     start = time.perf_counter()
-    result = run.train_seeds(config, spec, progress=not args.no_progress, stop_when_solved=True,
-                             checkpoint_path=os.path.join(out, 'checkpoint.npz'))
+    try:
+      result = run.train_seeds(config, spec, progress=not args.no_progress, stop_when_solved=True,
+                               checkpoint_path=os.path.join(out, 'checkpoint.npz'), stop_on_interrupt=True)
+    except checkpoint.Interrupted as e:
+      print(e, file=sys.stderr)
+      return 130
+    except KeyboardInterrupt:
+      print(f'interrupted before the first evaluation of {out}: nothing saved for it.', file=sys.stderr)
+      return 130
     summary = report.write_results(out, config, spec, result, extra=dict(variant=variant))
     print(f'{variant} N={spec.size}: {time.perf_counter() - start:.0f} s', flush=True)
     rows += [dict(variant=variant, budget_episodes=spec.episodes, **r) for r in summary]

@@ -4,21 +4,25 @@
 
 Each (agent, size) runs all seeds at once with the jitted loop, for the official budget of that size
 (SPEC §5.1; 2,500 episodes up to N = 20) unless --episodes is given, and stops early once every seed
-has solved under both criteria. Each run keeps its own results folder (resumed if present); the table
-`scaling.csv` has one row per agent, size and seed, and `scaling_<criterion>.png` shows the median
-episodes to solve with a fitted power law N^k and the 2^N episodes that dithering needs.
+has solved under both criteria. Each run keeps its own results folder, <agent>-N<size>-<mapping>-<run id>
+(the run id a hash of the resolved settings: a re-run resumes, or returns a finished run unchanged;
+changed settings get their own folder; --fresh starts them again). The table `scaling.csv` has one row
+per agent, size and seed (rows of pairs a re-run did not include are kept), and
+`scaling_<criterion>.png` shows the median episodes to solve with a power law N^k fitted through three
+or more sizes and the 2^N episodes that dithering needs. Ctrl-C saves and stops; the same command resumes.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 
 import pandas as pd
 # experiments/deepsea.py, the `make deepsea` script: Python puts this script's folder on sys.path
-from deepsea import add_run_arguments, make_run
+from deepsea import add_run_arguments, make_run, run_folder
 
-from hyperagent import runtime
+from hyperagent import checkpoint, runtime
 from hyperagent.deepsea import results as report
 from hyperagent.deepsea import run
 
@@ -30,6 +34,7 @@ def main(argv=None) -> int:
   parser.add_argument('--sizes', type=int, nargs='+', default=[10, 20, 30, 40, 50])
   parser.add_argument('--agents', nargs='+', default=['hyperagent', 'ensemble', 'dqn'])
   parser.add_argument('--out', default=os.path.join('results', 'deepsea-scaling'))
+  parser.add_argument('--fresh', action='store_true', help='empty the folders of these runs and start them again')
   add_run_arguments(parser, exclude=('size',))
   args = parser.parse_args(argv)
   runs = []
@@ -44,17 +49,36 @@ def main(argv=None) -> int:
   runtime.configure()
   rows = []
   for agent, config, spec in runs:
-    out = os.path.join(args.out, f'{agent}-N{spec.size}-{spec.mapping}')
+    out = run_folder(agent, config, spec, root=args.out)
     start = time.perf_counter()
-    result = run.train_seeds(config, spec, progress=not args.no_progress, stop_when_solved=True,
-                        checkpoint_path=os.path.join(os.makedirs(out, exist_ok=True) or out, 'checkpoint.npz'))
-    summary = report.write_results(out, config, spec, result)
+    try:
+      if args.fresh:
+        checkpoint.empty_folder(out)
+      os.makedirs(out, exist_ok=True)
+      result = run.train_seeds(config, spec, progress=not args.no_progress, stop_when_solved=True,
+                               checkpoint_path=os.path.join(out, 'checkpoint.npz'), stop_on_interrupt=True)
+    except checkpoint.Interrupted as e:
+      print(e, file=sys.stderr)
+      return 130
+    except KeyboardInterrupt:
+      print(f'interrupted before the first evaluation of {out}: nothing saved for it.', file=sys.stderr)
+      return 130
+    except ValueError as e:
+      print(f'error: {e}', file=sys.stderr)
+      return 2
+    summary = report.write_results(out, config, spec, result, extra=dict(agent=agent))
     print(f'{agent} N={spec.size}: {time.perf_counter() - start:.0f} s')
     print(report.format_summary(summary))
     rows += [dict(agent=agent, budget_episodes=spec.episodes, **r) for r in summary]
 
   table = pd.DataFrame(rows)
-  table.to_csv(os.path.join(args.out, 'scaling.csv'), index=False)
+  path = os.path.join(args.out, 'scaling.csv')
+  if os.path.exists(path):  # keep the rows of (agent, size) pairs this invocation did not run
+    old = pd.read_csv(path)
+    ran = set(zip(table['agent'], table['size']))
+    table = pd.concat([old[[pair not in ran for pair in zip(old['agent'], old['size'])]], table], ignore_index=True)
+  table = table.sort_values(['agent', 'size', 'seed'], kind='stable').reset_index(drop=True)
+  table.to_csv(path, index=False)
   for criterion in CRITERIA:
     fits = report.plot_scaling(os.path.join(args.out, f'scaling_{criterion}.png'), table, criterion)
     for agent, (k, c) in fits.items():

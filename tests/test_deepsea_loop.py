@@ -216,7 +216,8 @@ def test_ablation_and_study_report_end_to_end(tmp_path):
   assert proc.returncode == 0, proc.stderr
   rows = pd.read_csv(out / 'ablation.csv')
   assert sorted(rows['variant'].unique()) == ['K=1', 'hyperagent'] and len(rows) == 8
-  assert json.loads((out / 'K_1-N4' / 'config.json').read_text())['config']['num_update_indices'] == 1
+  (k1,) = out.glob('K_1-N4-seed-*')
+  assert json.loads((k1 / 'config.json').read_text())['config']['num_update_indices'] == 1
   assert (out / 'ablation.png').exists() and '| K=1 | 4 |' in (out / 'ablation.md').read_text()
   bad = subprocess.run([sys.executable, os.path.join(ROOT, 'experiments', 'deepsea_ablation.py'), '--variants', 'M=3'],
                        capture_output=True, text=True, cwd=ROOT, timeout=120)
@@ -232,3 +233,93 @@ def test_ablation_and_study_report_end_to_end(tmp_path):
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
   assert report.returncode == 0, report.stderr
   assert '| hyperagent | 4 | 2 |' in (study / 'study.md').read_text() and (study / 'study_eval_solve_episode.png').exists()
+
+
+def test_run_folders_follow_the_settings_and_fresh_empties_them(tmp_path):
+  """The default folder carries a hash of every setting: a changed setting gets its own folder instead of
+  a clash, the same command finds its finished run, and --fresh leaves nothing of the old run behind."""
+  base = ['--size', '10', '--episodes', '20', '--eval-every', '100', '--eval-episodes', '4', '--no-progress',
+          '--set', 'batch_size=16', '--set', 'warmup_steps=10']
+  cli = lambda *a: subprocess.run([sys.executable, os.path.join(ROOT, 'experiments', 'deepsea.py'), *base, *a],
+                                  capture_output=True, text=True, cwd=tmp_path, timeout=600)
+  first = cli('--seeds', '3')
+  assert first.returncode == 0 and 'starting a new run' in first.stdout, first.stderr
+  again = cli('--seeds', '3')
+  assert again.returncode == 0 and 'finished already' in again.stdout
+  other = cli('--seeds', '2')
+  assert other.returncode == 0 and 'starting a new run' in other.stdout, other.stderr
+  folders = sorted(p.name for p in (tmp_path / 'results' / 'deepsea').iterdir())
+  assert len(folders) == 2 and all(f.startswith('hyperagent-N10-seed-') for f in folders)
+  # an explicit folder holding another run: one line naming what differs and the way out
+  out = tmp_path / 'mine'
+  assert cli('--seeds', '3', '--out', str(out)).returncode == 0
+  clash = cli('--seeds', '2', '--out', str(out))
+  assert clash.returncode == 2 and 'seeds' in clash.stderr and '--fresh' in clash.stderr
+  assert 'Traceback' not in clash.stderr
+  fresh = cli('--seeds', '2', '--out', str(out), '--fresh')
+  assert fresh.returncode == 0, fresh.stderr
+  assert sorted(p.name for p in (out / 'bsuite').iterdir()) == ['seed_0', 'seed_1']  # no stale seed_2
+  # --fresh never empties a folder that is not a results folder
+  stranger = tmp_path / 'notes'
+  stranger.mkdir()
+  (stranger / 'thesis.tex').write_text('x')
+  refused = cli('--out', str(stranger), '--fresh')
+  assert refused.returncode == 2 and (stranger / 'thesis.tex').exists()
+
+
+def test_ctrl_c_finishes_the_chunk_saves_and_resumes_exactly(tmp_path, monkeypatch):
+  import signal
+  config = make_config('hyperagent', 'deepsea', **TINY)
+  spec = tiny_spec()
+  straight = run.train_seeds(config, spec, progress=False)
+  path = str(tmp_path / 'checkpoint.npz')
+  append, calls = run._append, []
+
+  def append_then_ctrl_c(*args):
+    calls.append(1)
+    if len(calls) == 2:
+      os.kill(os.getpid(), signal.SIGINT)  # arrives while the second chunk's results are being read
+    return append(*args)
+
+  monkeypatch.setattr(run, '_append', append_then_ctrl_c)
+  with pytest.raises(checkpoint.Interrupted, match='interrupted at episode 16 of 24.*resume'):
+    run.train_seeds(config, spec, progress=False, checkpoint_path=path, stop_on_interrupt=True)
+  assert checkpoint.load_meta(path)['chunks_done'] == 2
+  monkeypatch.setattr(run, '_append', append)
+  assert_results_equal(straight, run.train_seeds(config, spec, progress=False, checkpoint_path=path))
+
+
+def test_ctrl_c_on_the_command_line_prints_one_line(tmp_path):
+  import signal
+  import time
+  proc = subprocess.Popen([sys.executable, os.path.join(ROOT, 'experiments', 'deepsea.py'), '--size', '10',
+                           '--episodes', '100000', '--eval-every', '500', '--no-progress', '--out', str(tmp_path / 'r')],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+  while 'starting a new run' not in proc.stdout.readline():  # printed before compiling
+    assert proc.poll() is None, proc.stderr.read()
+  time.sleep(8.0)  # usually inside the loop by now; before it, the one line says nothing was saved
+  proc.send_signal(signal.SIGINT)
+  out, err = proc.communicate(timeout=120)
+  assert proc.returncode == 130, err
+  assert 'Traceback' not in err and len(err.strip().splitlines()) == 1, err
+  assert 'interrupted' in err
+
+
+def test_a_kill_during_a_checkpoint_write_leaves_the_last_good_one(tmp_path):
+  """SIGKILL at an arbitrary instant of a stream of saves: the file on disk is always a whole checkpoint."""
+  import signal
+  import time
+  path = tmp_path / 'checkpoint.npz'
+  writer = ('import sys, numpy as np\nfrom hyperagent import checkpoint\n'
+            'big = np.arange(4_000_000, dtype=np.float32)\n'
+            'for i in range(10**6):\n'
+            '  checkpoint.save(sys.argv[1], dict(count=i), dict(state=dict(big=big + i)))\n')
+  proc = subprocess.Popen([sys.executable, '-c', writer, str(path)], cwd=ROOT)
+  deadline = time.time() + 120
+  while not path.exists() and time.time() < deadline:
+    time.sleep(0.05)
+  time.sleep(1.3)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait(timeout=30)
+  meta, trees = checkpoint.load(str(path), dict(state=dict(big=np.zeros(4_000_000, np.float32))), exact_shapes=['state'])
+  assert trees['state']['big'][0] == meta['count'] and trees['state']['big'][-1] == 3_999_999 + meta['count']

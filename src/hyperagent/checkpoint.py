@@ -12,10 +12,15 @@ the last complete checkpoint.
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
+import shutil
+import signal
+import threading
 import zipfile
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -101,3 +106,53 @@ def differences(saved: Mapping[str, Any], current: Mapping[str, Any], ignore: It
   saved, current, ignore = norm(saved), norm(current), set(ignore)
   return [f'{k}={saved.get(k)!r} (now {current.get(k)!r})'
           for k in sorted(set(saved) | set(current)) if k not in ignore and saved.get(k) != current.get(k)]
+
+
+def run_id(*settings: Mapping[str, Any]) -> str:
+  """8 hex digits that change with anything in `settings` (resolved config and run settings): the
+  suffix of a run's default folder, so a changed setting never lands in an old run's folder and the
+  same settings always find their own."""
+  text = json.dumps([json.loads(json.dumps(dict(s))) for s in settings], sort_keys=True)
+  return hashlib.sha1(text.encode()).hexdigest()[:8]
+
+
+RUN_FILES = ('config.json', 'checkpoint.npz')
+
+
+def empty_folder(path: str) -> None:
+  """Removes everything in a results folder (`--fresh`). Refuses a non-empty folder that holds none of
+  RUN_FILES: it is not a results folder, and emptying it could delete someone's work."""
+  if not os.path.isdir(path) or not os.listdir(path):
+    return
+  if not any(os.path.exists(os.path.join(path, name)) for name in RUN_FILES):
+    raise ValueError(f'--fresh would empty {path}, which holds no {" or ".join(RUN_FILES)}: not a results folder; '
+                     'give another --out.')
+  for name in os.listdir(path):
+    target = os.path.join(path, name)
+    shutil.rmtree(target) if os.path.isdir(target) and not os.path.islink(target) else os.remove(target)
+
+
+class Interrupted(Exception):
+  """A run stopped by Ctrl-C after saving its checkpoint; the message says where and how to resume."""
+
+
+@contextlib.contextmanager
+def deferred_interrupt(enabled: bool = True) -> Iterator[Callable[[], bool]]:
+  """Within the block, a first Ctrl-C only sets a flag (the returned function reads it), so a driver can
+  finish its chunk, save and stop; a second Ctrl-C interrupts at once as usual. Off the main thread,
+  or when not enabled, Ctrl-C is left alone."""
+  if not enabled or threading.current_thread() is not threading.main_thread():
+    yield lambda: False
+    return
+  requested = []
+
+  def handler(signum, frame):
+    if requested:
+      raise KeyboardInterrupt
+    requested.append(True)
+
+  previous = signal.signal(signal.SIGINT, handler)
+  try:
+    yield lambda: bool(requested)
+  finally:
+    signal.signal(signal.SIGINT, previous)

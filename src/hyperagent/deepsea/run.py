@@ -160,8 +160,8 @@ def all_solved(result: Result, spec: RunSpec) -> bool:
 
 
 def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpoint_path: str | None = None,
-          checkpoint_every_s: float = 60.0, resume: bool = True, max_chunks: int | None = None,
-          stop_when_solved: bool = False) -> Result:
+          checkpoint_every_s: float = 15.0, resume: bool = True, max_chunks: int | None = None,
+          stop_when_solved: bool = False, stop_on_interrupt: bool = False) -> Result:
   """Runs every seed of `spec` to the end; returns the host-side record.
 
   With `checkpoint_path`, the full state (agent, optimiser, replay, env, keys, logs) is saved every
@@ -169,6 +169,8 @@ def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpo
   resumed, which continues exactly as the uninterrupted run would have.
   max_chunks: return after this many chunks (evaluations) in this call, e.g. to split a long run.
   stop_when_solved: stop once every seed has solved under both criteria (the scaling study).
+  stop_on_interrupt: a Ctrl-C ends the current chunk, saves the checkpoint and raises
+    `checkpoint.Interrupted` (main thread only; a second Ctrl-C interrupts at once).
   """
   agent = loop.make_agent_for(config, spec.size)
   chunk = loop.make_chunk_fn(config, spec.loop)
@@ -179,18 +181,28 @@ def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpo
     differ = checkpoint.differences(checkpoint.load_meta(checkpoint_path).get('run', {}), run_meta)
     if differ:
       raise checkpoint.CheckpointError(f'{checkpoint_path} belongs to another run ({"; ".join(differ)}); '
-                                       'use another results folder, or delete it to start again.')
+                                       'use another results folder, or --fresh to empty this one and start again.')
     meta, trees = checkpoint.load(checkpoint_path, dict(states=states, result=result), exact_shapes=('states',))
     states = jax.tree.map(jnp.asarray, trees['states'])
     result, chunks_done, wall_before = trees['result'], meta['chunks_done'], meta['wall_s']
 
   lengths = chunk_lengths(spec)
-  start, last_save = time.perf_counter() - wall_before, time.perf_counter()
+  start = time.perf_counter() - wall_before
   bar = tqdm(total=spec.total_steps, initial=sum(lengths[:chunks_done]), unit='step', unit_scale=True,
              disable=not progress, desc=f'DeepSea N={spec.size} x{len(spec.seeds)} seeds')
   end = len(lengths) if max_chunks is None else min(len(lengths), chunks_done + max_chunks)
   if stop_when_solved and chunks_done and all_solved(result, spec):
     end = chunks_done  # a finished early-stopped run: a re-run returns it as it was
+  with checkpoint.deferred_interrupt(stop_on_interrupt) as interrupted:
+    result = _run_chunks(chunk, mappings, states, result, spec, lengths, chunks_done, end, start, bar,
+                         checkpoint_path, checkpoint_every_s, run_meta, stop_when_solved, interrupted)
+  bar.close()
+  return result
+
+
+def _run_chunks(chunk, mappings, states, result, spec, lengths, chunks_done, end, start, bar, checkpoint_path,
+                checkpoint_every_s, run_meta, stop_when_solved, interrupted) -> Result:
+  last_save = time.perf_counter()
   for i in range(chunks_done, end):
     states, out = chunk(lengths[i], mappings, states)
     result = _append(result, out, sum(lengths[:i + 1]), time.perf_counter() - start)
@@ -199,14 +211,20 @@ def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpo
     bar.set_postfix(eval_optimal=f'{result.eval_optimal[:, -1].mean():.2f}',
                     solved=f'{sum(solved)}/{len(spec.seeds)}')
     done = stop_when_solved and all_solved(result, spec)
-    last = i == end - 1 or done
+    stop = interrupted()
+    last = i == end - 1 or done or stop
     if checkpoint_path and (last or time.perf_counter() - last_save > checkpoint_every_s):
       checkpoint.save(checkpoint_path, dict(run=run_meta, chunks_done=i + 1, wall_s=time.perf_counter() - start),
                       dict(states=states, result=result))
       last_save = time.perf_counter()
+    if stop:
+      bar.close()
+      episodes = sum(lengths[:i + 1]) // spec.size
+      where = (f'checkpoint saved in {checkpoint_path}; run the same command to resume' if checkpoint_path
+               else 'no checkpoint path was given, so nothing was saved')
+      raise checkpoint.Interrupted(f'interrupted at episode {episodes:,} of {spec.episodes:,}: {where}.')
     if done:
       break
-  bar.close()
   return result
 
 
