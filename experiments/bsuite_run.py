@@ -73,14 +73,20 @@ def main(argv: list[str] | None = None) -> int:
   workers = min(args.workers, len(todo))
   start = time.monotonic()
   run = _run_in_process if workers <= 1 else _run_in_pool
-  failures = run(todo, episodes, results, args.agent, settings, args, workers)
+  finished = []
+  try:
+    failures = run(todo, episodes, results, args.agent, settings, args, workers, finished)
+  except KeyboardInterrupt:
+    print(f'interrupted: {len(done) + len(finished)} of {len(ids)} ids are finished and kept in {results}; '
+          'the same command resumes (finished ids are skipped, unfinished ones start again).', file=sys.stderr)
+    return 130
   print(f'{len(todo) - len(failures)} ids run in {time.monotonic() - start:.1f} s', flush=True)
   for bsuite_id, error in failures.items():
     print(f'FAILED {bsuite_id}: {error}', file=sys.stderr)
   return 1 if failures else 0
 
 
-def _run_in_process(todo, episodes, results, agent, settings, args, workers) -> dict[str, str]:
+def _run_in_process(todo, episodes, results, agent, settings, args, workers, finished) -> dict[str, str]:
   del workers
   from tqdm import tqdm
   if 'jax' not in sys.modules:  # a fresh process: JAX reads these flags once, when first imported
@@ -94,6 +100,7 @@ def _run_in_process(todo, episodes, results, agent, settings, args, workers) -> 
         summary = adapter.run_id(bsuite_id, results, agent, settings, args.seed,
                                       episodes[bsuite_id])
         _finished(results, summary)
+        finished.append(bsuite_id)
       except Exception as error:  # noqa: BLE001 - one broken id must not stop the sweep
         failures[bsuite_id] = repr(error)
       finally:
@@ -118,7 +125,7 @@ class _BarQueue:
     self.bar.update(item[1])
 
 
-def _run_in_pool(todo, episodes, results, agent, settings, args, workers) -> dict[str, str]:
+def _run_in_pool(todo, episodes, results, agent, settings, args, workers, finished) -> dict[str, str]:
   from tqdm import tqdm
   from hyperagent.bsuite import adapter  # the workers import it after init_worker has set their flags
   # 'spawn': a forked child would inherit the parent's threads and locks; spawned ones import JAX
@@ -127,28 +134,31 @@ def _run_in_pool(todo, episodes, results, agent, settings, args, workers) -> dic
   queue = context.Queue()
   single_thread = workers >= (os.cpu_count() or 1)
   failures = {}
-  with futures.ProcessPoolExecutor(workers, mp_context=context, initializer=bsuite_sweep.init_worker,
-                                   initargs=(single_thread, args.platform or None, queue, True)) as pool, \
-      tqdm(total=len(todo), desc='ids', unit='id', position=0, disable=None) as id_bar, \
-      tqdm(total=sum(episodes.values()), desc='episodes', unit='ep', position=1,
-           disable=None) as episode_bar:
-    pending = {pool.submit(adapter.run_id, i, results, agent, settings, args.seed,
-                           episodes[i]): i for i in todo}
-    try:
+  pool = futures.ProcessPoolExecutor(workers, mp_context=context, initializer=bsuite_sweep.init_worker,
+                                     initargs=(single_thread, args.platform or None, queue, True, True))
+  try:
+    with tqdm(total=len(todo), desc='ids', unit='id', position=0, disable=None) as id_bar, \
+        tqdm(total=sum(episodes.values()), desc='episodes', unit='ep', position=1, disable=None) as episode_bar:
+      pending = {pool.submit(adapter.run_id, i, results, agent, settings, args.seed, episodes[i]): i for i in todo}
       while pending:
-        finished, _ = futures.wait(pending, timeout=0.5, return_when=futures.FIRST_COMPLETED)
+        done, _ = futures.wait(pending, timeout=0.5, return_when=futures.FIRST_COMPLETED)
         episode_bar.update(_drain(queue))
-        for future in finished:
+        for future in done:
           bsuite_id = pending.pop(future)
           if future.exception() is not None:
             failures[bsuite_id] = repr(future.exception())
           else:
             _finished(results, future.result())
+            finished.append(bsuite_id)
           id_bar.update(1)
-    except KeyboardInterrupt:
-      pool.shutdown(wait=False, cancel_futures=True)
-      raise
-    episode_bar.update(_drain(queue))
+      episode_bar.update(_drain(queue))
+  except KeyboardInterrupt:
+    # The workers ignore Ctrl-C (init_worker): stop them here, or they would run the queued ids on.
+    for process in list(getattr(pool, '_processes', {}).values()):
+      process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+    raise
+  pool.shutdown(wait=True)
   return failures
 
 

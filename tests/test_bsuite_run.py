@@ -297,3 +297,51 @@ def test_agreement_script_rejects_bad_ids_and_budgets():
     agreement.main(['--ids', 'catch/0'])
   with pytest.raises(SystemExit):
     agreement.main(['--episodes', '0'])
+
+
+def _children(pid: int) -> list[int]:
+  found = []
+  for entry in os.listdir('/proc'):
+    if entry.isdigit():
+      try:
+        with open(f'/proc/{entry}/stat') as f:
+          if int(f.read().rsplit(')', 1)[1].split()[1]) == pid:
+            found.append(int(entry))
+      except (OSError, IndexError, ValueError):
+        pass
+  return found
+
+
+def _alive(pid: int) -> bool:
+  try:
+    with open(f'/proc/{pid}/stat') as f:
+      return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
+  except OSError:
+    return False
+
+
+def test_ctrl_c_stops_a_parallel_sweep_and_every_worker(tmp_path):
+  """Ctrl-C as a terminal sends it (SIGINT to the whole process group): the runner and both workers
+  are gone within seconds, with one line saying what is kept and how to resume."""
+  import signal
+  import subprocess
+  import sys
+  import time
+  script = os.path.join(os.path.dirname(os.path.dirname(__file__)), 'experiments', 'bsuite_run.py')
+  proc = subprocess.Popen(
+      [sys.executable, script, '--sweep', 'catch/0,catch/1,catch/2,catch/3', '--workers', '2', '--episodes', '5000',
+       '--results', str(tmp_path / 'r'), '--set', 'batch_size=8', '--set', 'hidden_sizes=(8,)'],
+      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+  deadline = time.time() + 120
+  while len(_children(proc.pid)) < 2 and time.time() < deadline:
+    time.sleep(0.2)
+  workers = _children(proc.pid)
+  time.sleep(10)  # the workers import JAX and start playing
+  os.killpg(proc.pid, signal.SIGINT)
+  start = time.time()
+  _, err = proc.communicate(timeout=60)
+  assert time.time() - start < 30
+  assert proc.returncode == 130, err
+  assert 'Traceback' not in err and 'the same command resumes' in err, err
+  time.sleep(2)
+  assert workers and not [pid for pid in workers if _alive(pid)]

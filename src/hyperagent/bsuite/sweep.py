@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 from typing import Any, Mapping, Optional, Sequence
 
 from bsuite import sweep
@@ -217,14 +218,18 @@ def progress_queue():
 
 
 def init_worker(single_thread: bool, platform: Optional[str], progress_queue=None,
-                compile_cache: bool = False) -> None:
+                compile_cache: bool = False, pool_worker: bool = False) -> None:
   """Runs first in each worker process (and in the runner itself), before JAX is imported there.
 
   Many JAX processes on one machine each start a thread pool as wide as the machine; with one
   worker per core, single-threaded XLA avoids the oversubscription. On a GPU machine the workers
   should not each preallocate most of the accelerator's memory. The on-disk compilation cache lets
   a worker load what another (or an earlier run) compiled for the same shapes.
+  A pool worker ignores Ctrl-C: a terminal sends it to every process of the group, and the runner,
+  which owns the pool, stops the workers itself.
   """
+  if pool_worker:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
   set_progress(progress_queue)
   if single_thread:
     flags = os.environ.get('XLA_FLAGS', '')
