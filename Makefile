@@ -68,7 +68,8 @@ bsuite-report: $(STAMP)
 # 20k steps, 200 final games), e.g. `make atari GAME=pong STEPS=2000000 ATARI_ARGS=`.
 # SEEDS is a count (3 = seeds 0,1,2), a list (2025,2030) or a range (5-9).
 ATARI_ARGS ?= --replay-ratio 0.25 --set warmup_steps=1000 --eval-every 2000 --eval-episodes 4 \
-	--final-eval-episodes 8 --final-eval-envs 4 --eval-max-episode-steps 2000 --log-every 500
+	--final-eval-episodes 8 --final-eval-envs 4 --eval-max-episode-steps 2000 --log-every 500 \
+	--checkpoint-every 1000
 ATARI_OUT ?= results/atari
 ATARI_REPORT_DIR ?= reports/atari
 

@@ -1,7 +1,7 @@
 """Train on one Atari game with envpool, for one or more seeds: `make atari GAME=breakout`.
 
 Each seed writes results/atari/<Game>/<agent>-<protocol>/seed<k>/ (config.json, train.csv,
-eval.csv, final.json, checkpoint.npz); `--resume` continues from the checkpoint there. Agent config
+eval.csv, final.json, checkpoint.npz); the same command resumes from the checkpoint there. Agent config
 fields are overridden with --set name=value (e.g. --set warmup_steps=500).
 
 Example (CPU demo):  python experiments/atari.py --game breakout --steps 5000 --set warmup_steps=1000
@@ -9,6 +9,7 @@ Example (CPU demo):  python experiments/atari.py --game breakout --steps 5000 --
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -24,8 +25,11 @@ def main(argv=None) -> int:
   p.add_argument('--seeds', type=cli.parse_seeds, default=(0,),
                  help="a count ('3' = 0,1,2), a list ('2025,2030') or a range ('5-9') (default: 0)")
   p.add_argument('--set', action='append', default=[], metavar='NAME=VALUE', help='agent Config override')
-  p.add_argument('--out', default='results/atari')
-  p.add_argument('--resume', action='store_true')
+  p.add_argument('--out', default='results/atari',
+                 help='results root: each seed writes <out>/<Game>/<agent>-<protocol>-<run id>/seed<k>, the run id a '
+                      'hash of the settings that change the numbers (the same command resumes its run)')
+  p.add_argument('--fresh', action='store_true', help='empty the run folders and start again')
+  p.add_argument('--resume', action='store_true', help='(the default now: kept so old commands still work)')
   p.add_argument('--no-progress', action='store_true')
   args = p.parse_args(argv)
 
@@ -37,19 +41,42 @@ def main(argv=None) -> int:
     p.error(str(e))
   game = runs[0].game
 
-  from hyperagent import runtime
-  from hyperagent.atari.runner import Runner
+  from hyperagent import checkpoint, runtime
+  from hyperagent.atari.runner import RESUMABLE_CHANGES, Runner
+  settings = {k: v for k, v in dataclasses.asdict(runs[0]).items() if k not in RESUMABLE_CHANGES + ('seed',)}
+  folder = os.path.join(args.out, game, f'{runs[0].agent}-{runs[0].protocol}-'
+                        f'{checkpoint.run_id(settings, runs[0].agent_config().to_dict())}')
+  if jax_platform() == 'cpu' and runs[0].steps < 100_000:
+    print('[atari] this is a CPU smoke test: far too few steps to show learning. Atari learning curves need a '
+          'GPU (README, "Status and known gaps"; the GPU runbook in BENCHMARKS.md).', file=sys.stderr)
   runtime.configure()
   runner = None
-  for run in runs:
-    out_dir = os.path.join(args.out, game, f'{run.agent}-{run.protocol}', f'seed{run.seed}')
-    # one set of compiled functions serves every seed (the seed is data, not structure)
-    runner = Runner(run) if runner is None else runner.reseed(run.seed)
-    print(f'[atari] {game} {run.agent} {run.protocol} seed {run.seed}: {run.total_steps} steps -> {out_dir}',
-          file=sys.stderr)
-    result = runner.train(out_dir, resume=args.resume, progress=False if args.no_progress else None)
-    print(json.dumps({k: v for k, v in result.items() if k != 'scores'}))
+  try:
+    for run in runs:
+      out_dir = os.path.join(folder, f'seed{run.seed}')
+      if args.fresh:
+        checkpoint.empty_folder(out_dir, run_files=('config.json', 'checkpoint.npz', 'train.csv'))
+      # one set of compiled functions serves every seed (the seed is data, not structure)
+      runner = Runner(run) if runner is None else runner.reseed(run.seed)
+      print(f'[atari] {game} {run.agent} {run.protocol} seed {run.seed}: {run.total_steps} steps -> {out_dir}',
+            file=sys.stderr)
+      result = runner.train(out_dir, resume=True, progress=False if args.no_progress else None)
+      if 'loaded_from' in result:
+        print(f'[atari] this run finished already: loaded {result["loaded_from"]}', file=sys.stderr)
+      print(json.dumps({k: v for k, v in result.items() if k != 'scores'}))
+  except KeyboardInterrupt:
+    print(f'interrupted: the last checkpoint in {folder} is kept (every --checkpoint-every steps); the same '
+          'command resumes from it.', file=sys.stderr)
+    return 130
+  except ValueError as e:  # a foreign or unreadable checkpoint, or a folder holding another run
+    print(f'error: {e}', file=sys.stderr)
+    return 2
   return 0
+
+
+def jax_platform() -> str:
+  import jax
+  return jax.default_backend()
 
 
 if __name__ == '__main__':

@@ -347,8 +347,17 @@ def test_checkpoint_resume_reproduces_metrics(tmp_path):
   straight = runner.train(str(tmp_path / 'a'), progress=False)
   assert runner.train(str(tmp_path / 'b'), progress=False, stop_after=32) == dict(interrupted_at=32)
   assert max(int(r['env_steps']) for r in _read(tmp_path / 'b' / 'train.csv')) == 32
+  saved = np.load(tmp_path / 'b' / 'checkpoint.npz')
+  frames = [saved[k] for k in saved.files if k.startswith('replay/') and saved[k].ndim == 4]
+  assert frames and frames[0].shape[0] == 17  # of 100 rows: the reset row and 16 steps of the 2 envs
   resumed = runner.train(str(tmp_path / 'b'), resume=True, progress=False)
   assert straight == resumed and straight['updates'] == 11 and straight['env_steps'] == 64
+  # a finished run is loaded, not trained or evaluated again; a new run never writes over one
+  again = runner.train(str(tmp_path / 'b'), resume=True, progress=False)
+  assert again.pop('loaded_from').endswith('final.json') and again == resumed
+  from hyperagent import checkpoint
+  with pytest.raises(checkpoint.CheckpointError, match='holds a run .*--fresh'):
+    runner.train(str(tmp_path / 'b'), progress=False)
   a, b = _read(tmp_path / 'a' / 'train.csv'), _read(tmp_path / 'b' / 'train.csv')
   assert len(a) == 4 and a == b and float(a[-1]['loss']) > 0
   assert _read(tmp_path / 'a' / 'eval.csv') == _read(tmp_path / 'b' / 'eval.csv')
@@ -393,10 +402,15 @@ def test_make_atari_end_to_end(tmp_path):
   env = dict(os.environ, PYTHONPATH=str(root / 'src'))
   subprocess.run(['make', '-s', '-C', str(root), 'atari', 'GAME=Breakout', 'STEPS=300', f'ATARI_OUT={out}',
                   f'ATARI_ARGS={args}'], check=True, env=env, capture_output=True, text=True)
-  run_dir = out / 'Breakout' / 'hyperagent-paper' / 'seed0'
+  (folder,) = (out / 'Breakout').glob('hyperagent-paper-*')  # the suffix: a hash of the settings
+  run_dir = folder / 'seed0'
   final = json.loads((run_dir / 'final.json').read_text())
   assert final['env_steps'] == 300 and final['updates'] == 21 and final['episodes'] == 2
   assert len(_read(run_dir / 'train.csv')) == 3 and len(_read(run_dir / 'eval.csv')) == 3
+  # the same command again: the finished run is loaded, not trained, evaluated or overwritten
+  again = subprocess.run(['make', '-s', '-C', str(root), 'atari', 'GAME=Breakout', 'STEPS=300', f'ATARI_OUT={out}',
+                          f'ATARI_ARGS={args}'], check=True, env=env, capture_output=True, text=True)
+  assert 'finished already' in again.stderr and json.loads((run_dir / 'final.json').read_text()) == final
   subprocess.run(['make', '-s', '-C', str(root), 'atari-report', f'RESULTS={out}', f'ATARI_REPORT_DIR={report}'],
                  check=True, env=env, capture_output=True, text=True)
   text = (report / 'report.md').read_text()

@@ -119,13 +119,14 @@ def run_id(*settings: Mapping[str, Any]) -> str:
 RUN_FILES = ('config.json', 'checkpoint.npz')
 
 
-def empty_folder(path: str) -> None:
+def empty_folder(path: str, run_files: Iterable[str] = RUN_FILES) -> None:
   """Removes everything in a results folder (`--fresh`). Refuses a non-empty folder that holds none of
-  RUN_FILES: it is not a results folder, and emptying it could delete someone's work."""
+  `run_files`: it is not a results folder, and emptying it could delete someone's work."""
   if not os.path.isdir(path) or not os.listdir(path):
     return
-  if not any(os.path.exists(os.path.join(path, name)) for name in RUN_FILES):
-    raise ValueError(f'--fresh would empty {path}, which holds no {" or ".join(RUN_FILES)}: not a results folder; '
+  run_files = tuple(run_files)
+  if not any(os.path.exists(os.path.join(path, name)) for name in run_files):
+    raise ValueError(f'--fresh would empty {path}, which holds no {" or ".join(run_files)}: not a results folder; '
                      'give another --out.')
   for name in os.listdir(path):
     target = os.path.join(path, name)

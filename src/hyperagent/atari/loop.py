@@ -48,7 +48,8 @@ class RunConfig:
   final_eval_envs: int = setting(20, 'envs of the final evaluation')
   eval_max_episode_steps: int = setting(atari.MAX_EPISODE_STEPS, 'cap of eval games in agent steps (27k = 108k frames)')
   log_every: int = setting(10_000, 'agent steps between rows of train.csv')
-  checkpoint_every: int = setting(0, 'agent steps between checkpoints (0: only at the end)')
+  checkpoint_every: int = setting(100_000, 'agent steps between checkpoints (0: only at the end); each one cuts '
+                                           'the running games, and a resumed run makes the same cuts')
   checkpoint_replay: bool = setting(True, 'save the replay in checkpoints: needed for an exact resume '
                                           '(~0.7 GB at 1e5 transitions)')
   overrides: tuple[tuple[str, Any], ...] = setting((), "agent Config fields, e.g. (('warmup_steps', 500),)",

@@ -39,6 +39,10 @@ from hyperagent.atari import env as atari
 from hyperagent.atari.loop import (OBS_SHAPE, LEARN_METRICS, LearnerState, RunConfig, due_updates, read_step,
                                    init_learner, make_update, start_segment, zero_sums)
 
+# Files that make a folder a run's: a new run never writes over them (resume, or --fresh).
+RUN_FILES = ('checkpoint.npz', 'train.csv', 'eval.csv', 'final.json')
+# The replay's per-row arrays (leading axis: capacity rows), saved up to the rows written.
+REPLAY_ROWS = ('frame', 'action', 'reward', 'terminated', 'truncated', 'perturbation', 'first')
 # RunConfig fields a resumed run may change: they do not alter the training numbers.
 RESUMABLE_CHANGES = ('steps', 'log_every', 'eval_every', 'final_eval_episodes', 'final_eval_envs',
                      'num_threads', 'chunk')
@@ -165,8 +169,17 @@ class Runner:
     os.makedirs(out_dir, exist_ok=True)
     ckpt_path = os.path.join(out_dir, 'checkpoint.npz')
     host = dict(segment=0, best_score=-math.inf, best_params=None, best_step=-1)
+    held = [name for name in RUN_FILES if os.path.exists(os.path.join(out_dir, name))]
+    if held and not (resume and os.path.exists(ckpt_path)):
+      raise checkpoint.CheckpointError(
+          f'{out_dir} holds a run ({", ".join(held)}); resume it, or start it again with --fresh (which empties '
+          'the folder), or give another --out. Nothing was overwritten.')
     if resume and os.path.exists(ckpt_path):
       state, host = self._restore(ckpt_path)
+      final = os.path.join(out_dir, 'final.json')
+      if int(state.env_steps) >= run.total_steps and os.path.exists(final):
+        with open(final) as f:
+          return dict(json.load(f), loaded_from=final)  # a finished run: nothing to train or evaluate
       _truncate_csvs(out_dir, int(state.env_steps))
     else:
       state = init_learner(self.agent, run, jax.random.PRNGKey(run.seed))
@@ -271,11 +284,16 @@ class Runner:
     return result
 
   def _save(self, path: str, state: LearnerState, host: dict):
-    trees = dict(state=state if self.run.checkpoint_replay else state._replace(replay=None))
+    trees = dict(state=state._replace(replay=None))
+    rows = int(state.replay.rows)
+    if self.run.checkpoint_replay:
+      # Rows never written are zeros, as `init` made them: only the written ones are saved (a short run's
+      # checkpoint is small), and `_restore` pads the rest back.
+      trees['replay'] = state.replay._replace(**{name: getattr(state.replay, name)[:rows] for name in REPLAY_ROWS})
     if host['best_params'] is not None:
       trees['best_params'] = host['best_params']
     meta = dict(run=dataclasses.asdict(self.run), host={k: v for k, v in host.items() if k != 'best_params'},
-                replay=self.run.checkpoint_replay, best_params=host['best_params'] is not None)
+                replay=self.run.checkpoint_replay, replay_rows=rows, best_params=host['best_params'] is not None)
     checkpoint.save(path, meta, trees)
 
   def _restore(self, path: str) -> tuple[LearnerState, dict]:
@@ -286,13 +304,20 @@ class Runner:
                                        + ', '.join(differ))
     fresh = init_learner(self.agent, self.run, jax.random.PRNGKey(self.run.seed))
     meta = checkpoint.load_meta(path)
-    templates = dict(state=fresh if meta['replay'] else fresh._replace(replay=None))
+    templates = dict(state=fresh._replace(replay=None))
+    if meta['replay']:
+      templates['replay'] = fresh.replay
     if meta['best_params']:
       templates['best_params'] = fresh.train.params
-    meta, trees = checkpoint.load(path, templates, exact_shapes=templates)
-    state = trees['state']
-    if state.replay is None:  # saved without replay: resume with an empty one (not an exact resume)
-      state = state._replace(replay=fresh.replay)
+    meta, trees = checkpoint.load(path, templates, exact_shapes=('state', 'best_params'))
+    replay = fresh.replay  # saved without replay: resume with an empty one (not an exact resume)
+    if meta['replay']:
+      saved, rows = trees['replay'], meta['replay_rows']
+      pad = lambda name: jax.numpy.asarray(getattr(fresh.replay, name)).at[:rows].set(getattr(saved, name))
+      replay = saved._replace(**{name: pad(name) for name in REPLAY_ROWS})
+      if jax.tree.map(jax.numpy.shape, replay) != jax.tree.map(jax.numpy.shape, fresh.replay):
+        raise checkpoint.CheckpointError(f'{path} holds a replay of another size; use another --out or --fresh.')
+    state = trees['state']._replace(replay=replay)
     host = dict(meta['host'], best_params=trees.get('best_params'))
     return jax.device_put(state), host
 
