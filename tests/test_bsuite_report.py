@@ -300,3 +300,19 @@ def test_cli_names_and_errors(tmp_path, capsys):
   with pytest.raises(SystemExit):
     cli.main([str(tmp_path / 'run_a'), '--out', str(tmp_path / 'out')])
   assert 'no bsuite CSVs' in capsys.readouterr().err
+
+
+def test_coverage_marks_partial_tag_scores():
+  """deep_sea/0 alone would score exploration 1.0: the coverage says it rests on 1 of the tag's 62 ids."""
+  from bsuite import sweep
+  data = pd.DataFrame({bsuite_report.AGENT: ['a', 'a', 'b'] + ['c'] * 21,
+                       'bsuite_id': ['deep_sea/0', 'catch/0', 'deep_sea/0'] + [f'deep_sea/{i}' for i in range(21)]})
+  scored = pd.DataFrame({bsuite_report.AGENT: ['a', 'a', 'b', 'c'], 'bsuite_env': ['deep_sea', 'catch', 'deep_sea', 'deep_sea'],
+                         'finished': [True, False, True, True]})
+  cover = bsuite_report.coverage(data, scored).set_index([bsuite_report.AGENT, 'tag'])
+  assert len(sweep.TAGS['exploration']) == 62
+  row = cover.loc[('a', 'exploration')]
+  assert row.ids == 1 and row.ids_in_tag == 62 and row.partial and row.unfinished_experiments == ''
+  assert cover.loc[('a', 'basic')].unfinished_experiments == 'catch'
+  assert cover.loc[('c', 'exploration')].ids == 21 and cover.loc[('c', 'exploration')].partial
+  assert ('b', 'basic') not in cover.index  # no data for a tag: no row

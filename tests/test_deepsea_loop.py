@@ -323,3 +323,12 @@ def test_a_kill_during_a_checkpoint_write_leaves_the_last_good_one(tmp_path):
   proc.wait(timeout=30)
   meta, trees = checkpoint.load(str(path), dict(state=dict(big=np.zeros(4_000_000, np.float32))), exact_shapes=['state'])
   assert trees['state']['big'][0] == meta['count'] and trees['state']['big'][-1] == 3_999_999 + meta['count']
+
+
+def test_a_checkpoint_holding_python_objects_is_refused(tmp_path):
+  """np.load refuses object arrays: a crafted checkpoint cannot run code when it is loaded."""
+  path = str(tmp_path / 'checkpoint.npz')
+  checkpoint.save(path, dict(run={}), dict(state=dict(x=np.zeros(3))))
+  np.savez(path, __meta__=np.frombuffer(b'{}', np.uint8), **{'state/0': np.array([object()], dtype=object)})
+  with pytest.raises(checkpoint.CheckpointError, match='not a readable checkpoint'):
+    checkpoint.load(path, dict(state=dict(x=np.zeros(3))))

@@ -1,8 +1,8 @@
 """One checkpoint format for every driver: arrays in an .npz, plain data as JSON, written atomically.
 
 A checkpoint holds named pytrees of arrays (a loop state, a host-side record, ...) and a JSON dict
-(`meta`: settings, counters). Only arrays and JSON are stored, never pickles, so loading a file from
-a shared results folder runs no code. The trees' structure is not stored: `load` rebuilds each tree
+(`meta`: settings, counters). Only arrays and JSON are stored, never Python objects (np.load refuses
+them by default), so loading a file from a shared results folder runs no code. The trees' structure is not stored: `load` rebuilds each tree
 from a template the driver makes for the current run (its fresh state), and checks every leaf's
 rank and dtype against it (and the exact shape where asked), so a file written by another run or
 another version of hyperagent gives one clear error instead of a pytree mismatch inside jit.
@@ -56,7 +56,7 @@ def save(path: str, meta: Mapping[str, Any], trees: Mapping[str, Any]) -> None:
 def load_meta(path: str) -> dict[str, Any]:
   """The JSON part alone (cheap: the arrays are not read)."""
   try:
-    with np.load(path, allow_pickle=False) as data:
+    with np.load(path) as data:
       return json.loads(bytes(data[META]).decode())
   except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as error:
     raise CheckpointError(f'{path} is not a readable checkpoint ({type(error).__name__}: {error}); delete it '
@@ -74,7 +74,7 @@ def load(path: str, templates: Mapping[str, Any], exact_shapes: Iterable[str] = 
   exact = set(exact_shapes)
   trees = {}
   try:
-    with np.load(path, allow_pickle=False) as data:
+    with np.load(path) as data:
       for name, template in templates.items():
         like, treedef = jax.tree.flatten(template)
         stored = sum(1 for key in data.files if key.startswith(name + '/'))

@@ -98,7 +98,8 @@ def aggregate(runs: list[dict], reps: int = 2000) -> list[dict]:
 
 
 def plot_curves(runs: list[dict], path: str):
-  """Evaluation return vs agent steps, one panel per game: mean over seeds, shaded min-max."""
+  """Evaluation return vs agent steps, one panel per game: mean over seeds with markers (a single
+  evaluation still shows), shaded min-max, and the final evaluation (best parameters) as a star."""
   import matplotlib
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt
@@ -109,16 +110,22 @@ def plot_curves(runs: list[dict], path: str):
   rows = -(-len(games) // cols)
   fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
   for ax, game in zip(axes.ravel(), games):
-    by_label = defaultdict(list)
+    by_label, finals = defaultdict(list), defaultdict(list)
     for run in runs:
       if run['game'] == game and run['curve'] is not None:
         by_label[run['label']].append(run['curve'])
+      if run['game'] == game and run['final'] is not None:
+        finals[run['label']].append((run['final']['env_steps'], run['final']['raw_score']))
     for label, curves in sorted(by_label.items()):
       length = min(len(c[0]) for c in curves)  # seeds may be at different points of a running job
       steps = curves[0][0][:length]
       values = np.stack([c[1][:length] for c in curves])
-      ax.plot(steps, values.mean(0), label=f'{label} ({len(curves)})')
+      line, = ax.plot(steps, values.mean(0), 'o-', markersize=3, label=f'{label} ({len(curves)})')
       ax.fill_between(steps, values.min(0), values.max(0), alpha=0.2)
+      if finals[label]:
+        at, score = np.mean(finals[label], axis=0)
+        ax.plot([at], [score], '*', markersize=11, color=line.get_color(),
+                label=f'{label}: final test, best params')
     if game in atari.HUMAN_RANDOM:
       ax.axhline(atari.HUMAN_RANDOM[game][1], color='grey', ls='--', lw=0.8, label='human')
     ax.set_title(game)

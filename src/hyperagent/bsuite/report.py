@@ -129,7 +129,48 @@ def load_and_score(results: Mapping[str, str | os.PathLike]) -> Scores:
 
 
 def _save_ggplot(plot: Any, path: str, dpi: int) -> None:
-  plot.save(path, dpi=dpi, verbose=False)
+  plot.save(path, dpi=dpi, verbose=False, bbox_inches='tight')  # 'tight': axis labels are not clipped
+
+
+def coverage(data: pd.DataFrame, by_experiment: pd.DataFrame) -> pd.DataFrame:
+  """Per agent and bsuite tag: how many of the tag's ids in bsuite's sweep have data, and whether every
+  experiment scored for it ran its full episodes. A tag score is `partial` otherwise: it averages only
+  what ran (deep_sea/0 alone scores exploration 1.0)."""
+  from bsuite import sweep
+  rows = []
+  for agent, frame in data.groupby(AGENT):
+    present = set(frame['bsuite_id'].unique())
+    unfinished = set(by_experiment[(by_experiment[AGENT] == agent) & ~by_experiment['finished'].astype(bool)]
+                     ['bsuite_env'])
+    for tag, ids in sweep.TAGS.items():
+      have = present & set(ids)
+      if not have:
+        continue
+      short = sorted({i.split('/')[0] for i in have} & unfinished)
+      rows.append({AGENT: agent, 'tag': tag, 'ids': len(have), 'ids_in_tag': len(ids),
+                   'unfinished_experiments': ', '.join(short),
+                   'partial': len(have) < len(ids) or bool(short)})
+  return pd.DataFrame(rows, columns=[AGENT, 'tag', 'ids', 'ids_in_tag', 'unfinished_experiments', 'partial'])
+
+
+def _coverage_note(cover: pd.DataFrame) -> str:
+  """One line per agent naming its partial tags, for the summary plots' captions."""
+  lines = []
+  for agent, frame in cover[cover['partial']].groupby(AGENT):
+    parts = [f'{r.tag} {r.ids}/{r.ids_in_tag} ids' + (' (short runs)' if r.unfinished_experiments else '')
+             for r in frame.itertuples()]
+    lines.append(f'{agent}: partial scores: ' + ', '.join(parts))
+  return '\n'.join(lines)
+
+
+def _with_caption(plot: Any, note: str, kind: str) -> Any:
+  if not note:
+    return plot
+  if kind == 'figure':
+    plot.text(0.01, -0.02, note, fontsize=9, ha='left', va='top', transform=plot.transFigure)
+    return plot
+  import plotnine
+  return plot + plotnine.labs(caption=note)
 
 
 def _save_figure(fig: Any, path: str, dpi: int) -> None:
@@ -243,7 +284,7 @@ def _solution_cell(row: Any) -> str:
 
 
 def _write_html(path: str, title: str, results: Mapping[str, str], scores: Scores,
-                radar_tags: Sequence[str], solutions: Mapping[str, pd.DataFrame],
+                radar_tags: Sequence[str], solutions: Mapping[str, pd.DataFrame], cover: pd.DataFrame,
                 plots: _Plots) -> None:
   import bsuite
   df, score_df, tag_df = scores.data, scores.by_experiment, scores.by_tag
@@ -268,10 +309,16 @@ def _write_html(path: str, title: str, results: Mapping[str, str], scores: Score
     parts += [f'<li><b>{html.escape(agent)}</b> / {html.escape(experiment)}: {html.escape(reason)}</li>'
               for (agent, experiment), reason in sorted(scores.failures.items())]
     parts.append('</ul>')
-  with_data = tag_df[tag_df.score.notna()]
+  with_data = tag_df[tag_df.score.notna()].merge(cover, on=[AGENT, 'tag'], how='left')
   if not with_data.empty:
-    by_tag = _by_agent(with_data, 'tag', lambda row: f'{row.score:.3f}', agents, 'tag')
-    parts += ['<h2>Average score per tag</h2>', _table(by_tag, index=False)]
+    def tag_cell(row):
+      partial = '' if pd.isna(row.partial) or not row.partial else f' (partial: {row.ids:.0f}/{row.ids_in_tag:.0f} ids)'
+      return f'{row.score:.3f}{partial}'
+    by_tag = _by_agent(with_data, 'tag', tag_cell, agents, 'tag')
+    parts += ['<h2>Average score per tag</h2>', _table(by_tag, index=False),
+              '<p class="note">A tag score averages the experiments that ran. <i>partial</i>: only that many '
+              'of the tag\'s ids in bsuite\'s sweep have data, or some ran fewer episodes than bsuite runs; '
+              'the score rests on those alone (coverage.csv).</p>']
 
   parts.append('<h2>Summary plots</h2>')
   if 'radar' in plots.made:
@@ -357,11 +404,14 @@ def make_report(results: Mapping[str, str | os.PathLike],
           [AGENT, 'size', 'episode', 'solved', 'finished']].sort_values([AGENT, 'size'])
       solutions[experiment].to_csv(os.path.join(out, f'{experiment}_solutions.csv'), index=False)
 
+  cover = coverage(df, score_df)
+  cover.to_csv(os.path.join(out, 'coverage.csv'), index=False)
+  note = _coverage_note(cover)
   radar_tags = _radar_tags(tag_df)
-  plots.render('radar', 'radar.png', lambda: summary_analysis.bsuite_radar_plot(
-      tag_df[tag_df.tag.isin(radar_tags)].copy(), [AGENT]), kind='figure')
-  plots.render('bar', 'bar.png', lambda: summary_analysis.bsuite_bar_plot(score_df, [AGENT]),
-               kind='ggplot')
+  plots.render('radar', 'radar.png', lambda: _with_caption(summary_analysis.bsuite_radar_plot(
+      tag_df[tag_df.tag.isin(radar_tags)].copy(), [AGENT]), note, 'figure'), kind='figure')
+  plots.render('bar', 'bar.png', lambda: _with_caption(
+      summary_analysis.bsuite_bar_plot(score_df, [AGENT]), note, 'ggplot'), kind='ggplot')
   for experiment, solved in solved_frames.items():
     analysis = importlib.import_module(f'bsuite.experiments.{experiment}.analysis')
     plots.render(f'{experiment}_scaling', f'{experiment}_scaling.png',
@@ -371,6 +421,6 @@ def make_report(results: Mapping[str, str | os.PathLike],
                  _experiment_plot(experiment, df[df.bsuite_env == experiment].copy()), kind='ggplot')
 
   index = os.path.join(out, 'index.html')
-  _write_html(index, title, checked, scores, radar_tags, solutions, plots)
+  _write_html(index, title, checked, scores, radar_tags, solutions, cover, plots)
   return index
 
