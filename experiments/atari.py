@@ -20,7 +20,8 @@ from hyperagent.config import parse_overrides
 
 
 def main(argv=None) -> int:
-  p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                              allow_abbrev=False)
   cli.add_settings(p, RunConfig, exclude=('seed', 'overrides'), group='run settings (RunConfig)')
   p.add_argument('--seeds', type=cli.parse_seeds, default=(0,),
                  help="a count ('3' = 0,1,2), a list ('2025,2030') or a range ('5-9') (default: 0)")

@@ -35,7 +35,7 @@ from hyperagent.bsuite import sweep as bsuite_sweep
 def make_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
       description=__doc__.split('\n', 1)[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-      epilog='\n'.join(__doc__.splitlines()[1:]))
+      epilog='\n'.join(__doc__.splitlines()[1:]), allow_abbrev=False)
   cli.add_settings(parser, bsuite_sweep.SweepSettings, group='run settings (SweepSettings)')
   parser.add_argument('--set', dest='overrides', action='append', default=[], metavar='FIELD=VALUE',
                       help='override a config field (repeatable)')

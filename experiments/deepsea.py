@@ -60,7 +60,8 @@ def resume_line(path: str, spec: run.RunSpec) -> str:
 
 
 def main(argv=None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                   allow_abbrev=False)
   parser.add_argument('--agent', default='hyperagent', help=f'one of {", ".join(AGENTS)} (default: hyperagent)')
   parser.add_argument('--out', default=None,
                       help='results folder (default results/deepsea/<agent>-N<size>-<mapping>-<run id>, the run id '

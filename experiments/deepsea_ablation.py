@@ -88,7 +88,8 @@ def plot(path: str, rows: pd.DataFrame, criterion: str) -> None:
 
 
 def main(argv=None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                   allow_abbrev=False)
   parser.add_argument('--sizes', type=int, nargs='+', default=[20, 30])
   parser.add_argument('--variants', nargs='+', default=list(VARIANTS), metavar='VARIANT',
                       help=f'a subset of: {"; ".join(VARIANTS)}')

@@ -30,7 +30,8 @@ CRITERIA = ('bsuite_solve_episode', 'eval_solve_episode')
 
 
 def main(argv=None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                   allow_abbrev=False)
   parser.add_argument('--sizes', type=int, nargs='+', default=[10, 20, 30, 40, 50])
   parser.add_argument('--agents', nargs='+', default=['hyperagent', 'ensemble', 'dqn'])
   parser.add_argument('--out', default=os.path.join('results', 'deepsea-scaling'))

@@ -30,7 +30,8 @@ def parse_range(text: str) -> tuple[int, int]:
 
 
 def main(argv=None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                   allow_abbrev=False)
   parser.add_argument('study', help='the folder deepsea_scaling.py wrote into (--out)')
   parser.add_argument('--ranges', type=parse_range, nargs='+', default=[(10, 50), (10, 120)])
   args = parser.parse_args(argv)

@@ -159,6 +159,7 @@ def test_resolve_ids():
     (['--sweep', 'catch/0', '--set', 'learning_rte=1'], ['learning_rte', 'learning_rate']),
     (['--sweep', 'catch/0', '--agent', 'boot_dqn', '--set', 'learning_rate=1'], ['num_ensemble']),
     (['--sweep', 'catch/0', '--episodes', '0'], ['--episodes']),
+    (['--sweep', 'catch/0', '--set', 'learning_rate=abc'], ['learning_rate must be a number']),  # not saved
 ])
 def test_bad_arguments_name_the_valid_choices_before_any_work(argv, expected, tmp_path, capsys):
   results = tmp_path / 'results'

@@ -148,6 +148,12 @@ def run_cli(*args):
                         capture_output=True, text=True, cwd=ROOT, timeout=600)
 
 
+def test_scaling_has_no_flag_it_would_ignore():
+  proc = subprocess.run([sys.executable, os.path.join(ROOT, 'experiments', 'deepsea_scaling.py'), '--agent', 'dqn'],
+                        capture_output=True, text=True, cwd=ROOT, timeout=120)
+  assert proc.returncode == 2 and 'unrecognized arguments: --agent' in proc.stderr
+
+
 @pytest.mark.parametrize('args,message', [
     (['--agent', 'rainbow'], 'hyperagent, ensemble, dqn'),
     (['--mapping', 'random'], "'bsuite', 'seed'"),
