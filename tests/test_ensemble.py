@@ -124,3 +124,48 @@ def test_acting_holds_one_member_per_episode():
   held = np.array(held)
   assert np.all(held[1:20] == held[0]) and np.all(held[21:40] == held[20])
   assert np.all(np.asarray(actor.index).sum(-1) == 1)
+
+
+SHARED = CONFIG.replace(ensemble_torso='shared')
+
+
+def test_shared_torso_ensemble_regresses_each_member_onto_its_own_target():
+  """The shared-torso form (Atari's default): one torso, heads U[:, m] with no shared intercept, every
+  member trained on every transition against its own Double-DQN target; the loss written out here."""
+  from hyperagent import losses
+  agent = make_agent(SHARED, (OBS,), A)
+  assert make_config('ensemble', 'atari').ensemble_torso == 'shared'
+  state = agent.init(jax.random.key(0))
+  trainable, prior = hypermodel.split_params(state.params)
+  assert 'b' not in trainable['hyper'] and 'b' not in prior['prior_hyper']
+  data = batch(jax.random.key(1))
+  target_params = jax.tree.map(lambda x: x + 0.05, trainable)  # a target network that differs
+  every = jnp.broadcast_to(jnp.eye(M), (B, M, M))
+  total, info = losses.loss(agent.network, SHARED, trainable, prior, target_params, data, every, every,
+                            jax.random.key(2), jnp.array(100))
+  q = lambda params, obs, m: jax.vmap(agent.network.apply, in_axes=(None, 0, None))(params, obs, jax.nn.one_hot(m, M))
+  online_params = hk.data_structures.merge(trainable, prior)
+  target_full = hk.data_structures.merge(target_params, prior)
+  expected = []
+  for m in range(M):
+    best = jnp.argmax(q(online_params, data.next_obs, m), axis=-1)
+    g = data.reward + data.discount * q(target_full, data.next_obs, m)[jnp.arange(B), best]
+    expected.append((g - q(online_params, data.obs, m)[jnp.arange(B), data.action]) ** 2)
+  np.testing.assert_allclose(info.td_loss, np.mean(expected), rtol=1e-5)
+
+
+def test_shared_torso_members_have_independent_heads():
+  """Member 0's loss moves the torso and head 0 only: the gradient on every other head is exactly 0."""
+  from hyperagent import losses
+  agent = make_agent(SHARED, (OBS,), A)
+  state = agent.init(jax.random.key(0))
+  trainable, prior = hypermodel.split_params(state.params)
+  data = batch(jax.random.key(1))
+  first = jnp.broadcast_to(jnp.eye(M)[:1], (B, 1, M))
+  grads = jax.grad(lambda t: losses.loss(agent.network, SHARED, t, prior, trainable, data, first, first,
+                                         jax.random.key(2), jnp.array(100))[0])(trainable)
+  heads = np.asarray(grads['hyper']['U'])  # [H * A, M]
+  assert np.abs(heads[:, 0]).sum() > 0 and np.all(heads[:, 1:] == 0)
+  assert np.abs(np.asarray(grads['torso/linear_0']['w'])).sum() > 0
+  new, metrics = agent.learn(state, data, jnp.array(100))
+  assert np.isfinite(metrics['td_loss'])

@@ -91,8 +91,9 @@ def test_sphere_index_is_normalised_inside_the_network():
 
 
 def test_one_hot_index_is_an_explicit_ensemble_with_priors():
-  """Member m of Ensemble+ is a linear head (U[:, m] + b) on φ plus a prior head (U₀[:, m] + b₀) on φ₀."""
-  config = make_config('ensemble', 'deepsea', hidden_sizes=(16, 8))
+  """With one-hot indices (hyperagent_one_hot), member m is a linear head (U[:, m] + b) on φ plus a prior
+  head (U₀[:, m] + b₀) on φ₀: the members share the torso and the intercept b."""
+  config = make_config('hyperagent_one_hot', 'deepsea', hidden_sizes=(16, 8))
   M, A = config.index_dim, 3
   network = hypermodel.make_network(config, (5,), A)
   params = network.init(jax.random.key(0))

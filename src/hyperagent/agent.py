@@ -50,7 +50,7 @@ def make_agent(config: Config, obs_shape: Sequence[int], num_actions: int,
 
   one_hot_input: observations come as int positions of one-hot arrays (see hypermodel.make_network).
   """
-  if config.model == 'ensemble':
+  if config.model == 'ensemble' and config.ensemble_torso == 'independent':
     return make_ensemble_agent(config, obs_shape, num_actions, one_hot_input)
   network = hypermodel.make_network(config, obs_shape, num_actions, one_hot_input)
   optimizer = make_optimizer(config)
@@ -69,8 +69,12 @@ def make_agent(config: Config, obs_shape: Sequence[int], num_actions: int,
     # θ⁻ ← θ at the start of every T-th update, the very first included (SPEC §2.6).
     copy = state.step % config.target_update_period == 0
     target = jax.tree.map(lambda new, old: jnp.where(copy, new, old), trainable, state.target_params)
-    update_index = network.index.sample(k_update, (batch_size, config.num_update_indices))
-    target_index = network.index.sample(k_target, (batch_size,))
+    if config.model == 'ensemble':  # shared torso: every member on every transition, on its own target
+      update_index = jnp.broadcast_to(jnp.eye(config.index_dim), (batch_size, config.index_dim, config.index_dim))
+      target_index = update_index
+    else:
+      update_index = network.index.sample(k_update, (batch_size, config.num_update_indices))
+      target_index = network.index.sample(k_target, (batch_size,))
 
     (total, info), grads = jax.value_and_grad(loss_fn, has_aux=True)(
         trainable, prior, target, batch, update_index, target_index, k_tie, replay_size)

@@ -18,6 +18,7 @@ INDEX_DISTS = tuple(indices.INDEX_LAWS)
 PERTURBATION_DISTS = tuple(indices.PERTURBATION_LAWS)
 BIAS_INITS = ('sphere', 'xavier')
 MODELS = ('hypermodel', 'ensemble')
+ENSEMBLE_TORSOS = ('independent', 'shared')
 AGENTS = ('hyperagent', 'ensemble', 'dqn', 'hyperagent_one_hot')
 ENVS = ('deepsea', 'atari')
 
@@ -30,6 +31,9 @@ class Config:
                                         # 'ensemble': Ensemble+ (Osband et al. 2018), index_dim independent
                                         # Double-DQN members, each a full network with its own frozen prior,
                                         # target network and optimiser state (agent.member_config)
+  ensemble_torso: str = 'independent'   # model='ensemble': 'independent' (every member a full network, as
+                                        # bsuite's boot_dqn) or 'shared' (one torso, M independent linear heads
+                                        # and prior heads, no shared intercept: the cheaper Atari form)
   torso: str = 'mlp'                    # 'mlp' (DeepSea), 'nature_cnn' (Atari), 'identity' (linear bandits, tests)
   hidden_sizes: tuple[int, ...] = (64, 64)  # MLP widths; the last one is the feature width H
   cnn_feature_dim: int = 256            # H for the Nature CNN torso (FC after the convolutions)
@@ -66,6 +70,7 @@ class Config:
   def __post_init__(self):
     _check_types(self)
     _check_choice('model', self.model, MODELS)
+    _check_choice('ensemble_torso', self.ensemble_torso, ENSEMBLE_TORSOS)
     _check_choice('torso', self.torso, TORSOS)
     _check_choice('index_dist', self.index_dist, INDEX_DISTS)
     _check_choice('perturbation_dist', self.perturbation_dist, PERTURBATION_DISTS)
@@ -182,9 +187,11 @@ def make_config(agent: str = 'hyperagent', env: str = 'deepsea', **overrides: An
   _check_choice('env', env, ENVS)
   config = _BASE[env]
   if agent == 'ensemble':
+    # Atari: one shared Nature CNN with 10 heads (the paper's "double the parameters"); elsewhere,
+    # as bsuite's boot_dqn, every member a full network.
     config = config.replace(model='ensemble', index_dist='one_hot', index_dim=10, index_resample_prob=0.0,
                             num_update_indices=1, perturbation_scale=0.0, hyper_reg_coef=0.0,
-                            grad_penalty_coef=0.0)
+                            grad_penalty_coef=0.0, ensemble_torso='shared' if env == 'atari' else 'independent')
   elif agent == 'hyperagent_one_hot':
     config = config.replace(index_dist='one_hot', index_dim=10, index_resample_prob=0.0,
                             perturbation_scale=0.0)

@@ -64,7 +64,11 @@ def _sdb_init(scale: float):
 
 
 class HyperLinear(hk.Module):
-  """Generates head weights W(ξ̂) = reshape(U ξ̂ + b, (H, A)) and returns φᵀW: no per-action bias."""
+  """Generates head weights W(ξ̂) = reshape(U ξ̂ + b, (H, A)) and returns φᵀW: no per-action bias.
+
+  b_init=None: no intercept (b = 0, not a parameter), so one-hot indices pick independent heads U[:, m]
+  (the shared-torso Ensemble+).
+  """
 
   def __init__(self, num_actions: int, index_dim: int, u_init, b_init, name: str):
     super().__init__(name=name)
@@ -76,8 +80,11 @@ class HyperLinear(hk.Module):
   def weights(self, feature_dim: int, index: jax.Array) -> jax.Array:
     size = feature_dim * self.num_actions
     u = hk.get_parameter('U', (size, self.index_dim), init=self.u_init)
-    b = hk.get_parameter('b', (size,), init=self.b_init)
+    b = self.intercept(size)
     return u @ index + b
+
+  def intercept(self, size: int) -> jax.Array:
+    return jnp.zeros((size,)) if self.b_init is None else hk.get_parameter('b', (size,), init=self.b_init)
 
   def __call__(self, features: jax.Array, index: jax.Array) -> jax.Array:
     w = self.weights(features.shape[-1], index)
@@ -91,7 +98,7 @@ class HyperLinear(hk.Module):
     """
     h, a = features.shape[-1], self.num_actions
     u = hk.get_parameter('U', (h * a, self.index_dim), init=self.u_init)
-    b = hk.get_parameter('b', (h * a,), init=self.b_init)
+    b = self.intercept(h * a)
     if frozen:
       u, b = jax.lax.stop_gradient(u), jax.lax.stop_gradient(b)
     ub = jnp.concatenate([u, b[:, None]], axis=-1).reshape(h, a * (self.index_dim + 1))
@@ -119,6 +126,8 @@ def make_network(config: Config, obs_shape: Sequence[int], num_actions: int,
   index_law = indices.make_index_law(config.index_dist, config.index_dim)
 
   def bias_init(scale):
+    if config.model == 'ensemble':
+      return None  # Ensemble+ on a shared torso: independent heads U[:, m], no shared intercept
     if config.bias_init == 'sphere':
       return _unit_sphere_init(scale)
     # Atari: the flattening of an (A x H) Xavier-normal matrix; not multiplied by prior_std.
@@ -241,7 +250,7 @@ def apply_batch_reference(network: Network, params: Params, obs: jax.Array, inde
 def hyper_weights(network: Network, params: Params, index: jax.Array) -> jax.Array:
   """The trainable generated weights U ξ̂ + b for raw indices[..., M] (input of the regulariser R)."""
   xi = network.index.network_input(index)
-  return xi @ params['hyper']['U'].T + params['hyper']['b']
+  return xi @ params['hyper']['U'].T + params['hyper'].get('b', 0.0)
 
 
 def count_params(params: Params) -> int:

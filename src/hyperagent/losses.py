@@ -33,7 +33,15 @@ def rd_argmax(q: jax.Array, key: jax.Array) -> jax.Array:
 
 def td_target(network: hypermodel.Network, params, target_params, batch: Batch,
               target_index: jax.Array, tie_key: jax.Array) -> jax.Array:
-  """G_i = R_i + D_i · Q_θ⁻(s', a*, ξ⁻_i), a* = rd_argmax Q_θ(s', ·, ξ⁻_i): one ξ⁻ per transition."""
+  """G_i = R_i + D_i · Q_θ⁻(s', a*, ξ⁻_i), a* = rd_argmax Q_θ(s', ·, ξ⁻_i): one ξ⁻ per transition.
+
+  A target index [B, K, M], one per update index, gives G[B, K]: the shared-torso Ensemble+, where
+  every member is regressed onto its own target (its own argmax and its own target head).
+  """
+  if target_index.ndim == 3:
+    online, target = (hypermodel.apply_batch(network, p, batch.next_obs, target_index) for p in (params, target_params))
+    value = jnp.take_along_axis(target, rd_argmax(online, tie_key)[..., None], axis=-1)[..., 0]
+    return jax.lax.stop_gradient(batch.reward[:, None] + batch.discount[:, None] * value)
   q_next = lambda p: hypermodel.apply_batch(network, p, batch.next_obs, target_index[:, None, :])[:, 0]
   online, target = q_next(params), q_next(target_params)
   best = rd_argmax(online, tie_key)
@@ -56,7 +64,8 @@ def loss(network: hypermodel.Network, config: Config, trainable, prior, target_t
                     custom_message='batch.action, reward and discount must be [B]')
   chex.assert_shape(batch.perturbation, (b, m), custom_message=f'batch.perturbation must be [B, M] = [{b}, {m}]')
   chex.assert_shape(update_index, (b, None, m), custom_message=f'update_index must be [B, K, M] = [{b}, K, {m}]')
-  chex.assert_shape(target_index, (b, m), custom_message=f'target_index must be [B, M] = [{b}, {m}]')
+  chex.assert_shape(target_index, {2: (b, m), 3: update_index.shape}.get(target_index.ndim, (b, m)),
+                    custom_message=f'target_index must be [B, M] = [{b}, {m}], or [B, K, M] like update_index')
   params = hk.data_structures.merge(trainable, prior)
   target_params = hk.data_structures.merge(target_trainable, prior)
   target = td_target(network, params, target_params, batch, target_index, tie_key)
@@ -67,7 +76,7 @@ def loss(network: hypermodel.Network, config: Config, trainable, prior, target_t
 
   q = q_taken(trainable)
   perturbation = config.perturbation_scale * jnp.einsum('bkm,bm->bk', update_index, batch.perturbation)
-  td_loss = jnp.mean((target[:, None] + perturbation - q) ** 2)
+  td_loss = jnp.mean(((target if target.ndim == 2 else target[:, None]) + perturbation - q) ** 2)
   total = td_loss
 
   hyper_reg = jnp.zeros(())
