@@ -61,10 +61,14 @@ def main(argv=None) -> int:
       runner = Runner(run) if runner is None else runner.reseed(run.seed)
       print(f'[atari] {game} {run.agent} {run.protocol} seed {run.seed}: {run.total_steps} steps -> {out_dir}',
             file=sys.stderr)
-      result = runner.train(out_dir, resume=True, progress=False if args.no_progress else None)
+      result = runner.train(out_dir, resume=True, progress=False if args.no_progress else None,
+                            stop_on_interrupt=True)
       if 'loaded_from' in result:
         print(f'[atari] this run finished already: loaded {result["loaded_from"]}', file=sys.stderr)
       print(json.dumps({k: v for k, v in result.items() if k != 'scores'}))
+  except checkpoint.Interrupted as e:
+    print(e, file=sys.stderr)
+    return 130
   except KeyboardInterrupt:
     print(f'interrupted: the last checkpoint in {folder} is kept (every --checkpoint-every steps); the same '
           'command resumes from it.', file=sys.stderr)

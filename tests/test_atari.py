@@ -433,3 +433,26 @@ def test_iqm_and_stratified_bootstrap():
   one = [np.array([g[0]]) for g in games]
   p1, l1, h1 = atari_report.stratified_bootstrap_ci(one, reps=50)
   assert l1 == h1 == p1
+
+
+def test_ctrl_c_saves_where_it_stops_and_the_run_resumes(tmp_path):
+  import os
+  import signal
+  from hyperagent import checkpoint
+  from hyperagent.atari.runner import Runner
+  runner = Runner(_tiny_run(checkpoint_every=0))
+  update, calls = runner.update, []
+
+  def update_then_ctrl_c(*args):
+    calls.append(1)
+    if len(calls) == 10:
+      os.kill(os.getpid(), signal.SIGINT)
+    return update(*args)
+
+  runner.update = update_then_ctrl_c
+  with pytest.raises(checkpoint.Interrupted, match='interrupted at step 20 of 64.*resumes'):
+    runner.train(str(tmp_path), progress=False, stop_on_interrupt=True)
+  assert checkpoint.load_meta(str(tmp_path / 'checkpoint.npz'))['host']['segment'] == 1
+  runner.update = update
+  result = runner.train(str(tmp_path), resume=True, progress=False)
+  assert result['env_steps'] == 64 and (tmp_path / 'final.json').exists()

@@ -80,9 +80,12 @@ class Runner:
                           num_threads=self.run.num_threads, **overrides)
 
   # --- training envs -------------------------------------------------------------------------
-  def _run_host(self, env, state: LearnerState, obs, act_first, iterations: int, timer: dict):
+  def _run_host(self, env, state: LearnerState, obs, act_first, iterations: int, timer: dict, stop=None):
+    """Runs `iterations` iterations, or fewer if `stop()` turns true; returns how many ran last."""
     steps, updates = int(state.env_steps), int(state.updates)
-    for _ in range(iterations):
+    for done in range(iterations):
+      if stop is not None and stop():
+        return state, obs, act_first, done
       steps += self.run.num_envs
       due = int(due_updates(np.int32(steps), self.config, self.run.replay_ratio, xp=np))
       num_updates, updates = max(due - updates, 0), max(due, updates)
@@ -100,7 +103,7 @@ class Runner:
       timer['act'] = timer.get('act', 0.0) + t1 - t0
       timer['env'] = timer.get('env', 0.0) + t2 - t1
       timer['learn'] = timer.get('learn', 0.0) + t3 - t2
-    return state, obs, act_first
+    return state, obs, act_first, iterations
 
   def _xla_chunk(self, env):
     """jit(fori_loop(act → envpool XLA step → update)) over a traced number of iterations."""
@@ -118,18 +121,19 @@ class Runner:
 
     return jax.jit(chunk, donate_argnums=1)
 
-  def _run_xla(self, env, handle, state, obs, act_first, iterations: int, timer: dict):
+  def _run_xla(self, env, handle, state, obs, act_first, iterations: int, timer: dict, stop=None):
     if self._xla_env is not env:  # the XLA step is bound to its env: one compiled chunk per segment
       self._xla_env, self._xla_fn = env, self._xla_chunk(env)
     chunk = self._xla_fn
     t0 = time.perf_counter()
-    while iterations > 0:
-      n = min(iterations, self.run.chunk)
+    done = 0
+    while done < iterations and not (stop is not None and stop()):
+      n = min(iterations - done, self.run.chunk)
       handle, state, obs, act_first = chunk(handle, state, obs, act_first, n)
-      iterations -= n
+      done += n
     jax.block_until_ready(state.env_steps)
     timer['fused'] = timer.get('fused', 0.0) + time.perf_counter() - t0
-    return handle, state, obs, act_first
+    return handle, state, obs, act_first, done
 
   # --- evaluation ----------------------------------------------------------------------------
   def evaluate(self, params, num_episodes: int, num_envs: int, seed: int, key: jax.Array) -> np.ndarray:
@@ -158,10 +162,12 @@ class Runner:
 
   # --- the run -------------------------------------------------------------------------------
   def train(self, out_dir: str, resume: bool = False, progress: bool | None = None,
-            timer: dict | None = None, stop_after: int | None = None) -> dict:
+            timer: dict | None = None, stop_after: int | None = None, stop_on_interrupt: bool = False) -> dict:
     """Trains to run.steps (or resumes from out_dir/checkpoint.npz), then the final evaluation.
 
     stop_after: return after the first checkpoint at or beyond this step (an interrupted run; tests).
+    stop_on_interrupt: a Ctrl-C stops within an iteration, saves a checkpoint there and raises
+      `checkpoint.Interrupted` (main thread only; a second Ctrl-C interrupts at once).
     timer: filled with seconds spent per phase ('act', 'env', 'learn' in host mode, 'fused' in xla
       mode, plus 'eval'); set timer['sync'] = True to measure learn without async dispatch overlap.
     """
@@ -200,37 +206,48 @@ class Runner:
                disable=None if progress is None else not progress)
     env = handle = None
     log_start = (time.perf_counter(), steps)
-    while steps < total:
-      if env is None:  # a new segment: fresh envs seeded by (seed, segment)
-        env = self.make_env(run.num_envs, _seed(run.seed, 0, host['segment']), evaluation=False)
-        obs, _ = env.reset()
-        act_first = np.ones(run.num_envs, bool)
-        state = self.start_segment(state, obs[:, -1])
-        if run.env_mode == 'xla':
-          handle = env.xla()[0]
-      target = min([total] + [(steps // k + 1) * k for k in every.values() if k])
-      iterations = (target - steps) // run.num_envs
-      if run.env_mode == 'host':
-        state, obs, act_first = self._run_host(env, state, obs, act_first, iterations, timer)
-      else:
-        handle, state, obs, act_first = self._run_xla(env, handle, state, obs, act_first, iterations, timer)
-      bar.update(target - steps)
-      steps = target
-      if (every['log_every'] and steps % every['log_every'] == 0) or steps == total:
-        state, row = self._log(out_dir, state, log_start)
-        log_start = (time.perf_counter(), steps)
-        bar.set_postfix(sps=f'{row["sps"]:.0f}', train_return=f'{row["train_return"]:.1f}')
-      if every['eval_every'] and steps % every['eval_every'] == 0:
-        host = self._evaluate(out_dir, state, host, steps, timer)
-        bar.set_postfix(eval=f'{host["last_eval"]:.1f}')
-      if (every['checkpoint_every'] and steps % every['checkpoint_every'] == 0) or steps == total:
-        env.close()
-        env = None
-        host['segment'] += 1
-        self._save(ckpt_path, state, host)
-        if stop_after is not None and steps >= stop_after and steps < total:
+    with checkpoint.deferred_interrupt(stop_on_interrupt) as interrupted:
+      while steps < total:
+        if env is None:  # a new segment: fresh envs seeded by (seed, segment)
+          env = self.make_env(run.num_envs, _seed(run.seed, 0, host['segment']), evaluation=False)
+          obs, _ = env.reset()
+          act_first = np.ones(run.num_envs, bool)
+          state = self.start_segment(state, obs[:, -1])
+          if run.env_mode == 'xla':
+            handle = env.xla()[0]
+        target = min([total] + [(steps // k + 1) * k for k in every.values() if k])
+        iterations = (target - steps) // run.num_envs
+        if run.env_mode == 'host':
+          state, obs, act_first, done = self._run_host(env, state, obs, act_first, iterations, timer, interrupted)
+        else:
+          handle, state, obs, act_first, done = self._run_xla(env, handle, state, obs, act_first, iterations, timer,
+                                                              interrupted)
+        bar.update(done * run.num_envs)
+        steps += done * run.num_envs
+        if interrupted():  # cut the running games here, as a checkpoint does, and save
+          env.close()
+          env = None
+          host['segment'] += 1
+          self._save(ckpt_path, state, host)
           bar.close()
-          return dict(interrupted_at=steps)
+          raise checkpoint.Interrupted(f'interrupted at step {steps:,} of {total:,}: checkpoint saved in {ckpt_path}; '
+                                       'the same command resumes (from this cut: a resumed run is not bit-identical '
+                                       'to an uninterrupted one).')
+        if (every['log_every'] and steps % every['log_every'] == 0) or steps == total:
+          state, row = self._log(out_dir, state, log_start)
+          log_start = (time.perf_counter(), steps)
+          bar.set_postfix(sps=f'{row["sps"]:.0f}', train_return=f'{row["train_return"]:.1f}')
+        if every['eval_every'] and steps % every['eval_every'] == 0:
+          host = self._evaluate(out_dir, state, host, steps, timer)
+          bar.set_postfix(eval=f'{host["last_eval"]:.1f}')
+        if (every['checkpoint_every'] and steps % every['checkpoint_every'] == 0) or steps == total:
+          env.close()
+          env = None
+          host['segment'] += 1
+          self._save(ckpt_path, state, host)
+          if stop_after is not None and steps >= stop_after and steps < total:
+            bar.close()
+            return dict(interrupted_at=steps)
     bar.close()
     return self._final(out_dir, state, host, timer)
 
