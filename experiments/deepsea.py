@@ -47,6 +47,35 @@ def run_folder(agent_name: str, config, spec: run.RunSpec, root: str = os.path.j
   return os.path.join(root, f'{name}-{checkpoint.run_id(config.to_dict(), dataclasses.asdict(spec))}')
 
 
+class RunStopped(Exception):
+  """A run stopped after printing its one-line reason; `code` is the exit status."""
+
+  def __init__(self, code: int):
+    super().__init__(code)
+    self.code = code
+
+
+def train_in_folder(out: str, config, spec: run.RunSpec, *, progress: bool, fresh: bool = False,
+                    stop_when_solved: bool = False) -> run.Result:
+  """Trains, resumes or loads the run whose folder is `out` (emptied first with `fresh`). Ctrl-C, a
+  foreign or unreadable checkpoint and a folder that is not a run's print one line and raise RunStopped."""
+  try:
+    if fresh:
+      checkpoint.empty_folder(out)
+    os.makedirs(out, exist_ok=True)
+    return run.train_seeds(config, spec, progress=progress, stop_when_solved=stop_when_solved,
+                           checkpoint_path=os.path.join(out, 'checkpoint.npz'), stop_on_interrupt=True)
+  except checkpoint.Interrupted as e:
+    print(e, file=sys.stderr)
+    raise RunStopped(130) from None
+  except KeyboardInterrupt:  # before the first chunk (building, compiling): nothing to save yet
+    print(f'interrupted before the first evaluation of {out}: nothing saved for it.', file=sys.stderr)
+    raise RunStopped(130) from None
+  except ValueError as e:
+    print(f'error: {e}', file=sys.stderr)
+    raise RunStopped(2) from None
+
+
 def resume_line(path: str, spec: run.RunSpec) -> str:
   """What the run will do with the checkpoint at `path`: start, resume, or return a finished run."""
   if not os.path.exists(path):
@@ -76,30 +105,20 @@ def main(argv=None) -> int:
     parser.error(str(e))
 
   out = args.out or run_folder(args.agent, config, spec)
-  try:
-    if args.fresh:
-      checkpoint.empty_folder(out)
-  except ValueError as e:
-    parser.error(str(e))
-  os.makedirs(out, exist_ok=True)
   path = os.path.join(out, 'checkpoint.npz')
   print(f'DeepSea N={spec.size}, {spec.episodes} episodes ({spec.total_steps:,} steps) x {len(spec.seeds)} '
         f'seeds {list(spec.seeds)}, agent {args.agent}, mapping {spec.mapping}; results in {out}')
   try:
-    print(resume_line(path, spec))
-    runtime.configure()
-    start = time.perf_counter()
-    result = run.train_seeds(config, spec, progress=not args.no_progress, checkpoint_path=path,
-                             stop_on_interrupt=True)
-  except checkpoint.Interrupted as e:
-    print(e, file=sys.stderr)
-    return 130
-  except KeyboardInterrupt:  # before the first chunk (building, compiling): nothing to save yet
-    print('interrupted before the first evaluation: nothing saved.', file=sys.stderr)
-    return 130
-  except ValueError as e:  # a checkpoint of another run, or an unreadable one, in the folder
+    print('starting a new run.' if args.fresh else resume_line(path, spec))
+  except ValueError as e:  # an unreadable checkpoint
     print(f'error: {e}', file=sys.stderr)
     return 2
+  runtime.configure()
+  start = time.perf_counter()
+  try:
+    result = train_in_folder(out, config, spec, progress=not args.no_progress, fresh=args.fresh)
+  except RunStopped as stopped:
+    return stopped.code
   wall = time.perf_counter() - start
   from hyperagent.deepsea import results as report
   rows = report.write_results(out, config, spec, result, extra=dict(command=' '.join(sys.argv)))

@@ -16,17 +16,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 
 import numpy as np
 import pandas as pd
 # experiments/deepsea.py, the `make deepsea` script: Python puts this script's folder on sys.path
-from deepsea import add_run_arguments, make_run, run_folder
+from deepsea import RunStopped, add_run_arguments, make_run, run_folder, train_in_folder
 
-from hyperagent import checkpoint, runtime
+from hyperagent import runtime
 from hyperagent.deepsea import results as report
-from hyperagent.deepsea import run
 
 # name -> Config overrides on HyperAgent's DeepSea preset (M = 4, K = 20, sphere index, prior 10, σ = 0)
 VARIANTS = {
@@ -112,17 +110,11 @@ def main(argv=None) -> int:
   rows = []
   for variant, config, spec in runs:
     out = run_folder(folder_name(variant), config, spec, root=args.out)
-    os.makedirs(out, exist_ok=True)
     start = time.perf_counter()
     try:
-      result = run.train_seeds(config, spec, progress=not args.no_progress, stop_when_solved=True,
-                               checkpoint_path=os.path.join(out, 'checkpoint.npz'), stop_on_interrupt=True)
-    except checkpoint.Interrupted as e:
-      print(e, file=sys.stderr)
-      return 130
-    except KeyboardInterrupt:
-      print(f'interrupted before the first evaluation of {out}: nothing saved for it.', file=sys.stderr)
-      return 130
+      result = train_in_folder(out, config, spec, progress=not args.no_progress, stop_when_solved=True)
+    except RunStopped as stopped:
+      return stopped.code
     summary = report.write_results(out, config, spec, result, extra=dict(variant=variant))
     print(f'{variant} N={spec.size}: {time.perf_counter() - start:.0f} s', flush=True)
     rows += [dict(variant=variant, budget_episodes=spec.episodes, **r) for r in summary]

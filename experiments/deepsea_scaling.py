@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 
 import pandas as pd
 # experiments/deepsea.py, the `make deepsea` script: Python puts this script's folder on sys.path
-from deepsea import add_run_arguments, make_run, run_folder
+from deepsea import RunStopped, add_run_arguments, make_run, run_folder, train_in_folder
 
-from hyperagent import checkpoint, runtime
+from hyperagent import runtime
 from hyperagent.deepsea import results as report
-from hyperagent.deepsea import run
 
 CRITERIA = ('bsuite_solve_episode', 'eval_solve_episode')
 
@@ -53,20 +51,10 @@ def main(argv=None) -> int:
     out = run_folder(agent, config, spec, root=args.out)
     start = time.perf_counter()
     try:
-      if args.fresh:
-        checkpoint.empty_folder(out)
-      os.makedirs(out, exist_ok=True)
-      result = run.train_seeds(config, spec, progress=not args.no_progress, stop_when_solved=True,
-                               checkpoint_path=os.path.join(out, 'checkpoint.npz'), stop_on_interrupt=True)
-    except checkpoint.Interrupted as e:
-      print(e, file=sys.stderr)
-      return 130
-    except KeyboardInterrupt:
-      print(f'interrupted before the first evaluation of {out}: nothing saved for it.', file=sys.stderr)
-      return 130
-    except ValueError as e:
-      print(f'error: {e}', file=sys.stderr)
-      return 2
+      result = train_in_folder(out, config, spec, progress=not args.no_progress, fresh=args.fresh,
+                               stop_when_solved=True)
+    except RunStopped as stopped:
+      return stopped.code
     summary = report.write_results(out, config, spec, result, extra=dict(agent=agent))
     print(f'{agent} N={spec.size}: {time.perf_counter() - start:.0f} s')
     print(report.format_summary(summary))
