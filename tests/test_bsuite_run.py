@@ -79,6 +79,13 @@ def test_adapter_plays_each_observation_kind(bsuite_id, tmp_path, fake_mnist):
   assert summary['one_hot_input'] == bsuite_id.startswith('deep_sea')
 
 
+def test_adapter_plays_ensemble_plus(tmp_path):
+  """Ensemble+'s state has a member axis; the adapter and its summary still work (one count per member)."""
+  settings = config_lib.make_config('ensemble', 'deepsea', index_dim=3, **TINY).to_dict()
+  summary = _play('deep_sea/0', tmp_path, 'ensemble', settings)
+  assert summary['learn_steps'] == summary['steps'] - TINY['warmup_steps'] + 1
+
+
 @pytest.mark.slow
 def test_one_hot_deep_sea_plays_like_dense(tmp_path, monkeypatch):
   """DeepSea as int positions is the dense MLP on the one-hot grid: same params, same run."""
