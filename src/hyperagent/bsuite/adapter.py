@@ -202,7 +202,8 @@ def run(bsuite_id: str, results_dir: str, agent_name: str, settings: Mapping[str
   summary = dict(bsuite_id=bsuite_id, agent=agent_name, episodes=episodes, steps=steps,
                  total_return=total_return)
   if isinstance(player, BsuiteAdapter):
-    summary.update(learn_steps=int(np.ravel(player.train_state.step)[0]),  # Ensemble+: one count per member, all equal replay_capacity=player.capacity,
+    # Ensemble+ keeps one (equal) step count per member
+    summary.update(learn_steps=int(np.ravel(player.train_state.step)[0]), replay_capacity=player.capacity,
                    one_hot_input=one_hot)
   return summary
 
