@@ -33,8 +33,20 @@ class CheckpointError(ValueError):
   """A checkpoint that cannot be resumed; the message names the file and what to do."""
 
 
+_UNREADABLE = (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError)
+
+
+def _unreadable(path: str, error: Exception) -> CheckpointError:
+  return CheckpointError(f'{path} is not a readable checkpoint ({type(error).__name__}: {error}); delete it '
+                         f'(or pass --fresh) to start this run again.')
+
+
+def _is_key(x) -> bool:
+  return isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
 def _host_leaf(x) -> np.ndarray:
-  if isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+  if _is_key(x):
     x = jax.random.key_data(x)  # typed PRNG keys are stored as their raw uint32 data
   return np.asarray(jax.device_get(x))
 
@@ -58,9 +70,8 @@ def load_meta(path: str) -> dict[str, Any]:
   try:
     with np.load(path) as data:
       return json.loads(bytes(data[META]).decode())
-  except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as error:
-    raise CheckpointError(f'{path} is not a readable checkpoint ({type(error).__name__}: {error}); delete it '
-                          f'(or pass --fresh) to start this run again.') from None
+  except _UNREADABLE as error:
+    raise _unreadable(path, error) from None
 
 
 def load(path: str, templates: Mapping[str, Any], exact_shapes: Iterable[str] = ()
@@ -83,7 +94,7 @@ def load(path: str, templates: Mapping[str, Any], exact_shapes: Iterable[str] = 
         leaves = []
         for i, t in enumerate(like):
           x = data[f'{name}/{i}']
-          is_key = isinstance(t, jax.Array) and jnp.issubdtype(t.dtype, jax.dtypes.prng_key)
+          is_key = _is_key(t)
           want = jax.random.key_data(t) if is_key else np.asarray(t)
           if x.dtype != want.dtype or x.ndim != want.ndim or (name in exact and x.shape != want.shape):
             raise CheckpointError(f'{path}: {name} array {i} is {x.dtype}{list(x.shape)} where this run has '
@@ -93,9 +104,8 @@ def load(path: str, templates: Mapping[str, Any], exact_shapes: Iterable[str] = 
   except CheckpointError as error:
     raise CheckpointError(f'{error}: it was written by another run or another version of hyperagent; '
                           'use another results folder, or delete it (or pass --fresh) to start again.') from None
-  except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as error:
-    raise CheckpointError(f'{path} is not a readable checkpoint ({type(error).__name__}: {error}); delete it '
-                          f'(or pass --fresh) to start this run again.') from None
+  except _UNREADABLE as error:
+    raise _unreadable(path, error) from None
   return meta, trees
 
 
@@ -106,6 +116,17 @@ def differences(saved: Mapping[str, Any], current: Mapping[str, Any], ignore: It
   saved, current, ignore = norm(saved), norm(current), set(ignore)
   return [f'{k}={saved.get(k)!r} (now {current.get(k)!r})'
           for k in sorted(set(saved) | set(current)) if k not in ignore and saved.get(k) != current.get(k)]
+
+
+def check_same_run(path: str, run: Mapping[str, Any], ignore: Iterable[str] = ()) -> dict[str, Any]:
+  """The checkpoint's meta, after checking that its meta['run'] is `run` (up to `ignore`); a checkpoint
+  of another run is a one-line error naming the fields that differ."""
+  meta = load_meta(path)
+  differ = differences(meta.get('run', {}), run, ignore)
+  if differ:
+    raise CheckpointError(f'{path} belongs to another run ({"; ".join(differ)}); use another results folder, '
+                          'or --fresh to empty this one and start again.')
+  return meta
 
 
 def run_id(*settings: Mapping[str, Any]) -> str:

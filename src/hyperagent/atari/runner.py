@@ -314,13 +314,8 @@ class Runner:
     checkpoint.save(path, meta, trees)
 
   def _restore(self, path: str) -> tuple[LearnerState, dict]:
-    differ = checkpoint.differences(checkpoint.load_meta(path).get('run', {}), dataclasses.asdict(self.run),
-                                    ignore=RESUMABLE_CHANGES)
-    if differ:
-      raise checkpoint.CheckpointError(f'Checkpoint {path} was written by a different run; differing fields: '
-                                       + ', '.join(differ))
+    meta = checkpoint.check_same_run(path, dataclasses.asdict(self.run), ignore=RESUMABLE_CHANGES)
     fresh = init_learner(self.agent, self.run, jax.random.PRNGKey(self.run.seed))
-    meta = checkpoint.load_meta(path)
     templates = dict(state=fresh._replace(replay=None))
     if meta['replay']:
       templates['replay'] = fresh.replay

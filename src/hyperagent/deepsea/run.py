@@ -178,10 +178,7 @@ def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpo
   result, chunks_done, wall_before = _empty_result(len(spec.seeds)), 0, 0.0
   run_meta = dict(config=config.to_dict(), spec=dataclasses.asdict(spec))
   if checkpoint_path and resume and os.path.exists(checkpoint_path):
-    differ = checkpoint.differences(checkpoint.load_meta(checkpoint_path).get('run', {}), run_meta)
-    if differ:
-      raise checkpoint.CheckpointError(f'{checkpoint_path} belongs to another run ({"; ".join(differ)}); '
-                                       'use another results folder, or --fresh to empty this one and start again.')
+    checkpoint.check_same_run(checkpoint_path, run_meta)
     meta, trees = checkpoint.load(checkpoint_path, dict(states=states, result=result), exact_shapes=('states',))
     states = jax.tree.map(jnp.asarray, trees['states'])
     result, chunks_done, wall_before = trees['result'], meta['chunks_done'], meta['wall_s']
