@@ -20,24 +20,25 @@ import numpy as np
 
 from hyperagent import runtime
 from hyperagent.config import make_config, parse_overrides
-from hyperagent.deepsea import loop, run
+from hyperagent import jitloop
+from hyperagent.deepsea import run
 
 
 def time_chunks(size: int, seeds: int, steps: int, repeats: int = 3, overrides=None) -> tuple[float, float]:
   """(compile + first chunk seconds, median seconds per chunk of `steps` steps)."""
   config = make_config('hyperagent', 'deepsea', **(overrides or {}))
   spec = run.RunSpec(size=size, episodes=10 * steps, seeds=tuple(range(seeds)), eval_every=steps)
-  agent = loop.make_agent_for(config, size)
-  chunk = loop.make_chunk_fn(config, spec.loop)
-  mappings, states = run.initial_states(agent, spec)
+  agent = jitloop.make_agent_for(config, spec.env)
+  chunk = jitloop.make_chunk_fn(config, spec.env, spec.loop)
+  env_params, states = run.initial_states(agent, spec)
   start = time.perf_counter()
-  states, _ = chunk(steps, mappings, states)
+  states, _ = chunk(steps, env_params, states)
   jax.block_until_ready(states)
   first = time.perf_counter() - start
   times = []
   for _ in range(repeats):
     start = time.perf_counter()
-    states, _ = chunk(steps, mappings, states)
+    states, _ = chunk(steps, env_params, states)
     jax.block_until_ready(states)
     times.append(time.perf_counter() - start)
   return first, float(np.median(times))

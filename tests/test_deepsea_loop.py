@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hyperagent import checkpoint
+from hyperagent import checkpoint, jitloop
 from hyperagent.config import make_config
 from hyperagent.deepsea import env as deep_sea
-from hyperagent.deepsea import loop, run
+from hyperagent.deepsea import run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = dict(batch_size=16, num_update_indices=4, warmup_steps=20)
@@ -48,11 +48,12 @@ def test_init_all_equals_each_seed_initialised_alone():
   """The one jitted, vmapped init gives every seed the state an eager init from its own key gives."""
   config = make_config('hyperagent', 'deepsea', **TINY)
   spec = tiny_spec(seeds=(3, 2020), mapping='seed')
-  agent = loop.make_agent_for(config, spec.size)
-  mappings, states = run.initial_states(agent, spec)
+  agent = jitloop.make_agent_for(config, spec.env)
+  env_params, states = run.initial_states(agent, spec)
   for i, seed in enumerate(spec.seeds):
-    np.testing.assert_array_equal(mappings[i], deep_sea.make_mapping(spec.size, seed))
-    alone = loop.init_seed(agent, spec.loop, run.run_capacity(config, spec), seed, mappings[i])
+    np.testing.assert_array_equal(env_params.mapping[i], deep_sea.make_mapping(spec.size, seed))
+    alone = jitloop.init_run(agent, spec.env, run.run_capacity(config, spec), seed,
+                             deep_sea.EnvParams(env_params.mapping[i]), spec.episodes)
     jax.tree.map(lambda a, b: np.testing.assert_array_equal(a[i], b), states, alone)
   k_train = jax.random.split(jax.random.PRNGKey(2020), 3)[0]
   jax.tree.map(np.testing.assert_array_equal, jax.tree.map(lambda x: x[1], states.train), agent.init(k_train))
@@ -84,7 +85,7 @@ def test_checkpoint_resume_equals_uninterrupted_run(tmp_path):
   with pytest.raises(ValueError, match='another run'):
     run.train_seeds(config.replace(learning_rate=0.1), spec, progress=False, checkpoint_path=path)
   # a checkpoint from a version whose state had other parameters: a clear error, not a pytree crash
-  agent = loop.make_agent_for(config, spec.size)
+  agent = jitloop.make_agent_for(config, spec.env)
   _, states = run.initial_states(agent, spec)
   meta, trees = checkpoint.load(path, dict(states=states, result=first), exact_shapes=('states',))
   params = dict(trees['states'].train.params)
@@ -121,16 +122,20 @@ def test_evaluation_runs_whole_episodes_with_the_greedy_policy():
   """With a hand-made 'always right' network the test episodes all reach the treasure."""
   config = make_config('hyperagent', 'deepsea', **TINY)
   spec = tiny_spec()
-  agent = loop.make_agent_for(config, spec.size)
+  agent = jitloop.make_agent_for(config, spec.env)
   mapping = deep_sea.make_params(spec.size, 0).mapping
   params = agent.init(jax.random.key(0)).params
-  ret, optimal = loop.run_test_episodes(agent, spec.loop, mapping, params, jax.random.key(1))
+  test = lambda agent: jitloop.run_test_episodes(agent, spec.env, spec.loop, deep_sea.EnvParams(mapping),
+                                                 params, jax.random.key(1))
+  ret, info = test(agent)
+  optimal = info['denoised_return']
   assert 0.0 <= float(optimal) <= 1.0 and float(ret) <= 0.99 + 1e-6
   # agent.act on a network whose Q prefers the 'right' action in every cell: a treasure each episode
   right = np.asarray(mapping)
   act = lambda p, actor, pos, first, evaluation: (
       jax.numpy.asarray(right.reshape(-1))[jax.numpy.minimum(pos, spec.size ** 2 - 1)], actor)
-  ret, optimal = loop.run_test_episodes(agent._replace(act=act), spec.loop, mapping, params, jax.random.key(1))
+  ret, info = test(agent._replace(act=act))
+  optimal = info['denoised_return']
   assert float(optimal) == 1.0 and abs(float(ret) - 0.99) < 1e-5
 
 

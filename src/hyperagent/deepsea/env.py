@@ -22,6 +22,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from hyperagent.environment import EnvStep, JaxEnv
+
 
 class DeepSeaParams(NamedTuple):
   size: int
@@ -112,3 +114,46 @@ def step(params: DeepSeaParams, state: DeepSeaState, action: jax.Array, key: jax
       episode=state.episode + terminated.astype(jnp.int32),
       episode_return=state.episode_return + reward)
   return state, _position(new_row, new_column, n), reward, terminated
+
+
+# ----------------------------------------------------------------------------- as a JaxEnv
+
+
+class EnvParams(NamedTuple):
+  """The part of DeepSea's settings that may differ between runs of one compiled loop."""
+  mapping: jax.Array  # int32 [N, N]
+
+
+def make_env(size: int, deterministic: bool = True, unscaled_move_cost: float = 0.01) -> JaxEnv:
+  """DeepSea of one size as a `JaxEnv` (observations: compact positions, `one_hot_input`)."""
+  size, deterministic = int(size), bool(deterministic)
+
+  def full(env_params: EnvParams) -> DeepSeaParams:
+    return DeepSeaParams(size, env_params.mapping, deterministic, unscaled_move_cost)
+
+  def init(env_params, key):
+    return reset(full(env_params))[0]
+
+  def reset_fn(env_params, state, key):
+    return reset_episode(full(env_params), state)
+
+  def step_fn(env_params, state, action, key):
+    state, position, reward, terminated = step(full(env_params), state, action, key)
+    return state, EnvStep(position, reward, jnp.where(terminated, 0.0, 1.0).astype(jnp.float32), terminated)
+
+  def info(env_params, state):
+    return dict(total_bad_episodes=state.total_bad_episodes, denoised_return=state.denoised_return)
+
+  name = 'deep_sea' if deterministic else 'deep_sea_stochastic'
+  return JaxEnv(name=name, static=(('size', size), ('unscaled_move_cost', unscaled_move_cost)),
+                num_actions=2, observation_shape=(size, size), observation_dtype=jnp.int32,
+                info_names=('total_bad_episodes', 'denoised_return'), init=init, reset=reset_fn,
+                step=step_fn, info=info, one_hot_input=True, max_episode_steps=size)
+
+
+def make(size: int, deterministic: bool = True, unscaled_move_cost: float = 0.01,
+         mapping_seed: int | None = None) -> tuple[JaxEnv, EnvParams]:
+  """bsuite's `DeepSea(size, deterministic, unscaled_move_cost, mapping_seed=...)` as (JaxEnv, params).
+  (bsuite's `randomize_actions=False` is not ported: no bsuite id uses it.)"""
+  env = make_env(size, deterministic, unscaled_move_cost)
+  return env, EnvParams(jnp.asarray(make_mapping(int(size), mapping_seed)))

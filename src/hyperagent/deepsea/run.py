@@ -13,11 +13,12 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from hyperagent import checkpoint
+from hyperagent import checkpoint, jitloop
 from hyperagent.cli import parse_seeds, setting
 from hyperagent.agent import Agent
 from hyperagent.config import Config
-from hyperagent.deepsea import env, loop
+from hyperagent.deepsea import env
+from hyperagent.environment import JaxEnv
 
 MAPPINGS = ('bsuite', 'seed')
 BSUITE_MAPPING_SEED = 42  # bsuite's deep_sea sweep uses this mapping for every size
@@ -69,9 +70,13 @@ class RunSpec:
     return not self.stochastic
 
   @property
-  def loop(self) -> loop.LoopSpec:
-    """The fields the compiled loop depends on."""
-    return loop.LoopSpec(self.size, self.deterministic, self.eval_episodes)
+  def env(self) -> JaxEnv:
+    return env.make_env(self.size, self.deterministic)
+
+  @property
+  def loop(self) -> jitloop.LoopSpec:
+    """What the compiled loop depends on beside the env: every test episode lasts exactly N steps."""
+    return jitloop.LoopSpec(eval_episodes=self.eval_episodes, eval_steps=self.size)
 
   def mapping_seed(self, seed: int) -> int:
     return BSUITE_MAPPING_SEED if self.mapping == 'bsuite' else seed
@@ -82,11 +87,13 @@ def run_capacity(config: Config, spec: RunSpec) -> int:
   return min(config.replay_capacity, spec.total_steps)
 
 
-def initial_states(agent: Agent, spec: RunSpec) -> tuple[jax.Array, loop.SeedState]:
-  """(mappings[S, N, N], states[S]) for every seed of `spec`."""
-  mappings = jnp.asarray(np.stack([env.make_mapping(spec.size, spec.mapping_seed(s)) for s in spec.seeds]))
+def initial_states(agent: Agent, spec: RunSpec) -> tuple[env.EnvParams, jitloop.RunState]:
+  """(env params with mappings[S, N, N], states[S]) for every seed of `spec`."""
+  mappings = np.stack([env.make_mapping(spec.size, spec.mapping_seed(s)) for s in spec.seeds])
+  env_params = env.EnvParams(jnp.asarray(mappings))
   capacity = run_capacity(agent.config, spec)
-  return mappings, loop.init_all(agent, spec.loop, capacity, jnp.asarray(spec.seeds), mappings)
+  budgets = np.full(len(spec.seeds), spec.episodes)
+  return env_params, jitloop.init_runs(agent, spec.env, capacity, jnp.asarray(spec.seeds), env_params, budgets)
 
 
 def chunk_lengths(spec: RunSpec) -> list[int]:
@@ -137,18 +144,19 @@ def _empty_result(num_seeds: int) -> Result:
                 empty(), empty(), empty(), np.zeros((0,), np.float64))
 
 
-def _append(result: Result, out: loop.ChunkOut, steps_done: int, wall_s: float) -> Result:
+def _append(result: Result, out: jitloop.ChunkOut, steps_done: int, wall_s: float) -> Result:
   out = jax.device_get(out)
-  ended = np.asarray(out.steps.terminated[0])  # every seed ends its episodes on the same steps
+  ended = np.asarray(out.steps.last[0])  # every seed ends its episodes on the same steps
   pick = lambda x: np.asarray(x)[:, ended]
   col = lambda x: np.asarray(x)[:, None]
   cat = lambda a, b: np.concatenate([a, b], axis=-1)
   return Result(
-      cat(result.episode_return, pick(out.steps.episode_return)),
-      cat(result.total_bad_episodes, pick(out.steps.total_bad_episodes)),
-      cat(result.denoised_return, pick(out.steps.denoised_return)),
+      cat(result.episode_return, pick(out.steps.counters.episode_return)),
+      cat(result.total_bad_episodes, pick(out.steps.info['total_bad_episodes'])),
+      cat(result.denoised_return, pick(out.steps.info['denoised_return'])),
       cat(result.eval_steps, np.array([steps_done])),
-      cat(result.eval_return, col(out.eval_return)), cat(result.eval_optimal, col(out.eval_optimal)),
+      # A test episode collects the treasure at most once: the mean count is the fraction that did.
+      cat(result.eval_return, col(out.eval_return)), cat(result.eval_optimal, col(out.eval_info['denoised_return'])),
       cat(result.td_loss, col(out.td_loss)), cat(result.q_mean, col(out.q_mean)),
       cat(result.eval_wall_s, np.array([wall_s])))
 
@@ -172,9 +180,9 @@ def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpo
   stop_on_interrupt: a Ctrl-C ends the current chunk, saves the checkpoint and raises
     `checkpoint.Interrupted` (main thread only; a second Ctrl-C interrupts at once).
   """
-  agent = loop.make_agent_for(config, spec.size)
-  chunk = loop.make_chunk_fn(config, spec.loop)
-  mappings, states = initial_states(agent, spec)
+  agent = jitloop.make_agent_for(config, spec.env)
+  chunk = jitloop.make_chunk_fn(config, spec.env, spec.loop)
+  env_params, states = initial_states(agent, spec)
   result, chunks_done, wall_before = _empty_result(len(spec.seeds)), 0, 0.0
   run_meta = dict(config=config.to_dict(), spec=dataclasses.asdict(spec))
   if checkpoint_path and resume and os.path.exists(checkpoint_path):
@@ -191,17 +199,17 @@ def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpo
   if stop_when_solved and chunks_done and all_solved(result, spec):
     end = chunks_done  # a finished early-stopped run: a re-run returns it as it was
   with checkpoint.deferred_interrupt(stop_on_interrupt) as interrupted:
-    result = _run_chunks(chunk, mappings, states, result, spec, lengths, chunks_done, end, start, bar,
+    result = _run_chunks(chunk, env_params, states, result, spec, lengths, chunks_done, end, start, bar,
                          checkpoint_path, checkpoint_every_s, run_meta, stop_when_solved, interrupted)
   bar.close()
   return result
 
 
-def _run_chunks(chunk, mappings, states, result, spec, lengths, chunks_done, end, start, bar, checkpoint_path,
+def _run_chunks(chunk, env_params, states, result, spec, lengths, chunks_done, end, start, bar, checkpoint_path,
                 checkpoint_every_s, run_meta, stop_when_solved, interrupted) -> Result:
   last_save = time.perf_counter()
   for i in range(chunks_done, end):
-    states, out = chunk(lengths[i], mappings, states)
+    states, out = chunk(lengths[i], env_params, states)
     result = _append(result, out, sum(lengths[:i + 1]), time.perf_counter() - start)
     bar.update(lengths[i])
     solved = [eval_solve_episode(o, result.eval_steps, spec.size) is not None for o in result.eval_optimal]

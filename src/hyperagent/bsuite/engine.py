@@ -1,0 +1,198 @@
+"""bsuite ids through the jitted loop (`jitloop.py`) instead of bsuite's Python environments.
+
+The ids of one experiment that share shapes form a group: one compiled loop steps them together,
+their env params stacked along the vmapped axis, each id counting its own episodes and stopping
+(counting and learning) at its own budget. The host writes, per id, exactly the rows bsuite's CSV
+logger would (`bsuite.utils.wrappers.Logging`: its five columns, then the env's bsuite_info(), at
+the log-spaced episodes), into the same file names, so `bsuite-report` reads both engines.
+
+A group's state is checkpointed every `checkpoint_every_s` seconds (and on Ctrl-C): a killed sweep
+restarts the group from there. Finished ids are recognised from their CSVs, as with the Python engine.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from hyperagent import checkpoint, jitloop, replay
+from hyperagent.config import Config
+from hyperagent.environment import JaxEnv
+from hyperagent.bsuite import csv_format, sweep
+from hyperagent.bsuite.envs import registry
+
+# The replay buffers of one group together. A buffer never holds more than its id can play
+# (budget x the longest episode), so only the long-episode experiments reach this.
+MAX_GROUP_REPLAY_BYTES = 4 << 30
+LOGGER_COLUMNS = ('steps', 'episode', 'total_return', 'episode_len', 'episode_return')
+CHECKPOINT_PREFIX = 'jax-engine-'  # `<results>/jax-engine-<first id>+<n>.npz` while a group runs
+
+
+class Group(NamedTuple):
+  """Ids one compiled loop runs together."""
+  env: JaxEnv
+  ids: tuple[str, ...]
+
+
+def transition_bytes(config: Config, env: JaxEnv) -> int:
+  obs = 4 if env.one_hot_input else 4 * int(np.prod(env.observation_shape, dtype=np.int64))
+  return 2 * obs + 4 * config.index_dim + 16  # + action, reward, flags
+
+
+def capacity(config: Config, env: JaxEnv, budgets: Sequence[int], runs: int,
+             max_bytes: int = MAX_GROUP_REPLAY_BYTES) -> int:
+  """Per run: config.replay_capacity, cut to what the longest budget can fill (a FIFO that never wraps
+  behaves the same at any larger size) and to `max_bytes` over the `runs` buffers."""
+  steps = max(budgets) * (env.max_episode_steps or config.replay_capacity)
+  fit = max_bytes // (runs * transition_bytes(config, env))
+  return int(max(min(config.replay_capacity, steps, fit), config.batch_size))
+
+
+def groups(ids: Iterable[str], config: Config, budgets: Mapping[str, int],
+           max_bytes: int = MAX_GROUP_REPLAY_BYTES) -> list[Group]:
+  """The ids in sweep order, grouped by equal JaxEnv; a group is split where its buffers at full
+  size (config.replay_capacity, or what the budget fills) would pass `max_bytes`."""
+  by_env: dict[JaxEnv, list[str]] = {}
+  for bsuite_id in ids:
+    by_env.setdefault(registry.make_id(bsuite_id)[0], []).append(bsuite_id)
+  out = []
+  for env, members in by_env.items():
+    full = capacity(config, env, [budgets[i] for i in members], 1, max_bytes=1 << 62)
+    per_group = max(1, int(max_bytes // (full * transition_bytes(config, env))))
+    for start in range(0, len(members), per_group):
+      out.append(Group(env, tuple(members[start:start + per_group])))
+  return out
+
+
+def stack(trees: Sequence[Any]) -> Any:
+  return jax.tree.map(lambda *xs: jnp.stack([jnp.asarray(x) for x in xs]), *trees)
+
+
+# ----------------------------------------------------------------------------- the logger's rows
+
+
+def log_rows(out: jitloop.ChunkOut, env: JaxEnv, log_episodes: Sequence[np.ndarray]) -> list[list[dict]]:
+  """Per run, the rows bsuite's logger writes for the episodes this chunk ended (host side)."""
+  steps = jax.device_get(out.steps)
+  rows = []
+  for r, wanted in enumerate(log_episodes):
+    ended = np.nonzero(steps.last[r] & np.isin(steps.counters.episode[r], wanted))[0]
+    run_rows = []
+    for t in ended:
+      row = {name: _python(getattr(steps.counters, name)[r, t]) for name in LOGGER_COLUMNS}
+      row.update({name: _python(steps.info[name][r, t]) for name in env.info_names})
+      run_rows.append(row)
+    rows.append(run_rows)
+  return rows
+
+
+def _python(x) -> int | float:
+  x = np.asarray(x)
+  return int(x) if np.issubdtype(x.dtype, np.integer) or x.dtype == bool else float(x)
+
+
+def write_csv(results_dir: str, bsuite_id: str, rows: Sequence[Mapping[str, Any]]) -> str:
+  """The whole file, as bsuite's logger rewrites it at every row (via a temporary file)."""
+  os.makedirs(results_dir, exist_ok=True)
+  path = csv_format.bsuite_csv_path(results_dir, bsuite_id)
+  tmp = path + '.tmp'
+  pd.DataFrame(list(rows)).to_csv(tmp, index=False)
+  os.replace(tmp, path)
+  return path
+
+
+# ----------------------------------------------------------------------------- one group
+
+
+def checkpoint_path(results_dir: str, group: Group) -> str:
+  first = group.ids[0].replace('/', '-')
+  return os.path.join(results_dir, f'{CHECKPOINT_PREFIX}{first}+{len(group.ids)}.npz')
+
+
+# The replay's per-row arrays ([R, capacity, ...]): a checkpoint keeps the rows written only.
+REPLAY_ROWS = ('obs', 'action', 'reward', 'terminated', 'truncated', 'next_obs', 'perturbation')
+
+
+def _trimmed(states: jitloop.RunState) -> tuple[jitloop.RunState, int]:
+  """The state with each buffer cut to the rows written (runs step in lockstep: equal counts)."""
+  rows = int(np.asarray(states.replay.rows).reshape(-1)[0])
+  cut = {name: getattr(states.replay, name)[:, :rows] for name in REPLAY_ROWS}
+  return states._replace(replay=states.replay._replace(**cut)), rows
+
+
+def _untrimmed(saved: jitloop.RunState, fresh: jitloop.RunState, rows: int) -> jitloop.RunState:
+  pad = {name: getattr(fresh.replay, name).at[:, :rows].set(getattr(saved.replay, name))
+         for name in REPLAY_ROWS}
+  return saved._replace(replay=saved.replay._replace(**pad))
+
+
+def run_group(group: Group, config: Config, budgets: Mapping[str, int], seed: int, results_dir: str, *,
+              chunk_steps: int = 1_000, checkpoint_every_s: float = 60.0,
+              on_chunk: Callable[[int], None] | None = None,
+              interrupted: Callable[[], bool] = lambda: False) -> list[dict[str, Any]]:
+  """Plays every id of `group` to its budget; writes their CSVs; returns one summary per id.
+
+  on_chunk: called with the episodes counted in each chunk (progress bars).
+  interrupted: polled after each chunk; when true, the group is saved and `checkpoint.Interrupted`
+    is raised.
+  """
+  start = time.monotonic()
+  env, ids = group.env, group.ids
+  env_params = stack([registry.make_id(i)[1] for i in ids])
+  budget = np.array([budgets[i] for i in ids], np.int32)
+  agent = jitloop.make_agent_for(config, env)
+  size = capacity(config, env, budget.tolist(), len(ids))
+  chunk = jitloop.make_chunk_fn(config, env, jitloop.LoopSpec())
+  states = jitloop.init_runs(agent, env, size, jnp.full((len(ids),), seed), env_params, budget)
+  log_episodes = [csv_format.bsuite_log_episodes(int(b)) for b in budget]
+  rows: list[list[dict]] = [[] for _ in ids]
+  run_meta = dict(ids=list(ids), budgets=budget.tolist(), seed=seed, config=config.to_dict(), capacity=size)
+  path = checkpoint_path(results_dir, group)
+  if os.path.exists(path):
+    meta = checkpoint.check_same_run(path, run_meta)
+    saved, _ = _trimmed(states)
+    _, trees = checkpoint.load(path, dict(states=saved))
+    states = _untrimmed(jax.tree.map(jnp.asarray, trees['states']), states, meta['replay_rows'])
+    rows, start = meta['rows'], start - meta['wall_s']
+
+  def save():
+    trimmed, replay_rows = _trimmed(states)
+    os.makedirs(results_dir, exist_ok=True)
+    checkpoint.save(path, dict(run=run_meta, rows=rows, replay_rows=replay_rows,
+                               wall_s=time.monotonic() - start), dict(states=trimmed))
+
+  last_save = time.monotonic()
+  counted = np.asarray(states.counters.episode)
+  while np.any(counted < budget):
+    states, out = chunk(chunk_steps, env_params, states)
+    for r, new in enumerate(log_rows(out, env, log_episodes)):
+      rows[r].extend(new)
+    now_counted = np.asarray(states.counters.episode)
+    if on_chunk is not None:
+      on_chunk(int((now_counted - counted).sum()))
+    counted = now_counted
+    finished = not np.any(counted < budget)
+    if interrupted():
+      save()
+      raise checkpoint.Interrupted(f'interrupted in {ids[0]} (+{len(ids) - 1} ids); saved in {path}')
+    if not finished and time.monotonic() - last_save > checkpoint_every_s:
+      save()
+      last_save = time.monotonic()
+
+  seconds = time.monotonic() - start
+  final = jax.device_get(states.counters)
+  summaries = []
+  for r, bsuite_id in enumerate(ids):
+    write_csv(results_dir, bsuite_id, rows[r])
+    summaries.append(dict(bsuite_id=bsuite_id, engine='jax', episodes=int(final.episode[r]),
+                          steps=int(final.steps[r]), total_return=float(final.total_return[r]),
+                          replay_capacity=size, group_size=len(ids), seconds=round(seconds, 3)))
+  if os.path.exists(path):
+    os.remove(path)
+  return summaries

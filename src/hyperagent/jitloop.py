@@ -1,0 +1,257 @@
+"""Training on any pure-JAX environment as one jitted function: act, store, learn and evaluate inside
+`lax.scan`, the runs (bsuite ids x seeds) vmapped along one leading axis.
+
+The protocol is SPEC §3's: one training env per run, `warmup_steps` uniform random actions, then one
+gradient step per env step. A chunk of `length` env steps is one jitted call over all runs; it
+returns fixed-shape arrays (per-step episode records, an optional evaluation, mean losses) to the
+host, which keeps the progress bar, the logs and the checkpoints.
+
+Episodes are counted as bsuite's logger counts them (`Counters`): a run whose episode budget is spent
+stops counting and stops learning, while the runs beside it go on (bsuite's budgets are in episodes,
+so runs of one experiment finish at different steps). The environment is a `JaxEnv`; its params
+(one per run, stacked) are an argument of the compiled chunk, so every id of one experiment that
+shares shapes shares one compilation.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from hyperagent import replay
+from hyperagent.acting import ActorState
+from hyperagent.agent import Agent, TrainState, make_agent
+from hyperagent.config import Config
+from hyperagent.environment import JaxEnv
+
+
+class LoopSpec(NamedTuple):
+  """What the compiled loop depends on besides the agent's Config and the env (a jit cache key)."""
+  eval_episodes: int = 0  # test episodes after each chunk, one sampled index each (0: none)
+  eval_steps: int = 0     # steps each test episode may take (DeepSea: exactly N)
+
+
+class Counters(NamedTuple):
+  """bsuite's logger's bookkeeping (`bsuite.utils.wrappers.Logging`), per run."""
+  steps: jax.Array           # int32: transitions so far
+  episode: jax.Array         # int32: finished episodes
+  total_return: jax.Array    # float32: all rewards so far
+  episode_len: jax.Array     # int32: steps of the current episode
+  episode_return: jax.Array  # float32: reward of the current episode
+
+
+class RunState(NamedTuple):
+  """Everything one run carries from step to step (checkpointable, vmappable)."""
+  train: TrainState
+  actor: ActorState
+  replay: replay.ReplayState
+  env: Any                 # the JaxEnv's state pytree
+  observation: jax.Array   # the current observation
+  first: jax.Array         # `observation` starts an episode
+  counters: Counters
+  budget: jax.Array        # int32: episodes to play; the run stops counting and learning after them
+  key: jax.Array
+
+
+class StepLog(NamedTuple):
+  """Per env step; the host keeps the rows where `last` (one per counted episode)."""
+  last: jax.Array          # an episode within the budget ended on this step
+  counters: Counters       # as bsuite's logger would write them at that episode's end
+  info: dict[str, jax.Array]  # the env's bsuite_info() after the step
+
+
+class ChunkOut(NamedTuple):
+  steps: StepLog                  # [L] per env step
+  eval_return: jax.Array          # mean return of the test episodes (0 without evaluation)
+  eval_info: dict[str, jax.Array]  # mean of each info field at the end of the test episodes
+  td_loss: jax.Array              # mean over the chunk's updates (0 in warm-up)
+  q_mean: jax.Array
+
+
+def make_agent_for(config: Config, env: JaxEnv) -> Agent:
+  return make_agent(config, env.observation_shape, env.num_actions, one_hot_input=env.one_hot_input)
+
+
+def example_observation(env: JaxEnv) -> jax.Array:
+  """One observation's shape and dtype as the replay stores it."""
+  if env.one_hot_input:
+    return jnp.zeros((), jnp.int32)
+  return jnp.zeros(env.observation_shape, env.observation_dtype)
+
+
+def _env_keys(key: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """(init, reset) keys derived beside a key's own splits, so environments without reset randomness
+  (DeepSea) see exactly the draws they saw before the loop was generic."""
+  return jax.random.fold_in(key, 1), jax.random.fold_in(key, 2)
+
+
+def init_run(agent: Agent, env: JaxEnv, capacity: int, seed: jax.Array, env_params: Any,
+             budget: jax.Array) -> RunState:
+  """One run's initial state, with a replay of `capacity` transitions (traceable: `init_runs` vmaps
+  it over runs inside one jit)."""
+  key = jax.random.PRNGKey(seed)
+  k_train, k_actor, k_loop = jax.random.split(key, 3)
+  k_init, k_reset = _env_keys(k_loop)
+  env_state = env.init(env_params, k_init)
+  env_state, observation = env.reset(env_params, env_state, k_reset)
+  buffer = replay.init(capacity, 1, example_observation(env), agent.config.index_dim)
+  zero_i, zero_f = jnp.zeros((), jnp.int32), jnp.zeros((), jnp.float32)
+  counters = Counters(zero_i, zero_i, zero_f, zero_i, zero_f)
+  return RunState(agent.init(k_train), agent.init_actor(k_actor, 1), buffer, env_state, observation,
+                  jnp.ones((), bool), counters, jnp.asarray(budget, jnp.int32), k_loop)
+
+
+def active(state: RunState) -> jax.Array:
+  """The run has episodes of its budget left to play."""
+  return state.counters.episode < state.budget
+
+
+def interact(agent: Agent, env: JaxEnv, env_params: Any, state: RunState
+             ) -> tuple[RunState, StepLog, jax.Array]:
+  """One env step of one run: act, step, store, count, restart a finished episode.
+
+  Returns the state, the step's log and the key for this step's replay sample.
+  """
+  key, k_env, k_z, k_sample = jax.random.split(state.key, 4)
+  action, actor = agent.act(state.train.params, state.actor, state.observation[None], state.first[None])
+  env_state, out = env.step(env_params, state.env, action[0], k_env)
+  terminated = out.last & (out.discount == 0)
+  z = agent.perturbation(k_z, (1,))
+  buffer = replay.add(state.replay, state.observation[None], action, out.reward[None], terminated[None],
+                      (out.last & ~terminated)[None], out.observation[None], z)
+
+  counting = active(state)
+  c = state.counters
+  ended = Counters(c.steps + 1, c.episode + out.last.astype(jnp.int32), c.total_return + out.reward,
+                   c.episode_len + 1, c.episode_return + out.reward)
+  log = StepLog(out.last & counting, ended, env.info(env_params, env_state))
+  counters = jax.tree.map(lambda new, old: jnp.where(counting, new, old), ended, c)
+  counters = counters._replace(  # a new episode starts from zero
+      episode_len=jnp.where(out.last, 0, counters.episode_len),
+      episode_return=jnp.where(out.last, 0.0, counters.episode_return))
+
+  _, k_reset = _env_keys(k_env)
+  restart_env, restart_observation = env.reset(env_params, env_state, k_reset)
+  env_state = jax.tree.map(lambda a, b: jnp.where(out.last, a, b), restart_env, env_state)
+  observation = jnp.where(out.last, restart_observation, out.observation)
+  state = state._replace(actor=actor, replay=buffer, env=env_state, observation=observation,
+                         first=out.last, counters=counters, key=key)
+  return state, log, k_sample
+
+
+def train_step(agent: Agent, env: JaxEnv, env_params: Any, states: RunState, _=None
+               ) -> tuple[RunState, tuple[StepLog, dict[str, jax.Array]]]:
+  """One env step of every run (leading axis R), then (after the warm-up) one gradient step each."""
+  config = agent.config
+  learning = active(states)  # before the step: the step that ends the budget still learns
+  states, log, k_sample = jax.vmap(functools.partial(interact, agent, env))(env_params, states)
+
+  def learn_one(train, buffer, key):
+    batch = replay.sample(buffer, key, config.batch_size, config.n_step, config.discount)
+    train, metrics = agent.learn(train, batch, replay.size(buffer))
+    return train, (metrics['td_loss'], metrics['q_mean'])
+
+  def learn(train):
+    new, metrics = jax.vmap(learn_one)(train, states.replay, k_sample)
+    # Runs past their budget keep their parameters; the select is skipped while every run learns
+    # (always, on DeepSea), since it touches every parameter and optimiser moment.
+    keep = lambda: jax.tree.map(
+        lambda n, o: jnp.where(learning.reshape((-1,) + (1,) * (n.ndim - 1)), n, o), new, train)
+    return jax.lax.cond(jnp.all(learning), lambda: new, keep), metrics
+
+  def skip(train):
+    return train, (jnp.zeros(k_sample.shape[:1]), jnp.zeros(k_sample.shape[:1]))
+
+  # The first update comes once warmup_steps transitions are stored (SPEC §3). Runs step in
+  # lockstep, so one predicate serves them all and the cond stays a real branch: under vmap it
+  # would become a select that runs learn during the warm-up and copies every parameter each step.
+  learned = agent.warmed_up(states.actor.step[0])
+  train, (td_loss, q_mean) = jax.lax.cond(learned, learn, skip, states.train)
+  metrics = dict(td_loss=td_loss, q_mean=q_mean, learned=learned & learning)
+  return states._replace(train=train), (log, metrics)
+
+
+def run_test_episodes(agent: Agent, env: JaxEnv, spec: LoopSpec, env_params: Any, params, key: jax.Array
+                      ) -> tuple[jax.Array, dict[str, jax.Array]]:
+  """`spec.eval_episodes` test episodes in parallel, one sampled index each (SPEC §2.2), each in a
+  fresh env for at most `spec.eval_steps` steps.
+
+  Returns (mean return, mean of each info field at the episodes' ends).
+  """
+  num = spec.eval_episodes
+  k_actor, k_env = jax.random.split(key)
+  actor = agent.init_actor(k_actor, num)
+  k_init, k_reset = _env_keys(k_env)
+
+  def fresh(k_init, k_reset):
+    return env.reset(env_params, env.init(env_params, k_init), k_reset)
+
+  env_state, observation = jax.vmap(fresh)(jax.random.split(k_init, num), jax.random.split(k_reset, num))
+
+  def body(carry, inputs):
+    env_state, observation, actor, returns, done = carry
+    t, k = inputs
+    action, actor = agent.act(params, actor, observation, jnp.full((num,), t == 0), evaluation=True)
+    new_env, out = jax.vmap(env.step, in_axes=(None, 0, 0, 0))(
+        env_params, env_state, action, jax.random.split(k, num))
+    # A finished test episode stays as it ended: its env is not stepped again.
+    env_state = jax.tree.map(lambda n, o: jnp.where(_expand(done, n), o, n), new_env, env_state)
+    returns = returns + jnp.where(done, 0.0, out.reward)
+    return (env_state, out.observation, actor, returns, done | out.last), None
+
+  steps = (jnp.arange(spec.eval_steps), jax.random.split(k_env, spec.eval_steps))
+  carry = (env_state, observation, actor, jnp.zeros((num,), jnp.float32), jnp.zeros((num,), bool))
+  (env_state, _, _, returns, _), _ = jax.lax.scan(body, carry, steps)
+  info = jax.vmap(env.info, in_axes=(None, 0))(env_params, env_state)
+  return returns.mean(), {name: value.mean() for name, value in info.items()}
+
+
+def _expand(mask: jax.Array, like: jax.Array) -> jax.Array:
+  return mask.reshape(mask.shape + (1,) * (like.ndim - mask.ndim))
+
+
+def run_chunk(agent: Agent, env: JaxEnv, spec: LoopSpec, length: int, env_params: Any, states: RunState
+              ) -> tuple[RunState, ChunkOut]:
+  """`length` training steps then (if spec.eval_episodes) one evaluation, for every run (axis R)."""
+  step = functools.partial(train_step, agent, env, env_params)
+  states, (log, metrics) = jax.lax.scan(step, states, None, length=length)
+  runs = states.counters.episode.shape[0]
+  if spec.eval_episodes:
+    key, k_eval = jnp.moveaxis(jax.vmap(jax.random.split)(states.key), 1, 0)
+    eval_return, eval_info = jax.vmap(functools.partial(run_test_episodes, agent, env, spec))(
+        env_params, states.train.params, k_eval)
+    states = states._replace(key=key)
+  else:
+    eval_return, eval_info = jnp.zeros((runs,)), {}
+  updates = jnp.maximum(metrics['learned'].sum(0), 1)
+  per_run = lambda x: jnp.moveaxis(x, 0, 1)  # scan stacks steps first: [L, R] -> [R, L]
+  out = ChunkOut(jax.tree.map(per_run, log), eval_return, eval_info,
+                 metrics['td_loss'].sum(0) / updates, metrics['q_mean'].sum(0) / updates)
+  return states, out
+
+
+@functools.lru_cache(maxsize=32)
+def make_chunk_fn(config: Config, env: JaxEnv, spec: LoopSpec
+                  ) -> Callable[[int, Any, RunState], tuple[RunState, ChunkOut]]:
+  """(length, env_params[R], states[R]) -> (states, outs[R]): all runs in one jitted call.
+
+  Cached on what the compiled loop depends on, so runs that differ only in seeds, budgets or env
+  params reuse one compilation.
+  """
+  agent = make_agent_for(config, env)
+
+  @functools.partial(jax.jit, static_argnums=0, donate_argnums=2)
+  def chunk(length, env_params, states):
+    return run_chunk(agent, env, spec, length, env_params, states)
+
+  return chunk
+
+
+def init_runs(agent: Agent, env: JaxEnv, capacity: int, seeds: jax.Array, env_params: Any,
+              budgets: jax.Array) -> RunState:
+  """Every run's initial state (leading axis R) for seeds[R], env_params[R] and budgets[R], in one
+  jitted call (built op by op, the state cost ~30 small compilations, ~2 s)."""
+  init = jax.jit(jax.vmap(functools.partial(init_run, agent, env, capacity)))
+  return init(jnp.asarray(seeds), env_params, jnp.asarray(budgets))

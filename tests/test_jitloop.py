@@ -1,0 +1,131 @@
+"""The generic jitted loop and the bsuite engine on it: bsuite's logger rows, per-run budgets,
+vmapped runs equal separate runs, resume."""
+from __future__ import annotations
+
+import contextlib
+import io
+
+import bsuite
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+
+from hyperagent import checkpoint, jitloop
+from hyperagent.config import make_config
+from hyperagent.bsuite import csv_format, engine
+from hyperagent.bsuite.envs import registry
+
+TINY = dict(batch_size=8, num_update_indices=2, warmup_steps=16, hidden_sizes=(8,))
+
+
+def scripted(agent, actions):
+  """The agent, acting `actions[t]` at its t-th training step (a fixed action sequence)."""
+  table = jnp.asarray(actions, jnp.int32)
+
+  def act(params, actor, obs, first, evaluation=False):
+    return table[actor.step % len(table)][None], actor._replace(step=actor.step + 1)
+
+  return agent._replace(act=act)
+
+
+def run_scripted(bsuite_id, actions, budget, length=64):
+  """Rows the jitted loop logs for `bsuite_id` under a fixed action sequence."""
+  config = make_config('hyperagent', 'deepsea', **TINY)
+  env, params = registry.make_id(bsuite_id)
+  agent = scripted(jitloop.make_agent_for(config, env), actions)
+  params = engine.stack([params])
+  states = jitloop.init_runs(agent, env, 256, jnp.zeros((1,), jnp.int32), params, np.array([budget]))
+  step = jax.jit(lambda p, s: jitloop.run_chunk(agent, env, jitloop.LoopSpec(), length, p, s))
+  rows, log_episodes = [], [csv_format.bsuite_log_episodes(budget)]
+  while int(states.counters.episode[0]) < budget:
+    states, out = step(params, states)
+    rows += engine.log_rows(out, env, log_episodes)[0]
+  return rows, states
+
+
+def bsuite_rows(tmp_path, bsuite_id, actions, episodes):
+  """The CSV bsuite's own logger writes when the same actions are played in bsuite's env."""
+  with contextlib.redirect_stdout(io.StringIO()):
+    env = bsuite.load_and_record_to_csv(bsuite_id, str(tmp_path / 'bsuite'), overwrite=True)
+  t = 0
+  for _ in range(episodes):
+    timestep = env.reset()
+    while not timestep.last():
+      timestep = env.step(int(actions[t % len(actions)]))
+      t += 1
+  return pd.read_csv(csv_format.bsuite_csv_path(str(tmp_path / 'bsuite'), bsuite_id))
+
+
+@pytest.mark.parametrize('bsuite_id,episodes', [('bandit/3', 130), ('deep_sea/2', 23)])
+def test_logged_rows_equal_bsuites_own_logger(tmp_path, bsuite_id, episodes):
+  """A fixed action sequence: the CSV the engine writes equals the one bsuite's logger writes
+  (same columns in the same order, same rows; floats to float32 precision)."""
+  actions = np.random.RandomState(0).randint(2, size=997)
+  rows, _ = run_scripted(bsuite_id, actions, episodes)
+  ours = pd.read_csv(engine.write_csv(str(tmp_path), bsuite_id, rows))
+  theirs = bsuite_rows(tmp_path, bsuite_id, actions, episodes)
+  assert list(ours.columns) == list(theirs.columns)
+  assert ours['episode'].tolist() == theirs['episode'].tolist() == csv_format.bsuite_log_episodes(episodes).tolist()
+  for column in theirs.columns:
+    np.testing.assert_allclose(ours[column].to_numpy(float), theirs[column].to_numpy(float), rtol=1e-5,
+                               atol=1e-5, err_msg=column)
+
+
+def test_each_run_stops_counting_and_learning_at_its_budget():
+  config = make_config('hyperagent', 'deepsea', **TINY)
+  env, params = registry.make_id('bandit/0')
+  agent = jitloop.make_agent_for(config, env)
+  params = engine.stack([params, registry.make_id('bandit/1')[1]])
+  states = jitloop.init_runs(agent, env, 256, jnp.array([0, 1]), params, np.array([40, 100]))
+  chunk = jitloop.make_chunk_fn(config, env, jitloop.LoopSpec())
+  states, out = chunk(50, params, states)
+  assert states.counters.episode.tolist() == [40, 50]
+  assert out.steps.last.sum(1).tolist() == [40, 50]  # no row is logged past the budget
+  frozen = jax.tree.map(lambda x: np.asarray(x[0]), states.train.params)
+  states, out = chunk(60, params, states)
+  assert states.counters.episode.tolist() == [40, 100] and states.counters.steps.tolist() == [40, 100]
+  jax.tree.map(np.testing.assert_array_equal, frozen, jax.tree.map(lambda x: np.asarray(x[0]), states.train.params))
+  assert int(states.train.step[1]) > int(states.train.step[0])
+
+
+def test_vmapped_runs_equal_separate_runs(tmp_path):
+  config = make_config('hyperagent', 'deepsea', **TINY)
+  budgets = {'bandit/0': 60, 'bandit/1': 60}
+  both = engine.groups(list(budgets), config, budgets)
+  assert len(both) == 1 and both[0].ids == ('bandit/0', 'bandit/1')
+  engine.run_group(both[0], config, budgets, 0, str(tmp_path / 'both'), chunk_steps=32)
+  alone = engine.Group(both[0].env, ('bandit/1',))
+  engine.run_group(alone, config, budgets, 0, str(tmp_path / 'alone'), chunk_steps=32)
+  read = lambda d: pd.read_csv(csv_format.bsuite_csv_path(str(tmp_path / d), 'bandit/1'))
+  pd.testing.assert_frame_equal(read('both'), read('alone'), rtol=1e-6)
+
+
+def test_an_interrupted_group_resumes_to_the_uninterrupted_result(tmp_path):
+  config = make_config('hyperagent', 'deepsea', **TINY)
+  budgets = {'deep_sea/0': 30}
+  group = engine.groups(list(budgets), config, budgets)[0]
+  engine.run_group(group, config, budgets, 0, str(tmp_path / 'straight'), chunk_steps=50)
+  calls = []
+  with pytest.raises(checkpoint.Interrupted):
+    engine.run_group(group, config, budgets, 0, str(tmp_path / 'resumed'), chunk_steps=50,
+                     interrupted=lambda: calls.append(1) or len(calls) == 2)
+  assert (tmp_path / 'resumed' / 'jax-engine-deep_sea-0+1.npz').exists()
+  engine.run_group(group, config, budgets, 0, str(tmp_path / 'resumed'), chunk_steps=50)
+  assert not (tmp_path / 'resumed' / 'jax-engine-deep_sea-0+1.npz').exists()
+  read = lambda d: pd.read_csv(csv_format.bsuite_csv_path(str(tmp_path / d), 'deep_sea/0'))
+  pd.testing.assert_frame_equal(read('straight'), read('resumed'))
+
+
+def test_groups_share_shapes_and_respect_the_memory_cap():
+  config = make_config('hyperagent', 'deepsea')
+  ids = ['bandit/0', 'bandit/1', 'deep_sea/0', 'deep_sea/1', 'bandit/2']
+  budgets = {i: 10_000 for i in ids}
+  found = engine.groups(ids, config, budgets)
+  assert [g.ids for g in found] == [('bandit/0', 'bandit/1', 'bandit/2'), ('deep_sea/0',), ('deep_sea/1',)]
+  per_run = engine.capacity(config, found[0].env, [10_000], 1) * engine.transition_bytes(config, found[0].env)
+  split = engine.groups(ids, config, budgets, max_bytes=2 * per_run)
+  assert [g.ids for g in split][:2] == [('bandit/0', 'bandit/1'), ('bandit/2',)]
+  with pytest.raises(ValueError, match='ENGINE=python'):
+    registry.make_id('mnist/0')
