@@ -46,15 +46,18 @@ deepsea-study-report: $(STAMP)
 	$(PY) experiments/deepsea_study_report.py $(or $(STUDY),results/deepsea-scaling) $(ARGS)
 
 # make bsuite SWEEP=<bsuite id | experiment | tag | all, comma-separated> AGENT=<hyperagent|ensemble|dqn|boot_dqn>
+#   [ENGINE=jax|python] (jax: pure-JAX ports in one jitted loop, the default for our agents; python:
+#   bsuite's own environments, the reference, and the engine for boot_dqn and mnist)
 SWEEP ?= deep_sea/0
 AGENT ?= hyperagent
 EPISODES ?=
 WORKERS ?=
+ENGINE ?=
 
 bsuite: RESULTS = results/bsuite/$(AGENT)
 bsuite: $(STAMP)
 	$(PY) experiments/bsuite_run.py --sweep $(SWEEP) --agent $(AGENT) --results $(RESULTS) \
-	  $(if $(EPISODES),--episodes $(EPISODES)) $(if $(WORKERS),--workers $(WORKERS)) $(ARGS)
+	  $(if $(EPISODES),--episodes $(EPISODES)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(ENGINE),--engine $(ENGINE)) $(ARGS)
 
 RESULTS ?= $(wildcard results/bsuite/*)
 REPORT_DIR ?= reports/bsuite

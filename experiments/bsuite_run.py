@@ -4,14 +4,19 @@
   python experiments/bsuite_run.py --sweep deep_sea --agent ensemble --workers 8
   python experiments/bsuite_run.py --sweep exploration,catch --episodes 100 --set learning_rate=3e-4
   python experiments/bsuite_run.py --sweep deep_sea/0,deep_sea/5 --agent boot_dqn
-  make bsuite SWEEP=deep_sea AGENT=dqn [EPISODES=1000] [WORKERS=2] [RESULTS=results/bsuite/dqn]
+  make bsuite SWEEP=deep_sea AGENT=dqn [EPISODES=1000] [ENGINE=jax|python] [RESULTS=results/bsuite/dqn]
 
 SWEEP is a bsuite id (deep_sea/3), an experiment (deep_sea), a tag (exploration) or "all", or several
 joined by commas. AGENT is hyperagent, ensemble or dqn (our agents, the 'deepsea' preset: MLP 64-64,
 on every id; --set overrides any config field), or boot_dqn: bsuite's own
 bsuite.baselines.jax.boot_dqn.default_agent, the reference row (--set num_ensemble=N only).
-Each id writes `<results>/bsuite_id_-_<experiment>-<i>.csv` through bsuite's own logger; ids whose
-CSV already ends at the last logged episode are skipped, others restart from scratch.
+ENGINE=jax (the default for our agents) plays the pure-JAX ports of bsuite's environments in one
+jitted loop, the ids of an experiment vmapped together, and writes the rows bsuite's logger would;
+it checkpoints each group of ids, so a killed sweep resumes where it stopped. MNIST has no port:
+those ids are skipped there (run them with ENGINE=python). ENGINE=python steps bsuite's own
+environments from Python through its own logger, one process per id (--workers), the reference.
+Each id writes `<results>/bsuite_id_-_<experiment>-<i>.csv`; ids whose CSV already ends at the last
+logged episode are skipped, others restart (from their group's checkpoint with ENGINE=jax).
 `<results>/config.json` holds the resolved config and every command run into the folder, and
 `<results>/runs.jsonl` one line per finished id (steps, wall-clock seconds).
 Score the folder with experiments/bsuite_report.py (make bsuite-report).
@@ -66,19 +71,26 @@ def main(argv: list[str] | None = None) -> int:
   except ValueError as error:
     parser.error(str(error))
 
+  if run.engine == 'jax':
+    unported = [i for i in ids if not bsuite_sweep.has_jax_port(i)]
+    if unported:
+      print(f'skipping {len(unported)} ids without a pure-JAX port ({", ".join(sorted({i.split("/")[0] for i in unported}))}); '
+            'run them with --engine python', flush=True)
+      ids = tuple(i for i in ids if i not in unported)
   todo, done = bsuite_sweep.plan(ids, results, args.episodes, args.overwrite)
-  print(f'{args.agent}: {len(ids)} ids, {len(done)} finished already, {len(todo)} to run -> {results}',
-        flush=True)
+  print(f'{args.agent} ({run.engine} engine): {len(ids)} ids, {len(done)} finished already, {len(todo)} to run '
+        f'-> {results}', flush=True)
   episodes = {i: bsuite_sweep.target_episodes(i, args.episodes) for i in todo}
   workers = min(args.workers, len(todo))
   start = time.monotonic()
-  run = _run_in_process if workers <= 1 else _run_in_pool
+  runner = _run_jax if run.engine == 'jax' else _run_in_process if workers <= 1 else _run_in_pool
   finished = []
   try:
-    failures = run(todo, episodes, results, args.agent, settings, args, workers, finished)
+    failures = runner(todo, episodes, results, args.agent, settings, args, workers, finished)
   except KeyboardInterrupt:
     print(f'interrupted: {len(done) + len(finished)} of {len(ids)} ids are finished and kept in {results}; '
-          'the same command resumes (finished ids are skipped, unfinished ones start again).', file=sys.stderr)
+          'the same command resumes (finished ids are skipped, unfinished ones start again' +
+          (' from their group\'s checkpoint).' if run.engine == 'jax' else ').'), file=sys.stderr)
     return 130
   print(f'{len(todo) - len(failures)} ids run in {time.monotonic() - start:.1f} s', flush=True)
   for bsuite_id, error in failures.items():
@@ -106,6 +118,33 @@ def _run_in_process(todo, episodes, results, agent, settings, args, workers, fin
       finally:
         bsuite_sweep.set_progress(None)
   return failures
+
+
+def _run_jax(todo, episodes, results, agent, settings, args, workers, finished) -> dict[str, str]:
+  """Every group of ids in this process, one jitted loop each; Ctrl-C saves the group it is in."""
+  del workers
+  from tqdm import tqdm
+  if 'jax' not in sys.modules:
+    bsuite_sweep.init_worker(False, args.platform or None, compile_cache=True)
+  from hyperagent import checkpoint
+  from hyperagent.bsuite import adapter, engine  # import JAX: only after the flags above
+  config = adapter.config_from_settings(settings)
+  groups = engine.groups(todo, config, episodes)
+  with tqdm(total=len(todo), desc='ids', unit='id', position=0, disable=None) as id_bar, \
+      tqdm(total=sum(episodes.values()), desc='episodes', unit='ep', position=1, disable=None) as episode_bar, \
+      checkpoint.deferred_interrupt(True) as interrupted:
+    for group in groups:
+      episode_bar.set_description(f'{group.ids[0]} +{len(group.ids) - 1}' if len(group.ids) > 1 else group.ids[0])
+      try:
+        summaries = engine.run_group(group, config, episodes, args.seed, results, on_chunk=episode_bar.update,
+                                     interrupted=interrupted)
+      except checkpoint.Interrupted:
+        raise KeyboardInterrupt from None
+      for summary in summaries:
+        _finished(results, dict(summary, agent=agent))
+        finished.append(summary['bsuite_id'])
+      id_bar.update(len(group.ids))
+  return {}
 
 
 def _finished(results, summary) -> None:

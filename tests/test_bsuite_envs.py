@@ -33,3 +33,42 @@ def test_bandit_matches_bsuite(mapping_seed, num_actions):
     assert_step(env_step, ref.step(int(action)))
   assert_info(env, params, state, ref)
   assert_specs(env, ref)
+
+
+def test_every_non_mnist_id_builds_as_bsuites_loader_builds_it():
+  """All 408 ids: specs, bsuite_info keys, the constructor's draws, and the episode-length bound."""
+  import contextlib
+  import io
+
+  import bsuite
+  from bsuite import sweep as bsuite_sweep
+
+  from hyperagent.bsuite import sweep
+  from hyperagent.bsuite.envs import registry
+
+  assert set(registry.BUILDERS) == set(sweep.experiments()) - set(sweep.NO_JAX_PORT)
+  ids = [i for i in bsuite_sweep.SWEEP if sweep.has_jax_port(i)]
+  assert len(ids) == 408
+  for bsuite_id in ids:
+    env, params = registry.make_id(bsuite_id)
+    with contextlib.redirect_stdout(io.StringIO()):
+      ref = bsuite.load_from_id(bsuite_id)
+    if env.one_hot_input:
+      assert env.observation_shape == ref.observation_spec().shape, bsuite_id
+    else:
+      assert_specs(env, ref)
+    assert env.info_names == tuple(ref.bsuite_info()), bsuite_id
+    raw = getattr(ref, '_env', ref)  # under a RewardNoise / RewardScale wrapper
+    inner = getattr(params, 'inner', params)
+    if hasattr(raw, '_rewards'):  # bandit arms, discounting chain bonus: drawn in the constructor
+      np.testing.assert_allclose(np.asarray(inner.rewards), raw._rewards, rtol=1e-6, err_msg=bsuite_id)
+    if hasattr(raw, '_action_mapping'):
+      np.testing.assert_array_equal(np.asarray(inner.mapping), raw._action_mapping, err_msg=bsuite_id)
+    # One episode in bsuite's env never outlasts the bound the replay is sized with.
+    timestep, steps = ref.reset(), 0
+    while not timestep.last():
+      timestep, steps = ref.step(0), steps + 1
+    assert steps <= env.max_episode_steps, bsuite_id
+    if bsuite_id.split('/')[0] in ('catch', 'deep_sea', 'memory_len', 'umbrella_length', 'bandit',
+                                   'discounting_chain'):
+      assert steps == env.max_episode_steps, bsuite_id  # fixed-length episodes: the bound is exact

@@ -193,14 +193,16 @@ def test_mnist_needs_its_data_before_any_work(tmp_path, monkeypatch, capsys):
 
 # ------------------------------------------------------------------------------------ the runner
 
-def _run_cli(results, sweep_spec, *extra):
+def _run_cli(results, sweep_spec, *extra, engine='jax'):
   return cli.main(['--sweep', sweep_spec, '--results', str(results), '--workers', '1',
-                   '--episodes', '3', *TINY_SET, *extra])
+                   '--episodes', '3', '--engine', engine, *TINY_SET, *extra])
 
 
-def test_runner_resumes_finished_skipped_unfinished_restarted(tmp_path, capsys):
+@pytest.mark.parametrize('engine', ['jax', 'python'])
+def test_runner_resumes_finished_skipped_unfinished_restarted(tmp_path, capsys, engine):
   results = tmp_path / 'ha'
-  assert _run_cli(results, 'bandit/0,bandit/1') == 0
+  run = lambda ids: _run_cli(results, ids, engine=engine)
+  assert run('bandit/0,bandit/1') == 0
   assert '2 ids, 0 finished already, 2 to run' in capsys.readouterr().out
   info = json.loads((results / 'config.json').read_text())
   assert info['agent'] == 'hyperagent' and info['seed'] == 0
@@ -213,13 +215,13 @@ def test_runner_resumes_finished_skipped_unfinished_restarted(tmp_path, capsys):
   unfinished = bsuite_csv.bsuite_csv_path(results, 'bandit/1')
   before = (os.stat(finished).st_mtime_ns, open(finished).read())
   _rows(results, 'bandit/1').iloc[:2].to_csv(unfinished, index=False)  # as if killed at episode 2
-  assert _run_cli(results, 'bandit/0,bandit/1') == 0
+  assert run('bandit/0,bandit/1') == 0
   assert '2 ids, 1 finished already, 1 to run' in capsys.readouterr().out
   assert (os.stat(finished).st_mtime_ns, open(finished).read()) == before
   assert _rows(results, 'bandit/1')['episode'].tolist() == [1, 2, 3]  # restarted, not appended
 
   count = len(bsuite_sweep.resolve_ids('bandit'))
-  assert _run_cli(results, 'bandit') == 0  # the whole experiment: only the new ids run
+  assert run('bandit') == 0  # the whole experiment: only the new ids run
   assert f'{count} ids, 2 finished already, {count - 2} to run' in capsys.readouterr().out
   info = json.loads((results / 'config.json').read_text())
   assert len(info['commands']) == 3
@@ -255,10 +257,11 @@ def test_runner_refuses_a_folder_holding_another_config(tmp_path):
   assert json.load(open(tmp_path / 'config.json'))['commands'] == ['first', 'again']
 
 
-def test_runner_csvs_score_with_bsuite_analysis(tmp_path):
+@pytest.mark.parametrize('engine', ['jax', 'python'])
+def test_runner_csvs_score_with_bsuite_analysis(tmp_path, engine):
   """What the runner writes is what bsuite's loader and scorer read (through our report module)."""
   ours, boot = tmp_path / 'hyperagent', tmp_path / 'boot_dqn'
-  assert _run_cli(ours, 'bandit/0,deep_sea/0') == 0
+  assert _run_cli(ours, 'bandit/0,deep_sea/0', engine=engine) == 0
   # bsuite's boot_dqn, the reference row: 13 DeepSea episodes pass its 128-transition warm-up
   assert cli.main(['--sweep', 'deep_sea/0', '--agent', 'boot_dqn', '--results', str(boot),
                    '--workers', '1', '--episodes', '13', '--set', 'num_ensemble=2']) == 0
@@ -278,14 +281,14 @@ def test_runner_csvs_score_with_bsuite_analysis(tmp_path):
 @pytest.mark.slow
 def test_runner_parallel_workers(tmp_path, capsys):
   results = tmp_path / 'dqn'
-  assert cli.main(['--sweep', 'bandit/0,catch/0,deep_sea/0', '--agent', 'dqn', '--results',
-                   str(results), '--workers', '2', '--episodes', '12', *TINY_SET]) == 0
+  assert cli.main(['--sweep', 'bandit/0,catch/0,deep_sea/0', '--agent', 'dqn', '--results', str(results),
+                   '--engine', 'python', '--workers', '2', '--episodes', '12', *TINY_SET]) == 0
   assert '3 ids run' in capsys.readouterr().out
   for bsuite_id in ('bandit/0', 'catch/0', 'deep_sea/0'):
     assert bsuite_sweep.is_finished(str(results), bsuite_id, 12)
   lines = [json.loads(l) for l in (results / 'runs.jsonl').read_text().splitlines()]
   assert sorted(l['bsuite_id'] for l in lines) == ['bandit/0', 'catch/0', 'deep_sea/0']
-  assert _run_cli(results, 'bandit/0', '--agent', 'dqn', '--episodes', '12') == 0  # all finished
+  assert _run_cli(results, 'bandit/0', '--agent', 'dqn', '--episodes', '12', engine='python') == 0  # all finished
 
 
 def test_agreement_script_runs_the_runner_and_the_jitted_loop(tmp_path, capsys):
@@ -337,7 +340,8 @@ def test_ctrl_c_stops_a_parallel_sweep_and_every_worker(tmp_path):
   import time
   script = os.path.join(os.path.dirname(os.path.dirname(__file__)), 'experiments', 'bsuite_run.py')
   proc = subprocess.Popen(
-      [sys.executable, script, '--sweep', 'catch/0,catch/1,catch/2,catch/3', '--workers', '2', '--episodes', '5000',
+      [sys.executable, script, '--sweep', 'catch/0,catch/1,catch/2,catch/3', '--engine', 'python', '--workers', '2',
+       '--episodes', '5000',
        '--results', str(tmp_path / 'r'), '--set', 'batch_size=8', '--set', 'hidden_sizes=(8,)'],
       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
   deadline = time.time() + 120
@@ -353,3 +357,28 @@ def test_ctrl_c_stops_a_parallel_sweep_and_every_worker(tmp_path):
   assert 'Traceback' not in err and 'the same command resumes' in err, err
   time.sleep(2)
   assert workers and not [pid for pid in workers if _alive(pid)]
+
+
+def test_ctrl_c_saves_the_jax_engines_group_and_the_same_command_resumes_it(tmp_path):
+  """The jax engine ends the chunk it is in, saves its group's checkpoint and exits 130; the same
+  command then finishes from there (the checkpoint is gone once the group's CSVs are written)."""
+  import signal
+  import subprocess
+  import sys
+  import time
+  script = os.path.join(os.path.dirname(os.path.dirname(__file__)), 'experiments', 'bsuite_run.py')
+  command = [sys.executable, script, '--sweep', 'deep_sea/20', '--episodes', '3000', '--results',
+             str(tmp_path / 'r'), '--set', 'batch_size=8', '--set', 'hidden_sizes=(8,)']
+  proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          start_new_session=True)
+  time.sleep(20)  # JAX imported, the group compiled and playing (150,000 steps take longer)
+  os.killpg(proc.pid, signal.SIGINT)
+  _, err = proc.communicate(timeout=60)
+  assert proc.returncode == 130, err
+  assert 'Traceback' not in err and "from their group's checkpoint" in err, err
+  saved = list((tmp_path / 'r').glob('jax-engine-*.npz'))
+  assert [p.name for p in saved] == ['jax-engine-deep_sea-20+1.npz']
+  done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+  assert done.returncode == 0, done.stderr
+  assert not list((tmp_path / 'r').glob('jax-engine-*.npz'))
+  assert bsuite_sweep.is_finished(str(tmp_path / 'r'), 'deep_sea/20', 3000)

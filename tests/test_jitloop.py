@@ -125,6 +125,7 @@ def test_groups_share_shapes_and_respect_the_memory_cap():
   found = engine.groups(ids, config, budgets)
   assert [g.ids for g in found] == [('bandit/0', 'bandit/1', 'bandit/2'), ('deep_sea/0',), ('deep_sea/1',)]
   per_run = engine.capacity(config, found[0].env, [10_000], 1) * engine.transition_bytes(config, found[0].env)
+  assert engine.capacity(config, found[0].env, [engine.most_steps('bandit/0', 10_000)], 1) == 10_000
   split = engine.groups(ids, config, budgets, max_bytes=2 * per_run)
   assert [g.ids for g in split][:2] == [('bandit/0', 'bandit/1'), ('bandit/2',)]
   with pytest.raises(ValueError, match='ENGINE=python'):

@@ -61,5 +61,6 @@ class JaxEnv:
   # (DeepSea; the size itself for all zeros): the network's first layer becomes a row lookup
   # (networks.OneHotLinear) and the replay stores ints.
   one_hot_input: bool = False
-  # The longest an episode can last (bsuite's are all bounded): sizes a replay that never wraps.
-  max_episode_steps: int | None = None
+  # The longest an episode of these params can last (bsuite's are all bounded): sizes a replay that
+  # never wraps. Not compared: ids that differ only in params (memory lengths) share a compile.
+  max_episode_steps: int | None = dataclasses.field(default=None, compare=False)

@@ -45,13 +45,20 @@ def transition_bytes(config: Config, env: JaxEnv) -> int:
   return 2 * obs + 4 * config.index_dim + 16  # + action, reward, flags
 
 
-def capacity(config: Config, env: JaxEnv, budgets: Sequence[int], runs: int,
+def most_steps(bsuite_id: str, budget: int) -> int | None:
+  """The most transitions `budget` episodes of the id can take (None: unbounded)."""
+  longest = registry.make_id(bsuite_id)[0].max_episode_steps
+  return None if longest is None else budget * longest
+
+
+def capacity(config: Config, env: JaxEnv, steps: Sequence[int | None], runs: int,
              max_bytes: int = MAX_GROUP_REPLAY_BYTES) -> int:
-  """Per run: config.replay_capacity, cut to what the longest budget can fill (a FIFO that never wraps
-  behaves the same at any larger size) and to `max_bytes` over the `runs` buffers."""
-  steps = max(budgets) * (env.max_episode_steps or config.replay_capacity)
+  """Per run: config.replay_capacity, cut to what the longest run can fill (`steps` per id, from
+  `most_steps`; a FIFO that never wraps behaves the same at any larger size) and to `max_bytes`
+  over the `runs` buffers."""
+  fill = config.replay_capacity if None in steps else max(steps)
   fit = max_bytes // (runs * transition_bytes(config, env))
-  return int(max(min(config.replay_capacity, steps, fit), config.batch_size))
+  return int(max(min(config.replay_capacity, fill, fit), config.batch_size))
 
 
 def groups(ids: Iterable[str], config: Config, budgets: Mapping[str, int],
@@ -63,7 +70,7 @@ def groups(ids: Iterable[str], config: Config, budgets: Mapping[str, int],
     by_env.setdefault(registry.make_id(bsuite_id)[0], []).append(bsuite_id)
   out = []
   for env, members in by_env.items():
-    full = capacity(config, env, [budgets[i] for i in members], 1, max_bytes=1 << 62)
+    full = capacity(config, env, [most_steps(i, budgets[i]) for i in members], 1, max_bytes=1 << 62)
     per_group = max(1, int(max_bytes // (full * transition_bytes(config, env))))
     for start in range(0, len(members), per_group):
       out.append(Group(env, tuple(members[start:start + per_group])))
@@ -147,7 +154,7 @@ def run_group(group: Group, config: Config, budgets: Mapping[str, int], seed: in
   env_params = stack([registry.make_id(i)[1] for i in ids])
   budget = np.array([budgets[i] for i in ids], np.int32)
   agent = jitloop.make_agent_for(config, env)
-  size = capacity(config, env, budget.tolist(), len(ids))
+  size = capacity(config, env, [most_steps(i, budgets[i]) for i in ids], len(ids))
   chunk = jitloop.make_chunk_fn(config, env, jitloop.LoopSpec())
   states = jitloop.init_runs(agent, env, size, jnp.full((len(ids),), seed), env_params, budget)
   log_episodes = [csv_format.bsuite_log_episodes(int(b)) for b in budget]

@@ -29,15 +29,22 @@ BSUITE_AGENTS = config_lib.AGENTS + (BOOT_DQN,)
 # 0.3.6: MLP 50-50 + prior MLP (scale 5), Adam 1e-3, batch 128, replay 10k, warm-up 128,
 # target period 4, γ 0.99, no ε, bootstrap mask prob 1, one SGD step per member per env step.
 BOOT_DQN_DEFAULTS = {'num_ensemble': 20}
+ENGINES = ('jax', 'python')
 RUN_INFO = 'config.json'  # resolved config + commands, per results folder
 RUN_LOG = 'runs.jsonl'    # one line per id the runner finished: steps, seconds, ...
 # Datasets bsuite downloads when an env is built; a sweep checks them before starting any work.
 _NEEDS_MNIST = ('mnist', 'mnist_noise', 'mnist_scale')
+# Experiments the jax engine cannot play: MNIST needs bsuite's dataset and is not ported.
+NO_JAX_PORT = _NEEDS_MNIST
 
 
 @dataclasses.dataclass(frozen=True)
 class SweepSettings:
   """The bsuite wing's run settings (and the command line of experiments/bsuite_run.py)."""
+  engine: str | None = setting(None, "'jax': the pure-JAX ports in one jitted loop, ids of an experiment vmapped "
+                                     "(default for our agents); 'python': bsuite's own environments stepped "
+                                     "from Python, the reference (default, and the only engine, for boot_dqn; "
+                                     "the only one for mnist)", choices=ENGINES)
   sweep: str = setting('deep_sea/0', 'bsuite id (deep_sea/3), experiment (deep_sea), tag (exploration) or '
                                      '"all"; several joined by commas')
   agent: str = setting('hyperagent', "our agents, or bsuite's own boot_dqn (the reference row)", choices=BSUITE_AGENTS)
@@ -52,6 +59,12 @@ class SweepSettings:
   def __post_init__(self):
     if self.workers < 1 or (self.episodes is not None and self.episodes < 1):
       raise ValueError(f'workers and episodes must be >= 1, got {self.workers} and {self.episodes}.')
+    if self.engine is None:
+      object.__setattr__(self, 'engine', 'python' if self.agent == BOOT_DQN else 'jax')
+    if self.engine not in ENGINES:
+      raise ValueError(f'unknown engine {self.engine!r}; valid: {", ".join(ENGINES)}')
+    if self.engine == 'jax' and self.agent == BOOT_DQN:
+      raise ValueError("boot_dqn is bsuite's own agent and runs on bsuite's environments: use --engine python")
 
   @property
   def results_dir(self) -> str:
@@ -125,6 +138,10 @@ def check_data(ids: Sequence[str]) -> None:
       raise ValueError(f'the mnist ids need MNIST, which bsuite downloads into /tmp/mnist and '
                        f'could not ({error}); put the four MNIST .gz files there or leave mnist '
                        f'out of the sweep') from error
+
+
+def has_jax_port(bsuite_id: str) -> bool:
+  return bsuite_id.split('/')[0] not in NO_JAX_PORT
 
 
 def target_episodes(bsuite_id: str, cap: Optional[int] = None) -> int:

@@ -11,15 +11,47 @@ from bsuite import sweep
 
 from hyperagent.deepsea import env as deep_sea
 from hyperagent.environment import JaxEnv
-from hyperagent.bsuite.envs import bandit
+from hyperagent.bsuite.envs import (bandit, cartpole, catch, discounting_chain, memory_chain, mountain_car,
+                                    umbrella_chain, wrappers)
 
-# bsuite's MNIST experiments need its dataset and a 28x28 classifier per step; not ported.
-NOT_PORTED = ('mnist', 'mnist_noise', 'mnist_scale')
 
+def _noisy(make: Callable[..., tuple[JaxEnv, Any]]) -> Callable[..., tuple[JaxEnv, Any]]:
+  """The `<experiment>_noise` loader: the base env (its own settings) under RewardNoise."""
+  return lambda noise_scale, seed=None, **kw: wrappers.reward_noise(make(seed=seed, **kw), noise_scale, seed)
+
+
+def _scaled(make: Callable[..., tuple[JaxEnv, Any]]) -> Callable[..., tuple[JaxEnv, Any]]:
+  """The `<experiment>_scale` loader: the base env (its own settings) under RewardScale."""
+  return lambda reward_scale, seed=None, **kw: wrappers.reward_scale(make(seed=seed, **kw), reward_scale, seed)
+
+
+def _bandit(mapping_seed=None, num_actions=11, seed=None):
+  del seed  # the bandit's loaders pass the wrapper's seed; the bandit itself draws nothing
+  return bandit.make(mapping_seed, num_actions)
+
+
+# experiment -> builder taking bsuite.sweep.SETTINGS[id], as bsuite.bsuite.EXPERIMENT_NAME_TO_ENVIRONMENT
 BUILDERS: dict[str, Callable[..., tuple[JaxEnv, Any]]] = dict(
     bandit=bandit.make,
+    bandit_noise=_noisy(_bandit),
+    bandit_scale=_scaled(_bandit),
+    cartpole=cartpole.make,
+    cartpole_noise=_noisy(cartpole.make),
+    cartpole_scale=_scaled(cartpole.make),
+    cartpole_swingup=cartpole.make_swingup,
+    catch=catch.make,
+    catch_noise=_noisy(catch.make),
+    catch_scale=_scaled(catch.make),
     deep_sea=lambda size, mapping_seed=None: deep_sea.make(size, True, mapping_seed=mapping_seed),
     deep_sea_stochastic=lambda size, mapping_seed=0: deep_sea.make(size, False, mapping_seed=mapping_seed),
+    discounting_chain=discounting_chain.make,
+    memory_len=lambda memory_length, seed=0: memory_chain.make(memory_length, num_bits=1, seed=seed),
+    memory_size=lambda num_bits, seed=0: memory_chain.make(2, num_bits=num_bits, seed=seed),
+    mountain_car=mountain_car.make,
+    mountain_car_noise=_noisy(mountain_car.make),
+    mountain_car_scale=_scaled(mountain_car.make),
+    umbrella_distract=lambda n_distractor, seed=0: umbrella_chain.make(20, n_distractor, seed=seed),
+    umbrella_length=umbrella_chain.make,
 )
 
 
