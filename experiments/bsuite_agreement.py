@@ -1,12 +1,18 @@
-"""Does the bsuite runner learn deep_sea like the jitted DeepSea loop? Same agent, same ids, several seeds.
+"""The two bsuite engines side by side: do they learn alike, and how much faster is the jitted one?
 
-  python experiments/bsuite_agreement.py --ids deep_sea/0 deep_sea/1 --seeds 0 1 2 --episodes 1000
+  python experiments/bsuite_agreement.py                      # one id of each experiment, 3 seeds
+  python experiments/bsuite_agreement.py --ids catch/0 deep_sea/0 --seeds 0 1 --episodes 200
+  python experiments/bsuite_agreement.py --speed --ids catch/0 catch/1 catch/2 catch/3 --rounds 3
 
-Both paths call the same jitted `act`/`learn` on bsuite's mapping (seed 42), but the runner steps
-bsuite's own environment from Python and keeps its own replay, so their random streams differ and
-they cannot agree run for run, only in distribution. Per id and path the table gives, over seeds,
-the bad episodes within the budget and the bsuite solve episode (first logged episode with
-bad episodes / episodes < 0.9), both read at the episodes bsuite's logger writes.
+Agreement: each id is played by the same agent through ENGINE=python (bsuite's own environment
+stepped from Python, its own logger) and ENGINE=jax (the pure-JAX port in the jitted loop), per
+seed, on a shortened budget (default per experiment below). Their random streams differ, so they can
+agree only in distribution: the table gives, per id and engine, bsuite's own score of each seed's
+CSV and the mean episode return, over seeds.
+
+Speed (--speed): the same ids through both engines, alternated for --rounds rounds in one process;
+steps per second of each (the jax engine's ids of one experiment run as one vmapped group; its first
+round includes compilation, later ones reuse it).
 """
 from __future__ import annotations
 
@@ -14,79 +20,118 @@ import argparse
 import os
 import sys
 import tempfile
+import time
 
 import numpy as np
 import pandas as pd
-from bsuite import sweep
 
-from hyperagent import runtime
-from hyperagent.config import AGENTS, make_config
-from hyperagent.bsuite import adapter as bsuite_adapter
-from hyperagent.bsuite import csv_format as bsuite_csv
-from hyperagent.bsuite import sweep as bsuite_sweep
-from hyperagent.deepsea import run
-
-
-def solve_episode(episodes: np.ndarray, bad: np.ndarray) -> float:
-  """bsuite's criterion at the logged episodes, NaN (for the table's median) if never met."""
-  solved = run.bsuite_solve_episode(bad, episodes=episodes)
-  return float('nan') if solved is None else float(solved)
+# Shortened budgets (episodes) that keep the Python engine within minutes per id and seed.
+EPISODES = dict(bandit=500, bandit_noise=500, bandit_scale=500, catch=300, catch_noise=300, catch_scale=300,
+                cartpole=30, cartpole_noise=30, cartpole_scale=30, cartpole_swingup=10, mountain_car=10,
+                mountain_car_noise=10, mountain_car_scale=10, deep_sea=300, deep_sea_stochastic=300,
+                discounting_chain=50, memory_len=300, memory_size=300, umbrella_length=100,
+                umbrella_distract=100)
 
 
-def runner_rows(bsuite_id: str, agent: str, seeds, episodes: int, out: str) -> list[dict]:
+def play(engine_name: str, ids, agent: str, seed: int, budgets, out: str) -> dict:
+  """Runs `ids` through one engine into `out`; returns {'steps', 'seconds'}."""
+  from hyperagent.bsuite import adapter, engine, sweep
+  settings = sweep.resolve_agent(agent, {})
+  start, steps = time.monotonic(), 0
+  if engine_name == 'python':
+    for bsuite_id in ids:
+      steps += adapter.run_id(bsuite_id, out, agent, settings, seed, budgets[bsuite_id])['steps']
+  else:
+    config = adapter.config_from_settings(settings)
+    for group in engine.groups(ids, config, budgets):
+      steps += sum(s['steps'] for s in engine.run_group(group, config, budgets, seed, out))
+  return dict(steps=steps, seconds=time.monotonic() - start)
+
+
+def scores(folder: str, ids) -> dict[str, tuple[float, float]]:
+  """Per id: (bsuite's score of the CSV, mean episode return)."""
+  from hyperagent.bsuite import csv_format, report
+  by_experiment = report.load_and_score({'x': folder}).by_experiment.set_index('bsuite_env')['score']
+  out = {}
+  for bsuite_id in ids:
+    last = pd.read_csv(csv_format.bsuite_csv_path(folder, bsuite_id)).iloc[-1]
+    out[bsuite_id] = (float(by_experiment.get(bsuite_id.split('/')[0], np.nan)),
+                      float(last.total_return / last.episode))
+  return out
+
+
+def agreement(args, budgets, out: str) -> None:
   rows = []
-  for seed in seeds:
-    results = os.path.join(out, 'runner', f'seed_{seed}')
-    summary = bsuite_adapter.run_id(bsuite_id, results, agent, bsuite_sweep.resolve_agent(agent, {}), seed, episodes)
-    log = pd.read_csv(bsuite_csv.bsuite_csv_path(results, bsuite_id))
-    print(f'{bsuite_id} bsuite runner, seed {seed}: {summary["seconds"]:.0f} s', file=sys.stderr, flush=True)
-    rows.append(dict(path='bsuite runner', seed=seed, bad=int(log.total_bad_episodes.iloc[-1]),
-                     solve=solve_episode(log.episode.to_numpy(), log.total_bad_episodes.to_numpy()),
-                     seconds=summary['seconds'], logged=log.episode.to_numpy()))
-  return rows
+  for seed in args.seeds:
+    for engine_name in ('python', 'jax'):
+      for bsuite_id in args.ids:  # one id per folder: bsuite scores an experiment from its ids
+        folder = os.path.join(out, engine_name, f'seed_{seed}', bsuite_id.replace('/', '-'))
+        timing = play(engine_name, [bsuite_id], args.agent, seed, budgets, folder)
+        score, mean_return = scores(folder, [bsuite_id])[bsuite_id]
+        rows.append(dict(id=bsuite_id, engine=engine_name, seed=seed, score=score, mean_return=mean_return,
+                         **timing))
+        print(f'{bsuite_id} {engine_name} seed {seed}: score {score:.3f}, mean return {mean_return:.3f}, '
+              f"{timing['steps']} steps in {timing['seconds']:.1f} s", file=sys.stderr, flush=True)
+  frame = pd.DataFrame(rows)
+  print(f'\n{args.agent}, seeds {args.seeds}; CSVs in {out}\n')
+  print('| id | episodes | engine | bsuite score per seed | mean | mean episode return per seed | mean | steps/s |')
+  print('|---|---|---|---|---|---|---|---|')
+  for (bsuite_id, engine_name), g in frame.groupby(['id', 'engine'], sort=False):
+    print(f"| {bsuite_id} | {budgets[bsuite_id]} | {engine_name} | {' '.join(f'{s:.2f}' for s in g.score)} | "
+          f"{g.score.mean():.2f} | {' '.join(f'{r:.3f}' for r in g.mean_return)} | {g.mean_return.mean():.3f} | "
+          f"{g.steps.sum() / g.seconds.sum():,.0f} |")
 
 
-def loop_rows(bsuite_id: str, agent: str, seeds, episodes: int, logged: np.ndarray) -> list[dict]:
-  size = int(sweep.SETTINGS[bsuite_id]['size'])
-  spec = run.RunSpec(size=size, episodes=episodes, seeds=tuple(seeds), mapping='bsuite')
-  result = run.train_seeds(make_config(agent, 'deepsea'), spec)  # its own progress bar
-  bad = result.total_bad_episodes[:, logged - 1]  # the loop keeps every episode; read bsuite's
-  seconds = result.eval_wall_s[-1] / len(seeds)
-  return [dict(path='jitted loop', seed=seed, bad=int(bad[i, -1]), solve=solve_episode(logged, bad[i]),
-               seconds=round(seconds, 1)) for i, seed in enumerate(seeds)]
+def speed(args, budgets, out: str) -> None:
+  rows = []
+  for round_ in range(args.rounds):
+    for engine_name in ('python', 'jax'):
+      folder = os.path.join(out, 'speed', f'{engine_name}-{round_}')
+      timing = play(engine_name, args.ids, args.agent, args.seeds[0], budgets, folder)
+      rows.append(dict(round=round_, engine=engine_name, **timing))
+      print(f"round {round_} {engine_name}: {timing['steps']} steps in {timing['seconds']:.1f} s", file=sys.stderr,
+            flush=True)
+  frame = pd.DataFrame(rows)
+  frame['steps_per_s'] = frame.steps / frame.seconds
+  print(f"\n{args.agent}, ids {' '.join(args.ids)}, episodes per id {[budgets[i] for i in args.ids]}\n")
+  print('| round | python steps/s | jax steps/s | ratio |')
+  print('|---|---|---|---|')
+  ratios = []
+  for round_, g in frame.groupby('round'):
+    python, jax = (float(g[g.engine == e].steps_per_s.iloc[0]) for e in ('python', 'jax'))
+    ratios.append(jax / python)
+    print(f'| {round_} | {python:,.0f} | {jax:,.0f} | {jax / python:.1f}x |')
+  later = ratios[1:] or ratios
+  print(f'\nratio after the first round (compiled): {min(later):.1f}-{max(later):.1f}x')
 
 
 def main(argv=None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('--ids', nargs='+', default=['deep_sea/0', 'deep_sea/1'])
-  parser.add_argument('--agent', default='hyperagent', choices=AGENTS)
+  parser = argparse.ArgumentParser(description=__doc__.split('\n', 1)[0], epilog=__doc__.split('\n', 1)[1],
+                                   formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
+  parser.add_argument('--ids', nargs='+', default=None, help='bsuite ids (default: <experiment>/0 of each ported one)')
+  parser.add_argument('--agent', default='hyperagent', choices=('hyperagent', 'ensemble', 'dqn'))
   parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
-  parser.add_argument('--episodes', type=int, default=1000)
-  parser.add_argument('--out', default=None, help='folder for the runner CSVs (default: a temporary one)')
+  parser.add_argument('--episodes', type=int, default=None, help='episodes per id (default: per experiment, above)')
+  parser.add_argument('--speed', action='store_true', help='time the engines instead (alternating rounds)')
+  parser.add_argument('--rounds', type=int, default=3)
+  parser.add_argument('--out', default=None, help='folder for the CSVs (default: a temporary one)')
   args = parser.parse_args(argv)
-  bad_ids = [i for i in args.ids if i not in sweep.DEEP_SEA]
-  if bad_ids:
-    parser.error(f'not deep_sea ids: {bad_ids}; valid: {", ".join(sweep.DEEP_SEA)}')
-  if args.episodes < 1:
-    parser.error(f'--episodes must be >= 1, got {args.episodes}')
-  runtime.configure()
+  from hyperagent.bsuite import sweep
+  ported = [e for e in sweep.experiments() if e not in sweep.NO_JAX_PORT]
+  args.ids = args.ids or [f'{e}/0' for e in ported]
+  try:
+    args.ids = [i for spec in args.ids for i in sweep.resolve_ids(spec)]
+  except ValueError as error:
+    parser.error(str(error))
+  unported = [i for i in args.ids if not sweep.has_jax_port(i)]
+  if unported:
+    parser.error(f'no pure-JAX port for {unported}; ported experiments: {", ".join(ported)}')
+  if (args.episodes is not None and args.episodes < 1) or args.rounds < 1:
+    parser.error(f'--episodes and --rounds must be >= 1, got {args.episodes} and {args.rounds}')
+  budgets = {i: args.episodes or EPISODES[i.split('/')[0]] for i in args.ids}
+  sweep.init_worker(False, 'cpu', compile_cache=True)
   out = args.out or tempfile.mkdtemp(prefix='bsuite_agreement_')
-  table = []
-  for bsuite_id in args.ids:
-    runner = runner_rows(bsuite_id, args.agent, args.seeds, args.episodes, os.path.join(out, bsuite_id.replace('/', '-')))
-    jitted = loop_rows(bsuite_id, args.agent, args.seeds, args.episodes, runner[0]['logged'])
-    for rows in (runner, jitted):
-      frame = pd.DataFrame(rows)
-      table.append(dict(id=bsuite_id, path=rows[0]['path'], seeds=len(rows),
-                        bad_per_seed=' '.join(str(b) for b in frame.bad), bad_mean=frame.bad.mean(),
-                        solve_per_seed=' '.join(f'{s:.0f}' for s in frame.solve), solve_median=frame.solve.median(),
-                        seconds_per_seed=frame.seconds.mean()))
-  print(f'\n{args.agent}, {args.episodes} episodes, seeds {args.seeds}; runner CSVs in {out}\n')
-  print('| id | path | bad episodes per seed | mean | bsuite solve episode per seed | median | s per seed |')
-  print('|---|---|---|---|---|---|---|')
-  for r in table:
-    print(f"| {r['id']} | {r['path']} | {r['bad_per_seed']} | {r['bad_mean']:.0f} | {r['solve_per_seed']} | "
-          f"{r['solve_median']:.0f} | {r['seconds_per_seed']:.0f} |")
+  (speed if args.speed else agreement)(args, budgets, out)
   return 0
 
 

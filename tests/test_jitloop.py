@@ -37,7 +37,7 @@ def run_scripted(bsuite_id, actions, budget, length=64):
   agent = scripted(jitloop.make_agent_for(config, env), actions)
   params = engine.stack([params])
   states = jitloop.init_runs(agent, env, 256, jnp.zeros((1,), jnp.int32), params, np.array([budget]))
-  step = jax.jit(lambda p, s: jitloop.run_chunk(agent, env, jitloop.LoopSpec(), length, p, s))
+  step = jax.jit(lambda p, s: jitloop.run_chunk(agent, env, jitloop.LoopSpec(own_budgets=True), length, p, s))
   rows, log_episodes = [], [csv_format.bsuite_log_episodes(budget)]
   while int(states.counters.episode[0]) < budget:
     states, out = step(params, states)
@@ -79,7 +79,7 @@ def test_each_run_stops_counting_and_learning_at_its_budget():
   agent = jitloop.make_agent_for(config, env)
   params = engine.stack([params, registry.make_id('bandit/1')[1]])
   states = jitloop.init_runs(agent, env, 256, jnp.array([0, 1]), params, np.array([40, 100]))
-  chunk = jitloop.make_chunk_fn(config, env, jitloop.LoopSpec())
+  chunk = jitloop.make_chunk_fn(config, env, jitloop.LoopSpec(own_budgets=True))
   states, out = chunk(50, params, states)
   assert states.counters.episode.tolist() == [40, 50]
   assert out.steps.last.sum(1).tolist() == [40, 50]  # no row is logged past the budget
@@ -130,3 +130,29 @@ def test_groups_share_shapes_and_respect_the_memory_cap():
   assert [g.ids for g in split][:2] == [('bandit/0', 'bandit/1'), ('bandit/2',)]
   with pytest.raises(ValueError, match='ENGINE=python'):
     registry.make_id('mnist/0')
+
+
+def test_runs_sharded_over_two_devices_give_the_one_device_numbers(tmp_path):
+  """3 ids over 2 (forced host) devices, padded to 4 runs: the same CSVs as on one device."""
+  import os
+  import subprocess
+  import sys
+  ids, budgets = ('bandit/0', 'bandit/1', 'bandit/2'), {'bandit/0': 50, 'bandit/1': 70, 'bandit/2': 60}
+  code = f'''
+import jax
+assert len(jax.local_devices()) == 2
+from hyperagent.config import make_config
+from hyperagent.bsuite import engine
+config = make_config('hyperagent', 'deepsea', **{TINY!r})
+group = engine.groups({ids!r}, config, {budgets!r})[0]
+engine.run_group(group, config, {budgets!r}, 0, {str(tmp_path / 'two')!r}, chunk_steps=32)
+'''
+  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=2', JAX_PLATFORMS='cpu')
+  done = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True, timeout=600)
+  assert done.returncode == 0, done.stderr
+  config = make_config('hyperagent', 'deepsea', **TINY)
+  engine.run_group(engine.groups(ids, config, budgets)[0], config, budgets, 0, str(tmp_path / 'one'), chunk_steps=32)
+  for bsuite_id in ids:
+    read = lambda d: pd.read_csv(csv_format.bsuite_csv_path(str(tmp_path / d), bsuite_id))
+    pd.testing.assert_frame_equal(read('two'), read('one'))
+    assert read('one')['episode'].iloc[-1] == budgets[bsuite_id]

@@ -31,6 +31,10 @@ class LoopSpec(NamedTuple):
   """What the compiled loop depends on besides the agent's Config and the env (a jit cache key)."""
   eval_episodes: int = 0  # test episodes after each chunk, one sampled index each (0: none)
   eval_steps: int = 0     # steps each test episode may take (DeepSea: exactly N)
+  # Runs end at different steps (bsuite's per-id budgets): a run past its budget keeps its parameters,
+  # at the cost of a select over every parameter and optimiser moment per step. Off where the host
+  # stops all runs together at their common budget (DeepSea), which never trains past it.
+  own_budgets: bool = False
 
 
 class Counters(NamedTuple):
@@ -141,7 +145,7 @@ def interact(agent: Agent, env: JaxEnv, env_params: Any, state: RunState
   return state, log, k_sample
 
 
-def train_step(agent: Agent, env: JaxEnv, env_params: Any, states: RunState, _=None
+def train_step(agent: Agent, env: JaxEnv, spec: LoopSpec, env_params: Any, states: RunState, _=None
                ) -> tuple[RunState, tuple[StepLog, dict[str, jax.Array]]]:
   """One env step of every run (leading axis R), then (after the warm-up) one gradient step each."""
   config = agent.config
@@ -155,11 +159,9 @@ def train_step(agent: Agent, env: JaxEnv, env_params: Any, states: RunState, _=N
 
   def learn(train):
     new, metrics = jax.vmap(learn_one)(train, states.replay, k_sample)
-    # Runs past their budget keep their parameters; the select is skipped while every run learns
-    # (always, on DeepSea), since it touches every parameter and optimiser moment.
-    keep = lambda: jax.tree.map(
-        lambda n, o: jnp.where(learning.reshape((-1,) + (1,) * (n.ndim - 1)), n, o), new, train)
-    return jax.lax.cond(jnp.all(learning), lambda: new, keep), metrics
+    if spec.own_budgets:  # runs past their budget keep their parameters
+      new = jax.tree.map(lambda n, o: jnp.where(_expand(learning, n), n, o), new, train)
+    return new, metrics
 
   def skip(train):
     return train, (jnp.zeros(k_sample.shape[:1]), jnp.zeros(k_sample.shape[:1]))
@@ -215,7 +217,7 @@ def _expand(mask: jax.Array, like: jax.Array) -> jax.Array:
 def run_chunk(agent: Agent, env: JaxEnv, spec: LoopSpec, length: int, env_params: Any, states: RunState
               ) -> tuple[RunState, ChunkOut]:
   """`length` training steps then (if spec.eval_episodes) one evaluation, for every run (axis R)."""
-  step = functools.partial(train_step, agent, env, env_params)
+  step = functools.partial(train_step, agent, env, spec, env_params)
   states, (log, metrics) = jax.lax.scan(step, states, None, length=length)
   runs = states.counters.episode.shape[0]
   if spec.eval_episodes:
@@ -225,10 +227,12 @@ def run_chunk(agent: Agent, env: JaxEnv, spec: LoopSpec, length: int, env_params
     states = states._replace(key=key)
   else:
     eval_return, eval_info = jnp.zeros((runs,)), {}
-  updates = jnp.maximum(metrics['learned'].sum(0), 1)
+  learned = metrics['learned']  # [L, R]: warmed up and within the budget
+  updates = jnp.maximum(learned.sum(0), 1)
+  mean = lambda x: jnp.where(learned, x, 0.0).sum(0) / updates
   per_run = lambda x: jnp.moveaxis(x, 0, 1)  # scan stacks steps first: [L, R] -> [R, L]
-  out = ChunkOut(jax.tree.map(per_run, log), eval_return, eval_info,
-                 metrics['td_loss'].sum(0) / updates, metrics['q_mean'].sum(0) / updates)
+  out = ChunkOut(jax.tree.map(per_run, log), eval_return, eval_info, mean(metrics['td_loss']),
+                 mean(metrics['q_mean']))
   return states, out
 
 
@@ -253,5 +257,11 @@ def init_runs(agent: Agent, env: JaxEnv, capacity: int, seeds: jax.Array, env_pa
               budgets: jax.Array) -> RunState:
   """Every run's initial state (leading axis R) for seeds[R], env_params[R] and budgets[R], in one
   jitted call (built op by op, the state cost ~30 small compilations, ~2 s)."""
-  init = jax.jit(jax.vmap(functools.partial(init_run, agent, env, capacity)))
-  return init(jnp.asarray(seeds), env_params, jnp.asarray(budgets))
+  return _init_fn(agent.config, env, capacity)(jnp.asarray(seeds), env_params, jnp.asarray(budgets))
+
+
+@functools.lru_cache(maxsize=32)
+def _init_fn(config: Config, env: JaxEnv, capacity: int) -> Callable[..., RunState]:
+  """Compiled once per (config, env, capacity): a sweep starts many groups of one shape. The state
+  depends on the agent only through its config (init, init_actor), so any agent of it may call."""
+  return jax.jit(jax.vmap(functools.partial(init_run, make_agent_for(config, env), env, capacity)))

@@ -11,9 +11,9 @@ restarts the group from there. Finished ids are recognised from their CSVs, as w
 """
 from __future__ import annotations
 
-import json
 import os
 import time
+import warnings
 from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
 import jax
@@ -79,6 +79,16 @@ def groups(ids: Iterable[str], config: Config, budgets: Mapping[str, int],
 
 def stack(trees: Sequence[Any]) -> Any:
   return jax.tree.map(lambda *xs: jnp.stack([jnp.asarray(x) for x in xs]), *trees)
+
+
+def shard(tree: Any, devices: Sequence[jax.Device]) -> Any:
+  """Every leaf split along its leading (runs) axis over `devices`; jit then runs each device's runs
+  there. One device: the tree as it is. Across hosts, `jax.distributed.initialize()` first and pass
+  the global devices (README)."""
+  if len(devices) == 1:
+    return tree
+  mesh = jax.sharding.Mesh(np.asarray(devices), ('runs',))
+  return jax.device_put(tree, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('runs')))
 
 
 # ----------------------------------------------------------------------------- the logger's rows
@@ -151,22 +161,33 @@ def run_group(group: Group, config: Config, budgets: Mapping[str, int], seed: in
   """
   start = time.monotonic()
   env, ids = group.env, group.ids
-  env_params = stack([registry.make_id(i)[1] for i in ids])
-  budget = np.array([budgets[i] for i in ids], np.int32)
+  # The runs axis is sharded over the local devices; padding runs (budget 0: they never count or
+  # learn) make it divide evenly.
+  devices = jax.local_devices()
+  padded = list(ids) + [ids[-1]] * ((-len(ids)) % len(devices))
+  env_params = shard(stack([registry.make_id(i)[1] for i in padded]), devices)
+  budget = np.array([budgets[i] for i in ids] + [0] * (len(padded) - len(ids)), np.int32)
   agent = jitloop.make_agent_for(config, env)
-  size = capacity(config, env, [most_steps(i, budgets[i]) for i in ids], len(ids))
-  chunk = jitloop.make_chunk_fn(config, env, jitloop.LoopSpec())
-  states = jitloop.init_runs(agent, env, size, jnp.full((len(ids),), seed), env_params, budget)
+  size = capacity(config, env, [most_steps(i, budgets[i]) for i in ids], len(padded))
+  chunk = jitloop.make_chunk_fn(config, env, jitloop.LoopSpec(own_budgets=True))
+  init = lambda: shard(jitloop.init_runs(agent, env, size, jnp.full((len(padded),), seed), env_params, budget),
+                       devices)
+  states = init()
   log_episodes = [csv_format.bsuite_log_episodes(int(b)) for b in budget]
-  rows: list[list[dict]] = [[] for _ in ids]
+  rows: list[list[dict]] = [[] for _ in padded]
   run_meta = dict(ids=list(ids), budgets=budget.tolist(), seed=seed, config=config.to_dict(), capacity=size)
   path = checkpoint_path(results_dir, group)
   if os.path.exists(path):
-    meta = checkpoint.check_same_run(path, run_meta)
-    saved, _ = _trimmed(states)
-    _, trees = checkpoint.load(path, dict(states=saved))
-    states = _untrimmed(jax.tree.map(jnp.asarray, trees['states']), states, meta['replay_rows'])
-    rows, start = meta['rows'], start - meta['wall_s']
+    try:
+      meta = checkpoint.check_same_run(path, run_meta)
+      saved, _ = _trimmed(states)
+      _, trees = checkpoint.load(path, dict(states=saved))
+    except checkpoint.CheckpointError as error:  # another grouping or version: this group starts again
+      warnings.warn(f'{error}; starting {ids[0]} (+{len(ids) - 1} ids) from scratch')
+      os.remove(path)
+    else:
+      states = shard(_untrimmed(jax.tree.map(jnp.asarray, trees['states']), states, meta['replay_rows']), devices)
+      rows, start = meta['rows'], start - meta['wall_s']
 
   def save():
     trimmed, replay_rows = _trimmed(states)
