@@ -1,10 +1,21 @@
 #!/bin/bash
-# The full non-MNIST bsuite sweep for one agent on the jax engine, cheap experiments first.
-cd /work/main
+# The whole non-MNIST bsuite sweep for one agent on the jax engine, cheap experiments first, so that
+# complete experiments come early. Resumable: run it again (finished ids are skipped, a group in
+# progress resumes from its checkpoint).
+#   CODE=<a git worktree of the commit to run> AGENT=hyperagent OUT=results/bsuite/hyperagent \
+#     bash experiments/bsuite_sweep.sh
+# A frozen worktree (CODE) keeps edits to the working tree from changing the code half-way.
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+CODE=${CODE:-$ROOT}
 AGENT=${AGENT:-hyperagent}
-OUT=results/bsuite/$AGENT
-for s in bandit catch deep_sea bandit_noise bandit_scale catch_noise catch_scale discounting_chain memory_len memory_size umbrella_length umbrella_distract deep_sea_stochastic cartpole cartpole_swingup mountain_car cartpole_noise cartpole_scale mountain_car_noise mountain_car_scale; do
+OUT=${OUT:-$ROOT/results/bsuite/$AGENT}
+PY=${PY:-$ROOT/.venv/bin/python}
+cd $CODE
+for s in bandit catch deep_sea bandit_noise bandit_scale catch_noise catch_scale discounting_chain memory_len \
+    memory_size umbrella_length umbrella_distract deep_sea_stochastic cartpole cartpole_swingup mountain_car \
+    cartpole_noise cartpole_scale mountain_car_noise mountain_car_scale; do
   echo "=== $s $(date +%T)"
-  .venv/bin/python experiments/bsuite_run.py --sweep $s --agent $AGENT --results $OUT < /dev/null 2>&1 | grep -v "it/s\|ep/s\|s/it" | tail -3
+  PYTHONPATH=$CODE/src $PY experiments/bsuite_run.py --sweep $s --agent $AGENT --results $OUT < /dev/null 2>&1 \
+    | grep -v "it/s\|ep/s\|s/it" | tail -2
 done
-echo SWEEP-DONE $(date +%T)
+echo "SWEEP-DONE $(date +%T)"
