@@ -1,0 +1,59 @@
+"""Where a bsuite engine step goes: ms per run-step of the jitted loop on one id, 1 run and R vmapped
+runs, for the 'deepsea' preset and variants with fewer update indices or a smaller batch.
+
+  python experiments/bench_engine.py [--id catch/0] [--runs 1 20] [--steps 1000]
+
+Each figure is one chunk of --steps steps after the warm-up and the compilation (a first chunk of the
+same length), so it is the steady state: act, env step, store, sample and one gradient step per run.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hyperagent import jitloop, runtime
+from hyperagent.config import make_config
+from hyperagent.bsuite import engine
+from hyperagent.bsuite.envs import registry
+
+VARIANTS = {"the 'deepsea' preset (batch 128, K = 20)": {}, 'K = 1': dict(num_update_indices=1),
+            'batch 32': dict(batch_size=32)}
+
+
+def ms_per_run_step(bsuite_id: str, runs: int, steps: int, overrides) -> float:
+  config = make_config('hyperagent', 'deepsea', **overrides)
+  env, params = registry.make_id(bsuite_id)
+  agent = jitloop.make_agent_for(config, env)
+  params = engine.stack([params] * runs)
+  states = jitloop.init_runs(agent, env, 2 * steps + config.warmup_steps, jnp.arange(runs), params,
+                             np.full(runs, 10**6))
+  chunk = jitloop.make_chunk_fn(config, env, jitloop.LoopSpec(own_budgets=True))
+  states, _ = chunk(steps, params, states)  # compiles; passes the warm-up
+  jax.block_until_ready(states)
+  start = time.perf_counter()
+  states, _ = chunk(steps, params, states)
+  jax.block_until_ready(states)
+  return 1e3 * (time.perf_counter() - start) / steps / runs
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                   allow_abbrev=False)
+  parser.add_argument('--id', default='catch/0')
+  parser.add_argument('--runs', type=int, nargs='+', default=[1, 20])
+  parser.add_argument('--steps', type=int, default=1_000)
+  args = parser.parse_args()
+  runtime.configure()
+  print(f'| setting | ' + ' | '.join(f'ms per run-step, {r} run(s)' for r in args.runs) + ' |')
+  print('|---|' + '---|' * len(args.runs))
+  for name, overrides in VARIANTS.items():
+    cells = [f'{ms_per_run_step(args.id, r, args.steps, overrides):.3f}' for r in args.runs]
+    print(f'| {name} | ' + ' | '.join(cells) + ' |', flush=True)
+
+
+if __name__ == '__main__':
+  main()
