@@ -9,7 +9,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE = os.path.join(ROOT, 'src', 'hyperagent')
-WINGS = ('deepsea', 'atari', 'bsuite')
+WINGS = ('deepsea', 'atari', 'bsuite', 'minatar')
 
 
 def modules() -> dict[str, str]:

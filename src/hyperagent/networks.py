@@ -84,6 +84,21 @@ class NatureCNN(hk.Module):
     return jax.nn.relu(hk.Linear(self.feature_dim, w_init=XAVIER_NORMAL, name='linear')(x))
 
 
+class MinAtarCNN(hk.Module):
+  """MinAtar's DQN torso (Young & Tian 2019): one 3x3 convolution with 16 filters, stride 1, no
+  padding, then a dense layer of `feature_dim` (128) units, on the 10x10xC binary grid (channels last,
+  as gymnax gives it)."""
+
+  def __init__(self, feature_dim: int = 128, name: str | None = None):
+    super().__init__(name=name)
+    self.feature_dim = feature_dim
+
+  def __call__(self, obs: jax.Array) -> jax.Array:
+    x = hk.Conv2D(16, 3, 1, padding='VALID', w_init=XAVIER_NORMAL, name='conv')(obs.astype(jnp.float32))
+    x = jnp.ravel(jax.nn.relu(x))
+    return jax.nn.relu(hk.Linear(self.feature_dim, w_init=XAVIER_NORMAL, name='linear')(x))
+
+
 def make_torso(kind: str, hidden_sizes: Sequence[int], cnn_feature_dim: int, name: str,
                one_hot_size: int | None = None):
   """A callable obs -> features; 'identity' uses the (flattened) observation itself as φ(s)."""
@@ -91,6 +106,8 @@ def make_torso(kind: str, hidden_sizes: Sequence[int], cnn_feature_dim: int, nam
     return MLP(hidden_sizes, one_hot_size, name=name)
   if kind == 'nature_cnn':
     return NatureCNN(cnn_feature_dim, name=name)
+  if kind == 'minatar_cnn':
+    return MinAtarCNN(cnn_feature_dim, name=name)
   return lambda obs: jnp.ravel(obs).astype(jnp.float32)
 
 
@@ -98,7 +115,7 @@ def feature_dim(kind: str, hidden_sizes: Sequence[int], cnn_feature_dim: int, ob
   """H for a torso on observations of `obs_shape`."""
   if kind == 'mlp':
     return hidden_sizes[-1]
-  if kind == 'nature_cnn':
+  if kind in ('nature_cnn', 'minatar_cnn'):
     return cnn_feature_dim
   size = 1
   for d in obs_shape:
@@ -115,5 +132,8 @@ def check_obs_shape(kind: str, obs_shape: Sequence[int]):
           f"torso='nature_cnn' needs channels-first images (stack, height, width) with height and width "
           f">= {CNN_INPUT_MIN}, e.g. (4, 84, 84); got observation shape {obs_shape}. "
           f"Use torso='mlp' or 'identity' for vector observations.")
+  elif kind == 'minatar_cnn' and (len(obs_shape) != 3 or min(obs_shape[:2]) < 3):
+    raise ValueError(f"torso='minatar_cnn' needs channels-last grids (height, width, channels) of at least "
+                     f"3x3, e.g. MinAtar's (10, 10, 4); got observation shape {obs_shape}.")
   elif len(obs_shape) == 0 or min(obs_shape) < 1:
     raise ValueError(f"torso={kind!r} needs a non-empty observation; got shape {obs_shape}.")
