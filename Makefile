@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test test-slow bench deepsea deepsea-scaling deepsea-ablation deepsea-study-report bsuite bsuite-report atari atari-report clean
+.PHONY: setup test test-slow bench minatar deepsea deepsea-scaling deepsea-ablation deepsea-study-report bsuite bsuite-report atari atari-report clean
 
 setup: $(STAMP)
 
@@ -64,6 +64,12 @@ REPORT_DIR ?= reports/bsuite
 
 bsuite-report: $(STAMP)
 	$(PY) experiments/bsuite_report.py $(RESULTS) --out $(REPORT_DIR)
+
+# make minatar [GAME=breakout] [SEEDS=3] [STEPS=1000000] [AGENT=hyperagent|ensemble|dqn] [ARGS=...]
+# (GAME's default is set in the recipe: `make atari` shares the variable)
+minatar: $(STAMP)
+	$(PY) experiments/minatar.py --game $(or $(GAME),breakout) --seeds $(or $(SEEDS),3) --steps $(or $(STEPS),1000000) \
+	  --agent $(or $(AGENT),hyperagent) $(ARGS)
 
 # make atari [GAME=breakout] [STEPS=3000] [SEEDS=1] [PROTOCOL=paper|machado] [AGENT=hyperagent|ensemble|dqn]
 # The default budget is a CPU demo of a few minutes; ATARI_ARGS holds its lighter settings: clear it

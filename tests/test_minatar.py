@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 import pytest
 
 from hyperagent import jitloop
@@ -84,3 +85,21 @@ def test_unknown_games_and_shapes_name_the_valid_ones():
   from hyperagent import networks
   with pytest.raises(ValueError, match='channels-last'):
     networks.check_obs_shape('minatar_cnn', (4, 84))
+
+
+def test_make_minatar_script_writes_a_run_folder_and_a_rerun_returns_it(tmp_path, capsys):
+  import experiment_scripts
+  script = experiment_scripts.load('minatar')
+  argv = ['--game', 'breakout', '--seeds', '2', '--steps', '200', '--eval-every', '100', '--eval-episodes', '2',
+          '--eval-steps', '30', '--out', str(tmp_path), '--no-progress', '--set', 'warmup_steps=50',
+          '--set', 'batch_size=8', '--set', 'num_update_indices=2', '--set', 'cnn_feature_dim=16']
+  assert script.main(argv) == 0
+  metrics = pd.read_csv(tmp_path / 'metrics.csv')
+  assert metrics.steps.tolist() == [100, 200, 100, 200] and metrics.seed.tolist() == [0, 0, 1, 1]
+  assert (tmp_path / 'curve.png').exists() and (tmp_path / 'checkpoint.npz').exists()
+  first = capsys.readouterr().out
+  assert script.main(argv) == 0  # finished: loaded, not trained again
+  assert capsys.readouterr().out == first
+  with pytest.raises(SystemExit):
+    script.main(['--game', 'pong'])
+  assert 'breakout' in capsys.readouterr().err

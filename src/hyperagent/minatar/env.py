@@ -4,7 +4,8 @@ gymnax (a maintained library, tested by its authors against the `minatar` packag
 games; this module only adapts its `reset_env` / `step_env` (gymnax's functions without auto-reset)
 to the contract in `environment.py`: the loop resets after `last` itself. A game ends by its own
 termination (discount 0) or by gymnax's step limit (`max_steps_in_episode`), which is a truncation
-(discount 1, bootstrapped). Observations are gymnax's float32 [10, 10, C] grids.
+(discount 1, bootstrapped). Observations are gymnax's [10, 10, C] grids of 0/1, kept as bool so
+that the replay stores one byte per cell (the torso casts them to float).
 """
 from __future__ import annotations
 
@@ -32,17 +33,17 @@ def make(game: str) -> tuple[JaxEnv, Any]:
 
   def reset(params, state, key):
     observation, state = game_env.reset_env(key, params)
-    return state, observation
+    return state, observation.astype(bool)
 
   def step(params, state, action, key):
     observation, state, reward, terminated, _ = game_env.step_env(key, state, action, params)
     truncated = game_env.is_truncated(state, params)
     last = jnp.asarray(terminated | truncated)
     discount = jnp.where(terminated, 0.0, 1.0).astype(jnp.float32)
-    return state, EnvStep(observation, jnp.asarray(reward, jnp.float32), discount, last)
+    return state, EnvStep(observation.astype(bool), jnp.asarray(reward, jnp.float32), discount, last)
 
   shape = tuple(game_env.observation_space(params).shape)
   env = JaxEnv(name=f'minatar/{game}', static=(), num_actions=int(game_env.num_actions), observation_shape=shape,
-               observation_dtype=jnp.float32, info_names=(), init=init, reset=reset, step=step,
+               observation_dtype=jnp.bool_, info_names=(), init=init, reset=reset, step=step,
                info=lambda params, state: {}, max_episode_steps=int(params.max_steps_in_episode))
   return env, params

@@ -1,0 +1,91 @@
+"""Train HyperAgent (or Ensemble+ / DQN) on a MinAtar game with the jitted loop, seeds vmapped.
+
+  python experiments/minatar.py --game breakout --seeds 3 --steps 1000000
+  make minatar GAME=breakout [SEEDS=3] [STEPS=1000000] [AGENT=hyperagent|ensemble|dqn] [ARGS=...]
+
+Writes results/minatar/<game>/<agent>-<run id>/: config.json (resolved config and run settings),
+metrics.csv (per evaluation and seed: steps, training return, episodes, test return, TD loss),
+curve.png (test and training returns against steps, per seed and mean) and checkpoint.npz. The same
+command resumes from the checkpoint (saved every 5 minutes and on Ctrl-C), or returns a finished run.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+
+import numpy as np
+import pandas as pd
+
+from hyperagent import checkpoint, cli, runtime
+from hyperagent.config import AGENTS, make_config, parse_overrides
+from hyperagent.minatar import run
+
+
+def write_results(out: str, agent: str, result: run.Result, spec: run.RunSpec) -> pd.DataFrame:
+  rows = [dict(seed=seed, steps=int(step), train_return=float(result.train_return[i, c]),
+               episodes=int(result.episodes[i, c]), eval_return=float(result.eval_return[i, c]),
+               td_loss=float(result.td_loss[i, c]), wall_s=round(float(result.wall_s[c]), 1))
+          for i, seed in enumerate(spec.seeds) for c, step in enumerate(result.steps)]
+  frame = pd.DataFrame(rows)
+  frame.to_csv(os.path.join(out, 'metrics.csv'), index=False)
+  import matplotlib
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt
+  fig, axes = plt.subplots(1, 2, figsize=(10, 3.5), sharey=True)
+  for ax, column, title in ((axes[0], 'eval_return', 'test episodes'), (axes[1], 'train_return', 'training episodes')):
+    for seed, g in frame.groupby('seed'):
+      ax.plot(g.steps, g[column], alpha=0.35, lw=1)
+    mean = frame.groupby('steps')[column].mean()
+    ax.plot(mean.index, mean.values, color='k', lw=2, label=f'mean of {len(spec.seeds)} seeds')
+    ax.set(title=f'MinAtar {spec.game}, {agent}: {title}', xlabel='agent steps', ylabel='return')
+    ax.legend()
+  fig.tight_layout()
+  fig.savefig(os.path.join(out, 'curve.png'), dpi=110)
+  plt.close(fig)
+  return frame
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.split('\n', 1)[0], epilog=__doc__.split('\n', 1)[1],
+                                   formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
+  cli.add_settings(parser, run.RunSpec, group='run settings (RunSpec)')
+  parser.add_argument('--agent', default='hyperagent', choices=AGENTS)
+  parser.add_argument('--set', action='append', default=[], metavar='FIELD=VALUE', help='override a config field')
+  parser.add_argument('--out', default=None, help='results folder (default: results/minatar/<game>/<agent>-<run id>)')
+  parser.add_argument('--fresh', action='store_true', help='empty the run folder and start again')
+  parser.add_argument('--no-progress', action='store_true')
+  args = parser.parse_args(argv)
+  try:
+    config = make_config(args.agent, 'minatar', **parse_overrides(args.set))
+    spec = cli.settings_from(run.RunSpec, args)
+  except ValueError as error:
+    parser.error(str(error))
+  run_id = checkpoint.run_id(config.to_dict(), dataclasses.asdict(spec))
+  out = args.out or os.path.join('results', 'minatar', spec.game, f'{args.agent}-{run_id}')
+  runtime.configure()
+  try:
+    if args.fresh:
+      checkpoint.empty_folder(out)
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, 'config.json'), 'w') as f:
+      json.dump(dict(agent=args.agent, config=config.to_dict(), spec=dataclasses.asdict(spec)), f, indent=2)
+    result = run.train_seeds(config, spec, progress=not args.no_progress, stop_on_interrupt=True,
+                             checkpoint_path=os.path.join(out, 'checkpoint.npz'))
+  except checkpoint.Interrupted as error:
+    print(error, file=sys.stderr)
+    return 130
+  except ValueError as error:  # a foreign or unreadable checkpoint, a folder that holds no run
+    print(f'error: {error}', file=sys.stderr)
+    return 2
+  frame = write_results(out, args.agent, result, spec)
+  final = frame[frame.steps == frame.steps.max()]
+  print(f'{spec.game}, {args.agent}, {spec.steps:,} steps: final test return per seed '
+        f'{np.round(final.eval_return.to_numpy(), 2).tolist()}, mean {final.eval_return.mean():.2f}; results in {out}')
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())

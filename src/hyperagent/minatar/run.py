@@ -1,0 +1,124 @@
+"""The host side of a MinAtar run: what to run (RunSpec), the driver that calls the jitted chunks
+(progress bar, evaluations, checkpoints, resume) and the host-side record.
+
+Seeds are vmapped in one jitted loop (`jitloop.py`); a chunk is `eval_every` agent steps, then
+`eval_episodes` test episodes per seed, each with its own sampled index (SPEC §2.2), for at most
+`eval_steps` steps.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from hyperagent import checkpoint, jitloop
+from hyperagent.cli import parse_seeds, setting
+from hyperagent.config import Config
+from hyperagent.minatar import env as minatar
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+  """The MinAtar wing's run settings (and its command line)."""
+  game: str = setting('breakout', 'MinAtar game', choices=tuple(minatar.GAMES))
+  steps: int = setting(1_000_000, 'agent steps per seed')
+  seeds: tuple[int, ...] = setting((0, 1, 2), "seeds, run at once (vmapped): a count ('3' = 0..2), a list "
+                                              "('2025,2030') or a range ('5-9')", parse=parse_seeds)
+  eval_every: int = setting(50_000, 'agent steps between evaluations (one jitted chunk)')
+  eval_episodes: int = setting(10, 'test episodes per evaluation, one sampled index each')
+  eval_steps: int = setting(1_000, 'steps a test episode may take (gymnax ends most games at 1,000)')
+
+  def __post_init__(self):
+    if self.game not in minatar.GAMES:
+      raise ValueError(f'unknown MinAtar game {self.game!r}; valid: {", ".join(minatar.GAMES)}')
+    for name in ('steps', 'eval_every', 'eval_episodes', 'eval_steps'):
+      if getattr(self, name) < 1:
+        raise ValueError(f'{name} must be >= 1, got {getattr(self, name)}.')
+    if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+      raise ValueError(f'seeds must be distinct and non-empty, got {self.seeds}.')
+
+  @property
+  def loop(self) -> jitloop.LoopSpec:
+    return jitloop.LoopSpec(eval_episodes=self.eval_episodes, eval_steps=self.eval_steps)
+
+
+class Result(NamedTuple):
+  """Per evaluation (leading axis S = seeds where two-dimensional)."""
+  steps: np.ndarray         # [C] agent steps per seed at the evaluation
+  train_return: np.ndarray  # [S, C] mean return of the training episodes that ended in the chunk (NaN: none)
+  episodes: np.ndarray      # [S, C] training episodes finished so far
+  eval_return: np.ndarray   # [S, C] mean return of the test episodes
+  td_loss: np.ndarray       # [S, C]
+  wall_s: np.ndarray        # [C] seconds since the start (compilation included)
+
+
+def _empty(seeds: int) -> Result:
+  return Result(np.zeros(0, np.int64), *(np.zeros((seeds, 0), np.float32) for _ in range(4)), np.zeros(0))
+
+
+def _append(result: Result, out: jitloop.ChunkOut, states: jitloop.RunState, steps: int, wall_s: float) -> Result:
+  out = jax.device_get(out)
+  last = np.asarray(out.steps.last)
+  returns = np.asarray(out.steps.counters.episode_return)
+  with np.errstate(invalid='ignore'):
+    train = np.where(last.any(1), (returns * last).sum(1) / np.maximum(last.sum(1), 1), np.nan)
+  col = lambda x: np.asarray(x, np.float32)[:, None]
+  cat = lambda a, b: np.concatenate([a, b], axis=-1)
+  return Result(cat(result.steps, [steps]), cat(result.train_return, col(train)),
+                cat(result.episodes, col(jax.device_get(states.counters.episode))),
+                cat(result.eval_return, col(out.eval_return)), cat(result.td_loss, col(out.td_loss)),
+                cat(result.wall_s, [wall_s]))
+
+
+def chunk_lengths(spec: RunSpec) -> list[int]:
+  full, rest = divmod(spec.steps, spec.eval_every)
+  return [spec.eval_every] * full + ([rest] if rest else [])
+
+
+def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpoint_path: str | None = None,
+                checkpoint_every_s: float = 300.0, stop_on_interrupt: bool = False) -> Result:
+  """Runs every seed of `spec` to `spec.steps`; returns the host-side record. A matching checkpoint at
+  `checkpoint_path` is resumed (saved every `checkpoint_every_s` seconds, at the end and on Ctrl-C
+  when `stop_on_interrupt`, which then raises `checkpoint.Interrupted`)."""
+  env, params = minatar.make(spec.game)
+  agent = jitloop.make_agent_for(config, env)
+  chunk = jitloop.make_chunk_fn(config, env, spec.loop)
+  seeds = len(spec.seeds)
+  env_params = jax.tree.map(lambda x: jnp.stack([jnp.asarray(x)] * seeds), params)
+  capacity = min(config.replay_capacity, spec.steps)
+  states = jitloop.init_runs(agent, env, capacity, jnp.asarray(spec.seeds), env_params, np.full(seeds, 2**31 - 1))
+  result, done, wall_before = _empty(seeds), 0, 0.0
+  run_meta = dict(config=config.to_dict(), spec=dataclasses.asdict(spec))
+  if checkpoint_path and os.path.exists(checkpoint_path):
+    checkpoint.check_same_run(checkpoint_path, run_meta)
+    meta, trees = checkpoint.load(checkpoint_path, dict(states=states, result=result), exact_shapes=('states',))
+    states, result = jax.tree.map(jnp.asarray, trees['states']), trees['result']
+    done, wall_before = meta['chunks_done'], meta['wall_s']
+  lengths = chunk_lengths(spec)
+  start, last_save = time.perf_counter() - wall_before, time.perf_counter()
+  bar = tqdm(total=spec.steps, initial=sum(lengths[:done]), unit='step', unit_scale=True, disable=not progress,
+             desc=f'MinAtar {spec.game} x{seeds} seeds')
+  with checkpoint.deferred_interrupt(stop_on_interrupt) as interrupted:
+    for i in range(done, len(lengths)):
+      states, out = chunk(lengths[i], env_params, states)
+      result = _append(result, out, states, sum(lengths[:i + 1]), time.perf_counter() - start)
+      bar.update(lengths[i])
+      bar.set_postfix(eval_return=f'{np.nanmean(result.eval_return[:, -1]):.1f}')
+      stop, last = interrupted(), i == len(lengths) - 1
+      if checkpoint_path and (stop or last or time.perf_counter() - last_save > checkpoint_every_s):
+        checkpoint.save(checkpoint_path, dict(run=run_meta, chunks_done=i + 1, wall_s=time.perf_counter() - start),
+                        dict(states=states, result=result))
+        last_save = time.perf_counter()
+      if stop:
+        bar.close()
+        raise checkpoint.Interrupted(f'interrupted at step {sum(lengths[:i + 1]):,} of {spec.steps:,}: '
+                                     + (f'checkpoint saved in {checkpoint_path}; run the same command to resume.'
+                                        if checkpoint_path else 'no checkpoint path was given, so nothing was saved.'))
+  bar.close()
+  return result
