@@ -157,7 +157,7 @@ def test_dqn_has_no_index_and_no_prior():
     ('index_dim', -1, 'index_dim'),
     ('num_update_indices', 0, 'num_update_indices'),
     ('index_dist', 'uniform', 'sphere, gaussian, one_hot, none'),
-    ('torso', 'resnet', 'mlp, nature_cnn, identity'),
+    ('torso', 'resnet', 'mlp, nature_cnn, minatar_cnn, identity'),
     ('perturbation_dist', 'bernoulli', 'sphere, gaussian'),
     ('n_step', 0, 'n_step'),
     ('discount', 1.5, 'discount'),
