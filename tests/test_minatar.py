@@ -103,3 +103,17 @@ def test_make_minatar_script_writes_a_run_folder_and_a_rerun_returns_it(tmp_path
   with pytest.raises(SystemExit):
     script.main(['--game', 'pong'])
   assert 'breakout' in capsys.readouterr().err
+
+
+def test_the_minatar_torso_is_a_3x3_valid_convolution():
+  """The im2col form equals lax's convolution with the same weights (HWIO = the patch order)."""
+  import haiku as hk
+  from hyperagent import networks
+  net = hk.without_apply_rng(hk.transform(lambda obs: networks.MinAtarCNN(32, name='torso')(obs)))
+  obs = (jax.random.uniform(jax.random.PRNGKey(0), (10, 10, 6)) > 0.7).astype(jnp.float32)
+  params = net.init(jax.random.PRNGKey(1), obs)
+  kernel = params['torso/conv']['w'].reshape(3, 3, 6, 16)
+  conv = jax.lax.conv_general_dilated(obs[None], kernel, (1, 1), 'VALID', dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+  hidden = jax.nn.relu(conv[0] + params['torso/conv']['b'])
+  expected = jax.nn.relu(jnp.ravel(hidden) @ params['torso/linear']['w'] + params['torso/linear']['b'])
+  np.testing.assert_allclose(net.apply(params, obs), expected, rtol=1e-5, atol=1e-5)

@@ -94,9 +94,14 @@ class MinAtarCNN(hk.Module):
     self.feature_dim = feature_dim
 
   def __call__(self, obs: jax.Array) -> jax.Array:
-    x = hk.Conv2D(16, 3, 1, padding='VALID', w_init=XAVIER_NORMAL, name='conv')(obs.astype(jnp.float32))
-    x = jnp.ravel(jax.nn.relu(x))
-    return jax.nn.relu(hk.Linear(self.feature_dim, w_init=XAVIER_NORMAL, name='linear')(x))
+    # The 3x3 VALID convolution as one matmul over the image's 3x3 patches (im2col): the same function
+    # and the same Xavier fan-in (9C) as hk.Conv2D, but XLA's CPU convolution, vmapped over batch and
+    # indices, ran ~20x slower than this matmul.
+    x = obs.astype(jnp.float32)
+    height, width = x.shape[0] - 2, x.shape[1] - 2
+    patches = jnp.concatenate([x[i:i + height, j:j + width] for i in range(3) for j in range(3)], axis=-1)
+    x = jax.nn.relu(hk.Linear(16, w_init=XAVIER_NORMAL, name='conv')(patches))
+    return jax.nn.relu(hk.Linear(self.feature_dim, w_init=XAVIER_NORMAL, name='linear')(jnp.ravel(x)))
 
 
 def make_torso(kind: str, hidden_sizes: Sequence[int], cnn_feature_dim: int, name: str,
