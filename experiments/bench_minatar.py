@@ -1,0 +1,51 @@
+"""MinAtar in the jitted loop: ms per agent step (act, env step, store, one update), 1 seed and S seeds
+vmapped, for HyperAgent and DQN with the 'minatar' preset.
+
+  python experiments/bench_minatar.py [--game breakout] [--seeds 1 3] [--steps 500]
+
+Each figure is one chunk of --steps steps after the warm-up (100 steps here) and the compilation.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hyperagent import jitloop, runtime
+from hyperagent.config import make_config
+from hyperagent.minatar import env as minatar
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                   allow_abbrev=False)
+  parser.add_argument('--game', default='breakout', choices=tuple(minatar.GAMES))
+  parser.add_argument('--seeds', type=int, nargs='+', default=[1, 3])
+  parser.add_argument('--steps', type=int, default=500)
+  args = parser.parse_args()
+  runtime.configure()
+  env, params = minatar.make(args.game)
+  print('| agent | seeds | ms per step (all seeds) | ms per seed-step | seed-steps per second |')
+  print('|---|---|---|---|---|')
+  for agent_name in ('hyperagent', 'dqn'):
+    config = make_config(agent_name, 'minatar', warmup_steps=100)
+    agent = jitloop.make_agent_for(config, env)
+    chunk = jitloop.make_chunk_fn(config, env, jitloop.LoopSpec())
+    for seeds in args.seeds:
+      stacked = jax.tree.map(lambda x: jnp.stack([jnp.asarray(x)] * seeds), params)
+      states = jitloop.init_runs(agent, env, 2 * args.steps, jnp.arange(seeds), stacked, np.full(seeds, 10**6))
+      states, _ = chunk(args.steps, stacked, states)  # compiles; passes the warm-up
+      jax.block_until_ready(states)
+      start = time.perf_counter()
+      states, _ = chunk(args.steps, stacked, states)
+      jax.block_until_ready(states)
+      step = (time.perf_counter() - start) / args.steps
+      print(f'| {agent_name} | {seeds} | {1e3 * step:.2f} | {1e3 * step / seeds:.2f} | {seeds / step:,.0f} |',
+            flush=True)
+
+
+if __name__ == '__main__':
+  main()
