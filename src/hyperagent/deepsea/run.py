@@ -199,14 +199,31 @@ def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpo
   if stop_when_solved and chunks_done and all_solved(result, spec):
     end = chunks_done  # a finished early-stopped run: a re-run returns it as it was
   with checkpoint.deferred_interrupt(stop_on_interrupt) as interrupted:
-    result = _run_chunks(chunk, env_params, states, result, spec, lengths, chunks_done, end, start, bar,
-                         checkpoint_path, checkpoint_every_s, run_meta, stop_when_solved, interrupted)
+    driver = _Driver(chunk, env_params, spec, lengths, start, bar, checkpoint_path, checkpoint_every_s, run_meta,
+                     stop_when_solved, interrupted)
+    result = _run_chunks(driver, states, result, chunks_done, end)
   bar.close()
   return result
 
 
-def _run_chunks(chunk, env_params, states, result, spec, lengths, chunks_done, end, start, bar, checkpoint_path,
-                checkpoint_every_s, run_meta, stop_when_solved, interrupted) -> Result:
+class _Driver(NamedTuple):
+  """What stays fixed while `_run_chunks` plays a run's chunks."""
+  chunk: Any                # the compiled chunk function
+  env_params: env.EnvParams
+  spec: RunSpec
+  lengths: list[int]        # steps of every chunk of the run
+  start: float              # perf_counter at the run's (virtual) start, resumed time included
+  bar: Any                  # the progress bar
+  checkpoint_path: str | None
+  checkpoint_every_s: float
+  run_meta: dict[str, Any]
+  stop_when_solved: bool
+  interrupted: Any          # () -> bool: a Ctrl-C arrived
+
+
+def _run_chunks(driver: _Driver, states: jitloop.RunState, result: Result, chunks_done: int, end: int) -> Result:
+  (chunk, env_params, spec, lengths, start, bar, checkpoint_path, checkpoint_every_s, run_meta, stop_when_solved,
+   interrupted) = driver
   last_save = time.perf_counter()
   for i in range(chunks_done, end):
     states, out = chunk(lengths[i], env_params, states)
