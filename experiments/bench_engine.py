@@ -17,7 +17,6 @@ import numpy as np
 
 from hyperagent import jitloop, runtime
 from hyperagent.config import make_config
-from hyperagent.bsuite import engine
 from hyperagent.bsuite.envs import registry
 
 VARIANTS = {"the 'deepsea' preset (batch 128, K = 20)": {}, 'K = 1': dict(num_update_indices=1),
@@ -28,7 +27,7 @@ def ms_per_run_step(bsuite_id: str, runs: int, steps: int, overrides) -> float:
   config = make_config('hyperagent', 'deepsea', **overrides)
   env, params = registry.make_id(bsuite_id)
   agent = jitloop.make_agent_for(config, env)
-  params = engine.stack([params] * runs)
+  params = jitloop.stack_runs([params] * runs)
   states = jitloop.init_runs(agent, env, 2 * steps + config.warmup_steps, jnp.arange(runs), params,
                              np.full(runs, 10**6))
   chunk = jitloop.make_chunk_fn(config, env, jitloop.LoopSpec(own_budgets=True))
@@ -48,7 +47,7 @@ def main() -> None:
   parser.add_argument('--steps', type=int, default=1_000)
   args = parser.parse_args()
   runtime.configure()
-  print(f'| setting | ' + ' | '.join(f'ms per run-step, {r} run(s)' for r in args.runs) + ' |')
+  print('| setting | ' + ' | '.join(f'ms per run-step, {r} run(s)' for r in args.runs) + ' |')
   print('|---|' + '---|' * len(args.runs))
   for name, overrides in VARIANTS.items():
     cells = [f'{ms_per_run_step(args.id, r, args.steps, overrides):.3f}' for r in args.runs]

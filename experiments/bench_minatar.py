@@ -35,7 +35,7 @@ def main() -> None:
     agent = jitloop.make_agent_for(config, env)
     chunk = jitloop.make_chunk_fn(config, env, jitloop.LoopSpec())
     for seeds in args.seeds:
-      stacked = jax.tree.map(lambda x: jnp.stack([jnp.asarray(x)] * seeds), params)
+      stacked = jitloop.stack_runs([params] * seeds)
       states = jitloop.init_runs(agent, env, 2 * args.steps, jnp.arange(seeds), stacked, np.full(seeds, 10**6))
       states, _ = chunk(args.steps, stacked, states)  # compiles; passes the warm-up
       jax.block_until_ready(states)

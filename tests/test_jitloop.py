@@ -35,7 +35,7 @@ def run_scripted(bsuite_id, actions, budget, length=64):
   config = make_config('hyperagent', 'deepsea', **TINY)
   env, params = registry.make_id(bsuite_id)
   agent = scripted(jitloop.make_agent_for(config, env), actions)
-  params = engine.stack([params])
+  params = jitloop.stack_runs([params])
   states = jitloop.init_runs(agent, env, 256, jnp.zeros((1,), jnp.int32), params, np.array([budget]))
   step = jax.jit(lambda p, s: jitloop.run_chunk(agent, env, jitloop.LoopSpec(own_budgets=True), length, p, s))
   rows, log_episodes = [], [csv_format.bsuite_log_episodes(budget)]
@@ -77,7 +77,7 @@ def test_each_run_stops_counting_and_learning_at_its_budget():
   config = make_config('hyperagent', 'deepsea', **TINY)
   env, params = registry.make_id('bandit/0')
   agent = jitloop.make_agent_for(config, env)
-  params = engine.stack([params, registry.make_id('bandit/1')[1]])
+  params = jitloop.stack_runs([params, registry.make_id('bandit/1')[1]])
   states = jitloop.init_runs(agent, env, 256, jnp.array([0, 1]), params, np.array([40, 100]))
   chunk = jitloop.make_chunk_fn(config, env, jitloop.LoopSpec(own_budgets=True))
   states, out = chunk(50, params, states)

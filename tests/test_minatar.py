@@ -21,7 +21,7 @@ def loop_returns(game, actions, steps, seed=0):
   config = make_config('hyperagent', 'minatar', **SMALL)
   env, params = minatar.make(game)
   agent = scripted(jitloop.make_agent_for(config, env), actions)
-  stacked = jax.tree.map(lambda x: jnp.asarray(x)[None], params)
+  stacked = jitloop.stack_runs([params])
   states = jitloop.init_runs(agent, env, 64, jnp.array([seed]), stacked, np.array([10**6]))
   states, out = jax.jit(lambda p, s: jitloop.run_chunk(agent, env, jitloop.LoopSpec(), steps, p, s))(stacked, states)
   last = np.asarray(out.steps.last[0])
@@ -65,7 +65,7 @@ def test_vmapped_seeds_equal_separate_runs():
   chunk = jitloop.make_chunk_fn(config, env, jitloop.LoopSpec())
 
   def run(seeds):
-    stacked = jax.tree.map(lambda x: jnp.stack([jnp.asarray(x)] * len(seeds)), params)
+    stacked = jitloop.stack_runs([params] * len(seeds))
     states = jitloop.init_runs(agent, env, 256, jnp.array(seeds), stacked, np.full(len(seeds), 10**6))
     states, out = chunk(120, stacked, states)
     return out

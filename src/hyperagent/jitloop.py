@@ -74,6 +74,17 @@ class ChunkOut(NamedTuple):
   q_mean: jax.Array
 
 
+def stack_runs(trees: list[Any]) -> Any:
+  """Per-run pytrees (env params of each id or seed) stacked along the leading runs axis."""
+  return jax.tree.map(lambda *xs: jnp.stack([jnp.asarray(x) for x in xs]), *trees)
+
+
+def chunk_lengths(total_steps: int, every: int) -> list[int]:
+  """The steps of each chunk: `every` each (one evaluation after each), the remainder last."""
+  full, rest = divmod(total_steps, every)
+  return [every] * full + ([rest] if rest else [])
+
+
 def make_agent_for(config: Config, env: JaxEnv) -> Agent:
   return make_agent(config, env.observation_shape, env.num_actions, one_hot_input=env.one_hot_input)
 

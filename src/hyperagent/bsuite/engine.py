@@ -21,10 +21,10 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from hyperagent import checkpoint, jitloop, replay
+from hyperagent import checkpoint, jitloop
 from hyperagent.config import Config
 from hyperagent.environment import JaxEnv
-from hyperagent.bsuite import csv_format, sweep
+from hyperagent.bsuite import csv_format
 from hyperagent.bsuite.envs import registry
 
 # The replay buffers of one group together. A buffer never holds more than its id can play
@@ -75,10 +75,6 @@ def groups(ids: Iterable[str], config: Config, budgets: Mapping[str, int],
     for start in range(0, len(members), per_group):
       out.append(Group(env, tuple(members[start:start + per_group])))
   return out
-
-
-def stack(trees: Sequence[Any]) -> Any:
-  return jax.tree.map(lambda *xs: jnp.stack([jnp.asarray(x) for x in xs]), *trees)
 
 
 def shard(tree: Any, devices: Sequence[jax.Device]) -> Any:
@@ -165,7 +161,7 @@ def run_group(group: Group, config: Config, budgets: Mapping[str, int], seed: in
   # learn) make it divide evenly.
   devices = jax.local_devices()
   padded = list(ids) + [ids[-1]] * ((-len(ids)) % len(devices))
-  env_params = shard(stack([registry.make_id(i)[1] for i in padded]), devices)
+  env_params = shard(jitloop.stack_runs([registry.make_id(i)[1] for i in padded]), devices)
   budget = np.array([budgets[i] for i in ids] + [0] * (len(padded) - len(ids)), np.int32)
   agent = jitloop.make_agent_for(config, env)
   size = capacity(config, env, [most_steps(i, budgets[i]) for i in ids], len(padded))

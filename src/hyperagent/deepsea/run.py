@@ -97,8 +97,7 @@ def initial_states(agent: Agent, spec: RunSpec) -> tuple[env.EnvParams, jitloop.
 
 
 def chunk_lengths(spec: RunSpec) -> list[int]:
-  full, rest = divmod(spec.total_steps, spec.eval_every)
-  return [spec.eval_every] * full + ([rest] if rest else [])
+  return jitloop.chunk_lengths(spec.total_steps, spec.eval_every)
 
 
 # ----------------------------------------------------------------------------- solve criteria

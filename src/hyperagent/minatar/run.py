@@ -76,11 +76,6 @@ def _append(result: Result, out: jitloop.ChunkOut, states: jitloop.RunState, ste
                 cat(result.wall_s, [wall_s]))
 
 
-def chunk_lengths(spec: RunSpec) -> list[int]:
-  full, rest = divmod(spec.steps, spec.eval_every)
-  return [spec.eval_every] * full + ([rest] if rest else [])
-
-
 def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpoint_path: str | None = None,
                 checkpoint_every_s: float = 300.0, stop_on_interrupt: bool = False) -> Result:
   """Runs every seed of `spec` to `spec.steps`; returns the host-side record. A matching checkpoint at
@@ -90,7 +85,7 @@ def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpo
   agent = jitloop.make_agent_for(config, env)
   chunk = jitloop.make_chunk_fn(config, env, spec.loop)
   seeds = len(spec.seeds)
-  env_params = jax.tree.map(lambda x: jnp.stack([jnp.asarray(x)] * seeds), params)
+  env_params = jitloop.stack_runs([params] * seeds)
   capacity = min(config.replay_capacity, spec.steps)
   states = jitloop.init_runs(agent, env, capacity, jnp.asarray(spec.seeds), env_params, np.full(seeds, 2**31 - 1))
   result, done, wall_before = _empty(seeds), 0, 0.0
@@ -100,7 +95,7 @@ def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpo
     meta, trees = checkpoint.load(checkpoint_path, dict(states=states, result=result), exact_shapes=('states',))
     states, result = jax.tree.map(jnp.asarray, trees['states']), trees['result']
     done, wall_before = meta['chunks_done'], meta['wall_s']
-  lengths = chunk_lengths(spec)
+  lengths = jitloop.chunk_lengths(spec.steps, spec.eval_every)
   start, last_save = time.perf_counter() - wall_before, time.perf_counter()
   bar = tqdm(total=spec.steps, initial=sum(lengths[:done]), unit='step', unit_scale=True, disable=not progress,
              desc=f'MinAtar {spec.game} x{seeds} seeds')

@@ -1,7 +1,6 @@
 """bsuite's `SimpleBandit`: one step per episode, arm rewards linspace(0, 1, A) in a fixed random order."""
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple
 
 import jax
