@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test test-slow bench minatar deepsea deepsea-scaling deepsea-ablation deepsea-study-report bsuite bsuite-report atari atari-report clean
+.PHONY: setup test test-slow bench bench-official minatar deepsea deepsea-scaling deepsea-ablation deepsea-study-report bsuite bsuite-report atari atari-report clean
 
 setup: $(STAMP)
 
@@ -25,6 +25,14 @@ test-slow: $(STAMP)
 bench: $(STAMP)
 	$(PY) experiments/bench_core.py
 	$(PY) experiments/bench_deepsea.py
+
+# make bench-official OFFICIAL=<copy of szrlee/HyperAgent> [OFFICIAL_VENV=/tmp/official-venv] [PAIRS=3]
+# DeepSea-20 side by side with the official PyTorch code, the two alternating; builds its venv on first use.
+bench-official: $(STAMP)
+	@test -n "$(OFFICIAL)" || { echo "OFFICIAL=<folder with a copy of github.com/szrlee/HyperAgent> is required"; exit 2; }
+	test -x $(or $(OFFICIAL_VENV),/tmp/official-venv)/bin/python || bash experiments/official_venv.sh $(or $(OFFICIAL_VENV),/tmp/official-venv)
+	$(PY) experiments/bench_official.py --official $(OFFICIAL) \
+	  --official-python $(or $(OFFICIAL_VENV),/tmp/official-venv)/bin/python --pairs $(or $(PAIRS),3)
 
 # make deepsea [SIZE=20] [SEEDS=5] [EPISODES=1000] [AGENT=hyperagent|ensemble|dqn] [MAPPING=seed|bsuite] [ARGS=...]
 # (defaults in the recipe, because other targets share these variable names)
