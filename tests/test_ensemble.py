@@ -8,6 +8,7 @@ import haiku as hk
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from hyperagent import hypermodel
 from hyperagent.agent import make_agent, member_config
@@ -152,6 +153,11 @@ def test_shared_torso_ensemble_regresses_each_member_onto_its_own_target():
     g = data.reward + data.discount * q(target_full, data.next_obs, m)[jnp.arange(B), best]
     expected.append((g - q(online_params, data.obs, m)[jnp.arange(B), data.action]) ** 2)
   np.testing.assert_allclose(info.td_loss, np.mean(expected), rtol=1e-5)
+  # with bootstrap masks, member m's terms are weighted by column m of the stored masks
+  masks = jax.random.bernoulli(jax.random.key(3), 0.5, (B, M)).astype(jnp.float32)
+  _, info = losses.loss(agent.network, SHARED, trainable, prior, target_params, data._replace(weight=masks),
+                        every, every, jax.random.key(2), jnp.array(100))
+  np.testing.assert_allclose(info.td_loss, np.mean(np.stack(expected, -1) * masks), rtol=1e-5)
 
 
 def test_shared_torso_members_have_independent_heads():
@@ -169,3 +175,55 @@ def test_shared_torso_members_have_independent_heads():
   assert np.abs(np.asarray(grads['torso/linear_0']['w'])).sum() > 0
   new, metrics = agent.learn(state, data, jnp.array(100))
   assert np.isfinite(metrics['td_loss'])
+
+
+MASKED = CONFIG.replace(bootstrap_prob=0.5)
+
+
+def test_bootstrap_masks_weigh_each_members_loss_by_its_own_column():
+  """With masks, member m's update is the lone learner's on a loss whose terms are weighted by column m;
+  its loss written out is mean_i(w_im · (G_im − Q_m(s_i, a_i))²), as bsuite's boot_dqn masks it."""
+  ensemble = make_agent(MASKED, (OBS,), A)
+  single = make_agent(member_config(CONFIG), (OBS,), A)
+  state = ensemble.init(jax.random.key(0))
+  data = batch(jax.random.key(1))
+  masks = ensemble.perturbation(jax.random.key(2), (B,))
+  new, metrics = ensemble.learn(state, data._replace(perturbation=masks), jnp.array(100))
+  q = lambda params, obs: jax.vmap(single.network.apply, in_axes=(None, 0, None))(params, obs, jnp.zeros((0,)))
+  losses = []
+  for m in range(M):
+    alone, _ = single.learn(member(state, m), data._replace(perturbation=jnp.zeros((B, 0)), weight=masks[:, m]),
+                            jnp.array(100))
+    same(member(new, m), alone, rtol=1e-6, atol=1e-7)
+    params = member(state.params, m)  # first update: θ⁻ = θ
+    g = data.reward + data.discount * q(params, data.next_obs)[jnp.arange(B), jnp.argmax(q(params, data.next_obs), -1)]
+    losses.append(np.mean(masks[:, m] * (g - q(params, data.obs)[jnp.arange(B), data.action]) ** 2))
+  np.testing.assert_allclose(metrics['td_loss'], np.mean(losses), rtol=1e-5)
+
+
+def test_a_member_masked_out_of_the_whole_batch_does_not_move():
+  """Its gradient is exactly zero, so on the first step (Adam's moments still zero) it stays put while
+  the others learn."""
+  ensemble = make_agent(MASKED, (OBS,), A)
+  state = ensemble.init(jax.random.key(0))
+  masks = jnp.ones((B, M)).at[:, 1].set(0.0)
+  new, _ = ensemble.learn(state, batch(jax.random.key(1))._replace(perturbation=masks), jnp.array(100))
+  same(member(new, 1).params, member(state, 1).params, rtol=0, atol=0)
+  for m in (0, 2, 3):
+    assert not np.allclose(member(new, m).params['torso/linear_0']['w'], member(state, m).params['torso/linear_0']['w'])
+
+
+def test_bootstrap_masks_are_bernoulli_and_absent_by_default():
+  masks = np.asarray(make_agent(MASKED, (OBS,), A).perturbation(jax.random.key(0), (20_000,)))
+  assert masks.shape == (20_000, M) and set(np.unique(masks)) == {0.0, 1.0}
+  np.testing.assert_allclose(masks.mean(0), 0.5, atol=0.015)  # 4.2 standard errors
+  assert np.all(np.asarray(make_agent(CONFIG, (OBS,), A).perturbation(jax.random.key(0), (7,))) == 1.0)
+  shared = make_agent(SHARED.replace(bootstrap_prob=0.25), (OBS,), A).perturbation(jax.random.key(1), (20_000,))
+  np.testing.assert_allclose(np.asarray(shared).mean(0), 0.25, atol=0.015)
+
+
+def test_bootstrap_prob_is_checked():
+  with pytest.raises(ValueError, match='bootstrap_prob must be in'):
+    CONFIG.replace(bootstrap_prob=0.0)
+  with pytest.raises(ValueError, match="needs model='ensemble'"):
+    make_config('hyperagent', 'deepsea', bootstrap_prob=0.5)

@@ -72,6 +72,7 @@ def make_agent(config: Config, obs_shape: Sequence[int], num_actions: int,
     if config.model == 'ensemble':  # shared torso: every member on every transition, on its own target
       update_index = jnp.broadcast_to(jnp.eye(config.index_dim), (batch_size, config.index_dim, config.index_dim))
       target_index = update_index
+      batch = bootstrap(config, batch)  # column k of the masks weighs member k's term
     else:
       update_index = network.index.sample(k_update, (batch_size, config.num_update_indices))
       target_index = network.index.sample(k_target, (batch_size,))
@@ -88,6 +89,8 @@ def make_agent(config: Config, obs_shape: Sequence[int], num_actions: int,
     return acting.init_actor(network, key, num_envs)
 
   def perturbation(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    if config.model == 'ensemble':
+      return bootstrap_masks(config, key, shape)
     return indices.sample_perturbation(key, config.perturbation_dist, config.index_dim, shape)
 
   def act(params, actor_state: ActorState, obs: jax.Array, first: jax.Array, evaluation: bool = False):
@@ -100,11 +103,29 @@ def make_agent(config: Config, obs_shape: Sequence[int], num_actions: int,
       perturbation=perturbation, warmed_up=config.warmed_up)
 
 
+def bootstrap_masks(config: Config, key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+  """Ensemble+'s per-transition draw, stored in the replay's perturbation slot (σ = 0 leaves it free):
+  mask[m] = 1 puts the transition in member m's bootstrap sample, with probability bootstrap_prob."""
+  shape = tuple(shape) + (config.index_dim,)
+  if config.bootstrap_prob == 1.0:
+    return jnp.ones(shape)
+  return jax.random.bernoulli(key, config.bootstrap_prob, shape).astype(jnp.float32)
+
+
+def bootstrap(config: Config, batch: Batch) -> Batch:
+  """The stored masks [B, M] become the loss weights; without masking the batch stays as it was, so
+  the compiled update is the unmasked one."""
+  if config.bootstrap_prob == 1.0:
+    return batch._replace(perturbation=jnp.zeros_like(batch.perturbation))
+  return batch._replace(perturbation=jnp.zeros_like(batch.perturbation), weight=batch.perturbation)
+
+
 def member_config(config: Config) -> Config:
   """One Ensemble+ member: Double DQN with an additive frozen prior, Q = f_θ(s) + β·p(s) (Osband et al.
   2018), which is the hypermodel with no index (M = 0): the prior is its base prior torso and head."""
   return config.replace(model='hypermodel', index_dist='none', index_dim=0, num_update_indices=1,
-                        perturbation_scale=0.0, hyper_reg_coef=0.0, grad_penalty_coef=0.0)
+                        perturbation_scale=0.0, hyper_reg_coef=0.0, grad_penalty_coef=0.0,
+                        bootstrap_prob=1.0)  # the ensemble hands each member its mask column as weights
 
 
 def make_ensemble_agent(config: Config, obs_shape: Sequence[int], num_actions: int,
@@ -114,7 +135,7 @@ def make_ensemble_agent(config: Config, obs_shape: Sequence[int], num_actions: i
   Every leaf of the TrainState has a leading member axis, and `learn` is the members' own `learn`
   vmapped over it: each member keeps its own network, frozen prior, target network, optimiser state
   (gradient clipping included) and key, and is trained on its own Double-DQN target on every sampled
-  transition. As a `Network`, the ensemble is Q(s, ·, ξ) = Σ_m ξ_m Q_m(s, ·) for a one-hot ξ, with
+  transition, or, with bootstrap_prob < 1, on those its stored mask admits. As a `Network`, the ensemble is Q(s, ·, ξ) = Σ_m ξ_m Q_m(s, ·) for a one-hot ξ, with
   coefficients C[..., m] = Q_m and C[..., M] = 0, so `act`, `apply_batch` and the loops treat it like
   any other agent; the actor holds one member per episode (index_resample_prob = 0).
   """
@@ -142,8 +163,11 @@ def make_ensemble_agent(config: Config, obs_shape: Sequence[int], num_actions: i
     return jax.vmap(member.init)(jax.random.split(key, members))
 
   def learn(state: TrainState, batch: Batch, replay_size: jax.Array) -> tuple[TrainState, dict[str, Any]]:
-    batch = batch._replace(perturbation=batch.perturbation[:, :0])  # members store no perturbation
-    state, metrics = every_member(member.learn)(state, batch, replay_size)
+    batch = bootstrap(config, batch)
+    # member m gets column m of the masks (if any) and everything else whole
+    batch_axes = Batch(*[None] * len(Batch._fields))._replace(weight=None if batch.weight is None else 1)
+    batch = batch._replace(perturbation=batch.perturbation[:, :0])  # members have no index: M = 0
+    state, metrics = jax.vmap(member.learn, in_axes=(0, batch_axes, None))(state, batch, replay_size)
     return state, jax.tree.map(jnp.mean, metrics)  # the members' mean, as the loops log one number
 
   def init_actor(key: jax.Array, num_envs: int) -> ActorState:
@@ -153,8 +177,7 @@ def make_ensemble_agent(config: Config, obs_shape: Sequence[int], num_actions: i
     return acting.act(network, config, params, actor_state, obs, first, evaluation)
 
   def perturbation(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
-    del key  # σ = 0: nothing to draw; zeros keep the replay's [.., M] layout
-    return jnp.zeros(tuple(shape) + (members,))
+    return bootstrap_masks(config, key, shape)
 
   return Agent(
       config=config, network=network, init=jax.jit(init),

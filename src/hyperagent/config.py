@@ -31,6 +31,10 @@ class Config:
                                         # 'ensemble': Ensemble+ (Osband et al. 2018), index_dim independent
                                         # Double-DQN members, each a full network with its own frozen prior,
                                         # target network and optimiser state (agent.member_config)
+  bootstrap_prob: float = 1.0           # model='ensemble': each stored transition joins each member's
+                                        # bootstrap sample with this probability (a mask drawn once, at
+                                        # storage); 1.0 = every member trains on every transition, the
+                                        # default of bsuite's boot_dqn (mask_prob=1) and of Osband et al. 2018
   ensemble_torso: str = 'independent'   # model='ensemble': 'independent' (every member a full network, as
                                         # bsuite's boot_dqn) or 'shared' (one torso, M independent linear heads
                                         # and prior heads, no shared intercept: the cheaper Atari form)
@@ -91,6 +95,10 @@ class Config:
     if self.model == 'ensemble' and (self.index_dist != 'one_hot' or self.index_dim < 1):
       raise ValueError(f"model='ensemble' draws one of index_dim members: it needs index_dist='one_hot' and "
                        f'index_dim >= 1; got index_dist={self.index_dist!r}, index_dim={self.index_dim}.')
+    if not 0.0 < self.bootstrap_prob <= 1.0:
+      raise ValueError(f'bootstrap_prob must be in (0, 1], got {self.bootstrap_prob}.')
+    if self.bootstrap_prob < 1.0 and self.model != 'ensemble':
+      raise ValueError(f"bootstrap_prob < 1 masks Ensemble+ members: it needs model='ensemble', got {self.model!r}.")
     if self.warmup_steps < 0:
       raise ValueError(f'warmup_steps must be >= 0, got {self.warmup_steps}.')
     if not self.hidden_sizes or min(self.hidden_sizes) < 1:
@@ -186,7 +194,7 @@ def make_config(agent: str = 'hyperagent', env: str = 'deepsea', **overrides: An
   - ensemble: Ensemble+ (bootstrapped DQN with randomized priors, Osband et al. 2018): 10 independent
     members, each a full network with its own additive frozen prior, trained on its own Double-DQN
     target (its own target network and argmax) on every transition (no bootstrap masks, bsuite
-    boot_dqn's default); one member drawn per episode while acting.
+    boot_dqn's default; bootstrap_prob < 1 adds them); one member drawn per episode while acting.
   - dqn: Double DQN with ε-greedy, no index and no prior.
   - hyperagent_one_hot: the hypermodel with one-hot indices over 10 members (an ablation, and this
     project's "ensemble" before session 5): heads U[:, m] + b share b and the torso, and each member

@@ -76,7 +76,10 @@ def loss(network: hypermodel.Network, config: Config, trainable, prior, target_t
 
   q = q_taken(trainable)
   perturbation = config.perturbation_scale * jnp.einsum('bkm,bm->bk', update_index, batch.perturbation)
-  td_loss = jnp.mean(((target if target.ndim == 2 else target[:, None]) + perturbation - q) ** 2)
+  squared = ((target if target.ndim == 2 else target[:, None]) + perturbation - q) ** 2  # [B, K]
+  if batch.weight is not None:  # bootstrap masks: a transition outside a member's sample counts 0
+    squared = squared * (batch.weight if batch.weight.ndim == 2 else batch.weight[:, None])
+  td_loss = jnp.mean(squared)
   total = td_loss
 
   hyper_reg = jnp.zeros(())

@@ -21,7 +21,8 @@ class Batch(NamedTuple):
   reward: jax.Array        # [B] Σ_{j<m} γ^j r_{i,j}
   discount: jax.Array      # [B] γ^m · 𝟙[bootstrap]: 0 after a terminal, γ^m through a truncation
   next_obs: jax.Array      # [B, ...] s_i^{(m)}
-  perturbation: jax.Array  # [B, M] z_i of the first transition
+  perturbation: jax.Array  # [B, M] z_i of the first transition (Ensemble+: its bootstrap mask)
+  weight: jax.Array | None = None  # [B] or [B, K] loss weights, None = all 1 (Ensemble+'s masks, agent.py)
 
 
 class ReplayState(NamedTuple):

@@ -5,6 +5,7 @@ so `make_id('cartpole_noise/3')` is the JAX twin of `bsuite.load_from_id('cartpo
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 from bsuite import sweep
@@ -63,6 +64,7 @@ def is_ported(bsuite_id: str) -> bool:
   return experiment_of(bsuite_id) in BUILDERS
 
 
+@functools.lru_cache(maxsize=None)  # the engine asks for an id several times; its params are immutable
 def make_id(bsuite_id: str) -> tuple[JaxEnv, Any]:
   """(JaxEnv, params) of one bsuite id; a ValueError naming the ported experiments otherwise."""
   if bsuite_id not in sweep.SETTINGS:
