@@ -4,7 +4,8 @@
 The protocol is SPEC §3's: one training env per run, `warmup_steps` uniform random actions, then one
 gradient step per env step. A chunk of `length` env steps is one jitted call over all runs; it
 returns fixed-shape arrays (per-step episode records, an optional evaluation, mean losses) to the
-host, which keeps the progress bar, the logs and the checkpoints.
+host, which keeps the progress bar, the logs and the checkpoints (`drive`, shared by the DeepSea and
+MinAtar wings; the bsuite engine drives groups of ids its own way).
 
 Episodes are counted as bsuite's logger counts them (`Counters`): a run whose episode budget is spent
 stops counting and stops learning, while the runs beside it go on (bsuite's budgets are in episodes,
@@ -15,12 +16,15 @@ shares shapes shares one compilation.
 from __future__ import annotations
 
 import functools
+import os
+import time
 from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from tqdm.auto import tqdm
 
-from hyperagent import replay
+from hyperagent import checkpoint, replay
 from hyperagent.acting import ActorState
 from hyperagent.agent import Agent, TrainState, make_agent
 from hyperagent.config import Config
@@ -276,3 +280,62 @@ def _init_fn(config: Config, env: JaxEnv, capacity: int) -> Callable[..., RunSta
   """Compiled once per (config, env, capacity): a sweep starts many groups of one shape. The state
   depends on the agent only through its config (init, init_actor), so any agent of it may call."""
   return jax.jit(jax.vmap(functools.partial(init_run, make_agent_for(config, env), env, capacity)))
+
+
+# ----------------------------------------------------------------------------- host driver
+
+
+class Driver(NamedTuple):
+  """How a wing's host side plays a run's chunks: everything `drive` needs besides the state."""
+  chunk: Callable[..., tuple[RunState, ChunkOut]]  # make_chunk_fn's
+  env_params: Any
+  lengths: list[int]                               # steps of every chunk of the run
+  append: Callable[..., Any]                       # (record, out, states, steps done, wall s) -> record
+  postfix: Callable[[Any], dict[str, str]]         # record -> progress-bar fields
+  finished: Callable[[Any], bool]                  # record -> stop before the last chunk (all seeds solved)
+  position: Callable[[int], str]                   # steps done -> 'episode 16 of 24', for the Ctrl-C message
+  checkpoint_path: str | None
+  checkpoint_every_s: float
+  run_meta: dict[str, Any]                         # what a checkpoint must match to be resumed
+
+
+def resume(driver: Driver, states: RunState, record: Any) -> tuple[RunState, Any, int, float]:
+  """(states, record, chunks done, wall seconds already spent) from a matching checkpoint; the fresh
+  ones if there is none. A checkpoint of another run is refused with a one-line error."""
+  if not driver.checkpoint_path or not os.path.exists(driver.checkpoint_path):
+    return states, record, 0, 0.0
+  checkpoint.check_same_run(driver.checkpoint_path, driver.run_meta)
+  meta, trees = checkpoint.load(driver.checkpoint_path, dict(states=states, result=record), exact_shapes=('states',))
+  return jax.tree.map(jnp.asarray, trees['states']), trees['result'], meta['chunks_done'], meta['wall_s']
+
+
+def drive(driver: Driver, states: RunState, record: Any, chunks_done: int, end: int, *, wall_before: float,
+          desc: str, progress: bool, stop_on_interrupt: bool) -> Any:
+  """Plays chunks `chunks_done` .. `end - 1` with a progress bar, a checkpoint every `checkpoint_every_s`
+  seconds and at the end; returns the record. With `stop_on_interrupt`, a Ctrl-C ends the current
+  chunk, saves and raises `checkpoint.Interrupted` (main thread only; a second Ctrl-C interrupts at once)."""
+  path, lengths = driver.checkpoint_path, driver.lengths
+  start, last_save = time.perf_counter() - wall_before, time.perf_counter()
+  bar = tqdm(total=sum(lengths), initial=sum(lengths[:chunks_done]), unit='step', unit_scale=True,
+             disable=not progress, desc=desc)
+  with checkpoint.deferred_interrupt(stop_on_interrupt) as interrupted:
+    for i in range(chunks_done, end):
+      states, out = driver.chunk(lengths[i], driver.env_params, states)
+      steps = sum(lengths[:i + 1])
+      record = driver.append(record, out, states, steps, time.perf_counter() - start)
+      bar.update(lengths[i])
+      bar.set_postfix(driver.postfix(record))
+      done, stop = driver.finished(record), interrupted()
+      if path and (i == end - 1 or done or stop or time.perf_counter() - last_save > driver.checkpoint_every_s):
+        checkpoint.save(path, dict(run=driver.run_meta, chunks_done=i + 1, wall_s=time.perf_counter() - start),
+                        dict(states=states, result=record))
+        last_save = time.perf_counter()
+      if stop:
+        bar.close()
+        where = (f'checkpoint saved in {path}; run the same command to resume' if path
+                 else 'no checkpoint path was given, so nothing was saved')
+        raise checkpoint.Interrupted(f'interrupted at {driver.position(steps)}: {where}.')
+      if done:
+        break
+  bar.close()
+  return record

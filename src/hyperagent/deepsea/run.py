@@ -1,19 +1,16 @@
-"""The host side of a DeepSea run: what to run (RunSpec, the official budgets), the driver that calls
-the jitted chunks (progress bar, checkpoints, resume), the host-side record and the solve criteria.
+"""The host side of a DeepSea run: what to run (RunSpec, the official budgets), the run through
+`jitloop.drive` (progress bar, checkpoints, resume), the host-side record and the solve criteria.
 """
 from __future__ import annotations
 
 import dataclasses
-import os
-import time
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from tqdm.auto import tqdm
 
-from hyperagent import checkpoint, jitloop
+from hyperagent import jitloop
 from hyperagent.cli import parse_seeds, setting
 from hyperagent.agent import Agent
 from hyperagent.config import Config
@@ -143,7 +140,9 @@ def _empty_result(num_seeds: int) -> Result:
                 empty(), empty(), empty(), np.zeros((0,), np.float64))
 
 
-def _append(result: Result, out: jitloop.ChunkOut, steps_done: int, wall_s: float) -> Result:
+def _append(result: Result, out: jitloop.ChunkOut, states: jitloop.RunState, steps_done: int,
+            wall_s: float) -> Result:
+  del states  # the episode records are in `out`
   out = jax.device_get(out)
   ended = np.asarray(out.steps.last[0])  # every seed ends its episodes on the same steps
   pick = lambda x: np.asarray(x)[:, ended]
@@ -180,73 +179,28 @@ def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpo
     `checkpoint.Interrupted` (main thread only; a second Ctrl-C interrupts at once).
   """
   agent = jitloop.make_agent_for(config, spec.env)
-  chunk = jitloop.make_chunk_fn(config, spec.env, spec.loop)
   env_params, states = initial_states(agent, spec)
-  result, chunks_done, wall_before = _empty_result(len(spec.seeds)), 0, 0.0
-  run_meta = dict(config=config.to_dict(), spec=dataclasses.asdict(spec))
-  if checkpoint_path and resume and os.path.exists(checkpoint_path):
-    checkpoint.check_same_run(checkpoint_path, run_meta)
-    meta, trees = checkpoint.load(checkpoint_path, dict(states=states, result=result), exact_shapes=('states',))
-    states = jax.tree.map(jnp.asarray, trees['states'])
-    result, chunks_done, wall_before = trees['result'], meta['chunks_done'], meta['wall_s']
 
-  lengths = chunk_lengths(spec)
-  start = time.perf_counter() - wall_before
-  bar = tqdm(total=spec.total_steps, initial=sum(lengths[:chunks_done]), unit='step', unit_scale=True,
-             disable=not progress, desc=f'DeepSea N={spec.size} x{len(spec.seeds)} seeds')
-  end = len(lengths) if max_chunks is None else min(len(lengths), chunks_done + max_chunks)
+  def postfix(result: Result) -> dict[str, str]:
+    solved = sum(eval_solve_episode(o, result.eval_steps, spec.size) is not None for o in result.eval_optimal)
+    return dict(eval_optimal=f'{result.eval_optimal[:, -1].mean():.2f}', solved=f'{solved}/{len(spec.seeds)}')
+
+  driver = jitloop.Driver(
+      chunk=jitloop.make_chunk_fn(config, spec.env, spec.loop), env_params=env_params, lengths=chunk_lengths(spec),
+      append=_append, postfix=postfix,
+      finished=(lambda result: all_solved(result, spec)) if stop_when_solved else (lambda result: False),
+      position=lambda steps: f'episode {steps // spec.size:,} of {spec.episodes:,}',
+      checkpoint_path=checkpoint_path, checkpoint_every_s=checkpoint_every_s,
+      run_meta=dict(config=config.to_dict(), spec=dataclasses.asdict(spec)))
+  result, chunks_done, wall_before = _empty_result(len(spec.seeds)), 0, 0.0
+  if resume:
+    states, result, chunks_done, wall_before = jitloop.resume(driver, states, result)
+  end = len(driver.lengths) if max_chunks is None else min(len(driver.lengths), chunks_done + max_chunks)
   if stop_when_solved and chunks_done and all_solved(result, spec):
     end = chunks_done  # a finished early-stopped run: a re-run returns it as it was
-  with checkpoint.deferred_interrupt(stop_on_interrupt) as interrupted:
-    driver = _Driver(chunk, env_params, spec, lengths, start, bar, checkpoint_path, checkpoint_every_s, run_meta,
-                     stop_when_solved, interrupted)
-    result = _run_chunks(driver, states, result, chunks_done, end)
-  bar.close()
-  return result
-
-
-class _Driver(NamedTuple):
-  """What stays fixed while `_run_chunks` plays a run's chunks."""
-  chunk: Any                # the compiled chunk function
-  env_params: env.EnvParams
-  spec: RunSpec
-  lengths: list[int]        # steps of every chunk of the run
-  start: float              # perf_counter at the run's (virtual) start, resumed time included
-  bar: Any                  # the progress bar
-  checkpoint_path: str | None
-  checkpoint_every_s: float
-  run_meta: dict[str, Any]
-  stop_when_solved: bool
-  interrupted: Any          # () -> bool: a Ctrl-C arrived
-
-
-def _run_chunks(driver: _Driver, states: jitloop.RunState, result: Result, chunks_done: int, end: int) -> Result:
-  (chunk, env_params, spec, lengths, start, bar, checkpoint_path, checkpoint_every_s, run_meta, stop_when_solved,
-   interrupted) = driver
-  last_save = time.perf_counter()
-  for i in range(chunks_done, end):
-    states, out = chunk(lengths[i], env_params, states)
-    result = _append(result, out, sum(lengths[:i + 1]), time.perf_counter() - start)
-    bar.update(lengths[i])
-    solved = [eval_solve_episode(o, result.eval_steps, spec.size) is not None for o in result.eval_optimal]
-    bar.set_postfix(eval_optimal=f'{result.eval_optimal[:, -1].mean():.2f}',
-                    solved=f'{sum(solved)}/{len(spec.seeds)}')
-    done = stop_when_solved and all_solved(result, spec)
-    stop = interrupted()
-    last = i == end - 1 or done or stop
-    if checkpoint_path and (last or time.perf_counter() - last_save > checkpoint_every_s):
-      checkpoint.save(checkpoint_path, dict(run=run_meta, chunks_done=i + 1, wall_s=time.perf_counter() - start),
-                      dict(states=states, result=result))
-      last_save = time.perf_counter()
-    if stop:
-      bar.close()
-      episodes = sum(lengths[:i + 1]) // spec.size
-      where = (f'checkpoint saved in {checkpoint_path}; run the same command to resume' if checkpoint_path
-               else 'no checkpoint path was given, so nothing was saved')
-      raise checkpoint.Interrupted(f'interrupted at episode {episodes:,} of {spec.episodes:,}: {where}.')
-    if done:
-      break
-  return result
+  return jitloop.drive(driver, states, result, chunks_done, end, wall_before=wall_before,
+                       desc=f'DeepSea N={spec.size} x{len(spec.seeds)} seeds', progress=progress,
+                       stop_on_interrupt=stop_on_interrupt)
 
 
 def summary(result: Result, spec: RunSpec) -> list[dict[str, Any]]:

@@ -1,5 +1,5 @@
-"""The host side of a MinAtar run: what to run (RunSpec), the driver that calls the jitted chunks
-(progress bar, evaluations, checkpoints, resume) and the host-side record.
+"""The host side of a MinAtar run: what to run (RunSpec), the run through `jitloop.drive` (progress
+bar, evaluations, checkpoints, resume) and the host-side record.
 
 Seeds are vmapped in one jitted loop (`jitloop.py`); a chunk is `eval_every` agent steps, then
 `eval_episodes` test episodes per seed, each with its own sampled index (SPEC §2.2), for at most
@@ -8,16 +8,13 @@ Seeds are vmapped in one jitted loop (`jitloop.py`); a chunk is `eval_every` age
 from __future__ import annotations
 
 import dataclasses
-import os
-import time
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from tqdm.auto import tqdm
 
-from hyperagent import checkpoint, jitloop
+from hyperagent import jitloop
 from hyperagent.cli import parse_seeds, setting
 from hyperagent.config import Config
 from hyperagent.minatar import env as minatar
@@ -83,37 +80,18 @@ def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpo
   when `stop_on_interrupt`, which then raises `checkpoint.Interrupted`)."""
   env, params = minatar.make(spec.game)
   agent = jitloop.make_agent_for(config, env)
-  chunk = jitloop.make_chunk_fn(config, env, spec.loop)
   seeds = len(spec.seeds)
   env_params = jitloop.stack_runs([params] * seeds)
   capacity = min(config.replay_capacity, spec.steps)
   states = jitloop.init_runs(agent, env, capacity, jnp.asarray(spec.seeds), env_params, np.full(seeds, 2**31 - 1))
-  result, done, wall_before = _empty(seeds), 0, 0.0
-  run_meta = dict(config=config.to_dict(), spec=dataclasses.asdict(spec))
-  if checkpoint_path and os.path.exists(checkpoint_path):
-    checkpoint.check_same_run(checkpoint_path, run_meta)
-    meta, trees = checkpoint.load(checkpoint_path, dict(states=states, result=result), exact_shapes=('states',))
-    states, result = jax.tree.map(jnp.asarray, trees['states']), trees['result']
-    done, wall_before = meta['chunks_done'], meta['wall_s']
-  lengths = jitloop.chunk_lengths(spec.steps, spec.eval_every)
-  start, last_save = time.perf_counter() - wall_before, time.perf_counter()
-  bar = tqdm(total=spec.steps, initial=sum(lengths[:done]), unit='step', unit_scale=True, disable=not progress,
-             desc=f'MinAtar {spec.game} x{seeds} seeds')
-  with checkpoint.deferred_interrupt(stop_on_interrupt) as interrupted:
-    for i in range(done, len(lengths)):
-      states, out = chunk(lengths[i], env_params, states)
-      result = _append(result, out, states, sum(lengths[:i + 1]), time.perf_counter() - start)
-      bar.update(lengths[i])
-      bar.set_postfix(eval_return=f'{np.nanmean(result.eval_return[:, -1]):.1f}')
-      stop, last = interrupted(), i == len(lengths) - 1
-      if checkpoint_path and (stop or last or time.perf_counter() - last_save > checkpoint_every_s):
-        checkpoint.save(checkpoint_path, dict(run=run_meta, chunks_done=i + 1, wall_s=time.perf_counter() - start),
-                        dict(states=states, result=result))
-        last_save = time.perf_counter()
-      if stop:
-        bar.close()
-        raise checkpoint.Interrupted(f'interrupted at step {sum(lengths[:i + 1]):,} of {spec.steps:,}: '
-                                     + (f'checkpoint saved in {checkpoint_path}; run the same command to resume.'
-                                        if checkpoint_path else 'no checkpoint path was given, so nothing was saved.'))
-  bar.close()
-  return result
+  driver = jitloop.Driver(
+      chunk=jitloop.make_chunk_fn(config, env, spec.loop), env_params=env_params,
+      lengths=jitloop.chunk_lengths(spec.steps, spec.eval_every), append=_append,
+      postfix=lambda result: dict(eval_return=f'{np.nanmean(result.eval_return[:, -1]):.1f}'),
+      finished=lambda result: False, position=lambda steps: f'step {steps:,} of {spec.steps:,}',
+      checkpoint_path=checkpoint_path, checkpoint_every_s=checkpoint_every_s,
+      run_meta=dict(config=config.to_dict(), spec=dataclasses.asdict(spec)))
+  states, result, done, wall_before = jitloop.resume(driver, states, _empty(seeds))
+  return jitloop.drive(driver, states, result, done, len(driver.lengths), wall_before=wall_before,
+                       desc=f'MinAtar {spec.game} x{seeds} seeds', progress=progress,
+                       stop_on_interrupt=stop_on_interrupt)
