@@ -109,6 +109,20 @@ def load(path: str, templates: Mapping[str, Any], exact_shapes: Iterable[str] = 
   return meta, trees
 
 
+def written_rows(buffer: Any, names: Iterable[str], rows: int, axis: int = 0) -> Any:
+  """A replay NamedTuple with the fields `names` cut to their first `rows` rows along `axis`: the rows
+  never written are zeros, as the buffer's `init` made them, so a checkpoint need not keep them."""
+  return buffer._replace(**{name: jax.lax.slice_in_dim(getattr(buffer, name), 0, rows, axis=axis) for name in names})
+
+
+def restore_rows(saved: Any, fresh: Any, names: Iterable[str], rows: int, axis: int = 0) -> Any:
+  """The inverse of `written_rows`: `saved` with each field of `names` padded back to `fresh`'s shape
+  (the fresh buffer's zeros beyond the first `rows` rows)."""
+  where = (slice(None),) * axis + (slice(0, rows),)
+  return saved._replace(**{name: jnp.asarray(getattr(fresh, name)).at[where].set(getattr(saved, name))
+                           for name in names})
+
+
 def differences(saved: Mapping[str, Any], current: Mapping[str, Any], ignore: Iterable[str] = ()) -> list[str]:
   """'field=saved (now current)' for every top-level field that differs, after a JSON round trip
   (tuples and lists compare equal); fields in `ignore` may change between a run and its resumption."""

@@ -306,7 +306,7 @@ class Runner:
     if self.run.checkpoint_replay:
       # Rows never written are zeros, as `init` made them: only the written ones are saved (a short run's
       # checkpoint is small), and `_restore` pads the rest back.
-      trees['replay'] = state.replay._replace(**{name: getattr(state.replay, name)[:rows] for name in REPLAY_ROWS})
+      trees['replay'] = checkpoint.written_rows(state.replay, REPLAY_ROWS, rows)
     if host['best_params'] is not None:
       trees['best_params'] = host['best_params']
     meta = dict(run=dataclasses.asdict(self.run), host={k: v for k, v in host.items() if k != 'best_params'},
@@ -324,9 +324,7 @@ class Runner:
     meta, trees = checkpoint.load(path, templates, exact_shapes=('state', 'best_params'))
     replay = fresh.replay  # saved without replay: resume with an empty one (not an exact resume)
     if meta['replay']:
-      saved, rows = trees['replay'], meta['replay_rows']
-      pad = lambda name: jax.numpy.asarray(getattr(fresh.replay, name)).at[:rows].set(getattr(saved, name))
-      replay = saved._replace(**{name: pad(name) for name in REPLAY_ROWS})
+      replay = checkpoint.restore_rows(trees['replay'], fresh.replay, REPLAY_ROWS, meta['replay_rows'])
       if jax.tree.map(jax.numpy.shape, replay) != jax.tree.map(jax.numpy.shape, fresh.replay):
         raise checkpoint.CheckpointError(f'{path} holds a replay of another size; use another --out or --fresh.')
     state = trees['state']._replace(replay=replay)

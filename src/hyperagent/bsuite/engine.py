@@ -135,14 +135,11 @@ REPLAY_ROWS = ('obs', 'action', 'reward', 'terminated', 'truncated', 'next_obs',
 def _trimmed(states: jitloop.RunState) -> tuple[jitloop.RunState, int]:
   """The state with each buffer cut to the rows written (runs step in lockstep: equal counts)."""
   rows = int(np.asarray(states.replay.rows).reshape(-1)[0])
-  cut = {name: getattr(states.replay, name)[:, :rows] for name in REPLAY_ROWS}
-  return states._replace(replay=states.replay._replace(**cut)), rows
+  return states._replace(replay=checkpoint.written_rows(states.replay, REPLAY_ROWS, rows, axis=1)), rows
 
 
 def _untrimmed(saved: jitloop.RunState, fresh: jitloop.RunState, rows: int) -> jitloop.RunState:
-  pad = {name: getattr(fresh.replay, name).at[:, :rows].set(getattr(saved.replay, name))
-         for name in REPLAY_ROWS}
-  return saved._replace(replay=saved.replay._replace(**pad))
+  return saved._replace(replay=checkpoint.restore_rows(saved.replay, fresh.replay, REPLAY_ROWS, rows, axis=1))
 
 
 def run_group(group: Group, config: Config, budgets: Mapping[str, int], seed: int, results_dir: str, *,
