@@ -113,11 +113,10 @@ def bootstrap_masks(config: Config, key: jax.Array, shape: tuple[int, ...]) -> j
 
 
 def bootstrap(config: Config, batch: Batch) -> Batch:
-  """The stored masks [B, M] become the loss weights; without masking the batch stays as it was, so
-  the compiled update is the unmasked one."""
-  if config.bootstrap_prob == 1.0:
-    return batch._replace(perturbation=jnp.zeros_like(batch.perturbation))
-  return batch._replace(perturbation=jnp.zeros_like(batch.perturbation), weight=batch.perturbation)
+  """The stored masks [B, M] become the loss weights and the slot holds no perturbation; without
+  masking there are no weights, so the compiled update is the unmasked one."""
+  weight = batch.perturbation if config.bootstrap_prob < 1.0 else None
+  return batch._replace(perturbation=jnp.zeros_like(batch.perturbation), weight=weight)
 
 
 def member_config(config: Config) -> Config:
@@ -135,9 +134,10 @@ def make_ensemble_agent(config: Config, obs_shape: Sequence[int], num_actions: i
   Every leaf of the TrainState has a leading member axis, and `learn` is the members' own `learn`
   vmapped over it: each member keeps its own network, frozen prior, target network, optimiser state
   (gradient clipping included) and key, and is trained on its own Double-DQN target on every sampled
-  transition, or, with bootstrap_prob < 1, on those its stored mask admits. As a `Network`, the ensemble is Q(s, ·, ξ) = Σ_m ξ_m Q_m(s, ·) for a one-hot ξ, with
-  coefficients C[..., m] = Q_m and C[..., M] = 0, so `act`, `apply_batch` and the loops treat it like
-  any other agent; the actor holds one member per episode (index_resample_prob = 0).
+  transition (with bootstrap_prob < 1, on those its stored mask admits). As a `Network`, the ensemble
+  is Q(s, ·, ξ) = Σ_m ξ_m Q_m(s, ·) for a one-hot ξ, with coefficients C[..., m] = Q_m and
+  C[..., M] = 0, so `act`, `apply_batch` and the loops treat it like any other agent; the actor holds
+  one member per episode (index_resample_prob = 0).
   """
   members = config.index_dim
   member = make_agent(member_config(config), obs_shape, num_actions, one_hot_input)
