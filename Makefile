@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test test-slow bench bench-official minatar deepsea deepsea-scaling deepsea-ablation deepsea-study-report bsuite bsuite-report atari atari-report clean
+.PHONY: setup test test-slow bench bench-official minatar minatar-report deepsea deepsea-scaling deepsea-ablation deepsea-study-report bsuite bsuite-report atari atari-report clean
 
 setup: $(STAMP)
 
@@ -78,6 +78,10 @@ bsuite-report: $(STAMP)
 minatar: $(STAMP)
 	$(PY) experiments/minatar.py --game $(or $(GAME),breakout) --seeds $(or $(SEEDS),3) --steps $(or $(STEPS),1000000) \
 	  --agent $(or $(AGENT),hyperagent) $(ARGS)
+
+# make minatar-report [MINATAR_RESULTS=results/minatar]: table (final returns, CIs, random policy) and curves
+minatar-report: $(STAMP)
+	$(PY) experiments/minatar_report.py $(or $(MINATAR_RESULTS),results/minatar) --out reports/minatar
 
 # make atari [GAME=breakout] [STEPS=3000] [SEEDS=1] [PROTOCOL=paper|machado] [AGENT=hyperagent|ensemble|dqn]
 # The default budget is a CPU demo of a few minutes; ATARI_ARGS holds its lighter settings: clear it

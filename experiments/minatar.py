@@ -25,11 +25,7 @@ from hyperagent.minatar import run
 
 
 def write_results(out: str, agent: str, result: run.Result, spec: run.RunSpec) -> pd.DataFrame:
-  rows = [dict(seed=seed, steps=int(step), train_return=float(result.train_return[i, c]),
-               episodes=int(result.episodes[i, c]), eval_return=float(result.eval_return[i, c]),
-               td_loss=float(result.td_loss[i, c]), wall_s=round(float(result.wall_s[c]), 1))
-          for i, seed in enumerate(spec.seeds) for c, step in enumerate(result.steps)]
-  frame = pd.DataFrame(rows)
+  frame = run.to_frame(result, spec.seeds)
   frame.to_csv(os.path.join(out, 'metrics.csv'), index=False)
   import matplotlib
   matplotlib.use('Agg')

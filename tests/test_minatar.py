@@ -11,6 +11,7 @@ import pytest
 from hyperagent import jitloop
 from hyperagent.config import make_config
 from hyperagent.minatar import env as minatar
+from hyperagent.minatar import run
 from test_jitloop import scripted
 
 SMALL = dict(batch_size=8, num_update_indices=2, warmup_steps=16, cnn_feature_dim=16)
@@ -97,6 +98,9 @@ def test_make_minatar_script_writes_a_run_folder_and_a_rerun_returns_it(tmp_path
   metrics = pd.read_csv(tmp_path / 'metrics.csv')
   assert metrics.steps.tolist() == [100, 200, 100, 200] and metrics.seed.tolist() == [0, 0, 1, 1]
   assert (tmp_path / 'curve.png').exists() and (tmp_path / 'checkpoint.npz').exists()
+  # the report reads runs still going from their checkpoint: the same rows as metrics.csv
+  pd.testing.assert_frame_equal(run.checkpointed_frame(str(tmp_path / 'checkpoint.npz'), (0, 1)), metrics,
+                                check_dtype=False)
   first = capsys.readouterr().out
   assert script.main(argv) == 0  # finished: loaded, not trained again
   assert capsys.readouterr().out == first
@@ -117,3 +121,53 @@ def test_the_minatar_torso_is_a_3x3_valid_convolution():
   hidden = jax.nn.relu(conv[0] + params['torso/conv']['b'])
   expected = jax.nn.relu(jnp.ravel(hidden) @ params['torso/linear']['w'] + params['torso/linear']['b'])
   np.testing.assert_allclose(net.apply(params, obs), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_eval_steps_default_to_the_games_own_limit():
+  assert run.RunSpec(game='freeway').eval_steps == 2500
+  assert run.RunSpec(game='breakout').eval_steps == 1000  # the value the first runs were started with
+  assert run.RunSpec(game='freeway', eval_steps=30).eval_steps == 30
+
+
+def test_random_returns_equal_a_python_rollout_of_the_same_draws():
+  """The random-policy baseline against the same actions and keys through gymnax's own functions,
+  episode by episode in Python (the uniform draws come from the same keys)."""
+  import gymnax
+  game_env, params = gymnax.make(minatar.GAMES['breakout'])
+  returns = run.random_returns('breakout', 3, seed=5, max_steps=300)
+  for key, ours in zip(jax.random.split(jax.random.PRNGKey(5), 3), returns):
+    _, k_reset, k_steps = jax.random.split(key, 3)
+    _, state = game_env.reset_env(k_reset, params)
+    total = 0.0
+    for k in jax.random.split(k_steps, 300):
+      k_action, k_env = jax.random.split(k)
+      action = int(jax.random.randint(k_action, (), 0, game_env.num_actions))
+      _, state, reward, terminated, _ = game_env.step_env(k_env, state, action, params)
+      total += float(reward)
+      if bool(terminated) or bool(game_env.is_truncated(state, params)):
+        break
+    assert ours == pytest.approx(total)
+  assert returns.min() >= 0 and len(set(returns.tolist())) > 1  # distinct episodes, not one repeated
+
+
+def test_the_report_tables_final_returns_with_a_t_interval_over_seeds(tmp_path, capsys):
+  """Hand-made metrics: last evaluation's returns 1, 2, 3 over three seeds -> mean 2, sd 1, and the
+  95% t interval 2 ± 4.3027 / sqrt(3) = (-0.48, 4.48); an earlier evaluation does not count."""
+  import experiment_scripts
+  report = experiment_scripts.load('minatar_report')
+  folder = tmp_path / 'breakout' / 'hyperagent'
+  folder.mkdir(parents=True)
+  rows = [dict(seed=s, steps=t, train_return=0.0, episodes=1, eval_return=r, td_loss=0.0, wall_s=1.0)
+          for s, early, late in ((0, 9.0, 1.0), (1, 9.0, 2.0), (2, 9.0, 3.0)) for t, r in ((100, early), (200, late))]
+  pd.DataFrame(rows).to_csv(folder / 'metrics.csv', index=False)
+  assert report.mean_ci([1.0, 2.0, 3.0]) == pytest.approx((2.0, 2 - 2.48414, 2 + 2.48414), abs=1e-4)
+  assert report.mean_ci([5.0]) == (5.0, 5.0, 5.0)
+  out = tmp_path / 'report'
+  assert report.main([str(tmp_path), '--out', str(out), '--games', 'breakout', '--random-episodes', '4']) == 0
+  text = (out / 'minatar.md').read_text()
+  row = next(line for line in text.splitlines() if line.startswith('| breakout'))
+  assert '2.00 (-0.48–4.48); seeds 1.0, 2.0, 3.0' in row and '[running' not in row
+  assert (out / 'minatar_curves.png').exists()
+  with pytest.raises(SystemExit):
+    report.main([str(tmp_path / 'missing')])
+  assert 'is not a folder' in capsys.readouterr().err

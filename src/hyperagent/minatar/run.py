@@ -13,8 +13,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 
-from hyperagent import jitloop
+from hyperagent import checkpoint, jitloop
 from hyperagent.cli import parse_seeds, setting
 from hyperagent.config import Config
 from hyperagent.minatar import env as minatar
@@ -29,11 +30,14 @@ class RunSpec:
                                               "('2025,2030') or a range ('5-9')", parse=parse_seeds)
   eval_every: int = setting(50_000, 'agent steps between evaluations (one jitted chunk)')
   eval_episodes: int = setting(10, 'test episodes per evaluation, one sampled index each')
-  eval_steps: int = setting(1_000, 'steps a test episode may take (gymnax ends most games at 1,000)')
+  eval_steps: int | None = setting(None, "steps a test episode may take (default: the game's own limit, gymnax's "
+                                          'max_steps_in_episode: 2,500 for freeway, 1,000 for the others)')
 
   def __post_init__(self):
     if self.game not in minatar.GAMES:
       raise ValueError(f'unknown MinAtar game {self.game!r}; valid: {", ".join(minatar.GAMES)}')
+    if self.eval_steps is None:  # resolved here, so config.json and the checkpoint record the number
+      object.__setattr__(self, 'eval_steps', minatar.make(self.game)[0].max_episode_steps)
     for name in ('steps', 'eval_every', 'eval_episodes', 'eval_steps'):
       if getattr(self, name) < 1:
         raise ValueError(f'{name} must be >= 1, got {getattr(self, name)}.')
@@ -73,6 +77,20 @@ def _append(result: Result, out: jitloop.ChunkOut, states: jitloop.RunState, ste
                 cat(result.wall_s, [wall_s]))
 
 
+def to_frame(result: Result, seeds: tuple[int, ...]) -> pd.DataFrame:
+  """The record as metrics.csv's rows: one per seed and evaluation."""
+  return pd.DataFrame([dict(seed=seed, steps=int(step), train_return=float(result.train_return[i, c]),
+                            episodes=int(result.episodes[i, c]), eval_return=float(result.eval_return[i, c]),
+                            td_loss=float(result.td_loss[i, c]), wall_s=round(float(result.wall_s[c]), 1))
+                       for i, seed in enumerate(seeds) for c, step in enumerate(result.steps)])
+
+
+def checkpointed_frame(path: str, seeds: tuple[int, ...]) -> pd.DataFrame:
+  """metrics.csv's rows of a run still going, from its checkpoint (the record alone is read)."""
+  _, trees = checkpoint.load(path, dict(result=_empty(len(seeds))))
+  return to_frame(Result(*trees['result']), seeds)
+
+
 def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpoint_path: str | None = None,
                 checkpoint_every_s: float = 300.0, stop_on_interrupt: bool = False) -> Result:
   """Runs every seed of `spec` to `spec.steps`; returns the host-side record. A matching checkpoint at
@@ -95,3 +113,29 @@ def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpo
   return jitloop.drive(driver, states, result, done, len(driver.lengths), wall_before=wall_before,
                        desc=f'MinAtar {spec.game} x{seeds} seeds', progress=progress,
                        stop_on_interrupt=stop_on_interrupt)
+
+
+def random_returns(game: str, episodes: int, seed: int = 0, max_steps: int | None = None) -> np.ndarray:
+  """[episodes] returns of the uniform random policy, the baseline of the results table: each
+  episode in a fresh game, for at most `max_steps` steps (default: the game's own limit, as the
+  test episodes of a run), all episodes at once."""
+  env, params = minatar.make(game)
+  max_steps = max_steps or env.max_episode_steps
+
+  def episode(key):
+    k_init, k_reset, k_steps = jax.random.split(key, 3)
+    state, _ = env.reset(params, env.init(params, k_init), k_reset)
+
+    def step(carry, key):
+      state, total, done = carry
+      k_action, k_env = jax.random.split(key)
+      action = jax.random.randint(k_action, (), 0, env.num_actions)
+      state, out = env.step(params, state, action, k_env)
+      return (state, total + jnp.where(done, 0.0, out.reward), done | out.last), None
+
+    (_, total, _), _ = jax.lax.scan(step, (state, jnp.float32(0), jnp.bool_(False)),
+                                    jax.random.split(k_steps, max_steps))
+    return total
+
+  keys = jax.random.split(jax.random.PRNGKey(seed), episodes)
+  return np.asarray(jax.jit(jax.vmap(episode))(keys))

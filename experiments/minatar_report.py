@@ -1,0 +1,170 @@
+"""The MinAtar results table and curves: every agent's final test return on each game with a 95% CI
+over seeds, beside a uniform random policy (measured here, same episode limit) and published DQN
+figures.
+
+  python experiments/minatar_report.py [results/minatar] [--out reports/minatar]
+  make minatar-report
+
+Reads results/minatar/<game>/<agent>/ (or the newest <agent>-<run id>/ that `make minatar` writes):
+metrics.csv of a finished run, or the checkpoint of one still
+going (marked with the steps it has reached). Writes <out>/minatar.md (the table) and
+<out>/minatar_curves.png (mean test return against steps per agent, every seed faint, random dashed).
+
+Final return of a seed: the mean of its last evaluation's test episodes (10 by default, each with its
+own sampled index, at most the game's own episode limit). The CI is Student's t over seeds.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import sys
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+GAMES = ('asterix', 'breakout', 'freeway', 'seaquest', 'space_invaders')
+AGENTS = ('hyperagent', 'ensemble', 'dqn')
+
+# Published DQN returns on MinAtar, with their budget and protocol. Each is (value, source); None
+# where no figure at that budget was found.
+PUBLISHED: dict[str, dict[str, tuple[float, str] | None]] = {game: {} for game in GAMES}
+PUBLISHED_NOTE = ''
+
+
+def find_run(root: str, game: str, agent: str) -> str | None:
+  """<root>/<game>/<agent>, else the newest <agent>-<run id> folder that `make minatar` writes."""
+  exact = os.path.join(root, game, agent)
+  if os.path.isdir(exact):
+    return exact
+  found = sorted(glob.glob(os.path.join(root, game, f'{agent}-*')), key=os.path.getmtime)
+  return found[-1] if found else None
+
+
+def load_run(folder: str) -> tuple[pd.DataFrame, str] | None:
+  """(metrics rows, status) of one run folder, or None where nothing has been written yet."""
+  metrics, ckpt, config = (os.path.join(folder, name) for name in ('metrics.csv', 'checkpoint.npz', 'config.json'))
+  if os.path.exists(metrics):
+    return pd.read_csv(metrics), 'finished'
+  if os.path.exists(ckpt) and os.path.exists(config):
+    from hyperagent.minatar import run
+    with open(config) as f:
+      spec = json.load(f)['spec']
+    frame = run.checkpointed_frame(ckpt, tuple(spec['seeds']))
+    if len(frame):
+      return frame, f'running: {frame.steps.max():,} of {spec["steps"]:,} steps'
+  return None
+
+
+def final_returns(frame: pd.DataFrame) -> np.ndarray:
+  """[seeds] test return at each seed's last evaluation."""
+  last = frame[frame.steps == frame.steps.max()].sort_values('seed')
+  return last.eval_return.to_numpy(float)
+
+
+def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
+  """(mean, low, high): Student's t interval (a single value has no interval: low = high = mean)."""
+  values = np.asarray(values, float)
+  mean = float(values.mean())
+  if len(values) < 2:
+    return mean, mean, mean
+  half = float(stats.t.ppf(0.5 + level / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
+  return mean, mean - half, mean + half
+
+
+def fmt(mean: float, low: float, high: float) -> str:
+  return f'{mean:.2f} ({low:.2f}–{high:.2f})'
+
+
+def random_baseline(games, episodes: int, seed: int) -> dict[str, np.ndarray]:
+  from hyperagent.minatar import run
+  return {game: run.random_returns(game, episodes, seed) for game in games}
+
+
+def table(runs: dict, random: dict[str, np.ndarray], agents, games) -> str:
+  """Markdown: one row per game; per agent its final return with CI, per-seed values and status."""
+  head = ['game'] + [f'{agent}: final test return (95% CI)' for agent in agents] + ['random policy', 'published DQN']
+  lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+  for game in games:
+    cells = [game]
+    for agent in agents:
+      if (game, agent) not in runs:
+        cells.append('not run')
+        continue
+      frame, status = runs[game, agent]
+      values = final_returns(frame)
+      cell = f'{fmt(*mean_ci(values))}; seeds {", ".join(f"{v:.1f}" for v in values)}'
+      cells.append(cell if status == 'finished' else f'{cell} [{status}]')
+    cells.append(fmt(*mean_ci(random[game])) if game in random else '')
+    published = PUBLISHED.get(game, {}).get('1M')
+    cells.append(f'{published[0]:g} ({published[1]})' if published else 'none at 1M steps')
+    lines.append('| ' + ' | '.join(cells) + ' |')
+  return '\n'.join(lines)
+
+
+def plot(runs: dict, random: dict[str, np.ndarray], agents, games, path: str) -> None:
+  import matplotlib
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt
+  fig, axes = plt.subplots(1, len(games), figsize=(4 * len(games), 3.4), squeeze=False)
+  colours = dict(hyperagent='C0', ensemble='C2', dqn='C1')
+  for ax, game in zip(axes[0], games):
+    for agent in agents:
+      if (game, agent) not in runs:
+        continue
+      frame, status = runs[game, agent]
+      for _, g in frame.groupby('seed'):
+        ax.plot(g.steps, g.eval_return, color=colours[agent], alpha=0.25, lw=0.8)
+      mean = frame.groupby('steps').eval_return.mean()
+      ax.plot(mean.index, mean.values, color=colours[agent], lw=2,
+              label=agent + ('' if status == 'finished' else ' (running)'))
+    if game in random:
+      ax.axhline(random[game].mean(), color='grey', ls='--', lw=1, label='random policy')
+    ax.set(title=game, xlabel='agent steps', ylabel='test return')
+    ax.legend(fontsize=7)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.split('\n', 1)[0], epilog=__doc__.split('\n', 1)[1],
+                                   formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
+  parser.add_argument('root', nargs='?', default='results/minatar', help='folder of <game>/<agent>/ run folders')
+  parser.add_argument('--out', default='reports/minatar')
+  parser.add_argument('--games', nargs='+', default=list(GAMES), choices=GAMES)
+  parser.add_argument('--agents', nargs='+', default=list(AGENTS), choices=AGENTS)
+  parser.add_argument('--random-episodes', type=int, default=100, help='episodes of the random policy per game')
+  parser.add_argument('--seed', type=int, default=0, help="the random policy's seed")
+  args = parser.parse_args(argv)
+  if not os.path.isdir(args.root):
+    parser.error(f'{args.root} is not a folder (expected <game>/<agent>/ run folders, as make minatar writes)')
+  runs = {}
+  for game in args.games:
+    for agent in args.agents:
+      folder = find_run(args.root, game, agent)
+      loaded = folder and load_run(folder)
+      if loaded:
+        runs[game, agent] = loaded
+        print(f'{game}, {agent}: {folder} ({loaded[1]})')
+  if not runs:
+    print(f'no MinAtar runs under {args.root}', file=sys.stderr)
+    return 1
+  agents = [a for a in args.agents if any(key[1] == a for key in runs)]
+  random = random_baseline(args.games, args.random_episodes, args.seed)
+  os.makedirs(args.out, exist_ok=True)
+  text = (f'Final test return: mean over seeds of each seed\'s last evaluation; 95% CI: Student\'s t over '
+          f'seeds. Random policy: {args.random_episodes} episodes per game, mean (95% CI).\n\n'
+          + table(runs, random, agents, args.games) + ('\n\n' + PUBLISHED_NOTE if PUBLISHED_NOTE else '') + '\n')
+  with open(os.path.join(args.out, 'minatar.md'), 'w') as f:
+    f.write(text)
+  plot(runs, random, agents, args.games, os.path.join(args.out, 'minatar_curves.png'))
+  print(text)
+  print(f'written: {args.out}/minatar.md, {args.out}/minatar_curves.png')
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
