@@ -16,6 +16,7 @@ shares shapes shares one compilation.
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import time
 from typing import Any, Callable, NamedTuple
@@ -315,13 +316,14 @@ def drive(driver: Driver, states: RunState, record: Any, chunks_done: int, end: 
   seconds and at the end; returns the record. With `stop_on_interrupt`, a Ctrl-C ends the current
   chunk, saves and raises `checkpoint.Interrupted` (main thread only; a second Ctrl-C interrupts at once)."""
   path, lengths = driver.checkpoint_path, driver.lengths
+  ends = list(itertools.accumulate(lengths))  # steps done after each chunk
   start, last_save = time.perf_counter() - wall_before, time.perf_counter()
-  bar = tqdm(total=sum(lengths), initial=sum(lengths[:chunks_done]), unit='step', unit_scale=True,
+  bar = tqdm(total=sum(lengths), initial=ends[chunks_done - 1] if chunks_done else 0, unit='step', unit_scale=True,
              disable=not progress, desc=desc)
   with checkpoint.deferred_interrupt(stop_on_interrupt) as interrupted:
     for i in range(chunks_done, end):
       states, out = driver.chunk(lengths[i], driver.env_params, states)
-      steps = sum(lengths[:i + 1])
+      steps = ends[i]
       record = driver.append(record, out, states, steps, time.perf_counter() - start)
       bar.update(lengths[i])
       bar.set_postfix(driver.postfix(record))
