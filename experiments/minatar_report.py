@@ -41,7 +41,10 @@ PUBLISHED_NOTE = (
     "and no step limit but freeway's 2,500; ours are greedy test episodes (HyperAgent: one sampled "
     "index each; DQN: ε = 0) on gymnax's games (no sticky actions, each game's minimal action set, "
     "episodes cut at 1,000 steps but freeway's 2,500). The training-return column (training episodes "
-    "that ended in the last evaluation period, ε-greedy for DQN) is the closer match to theirs. asterix "
+    "that ended in the last evaluation period, ε-greedy for DQN) is the closer match to theirs. Our DQN is "
+    "this project's learner with no index (Double DQN, 5-step targets, Adam, target copied every 4 "
+    "updates, ε 1 → 0.1 over 100k steps), not theirs (1-step, RMSProp, target copied every 1,000 steps). "
+    "asterix "
     "at 1M sits on a steep rise of their curve (4.3 at 0.9M, 9.3 at 1.1M); seaquest's rises after 1.3M.")
 
 
