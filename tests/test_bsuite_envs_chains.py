@@ -251,50 +251,23 @@ def test_memory_chain_draws_are_fair():
   _assert_uniform(context[np.arange(len(context)), np.asarray(states.query)], 2)
 
 
-def _times(lengths):
-  """Every (t, L) with 0 <= t <= L for L in `lengths`, and bsuite's `1 - t / L` (float64) as float32."""
-  timesteps = np.concatenate([np.arange(length + 1) for length in lengths])
-  lengths = np.repeat(lengths, np.asarray(lengths) + 1)
-  return timesteps, lengths, (1 - timesteps / lengths).astype(np.float32)
+def _bsuite_time_left(length):
+  """The time feature of every observation bsuite's own MemoryChain shows in one episode."""
+  ref = bsuite_memory_chain.MemoryChain(length, 1, 0)
+  seen = [ref.reset().observation[0, 0]]
+  while not (timestep := ref.step(0)).last():
+    seen.append(timestep.observation[0, 0])
+  return np.asarray(seen[1:], np.float32)  # the first step repeats the reset's observation: t = 0 .. L - 1
 
 
-def _check_time_left(lengths):
-  timesteps, lengths, want = _times(lengths)
-  got = jax.jit(memory_chain.time_left)(jnp.asarray(timesteps, jnp.int32),
-                                         jnp.asarray(lengths, jnp.int32))
-  np.testing.assert_array_equal(np.asarray(got), want)
-  # Any guess within 2 ulps gives the nearest quotient (XLA's guess is within 1 on CPU).
-  numerators = (lengths - timesteps).astype(np.float32)
-  nonzero = numerators > 0
-  numerators, want = numerators[nonzero], want[nonzero]
-  denominators = lengths[nonzero].astype(np.float32)
-  nearest = jax.jit(memory_chain.nearest_quotient)
-  for ulps in (-2, -1, 1, 2):
-    guess = want
-    for _ in range(abs(ulps)):
-      guess = np.nextafter(guess, np.float32(np.sign(ulps) * np.inf))
-    np.testing.assert_array_equal(np.asarray(nearest(numerators, denominators, guess)), want)
-
-
-def test_time_left_is_bsuites_float():
-  """bsuite's time feature exactly, for the shortest and the longest lengths allowed."""
-  _check_time_left(np.r_[1:129, memory_chain.MAX_LENGTH - 127:memory_chain.MAX_LENGTH + 1])
-
-
-@pytest.mark.slow
-def test_time_left_is_bsuites_float_for_every_length():
-  _check_time_left(np.arange(1, memory_chain.MAX_LENGTH + 1))
-
-
-def test_time_left_exact_with_a_shared_length():
-  """A length shared over a vmapped batch is where XLA replaces the division by a multiplication
-  by the reciprocal (an ulp off for some t at 100, 1000 and 2047 on CPU): the result must not
-  change."""
-  time_left = jax.jit(jax.vmap(memory_chain.time_left, in_axes=(0, None)))
-  for length in (3, 100, 1000, memory_chain.MAX_LENGTH):
-    timesteps = np.minimum(np.arange(memory_chain.MAX_LENGTH + 1), length)  # one shape, one compile
-    got = time_left(jnp.asarray(timesteps, jnp.int32), jnp.int32(length))
-    np.testing.assert_array_equal(np.asarray(got), (1 - timesteps / length).astype(np.float32))
+@pytest.mark.parametrize('length', [3, 100, 1000, memory_chain.MAX_LENGTH])
+def test_time_left_is_bsuites_float_under_a_vmap_with_a_shared_length(length):
+  """bsuite's observations at long chains, from ours with one length shared by a vmapped batch: the
+  case where a division in XLA would be an ulp off for some t (at 100, 1000 and 2047 on CPU)."""
+  env, params = memory_chain.make(length)
+  state = env.init(params, KEY)
+  observe = jax.jit(jax.vmap(lambda t: memory_chain._observation(params, state._replace(timestep=t))[0, 0]))
+  np.testing.assert_array_equal(np.asarray(observe(jnp.arange(length, dtype=jnp.int32))), _bsuite_time_left(length))
 
 
 @pytest.mark.parametrize('make', [memory_chain.make, umbrella_chain.make])

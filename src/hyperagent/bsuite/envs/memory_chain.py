@@ -19,15 +19,27 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from hyperagent.environment import EnvStep, JaxEnv
 
-# The longest episode `time_left` rounds exactly (see there); bsuite's sweeps stop at 100.
+# The longest chain allowed: it sizes the time-left table in the params (bsuite's sweeps stop at 100).
 MAX_LENGTH = 2**11 - 1
+
+
+def time_left_table(length: int) -> np.ndarray:
+  """float32 [MAX_LENGTH + 1]: entry t is bsuite's time feature `1 - t / L` at step t <= L, computed
+  as bsuite computes it (float64, then stored in its float32 observation); zeros after L. A table
+  built on the host keeps that value exact: XLA may turn a division by a vmapped-but-shared length
+  into a multiplication by its reciprocal, an ulp off for some t."""
+  table = np.zeros(MAX_LENGTH + 1, np.float32)
+  table[:length + 1] = 1 - np.arange(length + 1) / length
+  return table
 
 
 class Params(NamedTuple):
   memory_length: jax.Array  # int32 []: steps between the context and the query's step
+  time_left: jax.Array      # float32 [MAX_LENGTH + 1]: time_left_table(memory_length)
 
 
 class State(NamedTuple):
@@ -38,52 +50,9 @@ class State(NamedTuple):
   total_regret: jax.Array   # float32 []: 2 per episode answered wrong
 
 
-def nearest_quotient(numerator: jax.Array, denominator: jax.Array, guess: jax.Array) -> jax.Array:
-  """The float32 nearest to numerator / denominator, for integer-valued float32s with
-  1 <= numerator <= denominator <= MAX_LENGTH, given a `guess` within 2 ulps of it.
-
-  Picks, among the guess and its two neighbours either side, the one whose product with the
-  denominator is nearest the numerator. Those residuals are computed exactly in float32: each
-  candidate splits into a high part (its top 12 significant bits) and a low part (the other 12),
-  whose products with a denominator below 2^12 are exact; hi * d - n is exact by Sterbenz (hi * d
-  is within a factor 2 of n), and its sum with lo * d, a multiple of lo's unit below 2^13 * d such
-  units, is exact for d < 2^11. A tie is impossible: n / d is either a float32 or not a dyadic
-  rational at all. As every step is exact, fused multiply-adds (which XLA may form on GPUs) do not
-  change the result either.
-  """
-  candidates = [guess]
-  below = above = guess
-  for _ in range(2):
-    below, above = jnp.nextafter(below, -jnp.inf), jnp.nextafter(above, jnp.inf)
-    candidates += [below, above]
-  candidates = jnp.stack(candidates)
-  high_bits = jax.lax.bitcast_convert_type(candidates, jnp.uint32) & jnp.uint32(0xFFFFF000)
-  high = jax.lax.bitcast_convert_type(high_bits, jnp.float32)
-  low = candidates - high
-  residual = jnp.abs((high * denominator - numerator) + low * denominator)
-  best = jnp.argmin(residual, axis=0)
-  return jnp.take_along_axis(candidates, best[None], axis=0)[0]
-
-
-def time_left(timestep: jax.Array, length: jax.Array) -> jax.Array:
-  """bsuite's `1 - t / L` (float64, then stored in a float32 array) for int32 0 <= t <= L, exactly.
-
-  That value is the float32 nearest to (L - t) / L: bsuite's float64 error is far below the
-  distance from (L - t) / L, a fraction with denominator L < 2^11, to any float32 midpoint. A plain
-  float32 division would round to that nearest float32 too, but XLA rewrites a division by a
-  broadcast scalar (one episode length shared by a vmapped batch, as when the loop's test episodes
-  vmap `step` over states only) into a multiplication by the reciprocal, which can be an ulp off.
-  So the division is only the guess for `nearest_quotient`.
-  """
-  numerator = (length - timestep).astype(jnp.float32)
-  denominator = jnp.broadcast_to(length, numerator.shape).astype(jnp.float32)
-  nearest = nearest_quotient(jnp.maximum(numerator, 1.0), denominator, numerator / denominator)
-  return jnp.where(numerator == 0, 0.0, nearest)  # 0 / L is exact, and below 1 / L the split fails
-
-
 def _observation(params: Params, state: State) -> jax.Array:
   length = params.memory_length
-  time = time_left(state.timestep, length)
+  time = params.time_left[state.timestep]
   query = jnp.where(state.timestep == length - 1, state.query, 0).astype(jnp.float32)
   context = jnp.where(state.timestep == 0, 2 * state.context - 1, 0).astype(jnp.float32)
   return jnp.concatenate([jnp.stack([time, query]), context])[None, :]
@@ -147,4 +116,4 @@ def make(memory_length: int, num_bits: int = 1,
                init=functools.partial(init, num_bits=num_bits),
                reset=functools.partial(reset, num_bits=num_bits), step=step, info=info,
                max_episode_steps=memory_length + 1)
-  return env, Params(jnp.asarray(memory_length, jnp.int32))
+  return env, Params(jnp.asarray(memory_length, jnp.int32), jnp.asarray(time_left_table(memory_length)))

@@ -21,12 +21,13 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from hyperagent.bsuite.envs.memory_chain import MAX_LENGTH, time_left
+from hyperagent.bsuite.envs.memory_chain import MAX_LENGTH, time_left_table
 from hyperagent.environment import EnvStep, JaxEnv
 
 
 class Params(NamedTuple):
   chain_length: jax.Array  # int32 []: steps per episode
+  time_left: jax.Array     # float32 [MAX_LENGTH + 1]: memory_chain.time_left_table(chain_length)
 
 
 class State(NamedTuple):
@@ -37,7 +38,7 @@ class State(NamedTuple):
 
 
 def _observation(params: Params, state: State, distractors: jax.Array) -> jax.Array:
-  time = time_left(state.timestep, params.chain_length)  # exact, unlike a plain division
+  time = params.time_left[state.timestep]
   head = jnp.stack([state.need_umbrella.astype(jnp.float32),
                     state.has_umbrella.astype(jnp.float32), time])
   return jnp.concatenate([head, jnp.asarray(distractors, jnp.float32)])[None, :]
@@ -109,4 +110,4 @@ def make(chain_length: int, n_distractor: int = 0,
                reset=functools.partial(reset, n_distractor=n_distractor),
                step=functools.partial(step, n_distractor=n_distractor), info=info,
                max_episode_steps=chain_length)
-  return env, Params(jnp.asarray(chain_length, jnp.int32))
+  return env, Params(jnp.asarray(chain_length, jnp.int32), jnp.asarray(time_left_table(chain_length)))
