@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import time
 
 import bsuite
 import jax
@@ -156,3 +157,20 @@ engine.run_group(group, config, {budgets!r}, 0, {str(tmp_path / 'two')!r}, chunk
     read = lambda d: pd.read_csv(csv_format.bsuite_csv_path(str(tmp_path / d), bsuite_id))
     pd.testing.assert_frame_equal(read('two'), read('one'))
     assert read('one')['episode'].iloc[-1] == budgets[bsuite_id]
+
+
+def test_drive_records_the_wall_clock_at_each_chunks_end():
+  """JAX dispatches a jitted chunk asynchronously: the record must carry the time the chunk ended.
+  A compiled chunk that takes T seconds to run must show at least most of T at its first entry."""
+  work = jax.jit(lambda x: jax.lax.fori_loop(0, 40, lambda _, y: jnp.tanh(y @ y), x))
+  x = jnp.full((400, 400), 1e-3)
+  jax.block_until_ready(work(x))  # compiled here, so the run below is execution alone
+  begin = time.perf_counter()
+  jax.block_until_ready(work(x))
+  seconds = time.perf_counter() - begin
+  driver = jitloop.Driver(
+      chunk=lambda length, params, states: (states, work(states)), env_params=None, lengths=[1, 1],
+      append=lambda record, out, states, steps, wall: record + [wall], postfix=lambda record: {},
+      finished=lambda record: False, position=str, checkpoint_path=None, checkpoint_every_s=1e9, run_meta={})
+  walls = jitloop.drive(driver, x, [], 0, 2, wall_before=0.0, desc='', progress=False, stop_on_interrupt=False)
+  assert walls[0] > 0.5 * seconds and walls[1] > walls[0] + 0.5 * seconds

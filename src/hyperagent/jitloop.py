@@ -323,6 +323,7 @@ def drive(driver: Driver, states: RunState, record: Any, chunks_done: int, end: 
   with checkpoint.deferred_interrupt(stop_on_interrupt) as interrupted:
     for i in range(chunks_done, end):
       states, out = driver.chunk(lengths[i], driver.env_params, states)
+      jax.block_until_ready(out)  # else the clock reads the chunk's (asynchronous) dispatch, not its end
       steps = ends[i]
       record = driver.append(record, out, states, steps, time.perf_counter() - start)
       bar.update(lengths[i])
