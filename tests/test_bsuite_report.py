@@ -241,7 +241,10 @@ def test_make_report_two_agents(random_dir, oracle_dir, tmp_path):
           'experiment_bandit.png'} <= set(sources)
   with open(index, encoding='utf-8') as f:
     page = f.read()
-  assert 'Skipped plots' not in page and '<table' in page
+  assert 'Skipped plots' not in page and '<table' in page and 'Complete experiments' in page
+  complete = pd.read_csv(out / 'completeness.csv').set_index(['agent_name', 'experiment'])
+  assert complete.loc[('oracle', 'deep_sea')].ids == 21 and not complete.loc[('oracle', 'deep_sea')].complete  # 20 episodes
+  assert '| deep_sea |' in (out / 'completeness.md').read_text()
 
   scores = pd.read_csv(out / 'scores.csv', index_col='agent_name')
   assert scores.loc['random', 'deep_sea'] == 0.0 and scores.loc['oracle', 'deep_sea'] == 1.0
@@ -316,3 +319,20 @@ def test_coverage_marks_partial_tag_scores():
   assert cover.loc[('a', 'basic')].unfinished_experiments == 'catch'
   assert cover.loc[('c', 'exploration')].ids == 21 and cover.loc[('c', 'exploration')].partial
   assert ('b', 'basic') not in cover.index  # no data for a tag: no row
+
+
+def test_completeness_needs_every_id_of_the_sweep_at_full_length():
+  """Agent c ran all 21 deep_sea ids in full: complete, with its score. Agent a ran deep_sea/0 in full
+  (1 of 21 ids) and catch/0 short: neither is complete, and the table says what ran."""
+  data = pd.DataFrame({bsuite_report.AGENT: ['a', 'a'] + ['c'] * 21,
+                       'bsuite_id': ['deep_sea/0', 'catch/0'] + [f'deep_sea/{i}' for i in range(21)]})
+  data['bsuite_env'] = data['bsuite_id'].str.split('/').str[0]
+  scored = pd.DataFrame({bsuite_report.AGENT: ['a', 'a', 'c'], 'bsuite_env': ['deep_sea', 'catch', 'deep_sea'],
+                         'finished': [True, False, True], 'score': [1.0, 0.3, 0.95]})
+  table = bsuite_report.completeness(data, scored).set_index([bsuite_report.AGENT, 'experiment'])
+  assert table.loc[('c', 'deep_sea')].complete and table.loc[('c', 'deep_sea')].ids_in_sweep == 21
+  assert not table.loc[('a', 'deep_sea')].complete and table.loc[('a', 'deep_sea')].ids == 1
+  assert table.loc[('a', 'catch')].ids_in_sweep == 20 and not table.loc[('a', 'catch')].full_episodes
+  text = bsuite_report.completeness_markdown(table.reset_index())
+  assert '| catch | 1/20 ids, short runs | not run |' in text
+  assert '| deep_sea | 1/21 ids | **0.95** (complete) |' in text

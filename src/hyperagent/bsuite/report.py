@@ -153,6 +153,39 @@ def coverage(data: pd.DataFrame, by_experiment: pd.DataFrame) -> pd.DataFrame:
   return pd.DataFrame(rows, columns=[AGENT, 'tag', 'ids', 'ids_in_tag', 'unfinished_experiments', 'partial'])
 
 
+def completeness(data: pd.DataFrame, by_experiment: pd.DataFrame) -> pd.DataFrame:
+  """Per agent and experiment: the ids with data out of the experiment's ids in bsuite's sweep, whether
+  every one of them ran bsuite's full episode count (its `finished`), and `complete` (both)."""
+  from bsuite import sweep
+  rows = []
+  for row in by_experiment.itertuples():
+    ids = [i for i in sweep.SWEEP if i.split('/')[0] == row.bsuite_env]
+    have = data[(data[AGENT] == getattr(row, AGENT)) & (data['bsuite_env'] == row.bsuite_env)]['bsuite_id'].nunique()
+    finished = bool(row.finished)
+    rows.append({AGENT: getattr(row, AGENT), 'experiment': row.bsuite_env, 'ids': have, 'ids_in_sweep': len(ids),
+                 'full_episodes': finished, 'complete': finished and have == len(ids), 'score': row.score})
+  return pd.DataFrame(rows, columns=[AGENT, 'experiment', 'ids', 'ids_in_sweep', 'full_episodes', 'complete',
+                                     'score'])
+
+
+def completeness_markdown(table: pd.DataFrame) -> str:
+  """Experiments as rows, agents as columns: the score where complete, else what ran."""
+  agents = sorted(table[AGENT].unique())
+  lines = ['| experiment | ' + ' | '.join(agents) + ' |', '|---|' + '---|' * len(agents)]
+  for experiment, frame in table.groupby('experiment'):
+    cells = []
+    for agent in agents:
+      row = frame[frame[AGENT] == agent]
+      if row.empty:
+        cells.append('not run')
+        continue
+      r = row.iloc[0]
+      cells.append(f'**{r.score:.2f}** (complete)' if r.complete else
+                   f'{r.ids}/{r.ids_in_sweep} ids{"" if r.full_episodes else ", short runs"}')
+    lines.append(f'| {experiment} | ' + ' | '.join(cells) + ' |')
+  return '\n'.join(lines)
+
+
 def _coverage_note(cover: pd.DataFrame) -> str:
   """One line per agent naming its partial tags, for the summary plots' captions."""
   lines = []
@@ -285,7 +318,7 @@ def _solution_cell(row: Any) -> str:
 
 def _write_html(path: str, title: str, results: Mapping[str, str], scores: Scores,
                 radar_tags: Sequence[str], solutions: Mapping[str, pd.DataFrame], cover: pd.DataFrame,
-                plots: _Plots) -> None:
+                complete: pd.DataFrame, plots: _Plots) -> None:
   import bsuite
   df, score_df, tag_df = scores.data, scores.by_experiment, scores.by_tag
   parts = [f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>',
@@ -304,6 +337,12 @@ def _write_html(path: str, title: str, results: Mapping[str, str], scores: Score
             '<p class="note">Scores from <code>bsuite.experiments.summary_analysis.bsuite_score</code> '
             f'(bsuite {html.escape(bsuite.__version__)}). <b>*</b> = not finished: fewer episodes '
             'than bsuite runs for that experiment, so the score is provisional.</p>']
+  def ran_cell(row):
+    return 'complete' if row.complete else f'{row.ids}/{row.ids_in_sweep} ids' + ('' if row.full_episodes else ', short')
+  parts += ['<h2>Complete experiments</h2>',
+            _table(_by_agent(complete, 'experiment', ran_cell, agents, 'experiment'), index=False),
+            '<p class="note"><i>complete</i>: every id of the experiment in bsuite\'s sweep ran bsuite\'s full '
+            'episode count (completeness.csv, completeness.md).</p>']
   if scores.failures:
     parts += ['<p>bsuite could not score (shown as <i>n/a</i>):</p>', '<ul>']
     parts += [f'<li><b>{html.escape(agent)}</b> / {html.escape(experiment)}: {html.escape(reason)}</li>'
@@ -406,6 +445,10 @@ def make_report(results: Mapping[str, str | os.PathLike],
 
   cover = coverage(df, score_df)
   cover.to_csv(os.path.join(out, 'coverage.csv'), index=False)
+  complete = completeness(df, score_df)
+  complete.to_csv(os.path.join(out, 'completeness.csv'), index=False)
+  with open(os.path.join(out, 'completeness.md'), 'w') as f:
+    f.write(completeness_markdown(complete) + '\n')
   note = _coverage_note(cover)
   radar_tags = _radar_tags(tag_df)
   plots.render('radar', 'radar.png', lambda: _with_caption(summary_analysis.bsuite_radar_plot(
@@ -421,6 +464,6 @@ def make_report(results: Mapping[str, str | os.PathLike],
                  _experiment_plot(experiment, df[df.bsuite_env == experiment].copy()), kind='ggplot')
 
   index = os.path.join(out, 'index.html')
-  _write_html(index, title, checked, scores, radar_tags, solutions, cover, plots)
+  _write_html(index, title, checked, scores, radar_tags, solutions, cover, complete, plots)
   return index
 
