@@ -1,0 +1,21 @@
+#!/bin/bash
+# The MinAtar results (issue 15): one agent on the five games in turn, 3 seeds x 1M steps each, into
+# results/minatar/<game>/<agent>/. Resumable: run it again and each game continues from its checkpoint
+# (a finished one is returned as it was). One process gains only 1.6x from a second core, so on a
+# 2-core machine run two agents side by side, each pinned to its own core:
+#   CODE=<a git worktree of the commit to run> AGENT=hyperagent CORE=0 bash experiments/minatar_study.sh &
+#   CODE=<the same worktree> AGENT=dqn CORE=1 bash experiments/minatar_study.sh &
+# then: make minatar-report
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+CODE=${CODE:-$ROOT}
+AGENT=${AGENT:-hyperagent}
+OUT=${OUT:-$ROOT/results/minatar}
+PY=${PY:-$ROOT/.venv/bin/python}
+PIN=${CORE:+taskset -c $CORE}
+cd $CODE
+for game in ${GAMES:-breakout space_invaders asterix freeway seaquest}; do
+  echo "=== $game $AGENT $(date +%T)" >> $OUT-$AGENT.log
+  PYTHONPATH=$CODE/src $PIN $PY experiments/minatar.py --game $game --agent $AGENT --seeds 3 --steps 1000000 \
+    --no-progress --out $OUT/$game/$AGENT >> $OUT-$AGENT.log 2>&1
+done
+echo "MINATAR-DONE $AGENT $(date +%T)" >> $OUT-$AGENT.log
