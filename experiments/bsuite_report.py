@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument('--out', required=True, metavar='DIR', help='report directory (created)')
   parser.add_argument('--title', default='bsuite report', help='page title')
   parser.add_argument('--dpi', type=int, default=90, help='resolution of the PNG plots')
+  parser.add_argument('--all-experiments', action='store_true',
+                      help='tag scores and radar from every experiment that ran (default: complete ones only)')
   args = parser.parse_args(argv)
 
   import matplotlib
@@ -50,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     results = bsuite_report.check_results(parse_results(args.results))
   except (ValueError, FileNotFoundError) as error:
     parser.error(str(error))
-  index = bsuite_report.make_report(results, args.out, title=args.title, dpi=args.dpi)
+  index = bsuite_report.make_report(results, args.out, title=args.title, dpi=args.dpi,
+                                    complete_only=not args.all_experiments)
   print(index)
   return 0
 

@@ -231,7 +231,7 @@ def _img_sources(index_html: str) -> list[str]:
 
 def test_make_report_two_agents(random_dir, oracle_dir, tmp_path):
   out = tmp_path / 'report'
-  index = bsuite_report.make_report({'random': random_dir, 'oracle': oracle_dir}, out)
+  index = bsuite_report.make_report({'random': random_dir, 'oracle': oracle_dir}, out, complete_only=False)
   assert index == str(out / 'index.html')
   sources = _img_sources(index)
   for src in sources:
@@ -336,3 +336,29 @@ def test_completeness_needs_every_id_of_the_sweep_at_full_length():
   text = bsuite_report.completeness_markdown(table.reset_index())
   assert '| catch | 1/20 ids, short runs | not run |' in text
   assert '| deep_sea | 1/21 ids | **0.95** (complete) |' in text
+
+
+def test_tag_scores_count_complete_experiments_only(tmp_path):
+  """A complete deep_sea (all 21 sizes, 10,000 episodes, always right: 1.0) and a 20-episode bandit/0:
+  by default the tags rest on deep_sea alone (exploration 1.0, no basic score); with
+  complete_only=False bandit's short run gives basic a provisional score too."""
+  folder = tmp_path / 'agent'
+  folder.mkdir()
+  for size in SIZES:
+    bsuite_csv.write_deep_sea_csv(folder, bsuite_csv.deep_sea_id(size), _synthetic_rows(bad=False))
+  _run(folder, 'bandit/0', 20, _random_policy)
+  strict = bsuite_report.make_report({'a': folder}, tmp_path / 'strict')
+  tags = pd.read_csv(tmp_path / 'strict' / 'scores_by_tag.csv', index_col='agent_name')
+  assert tags.loc['a', 'exploration'] == 1.0 and 'basic' not in tags.columns
+  with open(strict, encoding='utf-8') as f:
+    assert 'only the experiments complete for that agent (a: deep_sea)' in f.read()
+  bsuite_report.make_report({'a': folder}, tmp_path / 'all', complete_only=False)
+  tags = pd.read_csv(tmp_path / 'all' / 'scores_by_tag.csv', index_col='agent_name')
+  assert tags.loc['a', 'exploration'] == 1.0 and not np.isnan(tags.loc['a', 'basic'])
+
+
+def test_a_report_with_no_complete_experiment_says_so(random_dir, tmp_path):
+  index = bsuite_report.make_report({'random': random_dir}, tmp_path)
+  with open(index, encoding='utf-8') as f:
+    page = f.read()
+  assert 'No experiment is complete yet' in page and 'radar' not in _img_sources(index)

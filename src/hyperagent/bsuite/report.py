@@ -8,7 +8,8 @@ them with `summary_analysis.bsuite_score` / `ave_score_by_tag`, and writes into 
   index.html            everything below, with relative <img> links (copy the folder as a whole)
   scores.csv            agent x experiment bsuite score
   scores_long.csv       one row per (agent, experiment): score, type, tags, finished
-  scores_by_tag.csv     agent x tag average score (tags with data only)
+  scores_by_tag.csv     agent x tag average score (tags with data only; complete experiments only by default)
+  completeness.csv/.md  per agent and experiment: ids with data of bsuite's sweep, full length, complete
   deep_sea_solutions.csv  per agent and size: first logged episode with < 90% bad episodes, solved, finished
   radar.png, bar.png    bsuite's summary plots
   deep_sea_scaling.png  bsuite's `plot_scaling_log` (and deep_sea_stochastic_scaling.png) when present
@@ -189,7 +190,7 @@ def completeness_markdown(table: pd.DataFrame) -> str:
 def _coverage_note(cover: pd.DataFrame) -> str:
   """One line per agent naming its partial tags, for the summary plots' captions."""
   lines = []
-  for agent, frame in cover[cover['partial']].groupby(AGENT):
+  for agent, frame in cover[cover['partial'].astype(bool)].groupby(AGENT):
     parts = [f'{r.tag} {r.ids}/{r.ids_in_tag} ids' + (' (short runs)' if r.unfinished_experiments else '')
              for r in frame.itertuples()]
     lines.append(f'{agent}: partial scores: ' + ', '.join(parts))
@@ -318,7 +319,7 @@ def _solution_cell(row: Any) -> str:
 
 def _write_html(path: str, title: str, results: Mapping[str, str], scores: Scores,
                 radar_tags: Sequence[str], solutions: Mapping[str, pd.DataFrame], cover: pd.DataFrame,
-                complete: pd.DataFrame, plots: _Plots) -> None:
+                complete: pd.DataFrame, complete_only: bool, plots: _Plots) -> None:
   import bsuite
   df, score_df, tag_df = scores.data, scores.by_experiment, scores.by_tag
   parts = [f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>',
@@ -354,10 +355,20 @@ def _write_html(path: str, title: str, results: Mapping[str, str], scores: Score
       partial = '' if pd.isna(row.partial) or not row.partial else f' (partial: {row.ids:.0f}/{row.ids_in_tag:.0f} ids)'
       return f'{row.score:.3f}{partial}'
     by_tag = _by_agent(with_data, 'tag', tag_cell, agents, 'tag')
+    if complete_only:
+      counted = complete[complete.complete].groupby(AGENT)['experiment'].apply(lambda e: ', '.join(sorted(e)))
+      what = ('A tag score averages only the experiments complete for that agent ('
+              + '; '.join(f'{html.escape(a)}: {html.escape(e)}' for a, e in counted.items()) + '). ')
+    else:
+      what = 'A tag score averages every experiment that ran, complete or not. '
     parts += ['<h2>Average score per tag</h2>', _table(by_tag, index=False),
-              '<p class="note">A tag score averages the experiments that ran. <i>partial</i>: only that many '
-              'of the tag\'s ids in bsuite\'s sweep have data, or some ran fewer episodes than bsuite runs; '
-              'the score rests on those alone (coverage.csv).</p>']
+              f'<p class="note">{what}<i>partial</i>: only that many of the tag\'s ids in bsuite\'s sweep '
+              'count, or some ran fewer episodes than bsuite runs; the score rests on those alone '
+              '(coverage.csv).</p>']
+  elif complete_only:
+    parts += ['<h2>Average score per tag</h2>',
+              '<p class="note">No experiment is complete yet (every id of bsuite\'s sweep at its full episode '
+              'count), so no tag has a score; <code>--all-experiments</code> averages what ran.</p>']
 
   parts.append('<h2>Summary plots</h2>')
   if 'radar' in plots.made:
@@ -404,16 +415,31 @@ def make_report(results: Mapping[str, str | os.PathLike],
                 out_dir: str | os.PathLike,
                 *,
                 title: str = 'bsuite report',
-                dpi: int = 90) -> str:
+                dpi: int = 90,
+                complete_only: bool = True) -> str:
   """Scores `results` ({agent name: dir of bsuite CSVs}) with bsuite and writes the report.
+
+  complete_only: tag scores, the radar and the coverage count only each agent's complete experiments
+  (every id of bsuite's sweep at bsuite's episode count), so a sweep in progress shows no tag score
+  resting on a part of an experiment; False averages everything that ran (bsuite's own behaviour).
 
   Returns the path of `<out_dir>/index.html`. Raises FileNotFoundError / ValueError (before writing
   anything) when a directory is missing or has no bsuite CSVs.
   """
   checked = check_results(results)
   scores = load_and_score(checked)
-  df, score_df, tag_df = scores.data, scores.by_experiment, scores.by_tag
+  df, score_df = scores.data, scores.by_experiment
   from bsuite.experiments import summary_analysis
+  complete = completeness(df, score_df)
+  if complete_only:
+    counted = complete.loc[complete.complete, [AGENT, 'experiment']].rename(columns={'experiment': 'bsuite_env'})
+    score_df_counted = score_df.merge(counted, on=[AGENT, 'bsuite_env'])
+    df_counted = df.merge(counted, on=[AGENT, 'bsuite_env'])
+    tag_df = (_drop_groupby_leftovers(summary_analysis.ave_score_by_tag(score_df_counted, [AGENT]))
+              if len(score_df_counted) else scores.by_tag.iloc[0:0])
+    scores = scores._replace(by_tag=tag_df)
+  else:
+    tag_df, score_df_counted, df_counted = scores.by_tag, score_df, df
 
   out = os.path.abspath(os.fspath(out_dir))
   os.makedirs(out, exist_ok=True)
@@ -443,16 +469,19 @@ def make_report(results: Mapping[str, str | os.PathLike],
           [AGENT, 'size', 'episode', 'solved', 'finished']].sort_values([AGENT, 'size'])
       solutions[experiment].to_csv(os.path.join(out, f'{experiment}_solutions.csv'), index=False)
 
-  cover = coverage(df, score_df)
+  cover = coverage(df_counted, score_df_counted)
   cover.to_csv(os.path.join(out, 'coverage.csv'), index=False)
-  complete = completeness(df, score_df)
   complete.to_csv(os.path.join(out, 'completeness.csv'), index=False)
   with open(os.path.join(out, 'completeness.md'), 'w') as f:
     f.write(completeness_markdown(complete) + '\n')
   note = _coverage_note(cover)
   radar_tags = _radar_tags(tag_df)
-  plots.render('radar', 'radar.png', lambda: _with_caption(summary_analysis.bsuite_radar_plot(
-      tag_df[tag_df.tag.isin(radar_tags)].copy(), [AGENT]), note, 'figure'), kind='figure')
+  if tag_df.score.notna().any():
+    plots.render('radar', 'radar.png', lambda: _with_caption(summary_analysis.bsuite_radar_plot(
+        tag_df[tag_df.tag.isin(radar_tags)].copy(), [AGENT]), note, 'figure'), kind='figure')
+  else:
+    plots.skipped['radar'] = ('no experiment is complete for any agent, so no tag has a score '
+                              '(complete_only; `--all-experiments` draws what ran)')
   plots.render('bar', 'bar.png', lambda: _with_caption(
       summary_analysis.bsuite_bar_plot(score_df, [AGENT]), note, 'ggplot'), kind='ggplot')
   for experiment, solved in solved_frames.items():
@@ -464,6 +493,6 @@ def make_report(results: Mapping[str, str | os.PathLike],
                  _experiment_plot(experiment, df[df.bsuite_env == experiment].copy()), kind='ggplot')
 
   index = os.path.join(out, 'index.html')
-  _write_html(index, title, checked, scores, radar_tags, solutions, cover, complete, plots)
+  _write_html(index, title, checked, scores, radar_tags, solutions, cover, complete, complete_only, plots)
   return index
 
