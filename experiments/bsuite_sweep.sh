@@ -11,9 +11,10 @@ AGENT=${AGENT:-hyperagent}
 OUT=${OUT:-$ROOT/results/bsuite/$AGENT}
 PY=${PY:-$ROOT/.venv/bin/python}
 cd $CODE
-for s in bandit catch deep_sea bandit_noise bandit_scale catch_noise catch_scale discounting_chain memory_len \
-    memory_size umbrella_length umbrella_distract deep_sea_stochastic cartpole cartpole_swingup mountain_car \
-    cartpole_noise cartpole_scale mountain_car_noise mountain_car_scale; do
+# The cheapest experiments first (seconds to minutes each), then deep_sea, then the rest by cost.
+for s in ${EXPERIMENTS:-bandit catch bandit_noise bandit_scale catch_noise catch_scale deep_sea discounting_chain \
+    memory_len memory_size umbrella_length umbrella_distract deep_sea_stochastic cartpole cartpole_swingup \
+    mountain_car cartpole_noise cartpole_scale mountain_car_noise mountain_car_scale}; do
   echo "=== $s $(date +%T)"
   PYTHONPATH=$CODE/src $PY experiments/bsuite_run.py --sweep $s --agent $AGENT --results $OUT < /dev/null 2>&1 \
     | grep -v "it/s\|ep/s\|s/it" | tail -2
