@@ -6,8 +6,8 @@ figures.
   make minatar-report
 
 Reads results/minatar/<game>/<agent>/ (or the newest <agent>-<run id>/ that `make minatar` writes):
-metrics.csv of a finished run, or the checkpoint of one still
-going (marked with the steps it has reached). Writes <out>/minatar.md (the table) and
+metrics.csv of a finished run, or the checkpoint of one still going (marked with the steps it has
+reached). Writes <out>/minatar.md (the table) and
 <out>/minatar_curves.png (mean test return against steps per agent, every seed faint, random dashed).
 
 Final return of a seed: the mean of its last evaluation's test episodes (10 by default, each with its
@@ -25,8 +25,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-GAMES = ('asterix', 'breakout', 'freeway', 'seaquest', 'space_invaders')
-AGENTS = ('hyperagent', 'ensemble', 'dqn')
+from hyperagent.config import AGENTS
+from hyperagent.minatar import env as minatar
+
+GAMES = tuple(minatar.GAMES)
 
 # Published DQN returns on MinAtar: Young & Tian's DQN (30 seeds), read off the learning-curve figure
 # in the MinAtar repository's README (kenjyoung/MinAtar, img/learning_curves.gif, "consistent with"
@@ -44,8 +46,7 @@ PUBLISHED_NOTE = (
     "that ended in the last evaluation period, ε-greedy for DQN) is the closer match to theirs. Our DQN is "
     "this project's learner with no index (Double DQN, 5-step targets, Adam, target copied every 4 "
     "updates, ε 1 → 0.1 over 100k steps), not theirs (1-step, RMSProp, target copied every 1,000 steps). "
-    "asterix "
-    "at 1M sits on a steep rise of their curve (4.3 at 0.9M, 9.3 at 1.1M); seaquest's rises after 1.3M.")
+    "asterix at 1M sits on a steep rise of their curve (4.3 at 0.9M, 9.3 at 1.1M); seaquest's rises after 1.3M.")
 
 
 def find_run(root: str, game: str, agent: str) -> str | None:
@@ -72,16 +73,11 @@ def load_run(folder: str) -> tuple[pd.DataFrame, str] | None:
   return None
 
 
-def final_returns(frame: pd.DataFrame) -> np.ndarray:
-  """[seeds] test return at each seed's last evaluation."""
+def final(frame: pd.DataFrame, column: str = 'eval_return') -> np.ndarray:
+  """[seeds] `column` at each seed's last evaluation: the test return, or (train_return) the mean
+  return of the training episodes that ended in the last evaluation period."""
   last = frame[frame.steps == frame.steps.max()].sort_values('seed')
-  return last.eval_return.to_numpy(float)
-
-
-def final_train_returns(frame: pd.DataFrame) -> np.ndarray:
-  """[seeds] mean return of the training episodes that ended in the last evaluation period."""
-  last = frame[frame.steps == frame.steps.max()].sort_values('seed')
-  return last.train_return.to_numpy(float)
+  return last[column].to_numpy(float)
 
 
 def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
@@ -115,11 +111,11 @@ def table(runs: dict, random: dict[str, np.ndarray], agents, games) -> str:
         cells.append('not run')
         continue
       frame, status = runs[game, agent]
-      values = final_returns(frame)
+      values = final(frame)
       cell = f'{fmt(*mean_ci(values))}; seeds {", ".join(f"{v:.1f}" for v in values)}'
       cells.append(cell if status == 'finished' else f'{cell} [{status}]')
     for agent in agents:
-      cells.append(fmt(*mean_ci(final_train_returns(runs[game, agent][0]))) if (game, agent) in runs else '')
+      cells.append(fmt(*mean_ci(final(runs[game, agent][0], 'train_return'))) if (game, agent) in runs else '')
     cells.append(fmt(*mean_ci(random[game])) if game in random else '')
     cells.append('~{:g} (~{:g})'.format(*PUBLISHED[game]))
     lines.append('| ' + ' | '.join(cells) + ' |')
@@ -131,7 +127,7 @@ def plot(runs: dict, random: dict[str, np.ndarray], agents, games, path: str) ->
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt
   fig, axes = plt.subplots(1, len(games), figsize=(4 * len(games), 3.4), squeeze=False)
-  colours = dict(hyperagent='C0', ensemble='C2', dqn='C1')
+  colours = {agent: f'C{i}' for i, agent in enumerate(AGENTS)}
   for ax, game in zip(axes[0], games):
     for agent in agents:
       if (game, agent) not in runs:
