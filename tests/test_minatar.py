@@ -130,19 +130,25 @@ def test_eval_steps_default_to_the_games_own_limit():
 
 
 def test_random_returns_equal_a_python_rollout_of_the_same_draws():
-  """The random-policy baseline against the same actions and keys through gymnax's own functions,
-  episode by episode in Python (the uniform draws come from the same keys)."""
+  """The random-policy baseline against gymnax's own functions, episode by episode in Python, with
+  the keys of `jitloop.run_test_episodes` (actor key -> uniform actions, env keys per step)."""
   import gymnax
   game_env, params = gymnax.make(minatar.GAMES['breakout'])
-  returns = run.random_returns('breakout', 3, seed=5, max_steps=300)
-  for key, ours in zip(jax.random.split(jax.random.PRNGKey(5), 3), returns):
-    _, k_reset, k_steps = jax.random.split(key, 3)
-    _, state = game_env.reset_env(k_reset, params)
+  num, steps = 3, 300
+  returns = run.random_returns('breakout', num, seed=5, max_steps=steps)
+  k_actor, k_env = jax.random.split(jax.random.PRNGKey(5))
+  key, actions = jax.random.split(k_actor)[0], []
+  for _ in range(steps):
+    key, k = jax.random.split(key)
+    actions.append(np.asarray(jax.random.randint(k, (num,), 0, game_env.num_actions)))
+  reset_keys = jax.random.split(jax.random.fold_in(k_env, 2), num)
+  step_keys = [jax.random.split(k, num) for k in jax.random.split(k_env, steps)]
+  step_env = jax.jit(game_env.step_env)
+  for i, ours in enumerate(returns):
+    _, state = game_env.reset_env(reset_keys[i], params)
     total = 0.0
-    for k in jax.random.split(k_steps, 300):
-      k_action, k_env = jax.random.split(k)
-      action = int(jax.random.randint(k_action, (), 0, game_env.num_actions))
-      _, state, reward, terminated, _ = game_env.step_env(k_env, state, action, params)
+    for t in range(steps):
+      _, state, reward, terminated, _ = step_env(step_keys[t][i], state, int(actions[t][i]), params)
       total += float(reward)
       if bool(terminated) or bool(game_env.is_truncated(state, params)):
         break

@@ -196,7 +196,7 @@ def run_test_episodes(agent: Agent, env: JaxEnv, spec: LoopSpec, env_params: Any
   """`spec.eval_episodes` test episodes in parallel, one sampled index each (SPEC §2.2), each in a
   fresh env for at most `spec.eval_steps` steps.
 
-  Returns (mean return, mean of each info field at the episodes' ends).
+  Returns (returns[episodes], each info field at the episodes' ends [episodes]).
   """
   num = spec.eval_episodes
   k_actor, k_env = jax.random.split(key)
@@ -223,7 +223,7 @@ def run_test_episodes(agent: Agent, env: JaxEnv, spec: LoopSpec, env_params: Any
   carry = (env_state, observation, actor, jnp.zeros((num,), jnp.float32), jnp.zeros((num,), bool))
   (env_state, _, _, returns, _), _ = jax.lax.scan(body, carry, steps)
   info = jax.vmap(env.info, in_axes=(None, 0))(env_params, env_state)
-  return returns.mean(), {name: value.mean() for name, value in info.items()}
+  return returns, info
 
 
 def _expand(mask: jax.Array, like: jax.Array) -> jax.Array:
@@ -238,8 +238,8 @@ def run_chunk(agent: Agent, env: JaxEnv, spec: LoopSpec, length: int, env_params
   runs = states.counters.episode.shape[0]
   if spec.eval_episodes:
     key, k_eval = jnp.moveaxis(jax.vmap(jax.random.split)(states.key), 1, 0)
-    eval_return, eval_info = jax.vmap(functools.partial(run_test_episodes, agent, env, spec))(
-        env_params, states.train.params, k_eval)
+    eval_return, eval_info = jax.tree.map(lambda x: x.mean(-1), jax.vmap(
+        functools.partial(run_test_episodes, agent, env, spec))(env_params, states.train.params, k_eval))
     states = states._replace(key=key)
   else:
     eval_return, eval_info = jnp.zeros((runs,)), {}

@@ -169,21 +169,20 @@ def completeness(data: pd.DataFrame, by_experiment: pd.DataFrame) -> pd.DataFram
                                      'score'])
 
 
+def completeness_cell(row) -> str:
+  """One agent's cell of the "Complete experiments" table (README and HTML): the score where complete,
+  else what ran."""
+  if row.complete:
+    return f'**{row.score:.2f}** (complete)'
+  return f'{row.ids}/{row.ids_in_sweep} ids' + ('' if row.full_episodes else ', short runs')
+
+
 def completeness_markdown(table: pd.DataFrame) -> str:
-  """Experiments as rows, agents as columns: the score where complete, else what ran."""
+  """Experiments as rows, agents as columns (`completeness_cell`), 'not run' where an agent has no data."""
   agents = sorted(table[AGENT].unique())
+  wide = _by_agent(table, 'experiment', completeness_cell, agents, 'experiment').fillna('not run')
   lines = ['| experiment | ' + ' | '.join(agents) + ' |', '|---|' + '---|' * len(agents)]
-  for experiment, frame in table.groupby('experiment'):
-    cells = []
-    for agent in agents:
-      row = frame[frame[AGENT] == agent]
-      if row.empty:
-        cells.append('not run')
-        continue
-      r = row.iloc[0]
-      cells.append(f'**{r.score:.2f}** (complete)' if r.complete else
-                   f'{r.ids}/{r.ids_in_sweep} ids{"" if r.full_episodes else ", short runs"}')
-    lines.append(f'| {experiment} | ' + ' | '.join(cells) + ' |')
+  lines += ['| ' + ' | '.join(row) + ' |' for row in wide[['experiment', *agents]].itertuples(index=False)]
   return '\n'.join(lines)
 
 
@@ -338,10 +337,9 @@ def _write_html(path: str, title: str, results: Mapping[str, str], scores: Score
             '<p class="note">Scores from <code>bsuite.experiments.summary_analysis.bsuite_score</code> '
             f'(bsuite {html.escape(bsuite.__version__)}). <b>*</b> = not finished: fewer episodes '
             'than bsuite runs for that experiment, so the score is provisional.</p>']
-  def ran_cell(row):
-    return 'complete' if row.complete else f'{row.ids}/{row.ids_in_sweep} ids' + ('' if row.full_episodes else ', short')
+  plain = lambda row: completeness_cell(row).replace('**', '')  # the markdown cell, unbolded
   parts += ['<h2>Complete experiments</h2>',
-            _table(_by_agent(complete, 'experiment', ran_cell, agents, 'experiment'), index=False),
+            _table(_by_agent(complete, 'experiment', plain, agents, 'experiment'), index=False),
             '<p class="note"><i>complete</i>: every id of the experiment in bsuite\'s sweep ran bsuite\'s full '
             'episode count (completeness.csv, completeness.md).</p>']
   if scores.failures:

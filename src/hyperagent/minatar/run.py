@@ -17,7 +17,7 @@ import pandas as pd
 
 from hyperagent import checkpoint, jitloop
 from hyperagent.cli import parse_seeds, setting
-from hyperagent.config import Config
+from hyperagent.config import Config, make_config
 from hyperagent.minatar import env as minatar
 
 
@@ -116,26 +116,16 @@ def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpo
 
 
 def random_returns(game: str, episodes: int, seed: int = 0, max_steps: int | None = None) -> np.ndarray:
-  """[episodes] returns of the uniform random policy, the baseline of the results table: each
-  episode in a fresh game, for at most `max_steps` steps (default: the game's own limit, as the
-  test episodes of a run), all episodes at once."""
+  """[episodes] returns of the uniform random policy, the baseline of the results table: the test
+  episodes of a run (`jitloop.run_test_episodes`: fresh games, at most `max_steps` steps each, by
+  default the game's own limit) with each action drawn uniformly from the actor's key."""
   env, params = minatar.make(game)
-  max_steps = max_steps or env.max_episode_steps
+  spec = jitloop.LoopSpec(eval_episodes=episodes, eval_steps=max_steps or env.max_episode_steps)
+  agent = jitloop.make_agent_for(make_config('dqn', 'minatar'), env)  # its network is never applied
 
-  def episode(key):
-    k_init, k_reset, k_steps = jax.random.split(key, 3)
-    state, _ = env.reset(params, env.init(params, k_init), k_reset)
+  def uniform(_params, actor, observation, first, evaluation=False):
+    key, k = jax.random.split(actor.key)
+    return jax.random.randint(k, (episodes,), 0, env.num_actions), actor._replace(key=key)
 
-    def step(carry, key):
-      state, total, done = carry
-      k_action, k_env = jax.random.split(key)
-      action = jax.random.randint(k_action, (), 0, env.num_actions)
-      state, out = env.step(params, state, action, k_env)
-      return (state, total + jnp.where(done, 0.0, out.reward), done | out.last), None
-
-    (_, total, _), _ = jax.lax.scan(step, (state, jnp.float32(0), jnp.bool_(False)),
-                                    jax.random.split(k_steps, max_steps))
-    return total
-
-  keys = jax.random.split(jax.random.PRNGKey(seed), episodes)
-  return np.asarray(jax.jit(jax.vmap(episode))(keys))
+  test = jax.jit(lambda key: jitloop.run_test_episodes(agent._replace(act=uniform), env, spec, params, None, key))
+  return np.asarray(test(jax.random.PRNGKey(seed))[0])
