@@ -6,7 +6,9 @@
 Writes results/minatar/<game>/<agent>-<run id>/: config.json (resolved config and run settings),
 metrics.csv (per evaluation and seed: steps, training return, episodes, test return, TD loss),
 curve.png (test and training returns against steps, per seed and mean) and checkpoint.npz. The same
-command resumes from the checkpoint (saved every 5 minutes and on Ctrl-C), or returns a finished run.
+command resumes from the checkpoint (saved every 5 minutes and on Ctrl-C), or returns a finished run;
+with a larger --steps and the same --out it extends a finished run (the run folder's default name
+changes with --steps, so name it).
 """
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hyperagent import jitloop
+from hyperagent import checkpoint, jitloop
 from hyperagent.config import make_config
 from hyperagent.minatar import env as minatar
 from hyperagent.minatar import run
@@ -107,6 +107,24 @@ def test_make_minatar_script_writes_a_run_folder_and_a_rerun_returns_it(tmp_path
   with pytest.raises(SystemExit):
     script.main(['--game', 'pong'])
   assert 'breakout' in capsys.readouterr().err
+
+
+def test_a_finished_run_extends_to_more_steps_as_if_run_in_one_go(tmp_path):
+  """200 steps into a checkpoint, then the same run asked for 300: the record of 300 steps run at once.
+  Fewer steps, or another evaluation period, are another run and refused."""
+  config = make_config('hyperagent', 'minatar', **SMALL, replay_capacity=64)
+  spec = lambda steps, every=100: run.RunSpec(game='breakout', steps=steps, seeds=(0, 1), eval_every=every,
+                                              eval_episodes=2, eval_steps=30)
+  path = str(tmp_path / 'checkpoint.npz')
+  run.train_seeds(config, spec(200), progress=False, checkpoint_path=path)
+  extended = run.train_seeds(config, spec(300), progress=False, checkpoint_path=path)
+  straight = run.train_seeds(config, spec(300), progress=False)
+  assert extended.steps.tolist() == straight.steps.tolist() == [100, 200, 300]
+  for field in ('train_return', 'episodes', 'eval_return', 'td_loss'):
+    np.testing.assert_array_equal(getattr(extended, field), getattr(straight, field))
+  for shorter_or_other in (spec(200), spec(400, every=50)):
+    with pytest.raises(checkpoint.CheckpointError):
+      run.train_seeds(config, shorter_or_other, progress=False, checkpoint_path=path)
 
 
 def test_the_minatar_torso_is_a_3x3_valid_convolution():

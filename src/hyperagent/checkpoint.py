@@ -132,11 +132,18 @@ def differences(saved: Mapping[str, Any], current: Mapping[str, Any], ignore: It
           for k in sorted(set(saved) | set(current)) if k not in ignore and saved.get(k) != current.get(k)]
 
 
-def check_same_run(path: str, run: Mapping[str, Any], ignore: Iterable[str] = ()) -> dict[str, Any]:
+def check_same_run(path: str, run: Mapping[str, Any], ignore: Iterable[str] = (),
+                   may_grow: Iterable[tuple[str, str]] = ()) -> dict[str, Any]:
   """The checkpoint's meta, after checking that its meta['run'] is `run` (up to `ignore`); a checkpoint
-  of another run is a one-line error naming the fields that differ."""
+  of another run is a one-line error naming the fields that differ. `may_grow`: (section, field) pairs,
+  e.g. ('spec', 'steps'), that may be larger now than when saved (a run extended)."""
   meta = load_meta(path)
-  differ = differences(meta.get('run', {}), run, ignore)
+  saved, run = meta.get('run', {}), dict(run)
+  for section, field in may_grow:
+    old, new = saved.get(section, {}).get(field), run.get(section, {}).get(field)
+    if isinstance(old, int) and isinstance(new, int) and old <= new:
+      run[section] = {**run[section], field: old}
+  differ = differences(saved, run, ignore)
   if differ:
     raise CheckpointError(f'{path} belongs to another run ({"; ".join(differ)}); use another results folder, '
                           'or --fresh to empty this one and start again.')

@@ -298,6 +298,7 @@ class Driver(NamedTuple):
   checkpoint_path: str | None
   checkpoint_every_s: float
   run_meta: dict[str, Any]                         # what a checkpoint must match to be resumed
+  may_grow: tuple[tuple[str, str], ...] = ()       # run_meta fields that may be larger on resuming
 
 
 def resume(driver: Driver, states: RunState, record: Any) -> tuple[RunState, Any, int, float]:
@@ -305,7 +306,7 @@ def resume(driver: Driver, states: RunState, record: Any) -> tuple[RunState, Any
   ones if there is none. A checkpoint of another run is refused with a one-line error."""
   if not driver.checkpoint_path or not os.path.exists(driver.checkpoint_path):
     return states, record, 0, 0.0
-  checkpoint.check_same_run(driver.checkpoint_path, driver.run_meta)
+  checkpoint.check_same_run(driver.checkpoint_path, driver.run_meta, may_grow=driver.may_grow)
   meta, trees = checkpoint.load(driver.checkpoint_path, dict(states=states, result=record), exact_shapes=('states',))
   return jax.tree.map(jnp.asarray, trees['states']), trees['result'], meta['chunks_done'], meta['wall_s']
 

@@ -95,7 +95,8 @@ def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpo
                 checkpoint_every_s: float = 300.0, stop_on_interrupt: bool = False) -> Result:
   """Runs every seed of `spec` to `spec.steps`; returns the host-side record. A matching checkpoint at
   `checkpoint_path` is resumed (saved every `checkpoint_every_s` seconds, at the end and on Ctrl-C
-  when `stop_on_interrupt`, which then raises `checkpoint.Interrupted`)."""
+  when `stop_on_interrupt`, which then raises `checkpoint.Interrupted`); a finished run's checkpoint
+  also resumes with more `steps`, which extends it."""
   env, params = minatar.make(spec.game)
   agent = jitloop.make_agent_for(config, env)
   seeds = len(spec.seeds)
@@ -108,8 +109,13 @@ def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpo
       postfix=lambda result: dict(eval_return=f'{np.nanmean(result.eval_return[:, -1]):.1f}'),
       finished=lambda result: False, position=lambda steps: f'step {steps:,} of {spec.steps:,}',
       checkpoint_path=checkpoint_path, checkpoint_every_s=checkpoint_every_s,
-      run_meta=dict(config=config.to_dict(), spec=dataclasses.asdict(spec)))
+      run_meta=dict(config=config.to_dict(), spec=dataclasses.asdict(spec)), may_grow=(('spec', 'steps'),))
   states, result, done, wall_before = jitloop.resume(driver, states, _empty(seeds))
+  ends = np.cumsum(driver.lengths)[:done]
+  if not np.array_equal(result.steps, ends):  # an extended run continues the same chunks
+    raise checkpoint.CheckpointError(
+        f'{checkpoint_path} evaluated at steps {result.steps.tolist()}, not at every {spec.eval_every:,} steps '
+        f'up to {spec.steps:,}; use another results folder, or --fresh to start again.')
   return jitloop.drive(driver, states, result, done, len(driver.lengths), wall_before=wall_before,
                        desc=f'MinAtar {spec.game} x{seeds} seeds', progress=progress,
                        stop_on_interrupt=stop_on_interrupt)
