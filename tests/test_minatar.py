@@ -104,6 +104,8 @@ def test_make_minatar_script_writes_a_run_folder_and_a_rerun_returns_it(tmp_path
   first = capsys.readouterr().out
   assert script.main(argv) == 0  # finished: loaded, not trained again
   assert capsys.readouterr().out == first
+  assert experiment_scripts.load('minatar_index_spread').main([str(tmp_path), '--states', '50']) == 0
+  assert 'seed 1: action gap' in capsys.readouterr().out  # reads the folder's config and checkpoint
   with pytest.raises(SystemExit):
     script.main(['--game', 'pong'])
   assert 'breakout' in capsys.readouterr().err
@@ -125,6 +127,24 @@ def test_a_finished_run_extends_to_more_steps_as_if_run_in_one_go(tmp_path):
   for shorter_or_other in (spec(200), spec(400, every=50)):
     with pytest.raises(checkpoint.CheckpointError):
       run.train_seeds(config, shorter_or_other, progress=False, checkpoint_path=path)
+
+
+def test_index_spread_reads_the_gap_off_the_mean_and_the_spread_off_the_index_part():
+  """Hand-made coefficients: posterior means (1, 3, 2) and (0, 0, 5) have gaps 1 and 5 (median 3); no
+  index part means no spread and no changed action; a large one on action 0 changes some."""
+  import experiment_scripts
+  script = experiment_scripts.load('minatar_index_spread')
+  config = make_config('hyperagent', 'minatar', **SMALL)
+  env, _ = minatar.make('breakout')
+  agent = jitloop.make_agent_for(config, env)
+  m = config.index_dim
+  mean = jnp.array([[1.0, 3.0, 2.0], [0.0, 0.0, 5.0]])
+  with_index = lambda part: agent._replace(network=agent.network._replace(
+      coefficients=lambda params, obs: jnp.concatenate([part, mean[..., None]], axis=-1)))
+  still = script.spread(with_index(jnp.zeros((2, 3, m))), None, None, jax.random.PRNGKey(0))
+  assert still == pytest.approx(dict(gap=3.0, spread=0.0, changed=0.0), abs=1e-6)
+  moving = script.spread(with_index(jnp.zeros((2, 3, m)).at[:, 0, :].set(100.0)), None, None, jax.random.PRNGKey(0))
+  assert moving['gap'] == 3.0 and moving['spread'] > 1.0 and 0.0 < moving['changed'] < 1.0
 
 
 def test_the_minatar_torso_is_a_3x3_valid_convolution():

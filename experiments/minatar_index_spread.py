@@ -1,0 +1,77 @@
+"""How much a MinAtar run's sampled index changes its policy, per seed, on states drawn from its replay:
+
+- the posterior mean's action gap (top two of Q averaged over ξ, which is C[..., M] since E[ξ̂] = 0);
+- the spread of Q over ξ (standard deviation over 200 draws, averaged over actions);
+- how often the greedy action under a sampled ξ differs from the posterior mean's.
+
+A spread far below the gap means Thompson sampling barely changes what the agent does, so it barely
+explores. Reads a run folder of experiments/minatar.py (config.json and checkpoint.npz, finished or not).
+
+  python experiments/minatar_index_spread.py results/minatar/breakout/hyperagent [--states 2000]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hyperagent import checkpoint, jitloop
+from hyperagent.config import Config
+from hyperagent.minatar import env as minatar
+from hyperagent.minatar import run
+
+
+def load_run(folder: str):
+  """(config, spec, agent, RunState of every seed) from a run folder."""
+  with open(os.path.join(folder, 'config.json')) as f:
+    saved = json.load(f)
+  config = Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved['config'].items()})
+  spec = run.RunSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved['spec'].items()})
+  env, params = minatar.make(spec.game)
+  agent = jitloop.make_agent_for(config, env)
+  seeds = len(spec.seeds)
+  template = jitloop.init_runs(agent, env, min(config.replay_capacity, spec.steps), jnp.asarray(spec.seeds),
+                               jitloop.stack_runs([params] * seeds), np.full(seeds, 2**31 - 1))
+  meta, trees = checkpoint.load(os.path.join(folder, 'checkpoint.npz'),
+                                dict(states=template, result=run._empty(seeds)), exact_shapes=('states',))
+  return config, spec, agent, trees['states'], int(trees['result'].steps[-1])
+
+
+def spread(agent, params, obs: jax.Array, key: jax.Array, draws: int = 200) -> dict[str, float]:
+  """The three figures above for one seed's `params` on observations obs[B, ...]."""
+  network, m = agent.network, agent.config.index_dim
+  coefficients = network.coefficients(params, obs)                      # [B, A, M + 1]
+  xi = network.index.network_input(network.index.sample(key, (draws,)))  # [draws, M]
+  q = jnp.einsum('km,bam->kba', xi, coefficients[..., :m]) + coefficients[None, ..., m]
+  mean = coefficients[..., m]
+  top = jnp.sort(mean, axis=-1)
+  return dict(gap=float(jnp.median(top[:, -1] - top[:, -2])), spread=float(jnp.median(q.std(0).mean(-1))),
+              changed=float((q.argmax(-1) != mean.argmax(-1)[None]).mean()))
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument('folder')
+  parser.add_argument('--states', type=int, default=2000, help='replay states per seed (drawn uniformly)')
+  args = parser.parse_args(argv)
+  config, spec, agent, states, steps = load_run(args.folder)
+  if config.index_dim == 0:
+    parser.error(f'{args.folder} has no index (index_dim 0: DQN); nothing to measure.')
+  print(f'{args.folder}: {spec.game}, {steps:,} steps; medians over {args.states:,} replay states per seed')
+  rng = np.random.default_rng(0)
+  for i, seed in enumerate(spec.seeds):
+    rows = rng.integers(0, int(states.replay.rows[i]), args.states)
+    obs = jnp.asarray(np.asarray(states.replay.obs[i])[rows, 0])
+    params = jax.tree.map(lambda x: jnp.asarray(x[i]), states.train.params)
+    figures = spread(agent, params, obs, jax.random.PRNGKey(seed))
+    print(f'seed {seed}: action gap {figures["gap"]:.3f}, spread of Q over the index {figures["spread"]:.4f}, '
+          f'greedy action changed by a sampled index on {100 * figures["changed"]:.1f}% of states')
+  return 0
+
+
+if __name__ == '__main__':
+  raise SystemExit(main())
