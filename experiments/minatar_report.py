@@ -6,8 +6,8 @@ figures.
   make minatar-report
 
 Reads results/minatar/<game>/<agent>/ (or the newest <agent>-<run id>/ that `make minatar` writes):
-metrics.csv of a finished run, or the checkpoint of one still going (marked with the steps it has
-reached). Writes <out>/minatar.md (the table) and
+the run's checkpoint (a run still going is marked with the steps it has reached, also one extended
+past a finished metrics.csv), or metrics.csv where there is no checkpoint. Writes <out>/minatar.md (the table) and
 <out>/minatar_curves.png (mean test return against steps per agent, every seed faint, random dashed).
 
 Final return of a seed: the mean of its last evaluation's test episodes (10 by default, each with its
@@ -61,15 +61,16 @@ def find_run(root: str, game: str, agent: str) -> str | None:
 def load_run(folder: str) -> tuple[pd.DataFrame, str] | None:
   """(metrics rows, status) of one run folder, or None where nothing has been written yet."""
   metrics, ckpt, config = (os.path.join(folder, name) for name in ('metrics.csv', 'checkpoint.npz', 'config.json'))
-  if os.path.exists(metrics):
-    return pd.read_csv(metrics), 'finished'
-  if os.path.exists(ckpt) and os.path.exists(config):
+  if os.path.exists(ckpt) and os.path.exists(config):  # config.json: the settings of the latest command
     from hyperagent.minatar import run
     with open(config) as f:
       spec = json.load(f)['spec']
     frame = run.checkpointed_frame(ckpt, tuple(spec['seeds']))
     if len(frame):
-      return frame, f'running: {frame.steps.max():,} of {spec["steps"]:,} steps'
+      reached = frame.steps.max()
+      return frame, 'finished' if reached >= spec['steps'] else f'running: {reached:,} of {spec["steps"]:,} steps'
+  if os.path.exists(metrics):
+    return pd.read_csv(metrics), 'finished'
   return None
 
 

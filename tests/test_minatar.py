@@ -2,6 +2,8 @@
 gymnax's own functions; vmapped seeds equal separate runs; the MinAtar preset builds."""
 from __future__ import annotations
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -106,6 +108,12 @@ def test_make_minatar_script_writes_a_run_folder_and_a_rerun_returns_it(tmp_path
   assert capsys.readouterr().out == first
   assert experiment_scripts.load('minatar_index_spread').main([str(tmp_path), '--states', '50']) == 0
   assert 'seed 1: action gap' in capsys.readouterr().out  # reads the folder's config and checkpoint
+  report = experiment_scripts.load('minatar_report')
+  assert report.load_run(str(tmp_path))[1] == 'finished'
+  saved = json.loads((tmp_path / 'config.json').read_text())
+  saved['spec']['steps'] = 300  # what `--steps 300` writes as it starts extending the run
+  (tmp_path / 'config.json').write_text(json.dumps(saved))
+  assert report.load_run(str(tmp_path))[1] == 'running: 200 of 300 steps'  # not the finished metrics.csv
   with pytest.raises(SystemExit):
     script.main(['--game', 'pong'])
   assert 'breakout' in capsys.readouterr().err
