@@ -36,13 +36,14 @@ EPISODES = dict(bandit=500, bandit_noise=500, bandit_scale=500, catch=300, catch
 def play(engine_name: str, ids, agent: str, seed: int, budgets, out: str) -> dict:
   """Runs `ids` through one engine into `out`; returns {'steps', 'seconds'}."""
   from hyperagent.bsuite import adapter, engine, sweep
+  from hyperagent.config import Config
   settings = sweep.resolve_agent(agent, {})
   start, steps = time.monotonic(), 0
   if engine_name == 'python':
     for bsuite_id in ids:
       steps += adapter.run_id(bsuite_id, out, agent, settings, seed, budgets[bsuite_id])['steps']
   else:
-    config = adapter.config_from_settings(settings)
+    config = Config.from_dict(settings)
     for group in engine.groups(ids, config, budgets):
       steps += sum(s['steps'] for s in engine.run_group(group, config, budgets, seed, out))
   return dict(steps=steps, seconds=time.monotonic() - start)

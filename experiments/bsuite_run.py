@@ -33,7 +33,7 @@ import sys
 import time
 
 from hyperagent import cli
-from hyperagent.config import parse_overrides
+from hyperagent.config import Config, parse_overrides
 from hyperagent.bsuite import sweep as bsuite_sweep
 
 
@@ -127,8 +127,8 @@ def _run_jax(todo, episodes, results, agent, settings, args, workers, finished) 
   if 'jax' not in sys.modules:
     bsuite_sweep.init_worker(False, args.platform or None, compile_cache=True)
   from hyperagent import checkpoint
-  from hyperagent.bsuite import adapter, engine  # import JAX: only after the flags above
-  config = adapter.config_from_settings(settings)
+  from hyperagent.bsuite import engine  # import JAX: only after the flags above
+  config = Config.from_dict(settings)
   groups = engine.groups(todo, config, episodes)
   with tqdm(total=len(todo), desc='ids', unit='id', position=0, disable=None) as id_bar, \
       tqdm(total=sum(episodes.values()), desc='episodes', unit='ep', position=1, disable=None) as episode_bar, \

@@ -29,7 +29,7 @@ def load_run(folder: str):
   """(config, spec, agent, RunState of every seed) from a run folder."""
   with open(os.path.join(folder, 'config.json')) as f:
     saved = json.load(f)
-  config = Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved['config'].items()})
+  config = Config.from_dict(saved['config'])
   spec = run.RunSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved['spec'].items()})
   env, params = minatar.make(spec.game)
   agent = jitloop.make_agent_for(config, env)

@@ -9,7 +9,7 @@ import ast
 import dataclasses
 import types
 import typing
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from hyperagent import indices
 
@@ -133,6 +133,11 @@ class Config:
 
   def to_dict(self) -> dict[str, Any]:
     return dataclasses.asdict(self)
+
+  @classmethod
+  def from_dict(cls, settings: Mapping[str, Any]) -> 'Config':
+    """A Config from its `to_dict()` (JSON turns tuples into lists; Config wants tuples)."""
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()})
 
 
 def _check_types(config: Config) -> None:

@@ -149,11 +149,6 @@ def _compiled(config: Config, obs_shape: tuple[int, ...], num_actions: int, capa
           jax.jit(learn, donate_argnums=(0, 2)))
 
 
-def config_from_settings(settings: Mapping[str, Any]) -> Config:
-  """A Config from its `to_dict()` (JSON turns tuples into lists; Config wants tuples)."""
-  return Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()})
-
-
 def make_bsuite_agent(agent_name: str, settings: Mapping[str, Any], obs_spec: specs.Array,
                       action_spec: specs.DiscreteArray, seed: int = 0,
                       one_hot_input: bool = False) -> base.Agent:
@@ -165,7 +160,7 @@ def make_bsuite_agent(agent_name: str, settings: Mapping[str, Any], obs_spec: sp
     return boot_dqn.default_agent(obs_spec, action_spec, seed=seed, **settings)
   if agent_name not in AGENTS:
     raise ValueError(f'unknown agent {agent_name!r}; valid: {", ".join(AGENTS + (BOOT_DQN,))}')
-  return BsuiteAdapter(obs_spec, action_spec, config_from_settings(settings), seed,
+  return BsuiteAdapter(obs_spec, action_spec, Config.from_dict(settings), seed,
                      one_hot_input=one_hot_input)
 
 
