@@ -5,6 +5,7 @@
 # 2-core machine run two agents side by side, each pinned to its own core:
 #   CODE=<a git worktree of the commit to run> AGENT=hyperagent CORE=0 bash experiments/minatar_study.sh &
 #   CODE=<the same worktree> AGENT=dqn CORE=1 bash experiments/minatar_study.sh &
+# or split one agent's games over two chains: GAMES="breakout freeway" LOG=<own log file> ...
 # then: make minatar-report
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CODE=${CODE:-$ROOT}
@@ -12,10 +13,11 @@ AGENT=${AGENT:-hyperagent}
 OUT=${OUT:-$ROOT/results/minatar}
 PY=${PY:-$ROOT/.venv/bin/python}
 PIN=${CORE:+taskset -c $CORE}
+LOG=${LOG:-$OUT-$AGENT.log}
 cd $CODE
 for game in ${GAMES:-breakout space_invaders asterix freeway seaquest}; do
-  echo "=== $game $AGENT $(date +%T)" >> $OUT-$AGENT.log
+  echo "=== $game $AGENT $(date +%T)" >> $LOG
   PYTHONPATH=$CODE/src $PIN $PY experiments/minatar.py --game $game --agent $AGENT --seeds 3 --steps 1000000 \
-    --no-progress --out $OUT/$game/$AGENT >> $OUT-$AGENT.log 2>&1
+    --no-progress --out $OUT/$game/$AGENT >> $LOG 2>&1
 done
-echo "MINATAR-DONE $AGENT $(date +%T)" >> $OUT-$AGENT.log
+echo "MINATAR-DONE $AGENT $(date +%T)" >> $LOG
