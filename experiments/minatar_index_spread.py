@@ -19,25 +19,25 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hyperagent import checkpoint, jitloop
+from hyperagent import checkpoint
 from hyperagent.config import Config
-from hyperagent.minatar import env as minatar
 from hyperagent.minatar import run
 
 
 def load_run(folder: str):
-  """(config, spec, agent, RunState of every seed) from a run folder."""
-  with open(os.path.join(folder, 'config.json')) as f:
+  """(config, spec, agent, RunState of every seed, steps done) from a run folder."""
+  paths = [os.path.join(folder, name) for name in ('config.json', 'checkpoint.npz')]
+  missing = [path for path in paths if not os.path.exists(path)]
+  if missing:
+    raise checkpoint.CheckpointError(f'{folder} is not a MinAtar run folder of experiments/minatar.py: '
+                                     f'{" and ".join(missing)} not found.')
+  with open(paths[0]) as f:
     saved = json.load(f)
   config = Config.from_dict(saved['config'])
   spec = run.RunSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved['spec'].items()})
-  env, params = minatar.make(spec.game)
-  agent = jitloop.make_agent_for(config, env)
-  seeds = len(spec.seeds)
-  template = jitloop.init_runs(agent, env, min(config.replay_capacity, spec.steps), jnp.asarray(spec.seeds),
-                               jitloop.stack_runs([params] * seeds), np.full(seeds, 2**31 - 1))
-  meta, trees = checkpoint.load(os.path.join(folder, 'checkpoint.npz'),
-                                dict(states=template, result=run._empty(seeds)), exact_shapes=('states',))
+  _, _, agent, template = run.initial_states(config, spec)
+  _, trees = checkpoint.load(paths[1], dict(states=template, result=run._empty(len(spec.seeds))),
+                             exact_shapes=('states',))
   return config, spec, agent, trees['states'], int(trees['result'].steps[-1])
 
 
@@ -58,7 +58,10 @@ def main(argv=None) -> int:
   parser.add_argument('folder')
   parser.add_argument('--states', type=int, default=2000, help='replay states per seed (drawn uniformly)')
   args = parser.parse_args(argv)
-  config, spec, agent, states, steps = load_run(args.folder)
+  try:
+    config, spec, agent, states, steps = load_run(args.folder)
+  except checkpoint.CheckpointError as error:
+    parser.error(str(error))
   if config.index_dim == 0:
     parser.error(f'{args.folder} has no index (index_dim 0: DQN); nothing to measure.')
   print(f'{args.folder}: {spec.game}, {steps:,} steps; medians over {args.states:,} replay states per seed')

@@ -108,6 +108,9 @@ def test_make_minatar_script_writes_a_run_folder_and_a_rerun_returns_it(tmp_path
   assert capsys.readouterr().out == first
   assert experiment_scripts.load('minatar_index_spread').main([str(tmp_path), '--states', '50']) == 0
   assert 'seed 1: action gap' in capsys.readouterr().out  # reads the folder's config and checkpoint
+  with pytest.raises(SystemExit):
+    experiment_scripts.load('minatar_index_spread').main([str(tmp_path / 'absent')])
+  assert 'checkpoint.npz not found' in capsys.readouterr().err  # one line, not a traceback
   report = experiment_scripts.load('minatar_report')
   assert report.load_run(str(tmp_path))[1] == 'finished'
   saved = json.loads((tmp_path / 'config.json').read_text())

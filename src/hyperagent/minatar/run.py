@@ -91,18 +91,26 @@ def checkpointed_frame(path: str, seeds: tuple[int, ...]) -> pd.DataFrame:
   return to_frame(Result(*trees['result']), seeds)
 
 
-def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpoint_path: str | None = None,
-                checkpoint_every_s: float = 300.0, stop_on_interrupt: bool = False) -> Result:
-  """Runs every seed of `spec` to `spec.steps`; returns the host-side record. A matching checkpoint at
-  `checkpoint_path` is resumed (saved every `checkpoint_every_s` seconds, at the end and on Ctrl-C
-  when `stop_on_interrupt`, which then raises `checkpoint.Interrupted`); a finished run's checkpoint
-  also resumes with more `steps`, which extends it."""
+def initial_states(config: Config, spec: RunSpec):
+  """(env, env_params stacked per seed, agent, RunState of every seed before its first step): a run's
+  start, and the template its checkpoint is read into."""
   env, params = minatar.make(spec.game)
   agent = jitloop.make_agent_for(config, env)
   seeds = len(spec.seeds)
   env_params = jitloop.stack_runs([params] * seeds)
   capacity = min(config.replay_capacity, spec.steps)
   states = jitloop.init_runs(agent, env, capacity, jnp.asarray(spec.seeds), env_params, np.full(seeds, 2**31 - 1))
+  return env, env_params, agent, states
+
+
+def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpoint_path: str | None = None,
+                checkpoint_every_s: float = 300.0, stop_on_interrupt: bool = False) -> Result:
+  """Runs every seed of `spec` to `spec.steps`; returns the host-side record. A matching checkpoint at
+  `checkpoint_path` is resumed (saved every `checkpoint_every_s` seconds, at the end and on Ctrl-C
+  when `stop_on_interrupt`, which then raises `checkpoint.Interrupted`); a finished run's checkpoint
+  also resumes with more `steps`, which extends it."""
+  env, env_params, agent, states = initial_states(config, spec)
+  seeds = len(spec.seeds)
   driver = jitloop.Driver(
       chunk=jitloop.make_chunk_fn(config, env, spec.loop), env_params=env_params,
       lengths=jitloop.chunk_lengths(spec.steps, spec.eval_every), append=_append,
