@@ -11,7 +11,10 @@ past a finished metrics.csv), or metrics.csv where there is no checkpoint. Write
 <out>/minatar_curves.png (mean test return against steps per agent, every seed faint, random dashed).
 
 Final return of a seed: the mean of its last evaluation's test episodes (10 by default, each with its
-own sampled index, at most the game's own episode limit). The CI is Student's t over seeds.
+own sampled index, at most the game's own episode limit). One evaluation of 10 episodes swings a lot
+on breakout (a seed's return moves by 10-15 between evaluations), so the table also gives each seed's
+mean over its last `--last` evaluations (default 5: the last 250k of 1M steps). The CI is Student's t
+over seeds.
 """
 from __future__ import annotations
 
@@ -79,11 +82,12 @@ def load_run(folder: str) -> tuple[pd.DataFrame, str] | None:
   return None
 
 
-def final(frame: pd.DataFrame, column: str = 'eval_return') -> np.ndarray:
-  """[seeds] `column` at each seed's last evaluation: the test return, or (train_return) the mean
-  return of the training episodes that ended in the last evaluation period."""
-  last = frame[frame.steps == frame.steps.max()].sort_values('seed')
-  return last[column].to_numpy(float)
+def final(frame: pd.DataFrame, column: str = 'eval_return', last: int = 1) -> np.ndarray:
+  """[seeds] `column` at each seed's last evaluation (the test return, or with train_return the mean
+  return of the training episodes that ended in the last evaluation period), or its mean over the
+  last `last` evaluations."""
+  steps = np.sort(frame.steps.unique())[-last:]
+  return frame[frame.steps.isin(steps)].groupby('seed')[column].mean().sort_index().to_numpy(float)
 
 
 def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
@@ -105,9 +109,11 @@ def random_baseline(games, episodes: int, seed: int) -> dict[str, np.ndarray]:
   return {game: run.random_returns(game, episodes, seed) for game in games}
 
 
-def table(runs: dict, random: dict[str, np.ndarray], agents, games) -> str:
-  """Markdown: one row per game; per agent its final return with CI, per-seed values and status."""
+def table(runs: dict, random: dict[str, np.ndarray], agents, games, last: int = 5) -> str:
+  """Markdown: one row per game; per agent its final return with CI, per-seed values and status, its
+  mean over the last `last` evaluations, and the training return of the last period."""
   head = (['game'] + [f'{agent}: final test return (95% CI)' for agent in agents]
+          + [f'{agent}: mean of the last {last} evaluations' for agent in agents]
           + [f'{agent}: training return, last period' for agent in agents] + ['random policy', 'published DQN 1M (5M)'])
   lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
   for game in games:
@@ -120,6 +126,8 @@ def table(runs: dict, random: dict[str, np.ndarray], agents, games) -> str:
       values = final(frame)
       cell = f'{fmt(*mean_ci(values))}; seeds {", ".join(f"{v:.1f}" for v in values)}'
       cells.append(cell if status == 'finished' else f'{cell} [{status}]')
+    for agent in agents:
+      cells.append(fmt(*mean_ci(final(runs[game, agent][0], last=last))) if (game, agent) in runs else '')
     for agent in agents:
       cells.append(fmt(*mean_ci(final(runs[game, agent][0], 'train_return'))) if (game, agent) in runs else '')
     cells.append(fmt(*mean_ci(random[game])) if game in random else '')
@@ -162,7 +170,10 @@ def main(argv=None) -> int:
   parser.add_argument('--agents', nargs='+', default=list(AGENTS), choices=AGENTS)
   parser.add_argument('--random-episodes', type=int, default=100, help='episodes of the random policy per game')
   parser.add_argument('--seed', type=int, default=0, help="the random policy's seed")
+  parser.add_argument('--last', type=int, default=5, help='evaluations averaged per seed in the steadier column')
   args = parser.parse_args(argv)
+  if args.last < 1:
+    parser.error(f'--last must be >= 1, got {args.last}')
   if not os.path.isdir(args.root):
     parser.error(f'{args.root} is not a folder (expected <game>/<agent>/ run folders, as make minatar writes)')
   runs = {}
@@ -181,7 +192,7 @@ def main(argv=None) -> int:
   os.makedirs(args.out, exist_ok=True)
   text = (f'Final test return: mean over seeds of each seed\'s last evaluation; 95% CI: Student\'s t over '
           f'seeds. Random policy: {args.random_episodes} episodes per game, mean (95% CI).\n\n'
-          + table(runs, random, agents, args.games) + '\n\n' + PUBLISHED_NOTE + '\n\n' + TUNED_NOTE + '\n')
+          + table(runs, random, agents, args.games, args.last) + '\n\n' + PUBLISHED_NOTE + '\n\n' + TUNED_NOTE + '\n')
   with open(os.path.join(args.out, 'minatar.md'), 'w') as f:
     f.write(text)
   plot(runs, random, agents, args.games, os.path.join(args.out, 'minatar_curves.png'))

@@ -207,7 +207,8 @@ def test_random_returns_equal_a_python_rollout_of_the_same_draws():
 
 def test_the_report_tables_final_returns_with_a_t_interval_over_seeds(tmp_path, capsys):
   """Hand-made metrics: last evaluation's returns 1, 2, 3 over three seeds -> mean 2, sd 1, and the
-  95% t interval 2 ± 4.3027 / sqrt(3) = (-0.48, 4.48); an earlier evaluation does not count."""
+  95% t interval 2 ± 4.3027 / sqrt(3) = (-0.48, 4.48); an earlier evaluation does not count, but
+  does in the mean over the last two."""
   import experiment_scripts
   report = experiment_scripts.load('minatar_report')
   folder = tmp_path / 'breakout' / 'hyperagent'
@@ -218,10 +219,13 @@ def test_the_report_tables_final_returns_with_a_t_interval_over_seeds(tmp_path, 
   assert report.mean_ci([1.0, 2.0, 3.0]) == pytest.approx((2.0, 2 - 2.48414, 2 + 2.48414), abs=1e-4)
   assert report.mean_ci([5.0]) == (5.0, 5.0, 5.0)
   out = tmp_path / 'report'
-  assert report.main([str(tmp_path), '--out', str(out), '--games', 'breakout', '--random-episodes', '4']) == 0
+  assert report.main([str(tmp_path), '--out', str(out), '--games', 'breakout', '--random-episodes', '4',
+                      '--last', '2']) == 0
   text = (out / 'minatar.md').read_text()
   row = next(line for line in text.splitlines() if line.startswith('| breakout'))
   assert '2.00 (-0.48–4.48); seeds 1.0, 2.0, 3.0' in row and '[running' not in row
+  # over the last 2 evaluations the seeds average 5, 5.5, 6: 5.5 ± 4.3027 * 0.5 / sqrt(3)
+  assert '| 5.50 (4.26–6.74) |' in row
   assert (out / 'minatar_curves.png').exists()
   with pytest.raises(SystemExit):
     report.main([str(tmp_path / 'missing')])
