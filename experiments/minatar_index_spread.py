@@ -2,12 +2,14 @@
 
 - the posterior mean's action gap (top two of Q averaged over ξ, which is C[..., M] since E[ξ̂] = 0);
 - the spread of Q over ξ (standard deviation over 200 draws, averaged over actions);
-- how often the greedy action under a sampled ξ differs from the posterior mean's.
+- how often the greedy action under a sampled ξ differs from the posterior mean's;
+- with --episodes N, the return of N test episodes under a sampled index each (the run's own evaluation,
+  SPEC §2.2) beside that of the posterior mean's greedy policy, on the same games.
 
 A spread far below the gap means Thompson sampling barely changes what the agent does, so it barely
 explores. Reads a run folder of experiments/minatar.py (config.json and checkpoint.npz, finished or not).
 
-  python experiments/minatar_index_spread.py results/minatar/breakout/hyperagent [--states 2000]
+  python experiments/minatar_index_spread.py results/minatar/breakout/hyperagent [--states 2000] [--episodes 20]
 """
 from __future__ import annotations
 
@@ -19,8 +21,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hyperagent import checkpoint
+from hyperagent import checkpoint, jitloop
 from hyperagent.config import Config
+from hyperagent.minatar import env as minatar
 from hyperagent.minatar import run
 
 
@@ -53,10 +56,27 @@ def spread(agent, params, obs: jax.Array, key: jax.Array, draws: int = 200) -> d
               changed=float((q.argmax(-1) != mean.argmax(-1)[None]).mean()))
 
 
+def test_returns(agent, game: str, params, key: jax.Array, episodes: int, mean_index: bool) -> np.ndarray:
+  """[episodes] returns of test episodes of `game` (fresh games, its own step limit), each under a
+  sampled index, or all under the posterior mean's greedy policy: argmax_a C[a, M], the Q averaged
+  over ξ. The same `key` gives both the same games' draws."""
+  env, env_params = minatar.make(game)
+  if mean_index:
+    m = agent.config.index_dim
+    mean_greedy = lambda params, actor, obs, first, evaluation=False: (
+        agent.network.coefficients(params, obs)[..., m].argmax(-1), actor)
+    agent = agent._replace(act=mean_greedy)
+  spec = jitloop.LoopSpec(eval_episodes=episodes, eval_steps=env.max_episode_steps)
+  play = jax.jit(lambda params, key: jitloop.run_test_episodes(agent, env, spec, env_params, params, key)[0])
+  return np.asarray(play(params, key))
+
+
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument('folder')
   parser.add_argument('--states', type=int, default=2000, help='replay states per seed (drawn uniformly)')
+  parser.add_argument('--episodes', type=int, default=0,
+                      help='test episodes per seed under a sampled index and under the posterior mean (0: none)')
   args = parser.parse_args(argv)
   try:
     config, spec, agent, states, steps = load_run(args.folder)
@@ -73,6 +93,12 @@ def main(argv=None) -> int:
     figures = spread(agent, params, obs, jax.random.PRNGKey(seed))
     print(f'seed {seed}: action gap {figures["gap"]:.3f}, spread of Q over the index {figures["spread"]:.4f}, '
           f'greedy action changed by a sampled index on {100 * figures["changed"]:.1f}% of states')
+    if args.episodes:
+      key = jax.random.PRNGKey(1000 + seed)
+      sampled, mean = (test_returns(agent, spec.game, params, key, args.episodes, mean_index)
+                       for mean_index in (False, True))
+      print(f'seed {seed}: test return over {args.episodes} episodes: {sampled.mean():.2f} under a sampled '
+            f'index each, {mean.mean():.2f} under the posterior mean')
   return 0
 
 

@@ -106,8 +106,10 @@ def test_make_minatar_script_writes_a_run_folder_and_a_rerun_returns_it(tmp_path
   first = capsys.readouterr().out
   assert script.main(argv) == 0  # finished: loaded, not trained again
   assert capsys.readouterr().out == first
-  assert experiment_scripts.load('minatar_index_spread').main([str(tmp_path), '--states', '50']) == 0
-  assert 'seed 1: action gap' in capsys.readouterr().out  # reads the folder's config and checkpoint
+  assert experiment_scripts.load('minatar_index_spread').main([str(tmp_path), '--states', '50',
+                                                               '--episodes', '2']) == 0
+  spread_out = capsys.readouterr().out  # reads the folder's config and checkpoint
+  assert 'seed 1: action gap' in spread_out and 'seed 1: test return over 2 episodes' in spread_out
   with pytest.raises(SystemExit):
     experiment_scripts.load('minatar_index_spread').main([str(tmp_path / 'absent')])
   assert 'checkpoint.npz not found' in capsys.readouterr().err  # one line, not a traceback
@@ -156,6 +158,28 @@ def test_index_spread_reads_the_gap_off_the_mean_and_the_spread_off_the_index_pa
   assert still == pytest.approx(dict(gap=3.0, spread=0.0, changed=0.0), abs=1e-6)
   moving = script.spread(with_index(jnp.zeros((2, 3, m)).at[:, 0, :].set(100.0)), None, None, jax.random.PRNGKey(0))
   assert moving['gap'] == 3.0 and moving['spread'] > 1.0 and 0.0 < moving['changed'] < 1.0
+
+
+def test_the_posterior_mean_policy_plays_the_argmax_of_the_mean_coefficients():
+  """Hand-made coefficients whose mean part favours action 3 everywhere and whose index part is
+  zero: the posterior mean's test episodes are those of a policy that always plays 3, on the same
+  games. On space_invaders that policy scores and always playing 0 does not, so a wrong argmax shows."""
+  import experiment_scripts
+  script = experiment_scripts.load('minatar_index_spread')
+  config = make_config('hyperagent', 'minatar', **SMALL)
+  env, params = minatar.make('space_invaders')
+  agent = jitloop.make_agent_for(config, env)
+  m = config.index_dim
+  coefficients = lambda _, obs: jnp.zeros((obs.shape[0], env.num_actions, m + 1)).at[:, 3, m].set(1.0)
+  fixed = agent._replace(network=agent.network._replace(coefficients=coefficients))
+  key = jax.random.PRNGKey(3)
+  mean = script.test_returns(fixed, 'space_invaders', None, key, 4, mean_index=True)
+  spec = jitloop.LoopSpec(eval_episodes=4, eval_steps=env.max_episode_steps)
+  always = lambda a: jitloop.run_test_episodes(
+      agent._replace(act=lambda _, actor, obs, first, evaluation=False: (jnp.full(obs.shape[0], a), actor)),
+      env, spec, params, None, key)[0]
+  np.testing.assert_array_equal(mean, always(3))
+  assert mean.sum() > 0 and not np.array_equal(mean, always(0))
 
 
 def test_the_minatar_torso_is_a_3x3_valid_convolution():
