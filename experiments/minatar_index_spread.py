@@ -21,9 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hyperagent import checkpoint, jitloop
+from hyperagent import checkpoint
 from hyperagent.config import Config
-from hyperagent.minatar import env as minatar
 from hyperagent.minatar import run
 
 
@@ -57,18 +56,15 @@ def spread(agent, params, obs: jax.Array, key: jax.Array, draws: int = 200) -> d
 
 
 def test_returns(agent, game: str, params, key: jax.Array, episodes: int, mean_index: bool) -> np.ndarray:
-  """[episodes] returns of test episodes of `game` (fresh games, its own step limit), each under a
-  sampled index, or all under the posterior mean's greedy policy: argmax_a C[a, M], the Q averaged
-  over ξ. The same `key` gives both the same games' draws."""
-  env, env_params = minatar.make(game)
+  """[episodes] returns of test episodes of `game` (`run.test_returns`), each under a sampled index,
+  or all under the posterior mean's greedy policy: argmax_a C[a, M], the Q averaged over ξ. The same
+  `key` gives both the same games' draws."""
   if mean_index:
     m = agent.config.index_dim
     mean_greedy = lambda params, actor, obs, first, evaluation=False: (
         agent.network.coefficients(params, obs)[..., m].argmax(-1), actor)
     agent = agent._replace(act=mean_greedy)
-  spec = jitloop.LoopSpec(eval_episodes=episodes, eval_steps=env.max_episode_steps)
-  play = jax.jit(lambda params, key: jitloop.run_test_episodes(agent, env, spec, env_params, params, key)[0])
-  return np.asarray(play(params, key))
+  return run.test_returns(agent, game, params, key, episodes)
 
 
 def main(argv=None) -> int:

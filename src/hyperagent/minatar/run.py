@@ -17,6 +17,7 @@ import pandas as pd
 
 from hyperagent import checkpoint, jitloop
 from hyperagent.cli import parse_seeds, setting
+from hyperagent.agent import Agent
 from hyperagent.config import Config, make_config
 from hyperagent.minatar import env as minatar
 
@@ -129,17 +130,24 @@ def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpo
                        stop_on_interrupt=stop_on_interrupt)
 
 
+def test_returns(agent: Agent, game: str, params, key: jax.Array, episodes: int,
+                 max_steps: int | None = None) -> np.ndarray:
+  """[episodes] returns of `agent`'s test episodes (`jitloop.run_test_episodes`: fresh games, at most
+  `max_steps` steps each, by default the game's own limit) with network parameters `params`."""
+  env, env_params = minatar.make(game)
+  spec = jitloop.LoopSpec(eval_episodes=episodes, eval_steps=max_steps or env.max_episode_steps)
+  play = jax.jit(lambda params, key: jitloop.run_test_episodes(agent, env, spec, env_params, params, key)[0])
+  return np.asarray(play(params, key))
+
+
 def random_returns(game: str, episodes: int, seed: int = 0, max_steps: int | None = None) -> np.ndarray:
   """[episodes] returns of the uniform random policy, the baseline of the results table: the test
-  episodes of a run (`jitloop.run_test_episodes`: fresh games, at most `max_steps` steps each, by
-  default the game's own limit) with each action drawn uniformly from the actor's key."""
-  env, params = minatar.make(game)
-  spec = jitloop.LoopSpec(eval_episodes=episodes, eval_steps=max_steps or env.max_episode_steps)
+  episodes of a run (`test_returns`) with each action drawn uniformly from the actor's key."""
+  env, _ = minatar.make(game)
   agent = jitloop.make_agent_for(make_config('dqn', 'minatar'), env)  # its network is never applied
 
   def uniform(_params, actor, observation, first, evaluation=False):
     key, k = jax.random.split(actor.key)
     return jax.random.randint(k, (episodes,), 0, env.num_actions), actor._replace(key=key)
 
-  test = jax.jit(lambda key: jitloop.run_test_episodes(agent._replace(act=uniform), env, spec, params, None, key))
-  return np.asarray(test(jax.random.PRNGKey(seed))[0])
+  return test_returns(agent._replace(act=uniform), game, None, jax.random.PRNGKey(seed), episodes, max_steps)
