@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hyperagent import checkpoint
+from hyperagent import checkpoint, cli
 from hyperagent.config import Config
 from hyperagent.minatar import run
 
@@ -36,7 +36,7 @@ def load_run(folder: str):
   with open(paths[0]) as f:
     saved = json.load(f)
   config = Config.from_dict(saved['config'])
-  spec = run.RunSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved['spec'].items()})
+  spec = cli.from_record(run.RunSpec, saved['spec'])
   _, _, agent, template = run.initial_states(config, spec)
   _, trees = checkpoint.load(paths[1], dict(states=template, result=run._empty(len(spec.seeds))),
                              exact_shapes=('states',))

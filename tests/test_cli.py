@@ -2,6 +2,7 @@
 and the parsed flags give back the dataclass."""
 import argparse
 import dataclasses
+import json
 
 import pytest
 
@@ -65,3 +66,14 @@ def test_a_field_without_help_is_refused():
     x: int = 1
   with pytest.raises(TypeError, match='cli.setting'):
     cli.add_settings(argparse.ArgumentParser(), Bare)
+
+
+def test_a_settings_record_round_trips_through_json():
+  """config.json keeps a run's settings as `dataclasses.asdict`; JSON turns the seed tuple into a list,
+  which `from_record` turns back, so the rebuilt settings equal (and hash like) the originals."""
+  from hyperagent.minatar.run import RunSpec as MinAtarSpec
+  for spec in (RunSpec(size=12, seeds=(3, 7)), MinAtarSpec(game='freeway', seeds=(5, 2), steps=100)):
+    record = json.loads(json.dumps(dataclasses.asdict(spec)))
+    assert isinstance(record['seeds'], list)
+    rebuilt = cli.from_record(type(spec), record)
+    assert rebuilt == spec and hash(rebuilt) == hash(spec) and rebuilt.seeds == spec.seeds

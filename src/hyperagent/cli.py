@@ -12,7 +12,7 @@ import argparse
 import dataclasses
 import types
 import typing
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 
 def setting(default: Any, help: str, *, choices: Sequence[Any] | None = None,
@@ -81,9 +81,19 @@ def settings_from(cls: type, args: argparse.Namespace, **given: Any) -> Any:
     if field.name in given:
       values[field.name] = given[field.name]
     elif hasattr(args, field.name):
-      value = getattr(args, field.name)
-      values[field.name] = tuple(value) if isinstance(value, list) else value
+      values[field.name] = as_tuple(getattr(args, field.name))
   return cls(**values)
+
+
+def as_tuple(value: Any) -> Any:
+  """A list as a tuple, anything else as it is: argparse, JSON and `ast.literal_eval` give lists
+  where the settings dataclasses keep (hashable) tuples."""
+  return tuple(value) if isinstance(value, list) else value
+
+
+def from_record(cls: type, record: Mapping[str, Any]) -> Any:
+  """`cls` from a record of its fields, as a run's config.json keeps it (`dataclasses.asdict`)."""
+  return cls(**{name: as_tuple(value) for name, value in record.items()})
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:

@@ -11,7 +11,7 @@ import types
 import typing
 from typing import Any, Mapping, Sequence
 
-from hyperagent import indices
+from hyperagent import cli, indices
 
 TORSOS = ('mlp', 'nature_cnn', 'minatar_cnn', 'identity')
 INDEX_DISTS = tuple(indices.INDEX_LAWS)
@@ -137,7 +137,7 @@ class Config:
   @classmethod
   def from_dict(cls, settings: Mapping[str, Any]) -> 'Config':
     """A Config from its `to_dict()` (JSON turns tuples into lists; Config wants tuples)."""
-    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()})
+    return cli.from_record(cls, settings)
 
 
 def _check_types(config: Config) -> None:
@@ -245,5 +245,5 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
       value = ast.literal_eval(text)
     except (ValueError, SyntaxError):
       value = text
-    overrides[name.strip()] = tuple(value) if isinstance(value, list) else value
+    overrides[name.strip()] = cli.as_tuple(value)
   return overrides
