@@ -142,19 +142,21 @@ def plot(runs: dict, random: dict[str, np.ndarray], agents, games, path: str) ->
   import matplotlib.pyplot as plt
   fig, axes = plt.subplots(1, len(games), figsize=(4 * len(games), 3.4), squeeze=False)
   colours = {agent: f'C{i}' for i, agent in enumerate(AGENTS)}
+  # one step axis for every game, so a running run shows how far it has got
+  right = max([1.0] + [frame.steps.max() / 1e6 for frame, _ in runs.values() if len(frame)])
   for ax, game in zip(axes[0], games):
     for agent in agents:
       if (game, agent) not in runs:
         continue
       frame, status = runs[game, agent]
       for _, g in frame.groupby('seed'):
-        ax.plot(g.steps, g.eval_return, color=colours[agent], alpha=0.25, lw=0.8)
+        ax.plot(g.steps / 1e6, g.eval_return, color=colours[agent], alpha=0.25, lw=0.8)
       mean = frame.groupby('steps').eval_return.mean()
-      ax.plot(mean.index, mean.values, color=colours[agent], lw=2,
+      ax.plot(mean.index / 1e6, mean.values, color=colours[agent], lw=2,
               label=agent + ('' if status == 'finished' else ' (running)'))
     if game in random:
       ax.axhline(random[game].mean(), color='grey', ls='--', lw=1, label='random policy')
-    ax.set(title=game, xlabel='agent steps', ylabel='test return')
+    ax.set(title=game, xlabel='agent steps (millions)', ylabel='test return', xlim=(0, right))
     ax.legend(fontsize=7)
   fig.tight_layout()
   fig.savefig(path, dpi=110)
