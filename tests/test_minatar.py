@@ -167,17 +167,16 @@ def test_the_posterior_mean_policy_plays_the_argmax_of_the_mean_coefficients():
   import experiment_scripts
   script = experiment_scripts.load('minatar_index_spread')
   config = make_config('hyperagent', 'minatar', **SMALL)
-  env, params = minatar.make('space_invaders')
+  env, _ = minatar.make('space_invaders')
   agent = jitloop.make_agent_for(config, env)
   m = config.index_dim
   coefficients = lambda _, obs: jnp.zeros((obs.shape[0], env.num_actions, m + 1)).at[:, 3, m].set(1.0)
   fixed = agent._replace(network=agent.network._replace(coefficients=coefficients))
   key = jax.random.PRNGKey(3)
   mean = script.test_returns(fixed, 'space_invaders', None, key, 4, mean_index=True)
-  spec = jitloop.LoopSpec(eval_episodes=4, eval_steps=env.max_episode_steps)
-  always = lambda a: jitloop.run_test_episodes(
+  always = lambda a: run.test_returns(
       agent._replace(act=lambda _, actor, obs, first, evaluation=False: (jnp.full(obs.shape[0], a), actor)),
-      env, spec, params, None, key)[0]
+      'space_invaders', None, key, 4)
   np.testing.assert_array_equal(mean, always(3))
   assert mean.sum() > 0 and not np.array_equal(mean, always(0))
 
