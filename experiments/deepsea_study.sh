@@ -17,4 +17,7 @@ run --agents ensemble --sizes 10 20 30 50 --seeds 5
 run --agents hyperagent --sizes 10 20 30 50 --seeds 5
 run --agents dqn --sizes 10 20 30 --seeds 5
 run --agents ensemble --sizes 70 100 --seeds 3
+# DQN beyond N = 30 runs its whole budget (it solves nothing past N = 10), ~1 core-hour for 50-120
+run --agents dqn --sizes 50 --seeds 5
+run --agents dqn --sizes 70 100 120 --seeds 3
 echo STUDY-DONE >> $OUT.log
