@@ -136,6 +136,30 @@ def table(runs: dict, random: dict[str, np.ndarray], agents, games, last: int = 
   return '\n'.join(lines)
 
 
+def above_random(values: np.ndarray, random_values: np.ndarray) -> bool:
+  """The agent's 95% t interval over seeds lies wholly above the random policy's 95% interval: the
+  reading of "well above random" this report applies, one rule for every game."""
+  return mean_ci(values)[1] > mean_ci(random_values)[2]
+
+
+def verdicts(runs: dict, random: dict[str, np.ndarray], agents, games) -> str:
+  """One line per agent: the finished games on which its final return is above random, and which are
+  still running (those are not judged)."""
+  lines = []
+  for agent in agents:
+    finished = [g for g in games if (g, agent) in runs and runs[g, agent][1] == 'finished' and g in random]
+    above = [g for g in finished if above_random(final(runs[g, agent][0]), random[g])]
+    running = [g for g in games if (g, agent) in runs and runs[g, agent][1] != 'finished']
+    below = [g for g in finished if g not in above]
+    line = (f'- {agent}: above a random policy on {len(above)} of {len(finished)} finished games'
+            f' ({", ".join(above) or "none"})')
+    line += f'; not on {", ".join(below)}' if below else ''
+    line += f'; still running: {", ".join(running)}' if running else ''
+    lines.append(line)
+  return ('Above random: the final return\'s 95% interval lies wholly above the random policy\'s.\n'
+          + '\n'.join(lines))
+
+
 def plot(runs: dict, random: dict[str, np.ndarray], agents, games, path: str) -> None:
   import matplotlib
   matplotlib.use('Agg')
@@ -194,7 +218,8 @@ def main(argv=None) -> int:
   os.makedirs(args.out, exist_ok=True)
   text = (f'Final test return: mean over seeds of each seed\'s last evaluation; 95% CI: Student\'s t over '
           f'seeds. Random policy: {args.random_episodes} episodes per game, mean (95% CI).\n\n'
-          + table(runs, random, agents, args.games, args.last) + '\n\n' + PUBLISHED_NOTE + '\n\n' + TUNED_NOTE + '\n')
+          + table(runs, random, agents, args.games, args.last) + '\n\n'
+          + verdicts(runs, random, agents, args.games) + '\n\n' + PUBLISHED_NOTE + '\n\n' + TUNED_NOTE + '\n')
   with open(os.path.join(args.out, 'minatar.md'), 'w') as f:
     f.write(text)
   plot(runs, random, agents, args.games, os.path.join(args.out, 'minatar_curves.png'))

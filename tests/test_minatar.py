@@ -253,3 +253,21 @@ def test_the_report_tables_final_returns_with_a_t_interval_over_seeds(tmp_path, 
   with pytest.raises(SystemExit):
     report.main([str(tmp_path / 'missing')])
   assert 'is not a folder' in capsys.readouterr().err
+
+
+def test_the_report_calls_a_game_above_random_only_when_the_intervals_are_apart():
+  """Seeds 5, 5.5, 6 have the t interval (4.26, 6.74); against random returns 0, 0, 0, 0 (interval 0-0)
+  it is above, against 4, 5, 4, 5 (4.5 ± 0.92) it is not. Running games are listed, not judged."""
+  import experiment_scripts
+  report = experiment_scripts.load('minatar_report')
+  frame = lambda late: pd.DataFrame([dict(seed=s, steps=t, eval_return=r) for s, v in enumerate(late)
+                                     for t, r in ((100, 0.0), (200, v))])
+  high = frame([5.0, 5.5, 6.0])
+  assert report.above_random(report.final(high), np.zeros(4))
+  assert not report.above_random(report.final(high), np.array([4.0, 5.0, 4.0, 5.0]))
+  runs = {('breakout', 'dqn'): (high, 'finished'), ('freeway', 'dqn'): (high, 'finished'),
+          ('asterix', 'dqn'): (high, 'running: 200 of 300 steps')}
+  random = {'breakout': np.zeros(4), 'freeway': np.array([4.0, 5.0, 4.0, 5.0]), 'asterix': np.zeros(4)}
+  text = report.verdicts(runs, random, ['dqn'], ['breakout', 'freeway', 'asterix'])
+  assert ('- dqn: above a random policy on 1 of 2 finished games (breakout); not on freeway; '
+          'still running: asterix') in text
