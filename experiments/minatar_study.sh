@@ -6,6 +6,7 @@
 #   CODE=<a git worktree of the commit to run> AGENT=hyperagent CORE=0 bash experiments/minatar_study.sh &
 #   CODE=<the same worktree> AGENT=dqn CORE=1 bash experiments/minatar_study.sh &
 # or split one agent's games over two chains: GAMES="breakout freeway" LOG=<own log file> ...
+# A variant of an agent goes to its own folder: OUT=results/minatar-paper-scales ARGS="--set prior_scale=0.1 ..."
 # then: make minatar-report
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CODE=${CODE:-$ROOT}
@@ -18,6 +19,6 @@ cd $CODE
 for game in ${GAMES:-breakout space_invaders asterix freeway seaquest}; do
   echo "=== $game $AGENT $(date +%T)" >> $LOG
   PYTHONPATH=$CODE/src $PIN $PY experiments/minatar.py --game $game --agent $AGENT --seeds 3 --steps 1000000 \
-    --no-progress --out $OUT/$game/$AGENT >> $LOG 2>&1
+    --no-progress $ARGS --out $OUT/$game/$AGENT >> $LOG 2>&1
 done
 echo "MINATAR-DONE $AGENT $(date +%T)" >> $LOG
