@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test test-slow bench bench-official minatar minatar-report deepsea deepsea-scaling deepsea-ablation deepsea-study-report bsuite bsuite-report atari atari-report clean
+.PHONY: setup test test-slow bench bench-official minatar minatar-report archive deepsea deepsea-scaling deepsea-ablation deepsea-study-report bsuite bsuite-report atari atari-report clean
 
 setup: $(STAMP)
 
@@ -79,9 +79,16 @@ minatar: $(STAMP)
 	$(PY) experiments/minatar.py --game $(or $(GAME),breakout) --seeds $(or $(SEEDS),3) --steps $(or $(STEPS),1000000) \
 	  --agent $(or $(AGENT),hyperagent) $(ARGS)
 
-# make minatar-report [MINATAR_RESULTS=results/minatar]: table (final returns, CIs, random policy) and curves
+# make minatar-report [MINATAR_RESULTS=results/minatar]: table (final returns, CIs, random policy) and curves;
+# the paper's-Atari-scales variant of HyperAgent is a second series where its folder exists
+MINATAR_RESULTS ?= results/minatar $(if $(wildcard results/minatar-paper-scales),results/minatar-paper-scales=paper-scales)
 minatar-report: $(STAMP)
-	$(PY) experiments/minatar_report.py $(or $(MINATAR_RESULTS),results/minatar) --out reports/minatar
+	$(PY) experiments/minatar_report.py $(MINATAR_RESULTS) --out reports/minatar
+
+# make archive: results/'s small files (CSVs, configs, run logs; interim MinAtar rows from checkpoints)
+# into docs/results/, which git tracks (results/ is not: its checkpoints are tens of MB)
+archive: $(STAMP)
+	$(PY) experiments/archive_results.py results --to docs/results
 
 # make atari [GAME=breakout] [STEPS=3000] [SEEDS=1] [PROTOCOL=paper|machado] [AGENT=hyperagent|ensemble|dqn]
 # The default budget is a CPU demo of a few minutes; ATARI_ARGS holds its lighter settings: clear it

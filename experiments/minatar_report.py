@@ -2,12 +2,15 @@
 over seeds, beside a uniform random policy (measured here, same episode limit) and published DQN
 figures.
 
-  python experiments/minatar_report.py [results/minatar] [--out reports/minatar]
+  python experiments/minatar_report.py [results/minatar ...] [--out reports/minatar]
+  python experiments/minatar_report.py results/minatar results/minatar-paper-scales="paper scales"
   make minatar-report
 
 Reads results/minatar/<game>/<agent>/ (or the newest <agent>-<run id>/ that `make minatar` writes):
 the run's checkpoint (a run still going is marked with the steps it has reached, also one extended
-past a finished metrics.csv), or metrics.csv where there is no checkpoint. Writes <out>/minatar.md (the table) and
+past a finished metrics.csv), or metrics.csv where there is no checkpoint (marked running where it
+stops short of config.json's steps, as an archived run does). Several folders make several series; a
+FOLDER=LABEL names a variant. Writes <out>/minatar.md (the table) and
 <out>/minatar_curves.png (mean test return against steps per agent, every seed faint, random dashed).
 
 Final return of a seed: the mean of its last evaluation's test episodes (10 by default, each with its
@@ -77,9 +80,27 @@ def load_run(folder: str) -> tuple[pd.DataFrame, str] | None:
     if len(frame):
       reached = frame.steps.max()
       return frame, 'finished' if reached >= spec['steps'] else f'running: {reached:,} of {spec["steps"]:,} steps'
-  if os.path.exists(metrics):
-    return pd.read_csv(metrics), 'finished'
+  if os.path.exists(metrics):  # a finished run, or an archived one (experiments/archive_results.py)
+    frame = pd.read_csv(metrics)
+    if not len(frame):
+      return None
+    target = frame.steps.max()
+    if os.path.exists(config):
+      with open(config) as f:
+        target = json.load(f)['spec']['steps']
+    reached = frame.steps.max()
+    return frame, 'finished' if reached >= target else f'running: {reached:,} of {target:,} steps'
   return None
+
+
+def parse_root(text: str) -> tuple[str, str]:
+  """'FOLDER' or 'FOLDER=LABEL' -> (folder, label); a label names a variant ('paper scales')."""
+  folder, _, label = text.partition('=')
+  return folder, label
+
+
+def series_name(agent: str, label: str) -> str:
+  return f'{agent} ({label})' if label else agent
 
 
 def final(frame: pd.DataFrame, column: str = 'eval_return', last: int = 1) -> np.ndarray:
@@ -165,7 +186,7 @@ def plot(runs: dict, random: dict[str, np.ndarray], agents, games, path: str) ->
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt
   fig, axes = plt.subplots(1, len(games), figsize=(4 * len(games), 3.4), squeeze=False)
-  colours = {agent: f'C{i}' for i, agent in enumerate(AGENTS)}
+  colours = {agent: f'C{i}' for i, agent in enumerate(agents)}
   # one step axis for every game, so a running run shows how far it has got
   right = max([1.0] + [frame.steps.max() / 1e6 for frame, _ in runs.values() if len(frame)])
   for ax, game in zip(axes[0], games):
@@ -190,7 +211,9 @@ def plot(runs: dict, random: dict[str, np.ndarray], agents, games, path: str) ->
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split('\n', 1)[0], epilog=__doc__.split('\n', 1)[1],
                                    formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
-  parser.add_argument('root', nargs='?', default='results/minatar', help='folder of <game>/<agent>/ run folders')
+  parser.add_argument('roots', nargs='*', default=['results/minatar'], metavar='FOLDER[=LABEL]',
+                      help='folders of <game>/<agent>/ run folders; a label marks a variant, e.g. '
+                           'results/minatar-paper-scales="paper scales"')
   parser.add_argument('--out', default='reports/minatar')
   parser.add_argument('--games', nargs='+', default=list(GAMES), choices=GAMES)
   parser.add_argument('--agents', nargs='+', default=list(AGENTS), choices=AGENTS)
@@ -200,20 +223,24 @@ def main(argv=None) -> int:
   args = parser.parse_args(argv)
   if args.last < 1:
     parser.error(f'--last must be >= 1, got {args.last}')
-  if not os.path.isdir(args.root):
-    parser.error(f'{args.root} is not a folder (expected <game>/<agent>/ run folders, as make minatar writes)')
-  runs = {}
-  for game in args.games:
+  roots = [parse_root(text) for text in args.roots]
+  for root, _ in roots:
+    if not os.path.isdir(root):
+      parser.error(f'{root} is not a folder (expected <game>/<agent>/ run folders, as make minatar writes)')
+  runs, agents = {}, []
+  for root, label in roots:
     for agent in args.agents:
-      folder = find_run(args.root, game, agent)
-      loaded = folder and load_run(folder)
-      if loaded:
-        runs[game, agent] = loaded
-        print(f'{game}, {agent}: {folder} ({loaded[1]})')
+      name = series_name(agent, label)
+      for game in args.games:
+        folder = find_run(root, game, agent)
+        loaded = folder and load_run(folder)
+        if loaded:
+          runs[game, name] = loaded
+          agents += [name] if name not in agents else []
+          print(f'{game}, {name}: {folder} ({loaded[1]})')
   if not runs:
-    print(f'no MinAtar runs under {args.root}', file=sys.stderr)
+    print(f'no MinAtar runs under {", ".join(root for root, _ in roots)}', file=sys.stderr)
     return 1
-  agents = [a for a in args.agents if any(key[1] == a for key in runs)]
   random = random_baseline(args.games, args.random_episodes, args.seed)
   os.makedirs(args.out, exist_ok=True)
   text = (f'Final test return: mean over seeds of each seed\'s last evaluation; 95% CI: Student\'s t over '

@@ -90,7 +90,7 @@ def test_unknown_games_and_shapes_name_the_valid_ones():
     networks.check_obs_shape('minatar_cnn', (4, 84))
 
 
-def test_make_minatar_script_writes_a_run_folder_and_a_rerun_returns_it(tmp_path, capsys):
+def test_make_minatar_script_writes_a_run_folder_and_a_rerun_returns_it(tmp_path, tmp_path_factory, capsys):
   import experiment_scripts
   script = experiment_scripts.load('minatar')
   argv = ['--game', 'breakout', '--seeds', '2', '--steps', '200', '--eval-every', '100', '--eval-episodes', '2',
@@ -119,6 +119,14 @@ def test_make_minatar_script_writes_a_run_folder_and_a_rerun_returns_it(tmp_path
   saved['spec']['steps'] = 300  # what `--steps 300` writes as it starts extending the run
   (tmp_path / 'config.json').write_text(json.dumps(saved))
   assert report.load_run(str(tmp_path))[1] == 'running: 200 of 300 steps'  # not the finished metrics.csv
+  # the archive (what git keeps of a run) holds the rows and the settings, not the checkpoint, and
+  # the report reads it as the same run still going
+  archived = tmp_path_factory.mktemp('archive')
+  written = experiment_scripts.load('archive_results').archive(str(tmp_path), str(archived))
+  assert written == ['config.json', 'metrics.csv'] and not (archived / 'checkpoint.npz').exists()
+  frame, status = report.load_run(str(archived))
+  pd.testing.assert_frame_equal(frame, metrics, check_dtype=False)
+  assert status == 'running: 200 of 300 steps'
   with pytest.raises(SystemExit):
     script.main(['--game', 'pong'])
   assert 'breakout' in capsys.readouterr().err
@@ -250,6 +258,12 @@ def test_the_report_tables_final_returns_with_a_t_interval_over_seeds(tmp_path, 
   # over the last 2 evaluations the seeds average 5, 5.5, 6: 5.5 ± 4.3027 * 0.5 / sqrt(3)
   assert '| 5.50 (4.26–6.74) |' in row
   assert (out / 'minatar_curves.png').exists()
+  # a second folder with a label is a second series (a variant of the same agent)
+  assert report.main([str(tmp_path), f'{tmp_path}=paper scales', '--out', str(out), '--games', 'breakout',
+                      '--random-episodes', '4', '--agents', 'hyperagent']) == 0
+  head = (out / 'minatar.md').read_text().splitlines()[2]
+  assert ('| game | hyperagent: final test return (95% CI) | hyperagent (paper scales): final test return '
+          '(95% CI) |') in head
   with pytest.raises(SystemExit):
     report.main([str(tmp_path / 'missing')])
   assert 'is not a folder' in capsys.readouterr().err

@@ -1,0 +1,73 @@
+"""Copies the small, readable part of results/ into docs/results/, which git tracks.
+
+  python experiments/archive_results.py [results] [--to docs/results]
+  make archive
+
+results/ is ignored by git: it holds checkpoints of tens of MB (replay buffers). A workspace can be
+replaced between sessions, and in session 13 one was: every result folder of sessions 6-12 went with it,
+and only the figures quoted in README.md and BENCHMARKS.md survived. This keeps what the reports read:
+every .csv, .json, .jsonl and .md file under 2 MB, at the same relative path. A MinAtar run still going
+writes metrics.csv only when it ends, so its rows so far are read from its checkpoint and written as
+metrics.csv beside the copied config.json (the report then marks it by the steps it has reached).
+Commit docs/results/ after running it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+
+KEEP = ('.csv', '.json', '.jsonl', '.md')
+MAX_BYTES = 2 << 20
+
+
+def minatar_spec(folder: str) -> dict | None:
+  """The run settings of a MinAtar run folder with a checkpoint, or None for any other folder."""
+  config = os.path.join(folder, 'config.json')
+  if not (os.path.exists(config) and os.path.exists(os.path.join(folder, 'checkpoint.npz'))):
+    return None
+  with open(config) as f:
+    spec = json.load(f).get('spec', {})
+  return spec if 'game' in spec and 'seeds' in spec else None
+
+
+def archive(src: str, dst: str) -> list[str]:
+  """Copies the kept files of `src` into `dst`; returns the paths written (relative to `dst`)."""
+  written = []
+  for folder, _, files in os.walk(src):
+    rel = os.path.relpath(folder, src)
+    target = os.path.normpath(os.path.join(dst, rel))
+    kept = [n for n in files if n.endswith(KEEP) and os.path.getsize(os.path.join(folder, n)) <= MAX_BYTES]
+    spec = minatar_spec(folder)
+    if not kept and spec is None:
+      continue
+    os.makedirs(target, exist_ok=True)
+    for name in kept:
+      shutil.copy2(os.path.join(folder, name), os.path.join(target, name))
+      written.append(os.path.normpath(os.path.join(rel, name)))
+    if spec is not None:  # newer than any metrics.csv: the checkpoint is saved every 5 minutes
+      from hyperagent.minatar import run
+      frame = run.checkpointed_frame(os.path.join(folder, 'checkpoint.npz'), tuple(spec['seeds']))
+      if len(frame):
+        frame.to_csv(os.path.join(target, 'metrics.csv'), index=False)
+        written.append(os.path.normpath(os.path.join(rel, 'metrics.csv')))
+  return sorted(set(written))
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.split('\n', 1)[0], epilog=__doc__.split('\n', 1)[1],
+                                   formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
+  parser.add_argument('results', nargs='?', default='results')
+  parser.add_argument('--to', default='docs/results')
+  args = parser.parse_args(argv)
+  if not os.path.isdir(args.results):
+    parser.error(f'{args.results} is not a folder')
+  written = archive(args.results, args.to)
+  print(f'{len(written)} files written under {args.to}')
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
