@@ -86,7 +86,7 @@ minatar-report: $(STAMP)
 	$(PY) experiments/minatar_report.py $(MINATAR_RESULTS) --out reports/minatar
 
 # make archive: results/'s small files (CSVs, configs, run logs; interim MinAtar rows from checkpoints)
-# into docs/results/, which git tracks (results/ is not: its checkpoints are tens of MB)
+# into docs/results/, which git tracks (results/ is not: its checkpoints are hundreds of MB)
 archive: $(STAMP)
 	$(PY) experiments/archive_results.py results --to docs/results
 

@@ -3,8 +3,8 @@
   python experiments/archive_results.py [results] [--to docs/results]
   make archive
 
-results/ is ignored by git: it holds checkpoints of tens of MB (replay buffers). A workspace can be
-replaced between sessions, and in session 13 one was: every result folder of sessions 6-12 went with it,
+results/ is ignored by git: it holds checkpoints of hundreds of MB (replay buffers). A workspace can be
+replaced between sessions, and in session 13 one was: every result folder of sessions 5-12 went with it,
 and only the figures quoted in README.md and BENCHMARKS.md survived. This keeps what the reports read:
 every .csv, .json, .jsonl and .md file under 2 MB, at the same relative path. A MinAtar run still going
 writes metrics.csv only when it ends, so its rows so far are read from its checkpoint and written as

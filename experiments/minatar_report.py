@@ -78,19 +78,22 @@ def load_run(folder: str) -> tuple[pd.DataFrame, str] | None:
       spec = json.load(f)['spec']
     frame = run.checkpointed_frame(ckpt, tuple(spec['seeds']))
     if len(frame):
-      reached = frame.steps.max()
-      return frame, 'finished' if reached >= spec['steps'] else f'running: {reached:,} of {spec["steps"]:,} steps'
+      return frame, status(frame, spec['steps'])
   if os.path.exists(metrics):  # a finished run, or an archived one (experiments/archive_results.py)
     frame = pd.read_csv(metrics)
     if not len(frame):
       return None
-    target = frame.steps.max()
-    if os.path.exists(config):
-      with open(config) as f:
-        target = json.load(f)['spec']['steps']
-    reached = frame.steps.max()
-    return frame, 'finished' if reached >= target else f'running: {reached:,} of {target:,} steps'
+    if not os.path.exists(config):
+      return frame, 'finished'
+    with open(config) as f:
+      return frame, status(frame, json.load(f)['spec']['steps'])
   return None
+
+
+def status(frame: pd.DataFrame, steps: int) -> str:
+  """'finished' once the rows reach the run's `steps`, else how far they have got."""
+  reached = frame.steps.max()
+  return 'finished' if reached >= steps else f'running: {reached:,} of {steps:,} steps'
 
 
 def parse_root(text: str) -> tuple[str, str]:
