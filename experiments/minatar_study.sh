@@ -7,6 +7,8 @@
 #   CODE=<the same worktree> AGENT=dqn CORE=1 bash experiments/minatar_study.sh &
 # or split one agent's games over two chains: GAMES="breakout freeway" LOG=<own log file> ...
 # A variant of an agent goes to its own folder: OUT=results/minatar-paper-scales ARGS="--set prior_scale=0.1 ..."
+# Breadth first: STEPS=100000 takes every game to 100k; the same chain with STEPS=1000000 later extends
+# each run (MinAtar's replay holds 100k, so a run extended from 100k equals one run straight to 1M).
 # then: make minatar-report
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CODE=${CODE:-$ROOT}
@@ -18,7 +20,7 @@ LOG=${LOG:-$OUT-$AGENT.log}
 cd $CODE
 for game in ${GAMES:-breakout space_invaders asterix freeway seaquest}; do
   echo "=== $game $AGENT $(date +%T)" >> $LOG
-  PYTHONPATH=$CODE/src $PIN $PY experiments/minatar.py --game $game --agent $AGENT --seeds 3 --steps 1000000 \
+  PYTHONPATH=$CODE/src $PIN $PY experiments/minatar.py --game $game --agent $AGENT --seeds 3 --steps ${STEPS:-1000000} \
     --no-progress $ARGS --out $OUT/$game/$AGENT >> $LOG 2>&1
 done
 echo "MINATAR-DONE $AGENT $(date +%T)" >> $LOG
