@@ -3,14 +3,14 @@ over seeds, beside a uniform random policy (measured here, same episode limit) a
 figures.
 
   python experiments/minatar_report.py [results/minatar ...] [--out reports/minatar]
-  python experiments/minatar_report.py results/minatar results/minatar-paper-scales="paper scales"
+  python experiments/minatar_report.py results/minatar "paper scales=results/minatar-paper-scales"
   make minatar-report
 
 Reads results/minatar/<game>/<agent>/ (or the newest <agent>-<run id>/ that `make minatar` writes):
 the run's checkpoint (a run still going is marked with the steps it has reached, also one extended
 past a finished metrics.csv), or metrics.csv where there is no checkpoint (marked running where it
 stops short of config.json's steps, as an archived run does). Several folders make several series; a
-FOLDER=LABEL names a variant. Writes <out>/minatar.md (the table) and
+LABEL=FOLDER names a variant (the order of bsuite_report's NAME=DIR). Writes <out>/minatar.md (the table) and
 <out>/minatar_curves.png (mean test return against steps per agent, every seed faint, random dashed).
 
 Final return of a seed: the mean of its last evaluation's test episodes (10 by default, each with its
@@ -97,8 +97,11 @@ def status(frame: pd.DataFrame, steps: int) -> str:
 
 
 def parse_root(text: str) -> tuple[str, str]:
-  """'FOLDER' or 'FOLDER=LABEL' -> (folder, label); a label names a variant ('paper scales')."""
-  folder, _, label = text.partition('=')
+  """'FOLDER' or 'LABEL=FOLDER' -> (folder, label); a label names a variant ('paper scales'). An
+  existing folder is taken whole, '=' and all, as bsuite_report.parse_results does."""
+  label, sep, folder = text.partition('=')
+  if not sep or os.path.isdir(text):
+    return text, ''
   return folder, label
 
 

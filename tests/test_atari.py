@@ -390,6 +390,7 @@ def test_cli_unknown_game_lists_valid_names(capsys):
   assert 'Unknown Atari game' in capsys.readouterr().err
 
 
+@pytest.mark.slow  # ~45 s of CPU Atari; the runner's checkpoint test covers the loop, this the Makefile wiring
 def test_make_atari_end_to_end(tmp_path):
   """`make atari` with a few hundred steps and a tiny warm-up, then `make atari-report` on its output."""
   import json, os, pathlib, subprocess
@@ -435,6 +436,7 @@ def test_iqm_and_stratified_bootstrap():
   assert l1 == h1 == p1
 
 
+@pytest.mark.slow  # ~1 min on the CI machine; test_checkpoint_resume_reproduces_metrics covers resuming
 def test_ctrl_c_saves_where_it_stops_and_the_run_resumes(tmp_path):
   import os
   import signal

@@ -198,7 +198,10 @@ def _run_cli(results, sweep_spec, *extra, engine='jax'):
                    '--episodes', '3', '--engine', engine, *TINY_SET, *extra])
 
 
-@pytest.mark.parametrize('engine', ['jax', 'python'])
+# The jax variant compiles three group shapes (2, 1 and 18 ids: ~2 min on the CI machine); which ids to
+# skip and which to restart is engine-independent (bsuite_sweep.plan), and the jax engine's resume is
+# in the default suite through test_ctrl_c_saves_the_jax_engines_group_and_the_same_command_resumes_it.
+@pytest.mark.parametrize('engine', [pytest.param('jax', marks=pytest.mark.slow), 'python'])
 def test_runner_resumes_finished_skipped_unfinished_restarted(tmp_path, capsys, engine):
   results = tmp_path / 'ha'
   run = lambda ids: _run_cli(results, ids, engine=engine)

@@ -218,6 +218,7 @@ def test_bootstrap_statistics_over_seeds():
   assert results.bootstrap_exponent(table[table['size'] < 40], 'episodes') is None  # two sizes: no fit
 
 
+@pytest.mark.slow  # 2-3 min on the 2-core CI machine: two scripts in subprocesses, each compiling its loops
 def test_ablation_and_study_report_end_to_end(tmp_path):
   out = tmp_path / 'ablation'
   proc = subprocess.run(

@@ -259,7 +259,7 @@ def test_the_report_tables_final_returns_with_a_t_interval_over_seeds(tmp_path, 
   assert '| 5.50 (4.26–6.74) |' in row
   assert (out / 'minatar_curves.png').exists()
   # a second folder with a label is a second series (a variant of the same agent)
-  assert report.main([str(tmp_path), f'{tmp_path}=paper scales', '--out', str(out), '--games', 'breakout',
+  assert report.main([str(tmp_path), f'paper scales={tmp_path}', '--out', str(out), '--games', 'breakout',
                       '--random-episodes', '4', '--agents', 'hyperagent']) == 0
   head = (out / 'minatar.md').read_text().splitlines()[2]
   assert ('| game | hyperagent: final test return (95% CI) | hyperagent (paper scales): final test return '
@@ -285,3 +285,13 @@ def test_the_report_calls_a_game_above_random_only_when_the_intervals_are_apart(
   text = report.verdicts(runs, random, ['dqn'], ['breakout', 'freeway', 'asterix'])
   assert ('- dqn: above a random policy on 1 of 2 finished games (breakout); not on freeway; '
           'still running: asterix') in text
+
+
+def test_report_roots_read_label_then_folder_like_bsuite_report(tmp_path):
+  import experiment_scripts
+  report = experiment_scripts.load('minatar_report')
+  odd = tmp_path / 'a=b'  # an existing folder is taken whole, '=' and all
+  odd.mkdir()
+  assert report.parse_root('results/minatar') == ('results/minatar', '')
+  assert report.parse_root('paper scales=results/x') == ('results/x', 'paper scales')
+  assert report.parse_root(str(odd)) == (str(odd), '')
