@@ -203,8 +203,8 @@ def plot(runs: dict, random: dict[str, np.ndarray], agents, games, path: str) ->
       for _, g in frame.groupby('seed'):
         ax.plot(g.steps / 1e6, g.eval_return, color=colours[agent], alpha=0.25, lw=0.8)
       mean = frame.groupby('steps').eval_return.mean()
-      ax.plot(mean.index / 1e6, mean.values, color=colours[agent], lw=2,
-              label=agent + ('' if status == 'finished' else ' (running)'))
+      ax.plot(mean.index / 1e6, mean.values, color=colours[agent], lw=2, marker='o', ms=3,  # a run's first
+              label=agent + ('' if status == 'finished' else ' (running)'))  # point shows before its line
     if game in random:
       ax.axhline(random[game].mean(), color='grey', ls='--', lw=1, label='random policy')
     ax.set(title=game, xlabel='agent steps (millions)', ylabel='test return', xlim=(0, right))
