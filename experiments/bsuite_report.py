@@ -13,17 +13,15 @@ import argparse
 import os
 import sys
 
+from hyperagent import cli
+
 
 def parse_results(specs: list[str]) -> dict[str, str]:
   """['a=dir1', 'dir2'] -> {'a': 'dir1', 'dir2': 'dir2'}; duplicate names are an error."""
   results: dict[str, str] = {}
   for spec in specs:
-    name, sep, directory = spec.partition('=')
-    if not sep or os.path.isdir(spec):  # a plain directory (possibly with '=' in its name)
-      directory = spec
-      name = os.path.basename(os.path.normpath(os.path.abspath(spec)))
-    if not name or not directory:
-      raise ValueError(f'expected RESULTS_DIR or NAME=RESULTS_DIR, got {spec!r}')
+    name, directory = cli.labelled_folder(spec)
+    name = name or os.path.basename(os.path.normpath(os.path.abspath(directory)))
     if name in results:
       raise ValueError(f'agent name {name!r} is used twice; name them with NAME=RESULTS_DIR')
     results[name] = directory

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from hyperagent import cli
 from hyperagent.config import AGENTS
 from hyperagent.minatar import env as minatar
 
@@ -97,11 +98,8 @@ def status(frame: pd.DataFrame, steps: int) -> str:
 
 
 def parse_root(text: str) -> tuple[str, str]:
-  """'FOLDER' or 'LABEL=FOLDER' -> (folder, label); a label names a variant ('paper scales'). An
-  existing folder is taken whole, '=' and all, as bsuite_report.parse_results does."""
-  label, sep, folder = text.partition('=')
-  if not sep or os.path.isdir(text):
-    return text, ''
+  """'FOLDER' or 'LABEL=FOLDER' -> (folder, label); a label names a variant ('paper scales')."""
+  label, folder = cli.labelled_folder(text)
   return folder, label
 
 
@@ -229,7 +227,10 @@ def main(argv=None) -> int:
   args = parser.parse_args(argv)
   if args.last < 1:
     parser.error(f'--last must be >= 1, got {args.last}')
-  roots = [parse_root(text) for text in args.roots]
+  try:
+    roots = [parse_root(text) for text in args.roots]
+  except ValueError as error:
+    parser.error(str(error))
   for root, _ in roots:
     if not os.path.isdir(root):
       parser.error(f'{root} is not a folder (expected <game>/<agent>/ run folders, as make minatar writes)')

@@ -296,6 +296,8 @@ def test_cli_names_and_errors(tmp_path, capsys):
       'run_a': str(tmp_path / 'run_a'), 'b': str(tmp_path)}
   with pytest.raises(ValueError, match='used twice'):
     cli.parse_results([f'x={tmp_path}', f'x={tmp_path}'])
+  with pytest.raises(ValueError, match='LABEL=FOLDER'):
+    cli.parse_results([f'={tmp_path}'])
   with pytest.raises(SystemExit) as exit_info:
     cli.main([str(tmp_path / 'nope'), '--out', str(tmp_path / 'out')])
   assert exit_info.value.code == 2

@@ -77,3 +77,15 @@ def test_a_settings_record_round_trips_through_json():
     assert isinstance(record['seeds'], list)
     rebuilt = cli.from_record(type(spec), record)
     assert rebuilt == spec and hash(rebuilt) == hash(spec) and rebuilt.seeds == spec.seeds
+
+
+def test_labelled_folder_reads_label_then_folder(tmp_path):
+  odd = tmp_path / 'a=b'  # an existing folder is taken whole, '=' and all
+  odd.mkdir()
+  assert cli.labelled_folder('results/dqn') == ('', 'results/dqn')
+  assert cli.labelled_folder('paper scales=results/x') == ('paper scales', 'results/x')
+  assert cli.labelled_folder('a=b=c') == ('a', 'b=c')
+  assert cli.labelled_folder(str(odd)) == ('', str(odd))
+  for bad in ('=results/x', 'label='):
+    with pytest.raises(ValueError, match='LABEL=FOLDER'):
+      cli.labelled_folder(bad)

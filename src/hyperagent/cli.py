@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import types
 import typing
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -115,3 +116,15 @@ def parse_seeds(text: str) -> tuple[int, ...]:
         f"seeds must be a count ('3' = 0,1,2), a list ('2025,2030') or a range ('5-9') of distinct seeds >= 0; "
         f'got {text!r}')
   return seeds
+
+
+def labelled_folder(text: str) -> tuple[str, str]:
+  """'FOLDER' or 'LABEL=FOLDER' -> (label, folder), label '' when none is given: how the report
+  scripts name the runs they read. An existing folder is taken whole, '=' and all; an empty label
+  or folder ('=x', 'x=') is a ValueError."""
+  label, sep, folder = text.partition('=')
+  if not sep or os.path.isdir(text):
+    return '', text
+  if not label or not folder:
+    raise ValueError(f'expected FOLDER or LABEL=FOLDER, got {text!r}')
+  return label, folder
