@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
       'preset': 'deepsea',
       'replay': 'per id: config.replay_capacity, or what fits in 1 GiB when less '
                 '(bsuite_adapter.memory_capped_capacity; runs.jsonl has the value used)',
-      'deep_sea': 'one-hot grids enter as int positions (one_hot_input), same network'}
+      'deep_sea': 'one-hot grids enter as int positions (one_hot_input), same network',
+      'seeds': 'id <experiment>/<n> plays seed 1000 x seed + n (bsuite.sweep.id_seed)'}
   try:
     bsuite_sweep.write_run_info(results, args.agent, settings, args.seed, command, args.overwrite, notes)
   except ValueError as error:

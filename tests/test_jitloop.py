@@ -103,6 +103,25 @@ def test_vmapped_runs_equal_separate_runs(tmp_path):
   pd.testing.assert_frame_equal(read('both'), read('alone'), rtol=1e-6)
 
 
+def test_replicate_ids_play_their_own_seeds(tmp_path):
+  """catch's 20 ids are one setting replicated (bsuite: `seed: None`): they must be 20 runs, not
+  one run copied, and each id's seed is the same whichever group it plays in."""
+  from hyperagent.bsuite import sweep
+  ids = [i for i in bsuite.sweep.SWEEP if '/' in i]
+  for seed in (0, 1, 2):
+    assert len({sweep.id_seed(seed, i) for i in ids if i.startswith('catch/')}) == 20
+  assert len({(i.split('/')[0], sweep.id_seed(s, i)) for s in (0, 1, 2) for i in ids}) == 3 * len(ids)
+  with pytest.raises(ValueError, match='id number'):
+    sweep.id_seed(0, 'catch/1000')
+  config = make_config('hyperagent', 'deepsea', **TINY)
+  budgets = {'catch/0': 12, 'catch/1': 12}
+  group = engine.groups(list(budgets), config, budgets)[0]
+  engine.run_group(group, config, budgets, 0, str(tmp_path), chunk_steps=27)
+  read = lambda i: pd.read_csv(csv_format.bsuite_csv_path(str(tmp_path), i))
+  first, second = read('catch/0'), read('catch/1')
+  assert len(first) == len(second) and first.total_return.tolist() != second.total_return.tolist()
+
+
 def test_an_interrupted_group_resumes_to_the_uninterrupted_result(tmp_path):
   config = make_config('hyperagent', 'deepsea', **TINY)
   budgets = {'deep_sea/0': 30}

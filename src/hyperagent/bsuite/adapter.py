@@ -205,8 +205,9 @@ def run(bsuite_id: str, results_dir: str, agent_name: str, settings: Mapping[str
 
 def run_id(bsuite_id: str, results_dir: str, agent_name: str, settings: Mapping[str, Any], seed: int,
            episodes: int, progress_every_s: float = 0.5) -> dict[str, Any]:
-  """Runs one id from scratch (any old CSV is replaced); the pool's task. Reports progress to the
-  queue and returns the adapter's summary plus wall-clock seconds (agent construction included)."""
+  """Runs one id from scratch (any old CSV is replaced) under its own seed, `sweep.id_seed(seed, id)`;
+  the pool's task. Reports progress to the queue and returns the adapter's summary plus wall-clock
+  seconds (agent construction included)."""
   path = csv_format.bsuite_csv_path(results_dir, bsuite_id)
   if os.path.exists(path):
     os.remove(path)
@@ -219,7 +220,7 @@ def run_id(bsuite_id: str, results_dir: str, agent_name: str, settings: Mapping[
       last_report[:] = [now, episode]
 
   start = time.monotonic()
-  summary = run(bsuite_id, results_dir, agent_name, settings, seed, episodes, overwrite=True,
-                on_episode=on_episode)
+  summary = run(bsuite_id, results_dir, agent_name, settings, sweep.id_seed(seed, bsuite_id), episodes,
+                overwrite=True, on_episode=on_episode)
   summary['seconds'] = round(time.monotonic() - start, 3)
   return summary

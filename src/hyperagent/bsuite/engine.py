@@ -24,7 +24,7 @@ import pandas as pd
 from hyperagent import checkpoint, jitloop
 from hyperagent.config import Config
 from hyperagent.environment import JaxEnv
-from hyperagent.bsuite import csv_format
+from hyperagent.bsuite import csv_format, sweep
 from hyperagent.bsuite.envs import registry
 
 # The replay buffers of one group together. A buffer never holds more than its id can play
@@ -146,7 +146,8 @@ def run_group(group: Group, config: Config, budgets: Mapping[str, int], seed: in
               chunk_steps: int = 1_000, checkpoint_every_s: float = 60.0,
               on_chunk: Callable[[int], None] | None = None,
               interrupted: Callable[[], bool] = lambda: False) -> list[dict[str, Any]]:
-  """Plays every id of `group` to its budget; writes their CSVs; returns one summary per id.
+  """Plays every id of `group` to its budget; writes their CSVs; returns one summary per id. Each id
+  plays its own seed, `sweep.id_seed(seed, id)`.
 
   on_chunk: called with the episodes counted in each chunk (progress bars).
   interrupted: polled after each chunk; when true, the group is saved and `checkpoint.Interrupted`
@@ -163,12 +164,13 @@ def run_group(group: Group, config: Config, budgets: Mapping[str, int], seed: in
   agent = jitloop.make_agent_for(config, env)
   size = capacity(config, env, [most_steps(i, budgets[i]) for i in ids], len(padded))
   chunk = jitloop.make_chunk_fn(config, env, jitloop.LoopSpec(own_budgets=True))
-  init = lambda: shard(jitloop.init_runs(agent, env, size, jnp.full((len(padded),), seed), env_params, budget),
-                       devices)
+  seeds = jnp.asarray([sweep.id_seed(seed, i) for i in padded])
+  init = lambda: shard(jitloop.init_runs(agent, env, size, seeds, env_params, budget), devices)
   states = init()
   log_episodes = [csv_format.bsuite_log_episodes(int(b)) for b in budget]
   rows: list[list[dict]] = [[] for _ in padded]
-  run_meta = dict(ids=list(ids), budgets=budget.tolist(), seed=seed, config=config.to_dict(), capacity=size)
+  run_meta = dict(ids=list(ids), budgets=budget.tolist(), seed=seed, seeds=seeds.tolist(), config=config.to_dict(),
+                  capacity=size)
   path = checkpoint_path(results_dir, group)
   if os.path.exists(path):
     try:

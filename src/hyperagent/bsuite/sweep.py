@@ -51,7 +51,7 @@ class SweepSettings:
   results: str | None = setting(None, 'CSV folder (default: results/bsuite/<agent>)')
   workers: int = setting(os.cpu_count() or 1, 'parallel processes over ids; 1 runs in this process')
   episodes: int | None = setting(None, "cap on episodes per id (quick runs); default: bsuite's count per id")
-  seed: int = setting(0, 'the seed of every id')
+  seed: int = setting(0, "the sweep's seed: id <experiment>/<n> plays seed 1000 x seed + n (id_seed)")
   overwrite: bool = setting(False, 'rerun every id, even finished ones, and replace config.json')
   platform: str = setting('cpu', "JAX platform: 'cpu' (bsuite steps a small net one transition at a time, so "
                                  "call overhead, not FLOPs, dominates) or '' to let JAX choose")
@@ -108,6 +108,22 @@ def _resolve_one(name: str) -> tuple[str, ...]:
   raise ValueError(
       f'unknown bsuite id, experiment or tag {name!r}. Valid: a bsuite id such as deep_sea/3, '
       f'"{ALL}", an experiment ({", ".join(experiments())}) or a tag ({", ".join(sweep.TAGS)})')
+
+
+# bsuite's replicate ids (catch's 20 `seed: None` settings, the 4 per scale of the noise and scale
+# variants, discounting_chain's mapping seeds equal mod 5) differ only in their random draws. With one
+# seed for every id the jitted engine, whose environment draws come from the run's key, played them as
+# copies of one run, and an experiment's score rested on 1-5 runs instead of 20. Ids of a sweep number
+# fewer than 1,000 per experiment, so this is one distinct seed per (sweep seed, id).
+ID_SEED_STRIDE = 1_000
+
+
+def id_seed(seed: int, bsuite_id: str) -> int:
+  """The seed id `<experiment>/<n>` plays in a sweep with seed `seed`: 1000 * seed + n (both engines)."""
+  number = int(bsuite_id.rsplit('/', 1)[1])
+  if not 0 <= number < ID_SEED_STRIDE:
+    raise ValueError(f'bsuite id number must be in [0, {ID_SEED_STRIDE}), got {bsuite_id!r}')
+  return ID_SEED_STRIDE * seed + number
 
 
 def resolve_agent(agent_name: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
