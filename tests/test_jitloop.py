@@ -91,35 +91,29 @@ def test_each_run_stops_counting_and_learning_at_its_budget():
   assert int(states.train.step[1]) > int(states.train.step[0])
 
 
-def test_vmapped_runs_equal_separate_runs(tmp_path):
+def test_vmapped_runs_equal_separate_runs_and_replicate_ids_differ(tmp_path):
+  """catch's ids are one setting replicated (bsuite: `seed: None`): each plays its own seed, the same
+  one whichever group it is in, so they are separate runs, not one run copied."""
   config = make_config('hyperagent', 'deepsea', **TINY)
-  budgets = {'bandit/0': 60, 'bandit/1': 60}
+  budgets = {'catch/0': 12, 'catch/1': 12}
   both = engine.groups(list(budgets), config, budgets)
-  assert len(both) == 1 and both[0].ids == ('bandit/0', 'bandit/1')
-  engine.run_group(both[0], config, budgets, 0, str(tmp_path / 'both'), chunk_steps=32)
-  alone = engine.Group(both[0].env, ('bandit/1',))
-  engine.run_group(alone, config, budgets, 0, str(tmp_path / 'alone'), chunk_steps=32)
-  read = lambda d: pd.read_csv(csv_format.bsuite_csv_path(str(tmp_path / d), 'bandit/1'))
-  pd.testing.assert_frame_equal(read('both'), read('alone'), rtol=1e-6)
+  assert len(both) == 1 and both[0].ids == ('catch/0', 'catch/1')
+  engine.run_group(both[0], config, budgets, 0, str(tmp_path / 'both'), chunk_steps=27)
+  alone = engine.Group(both[0].env, ('catch/1',))
+  engine.run_group(alone, config, budgets, 0, str(tmp_path / 'alone'), chunk_steps=27)
+  read = lambda d, i: pd.read_csv(csv_format.bsuite_csv_path(str(tmp_path / d), i))
+  pd.testing.assert_frame_equal(read('both', 'catch/1'), read('alone', 'catch/1'), rtol=1e-6)
+  first, second = read('both', 'catch/0'), read('both', 'catch/1')
+  assert len(first) == len(second) and first.total_return.tolist() != second.total_return.tolist()
 
 
-def test_replicate_ids_play_their_own_seeds(tmp_path):
-  """catch's 20 ids are one setting replicated (bsuite: `seed: None`): they must be 20 runs, not
-  one run copied, and each id's seed is the same whichever group it plays in."""
+def test_every_id_of_the_sweep_has_its_own_seed():
   from hyperagent.bsuite import sweep
   ids = [i for i in bsuite.sweep.SWEEP if '/' in i]
-  for seed in (0, 1, 2):
-    assert len({sweep.id_seed(seed, i) for i in ids if i.startswith('catch/')}) == 20
+  assert sweep.id_seed(0, 'catch/7') == 7 and sweep.id_seed(2, 'catch/7') == 2007
   assert len({(i.split('/')[0], sweep.id_seed(s, i)) for s in (0, 1, 2) for i in ids}) == 3 * len(ids)
   with pytest.raises(ValueError, match='id number'):
     sweep.id_seed(0, 'catch/1000')
-  config = make_config('hyperagent', 'deepsea', **TINY)
-  budgets = {'catch/0': 12, 'catch/1': 12}
-  group = engine.groups(list(budgets), config, budgets)[0]
-  engine.run_group(group, config, budgets, 0, str(tmp_path), chunk_steps=27)
-  read = lambda i: pd.read_csv(csv_format.bsuite_csv_path(str(tmp_path), i))
-  first, second = read('catch/0'), read('catch/1')
-  assert len(first) == len(second) and first.total_return.tolist() != second.total_return.tolist()
 
 
 def test_an_interrupted_group_resumes_to_the_uninterrupted_result(tmp_path):
