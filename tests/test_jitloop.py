@@ -105,6 +105,26 @@ def test_vmapped_runs_equal_separate_runs_and_replicate_ids_differ(tmp_path):
   pd.testing.assert_frame_equal(read('both', 'catch/1'), read('alone', 'catch/1'), rtol=1e-6)
   first, second = read('both', 'catch/0'), read('both', 'catch/1')
   assert len(first) == len(second) and first.total_return.tolist() != second.total_return.tolist()
+  # experiments/bsuite_values.py retrains ids to inspect their values: it must play the sweep's runs
+  import experiment_scripts
+  probe = experiment_scripts.load('bsuite_values')
+  agent, env, params, states = probe.train(config, ['catch/0', 'catch/1'], 12, 0, chunk_steps=40)
+  np.testing.assert_allclose(states.counters.total_return, [first.total_return.iloc[-1],
+                                                            second.total_return.iloc[-1]], rtol=1e-6)
+  values = probe.first_values(agent, env, params, states, indices=30, seed=0)
+  for row in values:  # catch's 3 actions; HyperAgent's Q at s0 varies with the index
+    assert row['mean'].shape == (3,) and np.all(row['sd'] > 0) and np.isclose(row['greedy'].sum(), 1)
+
+
+def test_bsuite_values_rejects_ids_it_cannot_train_together(capsys):
+  import experiment_scripts
+  probe = experiment_scripts.load('bsuite_values')
+  for argv, message in ((['catch/0', 'deep_sea/0'], 'must share one environment'),
+                        (['catch/99'], "unknown bsuite id 'catch/99'"),
+                        (['catch/0', '--agent', 'boot_dqn'], "Unknown agent 'boot_dqn'")):
+    with pytest.raises(SystemExit):
+      probe.main(argv)
+    assert message in capsys.readouterr().err
 
 
 def test_every_id_of_the_sweep_has_its_own_seed():
