@@ -192,7 +192,7 @@ engine.run_group(group, config, {budgets!r}, 0, {str(tmp_path / 'two')!r}, chunk
     assert read('one')['episode'].iloc[-1] == budgets[bsuite_id]
 
 
-def test_drive_records_the_wall_clock_at_each_chunks_end():
+def test_drive_records_the_wall_clock_at_each_chunks_end(capsys):
   """JAX dispatches a jitted chunk asynchronously: the record must carry the time the chunk ended.
   A compiled chunk that takes T seconds to run must show at least most of T at its first entry."""
   work = jax.jit(lambda x: jax.lax.fori_loop(0, 40, lambda _, y: jnp.tanh(y @ y), x))
@@ -203,10 +203,16 @@ def test_drive_records_the_wall_clock_at_each_chunks_end():
   seconds = time.perf_counter() - begin
   driver = jitloop.Driver(
       chunk=lambda length, params, states: (states, work(states)), env_params=None, lengths=[1, 1],
-      append=lambda record, out, states, steps, wall: record + [wall], postfix=lambda record: {},
-      finished=lambda record: False, position=str, checkpoint_path=None, checkpoint_every_s=1e9, run_meta={})
-  walls = jitloop.drive(driver, x, [], 0, 2, wall_before=0.0, desc='', progress=False, stop_on_interrupt=False)
+      append=lambda record, out, states, steps, wall: record + [wall],
+      postfix=lambda record: dict(chunks=str(len(record))), finished=lambda record: False,
+      position=lambda steps: f'step {steps} of 2', checkpoint_path=None, checkpoint_every_s=1e9, run_meta={})
+  walls = jitloop.drive(driver, x, [], 0, 2, wall_before=0.0, desc='toy', progress=False, stop_on_interrupt=False,
+                        log_every_s=0.0)
   assert walls[0] > 0.5 * seconds and walls[1] > walls[0] + 0.5 * seconds
+  # without a progress bar (a run logged to a file) it says where it is, here after every chunk
+  lines = capsys.readouterr().out.splitlines()
+  assert [line.split(',')[0] for line in lines] == ['toy: step 1 of 2', 'toy: step 2 of 2']
+  assert lines[1].endswith('s, chunks 2')
 
 
 def test_the_custom_environment_example_learns_its_corridor():

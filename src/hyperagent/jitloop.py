@@ -312,13 +312,16 @@ def resume(driver: Driver, states: RunState, record: Any) -> tuple[RunState, Any
 
 
 def drive(driver: Driver, states: RunState, record: Any, chunks_done: int, end: int, *, wall_before: float,
-          desc: str, progress: bool, stop_on_interrupt: bool) -> Any:
+          desc: str, progress: bool, stop_on_interrupt: bool, log_every_s: float = 600.0) -> Any:
   """Plays chunks `chunks_done` .. `end - 1` with a progress bar, a checkpoint every `checkpoint_every_s`
-  seconds and at the end; returns the record. With `stop_on_interrupt`, a Ctrl-C ends the current
-  chunk, saves and raises `checkpoint.Interrupted` (main thread only; a second Ctrl-C interrupts at once)."""
+  seconds and at the end; returns the record. Without the bar (`progress=False`: runs logged to a
+  file), one line every `log_every_s` says where the run is. With `stop_on_interrupt`, a Ctrl-C ends
+  the current chunk, saves and raises `checkpoint.Interrupted` (main thread only; a second Ctrl-C
+  interrupts at once)."""
   path, lengths = driver.checkpoint_path, driver.lengths
   ends = list(itertools.accumulate(lengths))  # steps done after each chunk
   start, last_save = time.perf_counter() - wall_before, time.perf_counter()
+  last_log = time.perf_counter()
   bar = tqdm(total=sum(lengths), initial=ends[chunks_done - 1] if chunks_done else 0, unit='step', unit_scale=True,
              disable=not progress, desc=desc)
   with checkpoint.deferred_interrupt(stop_on_interrupt) as interrupted:
@@ -329,6 +332,10 @@ def drive(driver: Driver, states: RunState, record: Any, chunks_done: int, end: 
       record = driver.append(record, out, states, steps, time.perf_counter() - start)
       bar.update(lengths[i])
       bar.set_postfix(driver.postfix(record))
+      if not progress and time.perf_counter() - last_log >= log_every_s:
+        fields = ''.join(f', {name} {value}' for name, value in driver.postfix(record).items())
+        print(f'{desc}: {driver.position(steps)}, {time.perf_counter() - start:,.0f} s{fields}', flush=True)
+        last_log = time.perf_counter()
       done, stop = driver.finished(record), interrupted()
       if path and (i == end - 1 or done or stop or time.perf_counter() - last_save > driver.checkpoint_every_s):
         checkpoint.save(path, dict(run=driver.run_meta, chunks_done=i + 1, wall_s=time.perf_counter() - start),
