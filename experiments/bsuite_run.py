@@ -36,6 +36,9 @@ from hyperagent import cli
 from hyperagent.config import Config, parse_overrides
 from hyperagent.bsuite import sweep as bsuite_sweep
 
+# Without progress bars (output to a file), the jax engine says this often where its group is.
+LOG_EVERY_S = 600.0
+
 
 def make_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
@@ -135,9 +138,11 @@ def _run_jax(todo, episodes, results, agent, settings, args, workers, finished) 
       tqdm(total=sum(episodes.values()), desc='episodes', unit='ep', position=1, disable=None) as episode_bar, \
       checkpoint.deferred_interrupt(True) as interrupted:
     for group in groups:
-      episode_bar.set_description(f'{group.ids[0]} +{len(group.ids) - 1}' if len(group.ids) > 1 else group.ids[0])
+      label = f'{group.ids[0]} +{len(group.ids) - 1}' if len(group.ids) > 1 else group.ids[0]
+      episode_bar.set_description(label)
       try:
-        summaries = engine.run_group(group, config, episodes, args.seed, results, on_chunk=episode_bar.update,
+        summaries = engine.run_group(group, config, episodes, args.seed, results,
+                                     on_chunk=_counted(episode_bar, label, sum(episodes[i] for i in group.ids)),
                                      interrupted=interrupted)
       except checkpoint.Interrupted:
         raise KeyboardInterrupt from None
@@ -146,6 +151,22 @@ def _run_jax(todo, episodes, results, agent, settings, args, workers, finished) 
         finished.append(summary['bsuite_id'])
       id_bar.update(len(group.ids))
   return {}
+
+
+def _counted(bar, label: str, total: int):
+  """on_chunk for a group: advances the bar; without one, prints a line every LOG_EVERY_S seconds."""
+  start = last = time.monotonic()
+  played = 0
+
+  def on_chunk(episodes: int) -> None:
+    nonlocal last, played
+    bar.update(episodes)
+    played += episodes
+    if bar.disable and time.monotonic() - last >= LOG_EVERY_S:
+      print(f'{label}: {played:,} of {total:,} episodes, {time.monotonic() - start:,.0f} s since this process '
+            'started the group', flush=True)
+      last = time.monotonic()
+  return on_chunk
 
 
 def _finished(results, summary) -> None:

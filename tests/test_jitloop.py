@@ -141,12 +141,14 @@ def test_an_interrupted_group_resumes_to_the_uninterrupted_result(tmp_path):
   budgets = {'deep_sea/0': 30}
   group = engine.groups(list(budgets), config, budgets)[0]
   engine.run_group(group, config, budgets, 0, str(tmp_path / 'straight'), chunk_steps=50)
-  calls = []
+  calls, before, after = [], [], []
   with pytest.raises(checkpoint.Interrupted):
     engine.run_group(group, config, budgets, 0, str(tmp_path / 'resumed'), chunk_steps=50,
-                     interrupted=lambda: calls.append(1) or len(calls) == 2)
+                     interrupted=lambda: calls.append(1) or len(calls) == 2, on_chunk=before.append)
   assert (tmp_path / 'resumed' / 'jax-engine-deep_sea-0+1.npz').exists()
-  engine.run_group(group, config, budgets, 0, str(tmp_path / 'resumed'), chunk_steps=50)
+  engine.run_group(group, config, budgets, 0, str(tmp_path / 'resumed'), chunk_steps=50, on_chunk=after.append)
+  # deep_sea/0 is N = 10: 5 episodes per 50-step chunk; the resumed bar starts at the 10 played before
+  assert before == [5, 5] and after == [10, 5, 5, 5, 5] and sum(after) == budgets['deep_sea/0']
   assert not (tmp_path / 'resumed' / 'jax-engine-deep_sea-0+1.npz').exists()
   read = lambda d: pd.read_csv(csv_format.bsuite_csv_path(str(tmp_path / d), 'deep_sea/0'))
   pd.testing.assert_frame_equal(read('straight'), read('resumed'))
@@ -194,7 +196,8 @@ engine.run_group(group, config, {budgets!r}, 0, {str(tmp_path / 'two')!r}, chunk
 
 def test_drive_records_the_wall_clock_at_each_chunks_end(capsys):
   """JAX dispatches a jitted chunk asynchronously: the record must carry the time the chunk ended.
-  A compiled chunk that takes T seconds to run must show at least most of T at its first entry."""
+  A compiled chunk that takes T seconds to run must show a good part of T at its first entry (a fifth:
+  other jobs on the machine change T from run to run; the dispatch alone takes microseconds)."""
   work = jax.jit(lambda x: jax.lax.fori_loop(0, 40, lambda _, y: jnp.tanh(y @ y), x))
   x = jnp.full((400, 400), 1e-3)
   jax.block_until_ready(work(x))  # compiled here, so the run below is execution alone
@@ -208,7 +211,7 @@ def test_drive_records_the_wall_clock_at_each_chunks_end(capsys):
       position=lambda steps: f'step {steps} of 2', checkpoint_path=None, checkpoint_every_s=1e9, run_meta={})
   walls = jitloop.drive(driver, x, [], 0, 2, wall_before=0.0, desc='toy', progress=False, stop_on_interrupt=False,
                         log_every_s=0.0)
-  assert walls[0] > 0.5 * seconds and walls[1] > walls[0] + 0.5 * seconds
+  assert walls[0] > 0.2 * seconds and walls[1] > walls[0] + 0.2 * seconds
   # without a progress bar (a run logged to a file) it says where it is, here after every chunk
   lines = capsys.readouterr().out.splitlines()
   assert [line.split(',')[0] for line in lines] == ['toy: step 1 of 2', 'toy: step 2 of 2']

@@ -149,7 +149,8 @@ def run_group(group: Group, config: Config, budgets: Mapping[str, int], seed: in
   """Plays every id of `group` to its budget; writes their CSVs; returns one summary per id. Each id
   plays its own seed, `sweep.id_seed(seed, id)`.
 
-  on_chunk: called with the episodes counted in each chunk (progress bars).
+  on_chunk: called with the episodes counted in each chunk (progress bars), and first, when the group
+    resumes from its checkpoint, with those counted before.
   interrupted: polled after each chunk; when true, the group is saved and `checkpoint.Interrupted`
     is raised.
   """
@@ -192,6 +193,8 @@ def run_group(group: Group, config: Config, budgets: Mapping[str, int], seed: in
 
   last_save = time.monotonic()
   counted = np.asarray(states.counters.episode)
+  if on_chunk is not None and counted.sum():  # resumed: the bars start where the group is
+    on_chunk(int(counted.sum()))
   while np.any(counted < budget):
     states, out = chunk(chunk_steps, env_params, states)
     for r, new in enumerate(log_rows(out, env, log_episodes)):
