@@ -364,3 +364,19 @@ def test_a_report_with_no_complete_experiment_says_so(random_dir, tmp_path):
   with open(index, encoding='utf-8') as f:
     page = f.read()
   assert 'No experiment is complete yet' in page and 'radar' not in _img_sources(index)
+
+
+def test_the_radar_keeps_to_tags_every_agent_has_scored():
+  """bsuite's radar draws a missing tag score at its floor: an agent that never ran a tag would look
+  as if it failed it. Tags scored for every agent come first; with fewer than 3 of those, any tag
+  with data; with fewer than 3 of those, all."""
+  def tags(scores):  # {agent: {tag: score or None}}
+    return pd.DataFrame([{bsuite_report.AGENT: agent, 'tag': tag, 'score': score}
+                         for agent, row in scores.items() for tag, score in row.items()])
+  full = dict(basic=0.9, noise=0.7, scale=0.8, credit_assignment=0.6)
+  partial = dict(basic=0.9, noise=0.8, scale=0.9, credit_assignment=None)
+  assert bsuite_report._radar_tags(tags(dict(a=full, b=partial))) == ['basic', 'noise', 'scale']
+  assert bsuite_report._radar_tags(tags(dict(a=full, b=dict(basic=0.5, noise=None, scale=None,
+                                                            credit_assignment=None)))) == sorted(full)
+  assert bsuite_report._radar_tags(tags(dict(a=dict(basic=0.5, noise=None, scale=None,
+                                                    credit_assignment=None)))) == sorted(full)

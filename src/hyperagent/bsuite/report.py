@@ -215,7 +215,15 @@ def _save_figure(fig: Any, path: str, dpi: int) -> None:
 
 
 def _radar_tags(tag_df: pd.DataFrame) -> list[str]:
-  with_data = sorted(tag_df.loc[tag_df.score.notna(), 'tag'].unique())
+  """The tags every agent has a score for; else those any agent has; else all (with fewer than
+  _MIN_RADAR_TAGS). bsuite's radar draws a missing score at its floor, which would read as an agent
+  failing a tag it never ran."""
+  scored = tag_df[tag_df.score.notna()]
+  agents = tag_df[AGENT].unique()
+  every_agent = sorted(tag for tag, rows in scored.groupby('tag') if set(rows[AGENT]) >= set(agents))
+  if len(every_agent) >= _MIN_RADAR_TAGS:
+    return every_agent
+  with_data = sorted(scored['tag'].unique())
   if len(with_data) >= _MIN_RADAR_TAGS:
     return with_data
   return sorted(tag_df['tag'].unique())
@@ -370,9 +378,11 @@ def _write_html(path: str, title: str, results: Mapping[str, str], scores: Score
 
   parts.append('<h2>Summary plots</h2>')
   if 'radar' in plots.made:
-    tags_note = ('' if set(radar_tags) <= set(with_data.tag)
-                 else ' Tags without data are drawn at bsuite\'s floor (0.05), because fewer than '
-                      f'{_MIN_RADAR_TAGS} tags have data.')
+    left_out = sorted(set(with_data.tag) - set(radar_tags))
+    tags_note = (' Tags without data are drawn at bsuite\'s floor (0.05), because fewer than '
+                 f'{_MIN_RADAR_TAGS} tags have data.' if not set(radar_tags) <= set(with_data.tag)
+                 else f' Left out, as not every agent has a score there: {html.escape(", ".join(left_out))}.'
+                 if left_out else '')
     parts += [_img(plots.made['radar'], 'bsuite radar plot'),
               f'<p class="note">Radar over tags: {html.escape(", ".join(radar_tags))}.{tags_note}</p>']
   if 'bar' in plots.made:
