@@ -17,6 +17,7 @@ import argparse
 import jax
 import jax.numpy as jnp
 import numpy as np
+from tqdm import tqdm
 
 from hyperagent import hypermodel, jitloop
 from hyperagent.bsuite import engine, sweep
@@ -37,8 +38,11 @@ def train(config: Config, ids: list[str], episodes: int, seed: int, chunk_steps:
   budget = jnp.full((len(ids),), episodes, jnp.int32)
   states = jitloop.init_runs(agent, env, size, seeds, params, budget)
   chunk = jitloop.make_chunk_fn(config, env, jitloop.LoopSpec(own_budgets=True))
-  while np.any(np.asarray(states.counters.episode) < episodes):
-    states, _ = chunk(chunk_steps, params, states)
+  with tqdm(total=episodes * len(ids), unit='ep', desc='episodes', disable=None) as bar:  # a TTY only
+    while np.any(np.asarray(states.counters.episode) < episodes):
+      before = int(np.asarray(states.counters.episode).sum())
+      states, _ = chunk(chunk_steps, params, states)
+      bar.update(int(np.asarray(states.counters.episode).sum()) - before)
   return agent, env, params, states
 
 
