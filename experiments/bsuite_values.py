@@ -15,12 +15,11 @@ from __future__ import annotations
 import argparse
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
 from hyperagent import hypermodel, jitloop
-from hyperagent.bsuite import engine, sweep
+from hyperagent.bsuite import engine
 from hyperagent.bsuite.envs import registry
 from hyperagent.config import Config, make_config, parse_overrides
 
@@ -31,12 +30,9 @@ def train(config: Config, ids: list[str], episodes: int, seed: int, chunk_steps:
   if len(envs) != 1:
     raise ValueError(f'the ids must share one environment (one experiment and shape): {", ".join(ids)}')
   env = envs.pop()
-  params = jitloop.stack_runs([registry.make_id(i)[1] for i in ids])
-  agent = jitloop.make_agent_for(config, env)
   size = engine.capacity(config, env, [engine.most_steps(i, episodes) for i in ids], len(ids))
-  seeds = jnp.asarray([sweep.id_seed(seed, i) for i in ids])
-  budget = jnp.full((len(ids),), episodes, jnp.int32)
-  states = jitloop.init_runs(agent, env, size, seeds, params, budget)
+  agent, params, _, states = engine.initial_runs(config, env, ids, np.full(len(ids), episodes, np.int32), seed,
+                                                 size)
   chunk = jitloop.make_chunk_fn(config, env, jitloop.LoopSpec(own_budgets=True))
   with tqdm(total=episodes * len(ids), unit='ep', desc='episodes', disable=None) as bar:  # a TTY only
     while np.any(np.asarray(states.counters.episode) < episodes):

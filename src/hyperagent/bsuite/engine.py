@@ -142,6 +142,16 @@ def _untrimmed(saved: jitloop.RunState, fresh: jitloop.RunState, rows: int) -> j
   return saved._replace(replay=checkpoint.restore_rows(saved.replay, fresh.replay, REPLAY_ROWS, rows, axis=1))
 
 
+def initial_runs(config: Config, env: JaxEnv, ids: Sequence[str], budget: Any, seed: int, size: int
+                 ) -> tuple[Any, Any, jax.Array, jitloop.RunState]:
+  """(agent, env params[R], seeds[R], initial states[R]) of the runs of `ids` (one per entry, repeats
+  allowed), each on its own seed `sweep.id_seed(seed, id)`, with replay capacity `size` per run."""
+  env_params = jitloop.stack_runs([registry.make_id(i)[1] for i in ids])
+  agent = jitloop.make_agent_for(config, env)
+  seeds = jnp.asarray([sweep.id_seed(seed, i) for i in ids])
+  return agent, env_params, seeds, jitloop.init_runs(agent, env, size, seeds, env_params, jnp.asarray(budget))
+
+
 def run_group(group: Group, config: Config, budgets: Mapping[str, int], seed: int, results_dir: str, *,
               chunk_steps: int = 1_000, checkpoint_every_s: float = 60.0,
               on_chunk: Callable[[int], None] | None = None,
@@ -160,14 +170,11 @@ def run_group(group: Group, config: Config, budgets: Mapping[str, int], seed: in
   # learn) make it divide evenly.
   devices = jax.local_devices()
   padded = list(ids) + [ids[-1]] * ((-len(ids)) % len(devices))
-  env_params = shard(jitloop.stack_runs([registry.make_id(i)[1] for i in padded]), devices)
   budget = np.array([budgets[i] for i in ids] + [0] * (len(padded) - len(ids)), np.int32)
-  agent = jitloop.make_agent_for(config, env)
   size = capacity(config, env, [most_steps(i, budgets[i]) for i in ids], len(padded))
+  agent, env_params, seeds, states = initial_runs(config, env, padded, budget, seed, size)
+  env_params, states = shard(env_params, devices), shard(states, devices)
   chunk = jitloop.make_chunk_fn(config, env, jitloop.LoopSpec(own_budgets=True))
-  seeds = jnp.asarray([sweep.id_seed(seed, i) for i in padded])
-  init = lambda: shard(jitloop.init_runs(agent, env, size, seeds, env_params, budget), devices)
-  states = init()
   log_episodes = [csv_format.bsuite_log_episodes(int(b)) for b in budget]
   rows: list[list[dict]] = [[] for _ in padded]
   run_meta = dict(ids=list(ids), budgets=budget.tolist(), seed=seed, seeds=seeds.tolist(), config=config.to_dict(),
