@@ -36,9 +36,6 @@ from hyperagent import cli
 from hyperagent.config import Config, parse_overrides
 from hyperagent.bsuite import sweep as bsuite_sweep
 
-# Without progress bars (output to a file), the jax engine says this often where its group is.
-LOG_EVERY_S = 600.0
-
 
 def make_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
@@ -154,7 +151,7 @@ def _run_jax(todo, episodes, results, agent, settings, args, workers, finished) 
 
 
 def _counted(bar, label: str, total: int):
-  """on_chunk for a group: advances the bar; without one, prints a line every LOG_EVERY_S seconds."""
+  """on_chunk for a group: advances the bar; without one, prints a line every cli.LOG_EVERY_S seconds."""
   start = last = time.monotonic()
   played = 0
 
@@ -162,7 +159,7 @@ def _counted(bar, label: str, total: int):
     nonlocal last, played
     bar.update(episodes)
     played += episodes
-    if bar.disable and time.monotonic() - last >= LOG_EVERY_S:
+    if bar.disable and time.monotonic() - last >= cli.LOG_EVERY_S:
       print(f'{label}: {played:,} of {total:,} episodes, {time.monotonic() - start:,.0f} s since this process '
             'started the group', flush=True)
       last = time.monotonic()

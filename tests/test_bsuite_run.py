@@ -17,6 +17,7 @@ import pytest
 from bsuite import sweep
 from dm_env import specs
 
+from hyperagent import cli as hyperagent_cli
 from hyperagent import config as config_lib
 from hyperagent.bsuite import adapter as bsuite_adapter
 from hyperagent.bsuite import sweep as bsuite_sweep
@@ -264,7 +265,7 @@ def test_runner_refuses_a_folder_holding_another_config(tmp_path):
 def test_runner_csvs_score_with_bsuite_analysis(tmp_path, engine, monkeypatch, capsys):
   """What the runner writes is what bsuite's loader and scorer read (through our report module)."""
   ours, boot = tmp_path / 'hyperagent', tmp_path / 'boot_dqn'
-  monkeypatch.setattr(cli, 'LOG_EVERY_S', 0.0)
+  monkeypatch.setattr(hyperagent_cli, 'LOG_EVERY_S', 0.0)
   assert _run_cli(ours, 'bandit/0,deep_sea/0', engine=engine) == 0
   if engine == 'jax':  # no progress bars under pytest: the engine logs where its groups are instead
     out = capsys.readouterr().out

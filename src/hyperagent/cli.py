@@ -15,6 +15,10 @@ import types
 import typing
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+# Runs without a progress bar (output to a log file) print where they are this often: jitloop.drive
+# (DeepSea, MinAtar) and the bsuite runner's jax engine.
+LOG_EVERY_S = 600.0
+
 
 def setting(default: Any, help: str, *, choices: Sequence[Any] | None = None,
             parse: Callable[[str], Any] | None = None) -> Any:

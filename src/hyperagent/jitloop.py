@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 from tqdm.auto import tqdm
 
-from hyperagent import checkpoint, replay
+from hyperagent import checkpoint, cli, replay
 from hyperagent.acting import ActorState
 from hyperagent.agent import Agent, TrainState, make_agent
 from hyperagent.config import Config
@@ -312,7 +312,7 @@ def resume(driver: Driver, states: RunState, record: Any) -> tuple[RunState, Any
 
 
 def drive(driver: Driver, states: RunState, record: Any, chunks_done: int, end: int, *, wall_before: float,
-          desc: str, progress: bool, stop_on_interrupt: bool, log_every_s: float = 600.0) -> Any:
+          desc: str, progress: bool, stop_on_interrupt: bool, log_every_s: float = cli.LOG_EVERY_S) -> Any:
   """Plays chunks `chunks_done` .. `end - 1` with a progress bar, a checkpoint every `checkpoint_every_s`
   seconds and at the end; returns the record. Without the bar (`progress=False`: runs logged to a
   file), one line every `log_every_s` says where the run is. With `stop_on_interrupt`, a Ctrl-C ends
