@@ -52,7 +52,8 @@ deepsea-scaling: $(STAMP)
 deepsea-ablation: $(STAMP)
 	$(PY) experiments/deepsea_ablation.py --sizes $(or $(SIZES),20 30) --seeds $(or $(SEEDS),10) $(ARGS)
 
-# make deepsea-study-report STUDY=results/deepsea-scaling: exponents with bootstrap CIs over seeds
+# make deepsea-study-report STUDY="results/deepsea-scaling [more study folders]" [ARGS="--out DIR"]: exponents with
+# bootstrap CIs over seeds, read from every folder named (a seed of an agent and size in one only)
 deepsea-study-report: $(STAMP)
 	$(PY) experiments/deepsea_study_report.py $(or $(STUDY),results/deepsea-scaling) $(ARGS)
 

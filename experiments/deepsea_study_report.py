@@ -1,13 +1,14 @@
 """The DeepSea scaling study's report: exponents with bootstrap intervals, per-size medians, the figure.
 
   python experiments/deepsea_study_report.py results/scaling-s5 --ranges 10-50 10-120
+  python experiments/deepsea_study_report.py results/scaling-s17 results/scaling-s16 --out reports/scaling
 
 Reads every run folder (`<agent>-N<size>-<mapping>`, as deepsea_scaling.py writes them, any number of
-invocations and seed counts) under the study folder. For each agent, criterion and range of N it fits
+invocations and seed counts) under the study folders (one seed of an agent and size in one folder only). For each agent, criterion and range of N it fits
 episodes ∝ N^k to the per-size medians over seeds, with a 95% bootstrap interval that resamples
 seeds within each size (unsolved seeds count as never; a fit needs three sizes with a finite median).
 Writes `study.md` (the tables) and `study_<criterion>.png` (medians, per-seed points, unsolved seeds
-as x at their budget) into the study folder.
+as x at their budget) into --out (default: the first study folder).
 """
 from __future__ import annotations
 
@@ -32,12 +33,21 @@ def parse_range(text: str) -> tuple[int, int]:
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                    allow_abbrev=False)
-  parser.add_argument('study', help='the folder deepsea_scaling.py wrote into (--out)')
+  parser.add_argument('study', nargs='+', help='folders deepsea_scaling.py wrote into (its --out)')
+  parser.add_argument('--out', help='where study.md and the figures go (default: the first study folder)')
   parser.add_argument('--ranges', type=parse_range, nargs='+', default=[(10, 50), (10, 120)])
   args = parser.parse_args(argv)
-  table = results.collect_runs(args.study)
+  missing = [d for d in args.study if not os.path.isdir(d)]
+  if missing:
+    parser.error(f'no such study folder: {", ".join(missing)}')
+  try:
+    table = results.collect_runs(*args.study)
+  except ValueError as e:
+    parser.error(str(e))
   if table.empty:
-    parser.error(f'no finished runs (a folder <agent>-N<size>-<mapping> with summary.csv) under {args.study}')
+    parser.error(f'no finished runs (a folder <agent>-N<size>-<mapping> with summary.csv) under {" ".join(args.study)}')
+  out = args.out or args.study[0]
+  os.makedirs(out, exist_ok=True)
 
   show = lambda v: 'never' if not np.isfinite(v) else f'{v:g}'
   lines = ['| agent | N | seeds | solved (all-optimal / bsuite) | median all-optimal (95% CI) | '
@@ -59,12 +69,12 @@ def main(argv=None) -> int:
         value = f'{fit[0]:.2f} ({fit[1]:.2f} – {fit[2]:.2f})' if fit else 'no fit (fewer than 3 sizes with a finite median)'
         lines.append(f'| {agent} | {criterion} | {low}–{high} | {sizes} | {value} |')
   text = '\n'.join(lines)
-  with open(os.path.join(args.study, 'study.md'), 'w') as f:
+  with open(os.path.join(out, 'study.md'), 'w') as f:
     f.write(text + '\n')
   for criterion in CRITERIA:
-    results.plot_scaling(os.path.join(args.study, f'study_{criterion}.png'), table, criterion)
+    results.plot_scaling(os.path.join(out, f'study_{criterion}.png'), table, criterion)
   print(text)
-  print(f'\nstudy.md and study_<criterion>.png in {args.study}/')
+  print(f'\nstudy.md and study_<criterion>.png in {out}/')
   return 0
 
 

@@ -218,6 +218,37 @@ def test_bootstrap_statistics_over_seeds():
   assert results.bootstrap_exponent(table[table['size'] < 40], 'episodes') is None  # two sizes: no fit
 
 
+def test_a_study_read_from_several_folders_counts_each_seed_once(tmp_path):
+  """A study grows across sessions (session 17 re-ran the small sizes in one folder while a long run
+  went on in another): the report reads both, and a seed found in two folders is refused, not counted
+  twice in a median."""
+  from hyperagent.deepsea import results
+
+  def fake_run(study, agent, size, seeds, budget):
+    folder = tmp_path / study / f'{agent}-N{size}-seed-abc'
+    folder.mkdir(parents=True)
+    (folder / 'config.json').write_text(json.dumps({'run': {'episodes': budget}}))
+    pd.DataFrame(dict(seed=seeds, size=size, eval_solve_episode=[100.0 * size] * len(seeds),
+                      bsuite_solve_episode=[90.0 * size] * len(seeds))).to_csv(folder / 'summary.csv', index=False)
+
+  fake_run('small', 'hyperagent', 10, [0, 1, 2], 2500)
+  fake_run('small', 'hyperagent', 20, [0, 1, 2], 2500)
+  fake_run('long', 'hyperagent', 70, [0, 1, 2], 5000)
+  (tmp_path / 'long' / 'notes').mkdir()  # a folder that is not a run is passed over
+  table = results.collect_runs(str(tmp_path / 'small'), str(tmp_path / 'long'))
+  assert sorted(table.groupby('size').size().items()) == [(10, 3), (20, 3), (70, 3)]
+  assert table.set_index('size')['budget_episodes'].to_dict() == {10: 2500, 20: 2500, 70: 5000}
+  k, _, _ = results.bootstrap_exponent(table, 'eval_solve_episode')
+  assert abs(k - 1.0) < 1e-9  # 100 N episodes at every size
+  fake_run('again', 'hyperagent', 20, [2, 3], 2500)
+  with pytest.raises(ValueError, match='N = 20 seed 2 is in more than one run folder'):
+    results.collect_runs(str(tmp_path / 'small'), str(tmp_path / 'again'))
+  bad = subprocess.run([sys.executable, os.path.join(ROOT, 'experiments', 'deepsea_study_report.py'),
+                        str(tmp_path / 'small'), str(tmp_path / 'nowhere')], capture_output=True, text=True, cwd=ROOT,
+                       timeout=120)
+  assert bad.returncode == 2 and 'no such study folder' in bad.stderr and 'nowhere' in bad.stderr
+
+
 @pytest.mark.slow  # 2-3 min on the 2-core CI machine: two scripts in subprocesses, each compiling its loops
 def test_ablation_and_study_report_end_to_end(tmp_path):
   out = tmp_path / 'ablation'
@@ -242,10 +273,11 @@ def test_ablation_and_study_report_end_to_end(tmp_path):
     config = make_config('hyperagent', 'deepsea', **TINY)
     from hyperagent.deepsea import results
     results.write_results(str(study / f'hyperagent-N{size}-seed'), config, spec, run.train_seeds(config, spec, progress=False))
-  report = subprocess.run([sys.executable, os.path.join(ROOT, 'experiments', 'deepsea_study_report.py'), str(study)],
-                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+  report = subprocess.run([sys.executable, os.path.join(ROOT, 'experiments', 'deepsea_study_report.py'), str(study),
+                           '--out', str(tmp_path / 'report')], capture_output=True, text=True, cwd=ROOT, timeout=120)
   assert report.returncode == 0, report.stderr
-  assert '| hyperagent | 4 | 2 |' in (study / 'study.md').read_text() and (study / 'study_eval_solve_episode.png').exists()
+  written = tmp_path / 'report'
+  assert '| hyperagent | 4 | 2 |' in (written / 'study.md').read_text() and (written / 'study_eval_solve_episode.png').exists()
 
 
 def test_run_folders_follow_the_settings_and_fresh_empties_them(tmp_path):

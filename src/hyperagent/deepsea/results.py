@@ -210,16 +210,28 @@ def bootstrap_exponent(table: pd.DataFrame, criterion: str, draws: int = 2_000, 
   return k, float(low), float(high)
 
 
-def collect_runs(study_dir: str) -> pd.DataFrame:
-  """Every run folder `<agent>-N<size>-<mapping>[-stochastic]` under `study_dir` with a summary.csv, as
-  one table (one row per seed) with its agent and its budget."""
+def collect_runs(*study_dirs: str) -> pd.DataFrame:
+  """Every run folder `<agent>-N<size>-<mapping>[-stochastic]` with a summary.csv under any of
+  `study_dirs`, as one table (one row per seed) with its agent, its budget and the folder it came from.
+  A study can grow across sessions and workspaces (a re-run of the small sizes in one folder, a long
+  run in another); the same agent, size and seed found twice is an error naming both folders, since
+  a median must not count one seed twice."""
   rows = []
-  for name in sorted(os.listdir(study_dir)):
-    path = os.path.join(study_dir, name, 'summary.csv')
-    if '-N' not in name or not os.path.exists(path):
-      continue
-    with open(os.path.join(study_dir, name, 'config.json')) as f:
-      budget = json.load(f)['run']['episodes']
-    frame = pd.read_csv(path).assign(agent=name.split('-N')[0], budget_episodes=budget)
-    rows.append(frame)
-  return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+  for study_dir in study_dirs:
+    for name in sorted(os.listdir(study_dir)):
+      path = os.path.join(study_dir, name, 'summary.csv')
+      if '-N' not in name or not os.path.exists(path):
+        continue
+      with open(os.path.join(study_dir, name, 'config.json')) as f:
+        budget = json.load(f)['run']['episodes']
+      rows.append(pd.read_csv(path).assign(agent=name.split('-N')[0], budget_episodes=budget,
+                                           folder=os.path.join(study_dir, name)))
+  if not rows:
+    return pd.DataFrame()
+  table = pd.concat(rows, ignore_index=True)
+  twice = table[table.duplicated(['agent', 'size', 'seed'], keep=False)]
+  if len(twice):
+    (agent, size, seed), group = next(iter(twice.groupby(['agent', 'size', 'seed'])))
+    raise ValueError(f'{agent} N = {size} seed {seed} is in more than one run folder: '
+                     f'{", ".join(group["folder"])}; pass the study folders so that each seed is in one')
+  return table
