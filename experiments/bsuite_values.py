@@ -77,9 +77,10 @@ def main(argv=None) -> int:
   except ValueError as error:
     parser.error(str(error))
   returns = np.asarray(states.counters.total_return) / np.asarray(states.counters.episode)
-  np.set_printoptions(precision=3, suppress=True)
+  # three significant digits, not three decimals: the scale experiments' rewards go down to 0.001
+  np.set_printoptions(formatter={'float': lambda v: f'{v:.3g}'})
   for bsuite_id, ret, row in zip(args.ids, returns, first_values(agent, env, params, states, args.indices, args.seed)):
-    print(f'{bsuite_id}: return per episode {ret:.4f}; Q(s0) mean over xi {row["mean"]}, '
+    print(f'{bsuite_id}: return per episode {ret:.4g}; Q(s0) mean over xi {row["mean"]}, '
           f'sd {row["sd"]}, greedy under {row["greedy"]}')
   return 0
 
