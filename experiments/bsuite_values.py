@@ -34,11 +34,13 @@ def train(config: Config, ids: list[str], episodes: int, seed: int, chunk_steps:
   agent, params, _, states = engine.initial_runs(config, env, ids, np.full(len(ids), episodes, np.int32), seed,
                                                  size)
   chunk = jitloop.make_chunk_fn(config, env, jitloop.LoopSpec(own_budgets=True))
+  played = np.asarray(states.counters.episode)
   with tqdm(total=episodes * len(ids), unit='ep', desc='episodes', disable=None) as bar:  # a TTY only
-    while np.any(np.asarray(states.counters.episode) < episodes):
-      before = int(np.asarray(states.counters.episode).sum())
+    while np.any(played < episodes):
       states, _ = chunk(chunk_steps, params, states)
-      bar.update(int(np.asarray(states.counters.episode).sum()) - before)
+      now = np.asarray(states.counters.episode)
+      bar.update(int(now.sum() - played.sum()))
+      played = now
   return agent, env, params, states
 
 

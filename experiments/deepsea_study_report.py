@@ -4,9 +4,10 @@
   python experiments/deepsea_study_report.py results/scaling-s17 results/scaling-s16 --out reports/scaling
 
 Reads every run folder (`<agent>-N<size>-<mapping>`, as deepsea_scaling.py writes them, any number of
-invocations and seed counts) under the study folders (one seed of an agent and size in one folder only). For each agent, criterion and range of N it fits
-episodes ∝ N^k to the per-size medians over seeds, with a 95% bootstrap interval that resamples
-seeds within each size (unsolved seeds count as never; a fit needs three sizes with a finite median).
+invocations and seed counts) under the study folders (one seed of an agent and size in one folder
+only). For each agent, criterion and range of N it fits episodes ∝ N^k to the per-size medians over
+seeds, with a 95% bootstrap interval that resamples seeds within each size (unsolved seeds count as
+never; a fit needs three sizes with a finite median).
 Writes `study.md` (the tables) and `study_<criterion>.png` (medians, per-seed points, unsolved seeds
 as x at their budget) into --out (default: the first study folder).
 """
