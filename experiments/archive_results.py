@@ -8,7 +8,10 @@ replaced between sessions, and in session 13 one was: every result folder of ses
 and only the figures quoted in README.md and BENCHMARKS.md survived. This keeps what the reports read:
 every .csv, .json, .jsonl and .md file under 2 MB, at the same relative path. A MinAtar run still going
 writes metrics.csv only when it ends, so its rows so far are read from its checkpoint and written as
-metrics.csv beside the copied config.json (the report then marks it by the steps it has reached).
+metrics.csv beside the copied config.json (the report then marks it by the steps it has reached); a
+DeepSea run still going (a checkpoint and no summary.csv yet) gets its config.json, metrics.csv and
+summary.csv written from its checkpoint's record, so `make deepsea-study-report` can list it as
+running, with the seeds solved so far, even once the workspace and the checkpoint are gone.
 Commit docs/results/ after running it.
 """
 from __future__ import annotations
@@ -33,6 +36,16 @@ def minatar_spec(folder: str) -> dict | None:
   return spec if 'game' in spec and 'seeds' in spec else None
 
 
+def deepsea_unfinished(folder: str) -> bool:
+  """A DeepSea run folder whose run has not written its summary yet (still going, or stopped)."""
+  path = os.path.join(folder, 'checkpoint.npz')
+  if not os.path.exists(path) or os.path.exists(os.path.join(folder, 'summary.csv')):
+    return False
+  from hyperagent import checkpoint
+  spec = checkpoint.load_meta(path).get('run', {}).get('spec', {})
+  return 'size' in spec and 'game' not in spec
+
+
 def archive(src: str, dst: str) -> list[str]:
   """Copies the kept files of `src` into `dst`; returns the paths written (relative to `dst`)."""
   written = []
@@ -41,6 +54,12 @@ def archive(src: str, dst: str) -> list[str]:
     target = os.path.normpath(os.path.join(dst, rel))
     kept = [n for n in files if n.endswith(KEEP) and os.path.getsize(os.path.join(folder, n)) <= MAX_BYTES]
     spec = minatar_spec(folder)
+    if deepsea_unfinished(folder):
+      from hyperagent.deepsea import results, run
+      settings, deepsea_spec, record = run.checkpointed(os.path.join(folder, 'checkpoint.npz'))
+      agent = os.path.basename(folder).split('-N')[0]
+      results.write_tables(target, settings, deepsea_spec, record, extra=dict(agent=agent, unfinished=True))
+      written += [os.path.normpath(os.path.join(rel, n)) for n in ('config.json', 'metrics.csv', 'summary.csv')]
     if not kept and spec is None:
       continue
     os.makedirs(target, exist_ok=True)

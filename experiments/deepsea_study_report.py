@@ -7,7 +7,8 @@ Reads every run folder (`<agent>-N<size>-<mapping>`, as deepsea_scaling.py write
 invocations and seed counts) under the study folders (one seed of an agent and size in one folder
 only). For each agent, criterion and range of N it fits episodes ∝ N^k to the per-size medians over
 seeds, with a 95% bootstrap interval that resamples seeds within each size (unsolved seeds count as
-never; a fit needs three sizes with a finite median).
+never; a fit needs three sizes with a finite median). A run still going (as `make archive` keeps
+it) is listed with its seeds solved so far and left out of the fits and the figure.
 Writes `study.md` (the tables) and `study_<criterion>.png` (medians, per-seed points, unsolved seeds
 as x at their budget) into --out (default: the first study folder).
 """
@@ -54,12 +55,20 @@ def main(argv=None) -> int:
   lines = ['| agent | N | seeds | solved (all-optimal / bsuite) | median all-optimal (95% CI) | '
            'median bsuite (95% CI) | budget |', '|---|---|---|---|---|---|---|']
   for (agent, size), group in table.groupby(['agent', 'size']):
+    if group['unfinished'].any():  # a run still going: its unsolved seeds' episodes are only bounded
+      going = group.loc[group['unfinished'], 'episodes']
+      lines.append(f'| {agent} | {size} | {len(group)} | {group[CRITERIA[0]].notna().sum()} / '
+                   f'{group[CRITERIA[1]].notna().sum()} so far | running: {len(going)} unsolved at episode '
+                   f'{going.min():,} | (left out of the fits) | {group["budget_episodes"].max()} |')
+      continue
     cells = []
     for criterion in CRITERIA:
       median, low, high = results.bootstrap_median(group[criterion].tolist())
       cells.append(f'{show(median)} ({show(low)} – {show(high)})')
     lines.append(f'| {agent} | {size} | {len(group)} | {group[CRITERIA[0]].notna().sum()} / '
                  f'{group[CRITERIA[1]].notna().sum()} | {cells[0]} | {cells[1]} | {group["budget_episodes"].max()} |')
+  running = table.groupby(['agent', 'size'])['unfinished'].transform('any')
+  table = table[~running]
   lines += ['', '| agent | criterion | N range | sizes | exponent k (95% CI) |', '|---|---|---|---|---|']
   for agent, group in table.groupby('agent'):
     for criterion in CRITERIA:
@@ -72,7 +81,7 @@ def main(argv=None) -> int:
   text = '\n'.join(lines)
   with open(os.path.join(out, 'study.md'), 'w') as f:
     f.write(text + '\n')
-  for criterion in CRITERIA:
+  for criterion in CRITERIA if not table.empty else ():
     results.plot_scaling(os.path.join(out, f'study_{criterion}.png'), table, criterion)
   print(text)
   print(f'\nstudy.md and study_<criterion>.png in {out}/')

@@ -73,13 +73,38 @@ def test_episode_accounting_matches_the_environment():
   assert np.all(result.episode_return[0][treasure == 0] <= 0)
 
 
+def check_the_archive_keeps_a_run_still_going(tmp_path, partial: run.Result, spec: run.RunSpec):
+  """A workspace, and with it a long run's checkpoint, can go between sessions (the study's Ensemble+
+  N = 70 went twice): the archive writes the record so far from the checkpoint, and the study report
+  lists the run as running instead of counting its unsolved seeds as never solved."""
+  import experiment_scripts
+  from hyperagent.deepsea import results
+  written = experiment_scripts.load('archive_results').archive(str(tmp_path / 'results'), str(tmp_path / 'docs'))
+  kept = tmp_path / 'docs' / 'study' / 'hyperagent-N5-seed-abc'
+  assert written == [f'study/hyperagent-N5-seed-abc/{n}' for n in ('config.json', 'metrics.csv', 'summary.csv')]
+  assert not (kept / 'checkpoint.npz').exists()
+  rows = run.summary(partial, spec)
+  pd.testing.assert_frame_equal(pd.read_csv(kept / 'summary.csv').fillna(-1), pd.DataFrame(rows).fillna(-1),
+                                check_dtype=False)
+  table = results.collect_runs(str(tmp_path / 'docs' / 'study'))
+  assert table['episodes'].tolist() == [8, 8]  # one chunk: 40 steps of N = 5, of a 24-episode budget
+  assert not any(r['eval_solve_episode'] for r in rows) and table['unfinished'].all()
+  report = experiment_scripts.load('deepsea_study_report').main([str(kept.parent), '--out', str(tmp_path / 'report')])
+  solved = sum(r['bsuite_solve_episode'] is not None for r in rows)
+  assert report == 0 and f'| hyperagent | 5 | 2 | 0 / {solved} so far | running: 2 unsolved at episode 8 |' in (
+      tmp_path / 'report' / 'study.md').read_text()
+
+
 def test_checkpoint_resume_equals_uninterrupted_run(tmp_path):
   config = make_config('hyperagent', 'deepsea', **TINY)
   spec = tiny_spec()
   straight = run.train_seeds(config, spec, progress=False)
-  path = str(tmp_path / 'checkpoint.npz')
+  folder = tmp_path / 'results' / 'study' / 'hyperagent-N5-seed-abc'
+  folder.mkdir(parents=True)
+  path = str(folder / 'checkpoint.npz')
   first = run.train_seeds(config, spec, progress=False, checkpoint_path=path, max_chunks=1)
   assert first.eval_steps.tolist() == [40]
+  check_the_archive_keeps_a_run_still_going(tmp_path, first, spec)
   resumed = run.train_seeds(config, spec, progress=False, checkpoint_path=path)
   assert_results_equal(straight, resumed)
   with pytest.raises(ValueError, match='another run'):
@@ -228,7 +253,7 @@ def test_a_study_read_from_several_folders_counts_each_seed_once(tmp_path):
     folder = tmp_path / study / f'{agent}-N{size}-seed-abc'
     folder.mkdir(parents=True)
     (folder / 'config.json').write_text(json.dumps({'run': {'episodes': budget}}))
-    pd.DataFrame(dict(seed=seeds, size=size, eval_solve_episode=[100.0 * size] * len(seeds),
+    pd.DataFrame(dict(seed=seeds, size=size, episodes=budget, eval_solve_episode=[100.0 * size] * len(seeds),
                       bsuite_solve_episode=[90.0 * size] * len(seeds))).to_csv(folder / 'summary.csv', index=False)
 
   fake_run('small', 'hyperagent', 10, [0, 1, 2], 2500)

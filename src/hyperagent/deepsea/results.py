@@ -6,6 +6,7 @@ A results folder holds
                     td_loss, q_mean, wall_s
   episodes.csv      one row per seed and training episode: episode_return, total_bad_episodes, ...
   summary.csv       one row per seed: both solve episodes (bsuite's and the official code's criterion)
+                    and the episodes played (fewer than the budget once every seed has solved)
   bsuite/seed_<s>/  bsuite-format CSVs (sizes of bsuite's sweep only) that bsuite's analysis scores
   deepsea.png       test-episode optimality and bsuite's bad-episode ratio against episodes
 """
@@ -38,12 +39,14 @@ def bsuite_rows(result: run.Result, seed_index: int, every_episode: bool = False
   return frame
 
 
-def write_results(out_dir: str, config: Config, spec: run.RunSpec, result: run.Result,
-                  extra: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-  """Writes the folder described in the module docstring; returns the per-seed summary."""
+def write_tables(out_dir: str, settings: dict[str, Any], spec: run.RunSpec, result: run.Result,
+                 extra: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+  """config.json (`settings`: the Config's fields), metrics.csv and summary.csv of a finished run, or
+  of a run still going (its record so far, read from the checkpoint by the archive); returns the
+  per-seed summary."""
   os.makedirs(out_dir, exist_ok=True)
   with open(os.path.join(out_dir, 'config.json'), 'w') as f:
-    json.dump(dict(config=config.to_dict(), run=dataclasses.asdict(spec), **(extra or {})), f, indent=1)
+    json.dump(dict(config=settings, run=dataclasses.asdict(spec), **(extra or {})), f, indent=1)
 
   seeds = np.asarray(spec.seeds)
   num_evals = len(result.eval_steps)
@@ -54,13 +57,18 @@ def write_results(out_dir: str, config: Config, spec: run.RunSpec, result: run.R
       td_loss=result.td_loss.ravel(), q_mean=result.q_mean.ravel(),
       wall_s=np.tile(result.eval_wall_s, len(seeds))))
   metrics.to_csv(os.path.join(out_dir, 'metrics.csv'), index=False)
+  rows = run.summary(result, spec)
+  pd.DataFrame(rows).to_csv(os.path.join(out_dir, 'summary.csv'), index=False)
+  return rows
 
+
+def write_results(out_dir: str, config: Config, spec: run.RunSpec, result: run.Result,
+                  extra: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+  """Writes the folder described in the module docstring; returns the per-seed summary."""
+  rows = write_tables(out_dir, config.to_dict(), spec, result, extra)
   episodes = pd.concat([bsuite_rows(result, i, every_episode=True).assign(seed=s)
                         for i, s in enumerate(spec.seeds)])
   episodes.to_csv(os.path.join(out_dir, 'episodes.csv'), index=False)
-
-  rows = run.summary(result, spec)
-  pd.DataFrame(rows).to_csv(os.path.join(out_dir, 'summary.csv'), index=False)
 
   try:
     bsuite_id = bsuite_csv.deep_sea_id(spec.size)
@@ -215,7 +223,9 @@ def collect_runs(*study_dirs: str) -> pd.DataFrame:
   `study_dirs`, as one table (one row per seed) with its agent, its budget and the folder it came from.
   A study can grow across sessions and workspaces (a re-run of the small sizes in one folder, a long
   run in another); the same agent, size and seed found twice is an error naming both folders, since
-  a median must not count one seed twice."""
+  a median must not count one seed twice. Column `unfinished`: the seed has not solved under both
+  criteria and its run stopped short of the budget (a run still going, as the archive keeps it), so
+  its episodes to solve are not known, only that they exceed `episodes`."""
   rows = []
   for study_dir in study_dirs:
     for name in sorted(os.listdir(study_dir)):
@@ -229,6 +239,8 @@ def collect_runs(*study_dirs: str) -> pd.DataFrame:
   if not rows:
     return pd.DataFrame()
   table = pd.concat(rows, ignore_index=True)
+  solved = table['eval_solve_episode'].notna() & table['bsuite_solve_episode'].notna()
+  table['unfinished'] = ~solved & (table['episodes'] < table['budget_episodes'])
   twice = table[table.duplicated(['agent', 'size', 'seed'], keep=False)]
   if len(twice):
     (agent, size, seed), group = next(iter(twice.groupby(['agent', 'size', 'seed'])))

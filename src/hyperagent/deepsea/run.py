@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hyperagent import jitloop
+from hyperagent import checkpoint, jitloop
 from hyperagent.cli import parse_seeds, setting
 from hyperagent.agent import Agent
 from hyperagent.config import Config
@@ -201,6 +201,15 @@ def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpo
   return jitloop.drive(driver, states, result, chunks_done, end, wall_before=wall_before,
                        desc=f'DeepSea N={spec.size} x{len(spec.seeds)} seeds', progress=progress,
                        stop_on_interrupt=stop_on_interrupt)
+
+
+def checkpointed(path: str) -> tuple[dict[str, Any], RunSpec, Result]:
+  """(config settings, spec, record so far) of the run whose checkpoint is `path`, the record alone
+  read (not the agent or the replay): what the archive keeps of a run still going."""
+  settings = checkpoint.load_meta(path)['run']
+  spec = RunSpec(**{**settings['spec'], 'seeds': tuple(settings['spec']['seeds'])})
+  _, trees = checkpoint.load(path, dict(result=_empty_result(len(spec.seeds))))
+  return settings['config'], spec, Result(*trees['result'])
 
 
 def summary(result: Result, spec: RunSpec) -> list[dict[str, Any]]:
