@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
@@ -402,3 +403,32 @@ def test_a_checkpoint_holding_python_objects_is_refused(tmp_path):
   np.savez(path, __meta__=np.frombuffer(b'{}', np.uint8), **{'state/0': np.array([object()], dtype=object)})
   with pytest.raises(checkpoint.CheckpointError, match='not a readable checkpoint'):
     checkpoint.load(path, dict(state=dict(x=np.zeros(3))))
+
+
+def test_the_path_probe_equals_greedy_episodes_under_each_sampled_index():
+  """deepsea_path_probe's p(d) and reach(N - 1), from the hypermodel's coefficients at the diagonal, equal
+  what the network's own forward pass and the environment give index by index: the greedy action at
+  each diagonal cell, and whether an episode played greedily under that index collects the treasure."""
+  import experiment_scripts
+  probe = experiment_scripts.load('deepsea_path_probe')
+  size, draws = 4, 256
+  config = make_config('hyperagent', 'deepsea', **TINY)
+  spec = tiny_spec(size=size, seeds=(3,))
+  agent = jitloop.make_agent_for(config, spec.env)
+  env_params, states = run.initial_states(agent, spec)
+  params = jax.tree.map(lambda x: x[0], states.train.params)
+  mapping = np.asarray(env_params.mapping[0])
+  p, reach = probe.path_probe(agent, params, mapping, jax.random.key(7), draws)
+  network = agent.network
+  indices = network.index.sample(jax.random.key(7), (draws,))
+  greedy = jax.jit(jax.vmap(lambda position, xi: jnp.argmax(network.apply(params, position, xi))))  # over ξ
+  diagonal = [np.asarray(greedy(jnp.full(draws, d * (size + 1), jnp.int32), indices)) == mapping[d, d]
+              for d in range(size)]
+  np.testing.assert_allclose(p, np.mean(diagonal, axis=1))
+  full = deep_sea.DeepSeaParams(size, jnp.asarray(mapping))
+  state, position = jax.vmap(lambda _: deep_sea.reset(full))(jnp.arange(draws))
+  for _ in range(size):  # each index plays one episode greedily, as the agent acts
+    state, position, _, _ = jax.vmap(deep_sea.step, in_axes=(None, 0, 0, None))(
+        full, state, greedy(position, indices), jax.random.key(0))
+  treasures = int(state.denoised_return.sum())
+  assert reach[-1] == treasures / draws and 0 < p.min() < 1  # indices disagree somewhere: a real check

@@ -1,0 +1,91 @@
+"""Where a DeepSea run's exploration stands, per seed, along the treasure path (the diagonal):
+
+- the deepest diagonal cell the run has visited (from its replay: every transition of the run is
+  there while the FIFO has not wrapped, which the DeepSea runs here never do);
+- p(d): the fraction of sampled indices ξ whose greedy action at diagonal cell (d, d) goes right;
+- reach(d): the fraction of ξ that go right at every diagonal cell up to d, i.e. the chance that an
+  episode, acting greedily under one ξ as the agent does, is still on the diagonal after row d;
+  reach(N - 1) is the chance per episode of collecting the treasure.
+
+Deep exploration needs reach(frontier) well above zero, where the frontier is the first diagonal
+cell not yet visited: the agent must keep arriving there to learn what lies beyond. Reads a run folder
+of experiments/deepsea.py or deepsea_scaling.py (checkpoint.npz, finished or not), any agent: for
+Ensemble+ an index is a member drawn uniformly; DQN has one greedy policy, so every p is 0 or 1.
+
+  python experiments/deepsea_path_probe.py results/scaling-s18/hyperagent-N50-seed-<id> [--draws 2000]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hyperagent import checkpoint, jitloop
+from hyperagent.config import Config
+from hyperagent.deepsea import run
+
+
+def load_run(folder: str):
+  """(config, spec, agent, env params, RunState of every seed) from a DeepSea run folder."""
+  path = os.path.join(folder, 'checkpoint.npz')
+  if not os.path.exists(path):
+    raise checkpoint.CheckpointError(f'{folder} holds no checkpoint.npz: not a DeepSea run folder, or its '
+                                     'checkpoint is gone (the archive in docs/results keeps none)')
+  settings, spec, _ = run.checkpointed(path)
+  config = Config.from_dict(settings)
+  agent = jitloop.make_agent_for(config, spec.env)
+  env_params, template = run.initial_states(agent, spec)
+  _, trees = checkpoint.load(path, dict(states=template, result=run._empty_result(len(spec.seeds))),
+                             exact_shapes=('states',))
+  return config, spec, agent, env_params, jax.tree.map(jnp.asarray, trees['states'])
+
+
+def path_probe(agent, params, mapping: np.ndarray, key: jax.Array, draws: int) -> tuple[np.ndarray, np.ndarray]:
+  """(p[d], reach[d]) for d = 0 .. N-1 as described above, from `draws` sampled indices."""
+  n = mapping.shape[0]
+  network, m = agent.network, agent.config.index_dim
+  coefficients = network.coefficients(params, jnp.arange(n, dtype=jnp.int32) * (n + 1))  # [N, A, M + 1]
+  xi = network.index.network_input(network.index.sample(key, (draws,)))                  # [draws, M]
+  q = jnp.einsum('km,dam->kda', xi, coefficients[..., :m]) + coefficients[None, ..., m]  # [draws, N, A]
+  right = np.asarray(q.argmax(-1)) == mapping[np.arange(n), np.arange(n)][None]
+  return right.mean(0), np.cumprod(right, axis=1).mean(0)
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                   allow_abbrev=False)
+  parser.add_argument('folder')
+  parser.add_argument('--draws', type=int, default=2000, help='sampled indices per seed')
+  args = parser.parse_args(argv)
+  if args.draws < 1:
+    parser.error(f'--draws must be >= 1, got {args.draws}')
+  try:
+    config, spec, agent, env_params, states = load_run(args.folder)
+  except (checkpoint.CheckpointError, ValueError) as error:
+    parser.error(str(error))
+  n = spec.size
+  print(f'DeepSea N = {n}, {config.model}, {args.draws} sampled indices per seed')
+  print('| seed | episodes | treasures | frontier (first unvisited diagonal row) | p(right) at the frontier '
+        '| reach the frontier | lowest p(right) before it, at row | reach(N - 1) |')
+  print('|---|---|---|---|---|---|---|---|')
+  for i, seed in enumerate(spec.seeds):
+    one = jax.tree.map(lambda x: x[i], states)
+    rows = int(one.replay.rows)
+    visited = np.bincount(np.asarray(one.replay.obs[:rows]).ravel(), minlength=n * n + 1)[:n * n].reshape(n, n)
+    on_path = np.diagonal(visited) > 0
+    frontier = int(np.argmin(on_path)) if not on_path.all() else n
+    mapping = np.asarray(env_params.mapping[i])
+    p, reach = path_probe(agent, one.train.params, mapping, jax.random.key(seed), args.draws)
+    arrive = np.concatenate([[1.0], reach])  # arrive[d]: right at every row before d
+    at = lambda x: f'{x[frontier]:.3f}' if frontier < n else '(all visited)'
+    low = int(np.argmin(p[:frontier])) if frontier > 0 else 0
+    print(f'| {seed} | {int(one.counters.episode):,} | {int(one.env.denoised_return):,} | {frontier} | {at(p)} | '
+          f'{at(arrive)} | {p[low]:.3f} at {low} | {reach[-1]:.3f} |')
+  return 0
+
+
+if __name__ == '__main__':
+  raise SystemExit(main())
