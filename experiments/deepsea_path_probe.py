@@ -5,14 +5,17 @@
 - p(d): the fraction of sampled indices ξ whose greedy action at diagonal cell (d, d) goes right;
 - reach(d): the fraction of ξ that go right at every diagonal cell up to d, i.e. the chance that an
   episode, acting greedily under one ξ as the agent does, is still on the diagonal after row d;
-  reach(N - 1) is the chance per episode of collecting the treasure.
+  reach(N - 1) is the chance per episode of collecting the treasure;
+- the exploration front: the episode in which each diagonal cell was first visited (the replay holds
+  the run's transitions in order, N per episode), and the last episode in which the front advanced;
+  `--plot PATH` draws it per seed.
 
 Deep exploration needs reach(frontier) well above zero, where the frontier is the first diagonal
 cell not yet visited: the agent must keep arriving there to learn what lies beyond. Reads a run folder
 of experiments/deepsea.py or deepsea_scaling.py (checkpoint.npz, finished or not), any agent: for
 Ensemble+ an index is a member drawn uniformly; DQN has one greedy policy, so every p is 0 or 1.
 
-  python experiments/deepsea_path_probe.py results/scaling-s18/hyperagent-N50-seed-<id> [--draws 2000]
+  python experiments/deepsea_path_probe.py results/scaling-s18/hyperagent-N50-seed-<id> [--draws 2000] [--plot front.png]
 """
 from __future__ import annotations
 
@@ -54,11 +57,39 @@ def path_probe(agent, params, mapping: np.ndarray, key: jax.Array, draws: int) -
   return right.mean(0), np.cumprod(right, axis=1).mean(0)
 
 
+def first_visits(positions: np.ndarray, size: int) -> np.ndarray:
+  """[N] the episode (from 0) in which the run first stood on diagonal cell (d, d); -1 if never.
+  `positions`: the observations of the run's transitions in the order they were played."""
+  episodes = np.full(size, -1)
+  for d in range(size):
+    hits = np.flatnonzero(positions == d * (size + 1))
+    if len(hits):
+      episodes[d] = hits[0] // size
+  return episodes
+
+
+def plot_fronts(path: str, fronts: dict[int, np.ndarray], size: int) -> None:
+  import matplotlib
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt
+  fig, ax = plt.subplots(figsize=(6, 4))
+  for seed, episodes in fronts.items():
+    reached = episodes >= 0
+    ax.step(episodes[reached], np.flatnonzero(reached), where='post', label=f'seed {seed}')
+  ax.set(xlabel='training episode', ylabel='deepest diagonal row reached', ylim=(0, size),
+         title=f'DeepSea N = {size}: the exploration front')
+  ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                    allow_abbrev=False)
   parser.add_argument('folder')
   parser.add_argument('--draws', type=int, default=2000, help='sampled indices per seed')
+  parser.add_argument('--plot', help='a PNG of the exploration front per seed')
   args = parser.parse_args(argv)
   if args.draws < 1:
     parser.error(f'--draws must be >= 1, got {args.draws}')
@@ -69,13 +100,15 @@ def main(argv=None) -> int:
   n = spec.size
   print(f'DeepSea N = {n}, {config.model}, {args.draws} sampled indices per seed')
   print('| seed | episodes | treasures | frontier (first unvisited diagonal row) | p(right) at the frontier '
-        '| reach the frontier | lowest p(right) before it, at row | reach(N - 1) |')
-  print('|---|---|---|---|---|---|---|---|')
+        '| reach the frontier | lowest p(right) before it, at row | reach(N - 1) | front last advanced in episode |')
+  print('|---|---|---|---|---|---|---|---|---|')
+  fronts = {}
   for i, seed in enumerate(spec.seeds):
     one = jax.tree.map(lambda x: x[i], states)
     rows = int(one.replay.rows)
     visited = np.bincount(np.asarray(one.replay.obs[:rows]).ravel(), minlength=n * n + 1)[:n * n].reshape(n, n)
     on_path = np.diagonal(visited) > 0
+    fronts[seed] = first_visits(np.asarray(one.replay.obs[:rows]).ravel(), n)
     frontier = int(np.argmin(on_path)) if not on_path.all() else n
     mapping = np.asarray(env_params.mapping[i])
     p, reach = path_probe(agent, one.train.params, mapping, jax.random.key(seed), args.draws)
@@ -83,7 +116,9 @@ def main(argv=None) -> int:
     at = lambda x: f'{x[frontier]:.3f}' if frontier < n else '(all visited)'
     low = int(np.argmin(p[:frontier])) if frontier > 0 else 0
     print(f'| {seed} | {int(one.counters.episode):,} | {int(one.env.denoised_return):,} | {frontier} | {at(p)} | '
-          f'{at(arrive)} | {p[low]:.3f} at {low} | {reach[-1]:.3f} |')
+          f'{at(arrive)} | {p[low]:.3f} at {low} | {reach[-1]:.3f} | {fronts[seed].max():,} |')
+  if args.plot:
+    plot_fronts(args.plot, fronts, n)
   return 0
 
 

@@ -432,3 +432,6 @@ def test_the_path_probe_equals_greedy_episodes_under_each_sampled_index():
         full, state, greedy(position, indices), jax.random.key(0))
   treasures = int(state.denoised_return.sum())
   assert reach[-1] == treasures / draws and 0 < p.min() < 1  # indices disagree somewhere: a real check
+  # the exploration front, N = 3 (diagonal cells 0, 4, 8): episode 0 goes left at once, episode 1 stays on it
+  np.testing.assert_array_equal(probe.first_visits(np.array([0, 3, 6, 0, 4, 8]), 3), [0, 1, 1])
+  np.testing.assert_array_equal(probe.first_visits(np.array([0, 3, 6]), 3), [0, -1, -1])
