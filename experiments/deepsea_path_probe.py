@@ -68,14 +68,16 @@ def first_visits(positions: np.ndarray, size: int) -> np.ndarray:
   return episodes
 
 
-def plot_fronts(path: str, fronts: dict[int, np.ndarray], size: int) -> None:
+def plot_fronts(path: str, fronts: dict[int, np.ndarray], played: dict[int, int], size: int) -> None:
+  """The front per seed, drawn on to the episodes the seed has played (a flat end: stuck)."""
   import matplotlib
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt
   fig, ax = plt.subplots(figsize=(6, 4))
   for seed, episodes in fronts.items():
     reached = episodes >= 0
-    ax.step(episodes[reached], np.flatnonzero(reached), where='post', label=f'seed {seed}')
+    rows = np.flatnonzero(reached)
+    ax.step(np.append(episodes[reached], played[seed]), np.append(rows, rows[-1]), where='post', label=f'seed {seed}')
   ax.set(xlabel='training episode', ylabel='deepest diagonal row reached', ylim=(0, size),
          title=f'DeepSea N = {size}: the exploration front')
   ax.legend(fontsize=8)
@@ -102,13 +104,14 @@ def main(argv=None) -> int:
   print('| seed | episodes | treasures | frontier (first unvisited diagonal row) | p(right) at the frontier '
         '| reach the frontier | lowest p(right) before it, at row | reach(N - 1) | front last advanced in episode |')
   print('|---|---|---|---|---|---|---|---|---|')
-  fronts = {}
+  fronts, played = {}, {}
   for i, seed in enumerate(spec.seeds):
     one = jax.tree.map(lambda x: x[i], states)
     rows = int(one.replay.rows)
     visited = np.bincount(np.asarray(one.replay.obs[:rows]).ravel(), minlength=n * n + 1)[:n * n].reshape(n, n)
     on_path = np.diagonal(visited) > 0
     fronts[seed] = first_visits(np.asarray(one.replay.obs[:rows]).ravel(), n)
+    played[seed] = int(one.counters.episode)
     frontier = int(np.argmin(on_path)) if not on_path.all() else n
     mapping = np.asarray(env_params.mapping[i])
     p, reach = path_probe(agent, one.train.params, mapping, jax.random.key(seed), args.draws)
@@ -118,7 +121,7 @@ def main(argv=None) -> int:
     print(f'| {seed} | {int(one.counters.episode):,} | {int(one.env.denoised_return):,} | {frontier} | {at(p)} | '
           f'{at(arrive)} | {p[low]:.3f} at {low} | {reach[-1]:.3f} | {fronts[seed].max():,} |')
   if args.plot:
-    plot_fronts(args.plot, fronts, n)
+    plot_fronts(args.plot, fronts, played, n)
   return 0
 
 
