@@ -107,18 +107,16 @@ def main(argv=None) -> int:
   fronts, played = {}, {}
   for i, seed in enumerate(spec.seeds):
     one = jax.tree.map(lambda x: x[i], states)
-    rows = int(one.replay.rows)
-    visited = np.bincount(np.asarray(one.replay.obs[:rows]).ravel(), minlength=n * n + 1)[:n * n].reshape(n, n)
-    on_path = np.diagonal(visited) > 0
-    fronts[seed] = first_visits(np.asarray(one.replay.obs[:rows]).ravel(), n)
+    fronts[seed] = first_visits(np.asarray(one.replay.obs[:int(one.replay.rows)]).ravel(), n)
     played[seed] = int(one.counters.episode)
+    on_path = fronts[seed] >= 0
     frontier = int(np.argmin(on_path)) if not on_path.all() else n
     mapping = np.asarray(env_params.mapping[i])
     p, reach = path_probe(agent, one.train.params, mapping, jax.random.key(seed), args.draws)
     arrive = np.concatenate([[1.0], reach])  # arrive[d]: right at every row before d
     at = lambda x: f'{x[frontier]:.3f}' if frontier < n else '(all visited)'
     low = int(np.argmin(p[:frontier])) if frontier > 0 else 0
-    print(f'| {seed} | {int(one.counters.episode):,} | {int(one.env.denoised_return):,} | {frontier} | {at(p)} | '
+    print(f'| {seed} | {played[seed]:,} | {int(one.env.denoised_return):,} | {frontier} | {at(p)} | '
           f'{at(arrive)} | {p[low]:.3f} at {low} | {reach[-1]:.3f} | {fronts[seed].max():,} |')
   if args.plot:
     plot_fronts(args.plot, fronts, played, n)
