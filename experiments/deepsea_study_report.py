@@ -51,7 +51,7 @@ def main(argv=None) -> int:
   out = args.out or args.study[0]
   os.makedirs(out, exist_ok=True)
 
-  show = lambda v: 'never' if not np.isfinite(v) else f'{v:g}'
+  show = lambda v: 'never' if not np.isfinite(v) else f'{v:,.0f}'  # episodes: medians of 3 rows may be x.5
   lines = ['| agent | N | seeds | solved (all-optimal / bsuite) | median all-optimal (95% CI) | '
            'median bsuite (95% CI) | budget |', '|---|---|---|---|---|---|---|']
   for (agent, size), group in table.groupby(['agent', 'size']):
@@ -66,7 +66,7 @@ def main(argv=None) -> int:
       median, low, high = results.bootstrap_median(group[criterion].tolist())
       cells.append(f'{show(median)} ({show(low)} – {show(high)})')
     lines.append(f'| {agent} | {size} | {len(group)} | {group[CRITERIA[0]].notna().sum()} / '
-                 f'{group[CRITERIA[1]].notna().sum()} | {cells[0]} | {cells[1]} | {group["budget_episodes"].max()} |')
+                 f'{group[CRITERIA[1]].notna().sum()} | {cells[0]} | {cells[1]} | {group["budget_episodes"].max():,} |')
   running = table.groupby(['agent', 'size'])['unfinished'].transform('any')
   table = table[~running]
   lines += ['', '| agent | criterion | N range | sizes | exponent k (95% CI) |', '|---|---|---|---|---|']
