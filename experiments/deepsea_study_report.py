@@ -59,7 +59,7 @@ def main(argv=None) -> int:
       going = group.loc[group['unfinished'], 'episodes']
       lines.append(f'| {agent} | {size} | {len(group)} | {group[CRITERIA[0]].notna().sum()} / '
                    f'{group[CRITERIA[1]].notna().sum()} so far | running: {len(going)} unsolved at episode '
-                   f'{going.min():,} | (left out of the fits) | {group["budget_episodes"].max()} |')
+                   f'{going.min():,} | (left out of the fits) | {group["budget_episodes"].max():,} |')
       continue
     cells = []
     for criterion in CRITERIA:
