@@ -12,6 +12,9 @@ metrics.csv beside the copied config.json (the report then marks it by the steps
 DeepSea run still going (a checkpoint and no summary.csv yet) gets its config.json, metrics.csv and
 summary.csv written from its checkpoint's record, so `make deepsea-study-report` can list it as
 running, with the seeds solved so far, even once the workspace and the checkpoint are gone.
+Logs that accumulate over sessions are merged, not replaced, since a new workspace's copy holds only
+its own runs: a runs.jsonl keeps the archived lines and gains the new ones, and a config.json's
+`commands` list (a bsuite results folder's) gains the commands it did not have.
 Commit docs/results/ after running it.
 """
 from __future__ import annotations
@@ -46,6 +49,33 @@ def deepsea_unfinished(folder: str) -> bool:
   return 'size' in spec and 'game' not in spec
 
 
+def merge_into(source: str, target: str) -> None:
+  """Copies `source` over `target`, except that logs which accumulate keep what `target` already had."""
+  if os.path.exists(target) and source.endswith('.jsonl'):
+    with open(target) as f:
+      lines = f.read().splitlines()
+    with open(source) as f:
+      lines += [line for line in f.read().splitlines() if line not in set(lines)]
+    with open(target, 'w') as f:
+      f.write(''.join(line + '\n' for line in lines))
+    return
+  if os.path.exists(target) and source.endswith('.json'):
+    with open(target) as f:
+      old = json.load(f)
+    with open(source) as f:
+      new = json.load(f)
+    if isinstance(old, dict) and isinstance(new, dict) and isinstance(old.get('commands'), list) and isinstance(
+        new.get('commands'), list):
+      commands = list(old['commands'])
+      for command in new['commands']:  # a command run n times here is kept n times, not once per archive
+        if new['commands'].count(command) > commands.count(command):
+          commands.append(command)
+      with open(target, 'w') as f:
+        json.dump(dict(new, commands=commands), f, indent=2)
+      return
+  shutil.copy2(source, target)
+
+
 def archive(src: str, dst: str) -> list[str]:
   """Copies the kept files of `src` into `dst`; returns the paths written (relative to `dst`)."""
   written = []
@@ -64,7 +94,7 @@ def archive(src: str, dst: str) -> list[str]:
       continue
     os.makedirs(target, exist_ok=True)
     for name in kept:
-      shutil.copy2(os.path.join(folder, name), os.path.join(target, name))
+      merge_into(os.path.join(folder, name), os.path.join(target, name))
       written.append(os.path.normpath(os.path.join(rel, name)))
     if spec is not None:  # newer than any metrics.csv: the checkpoint is saved every 5 minutes
       from hyperagent.minatar import run

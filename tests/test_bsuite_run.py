@@ -395,3 +395,26 @@ def test_ctrl_c_saves_the_jax_engines_group_and_the_same_command_resumes_it(tmp_
   assert done.returncode == 0, done.stderr
   assert not list((tmp_path / 'r').glob('jax-engine-*.npz'))
   assert bsuite_sweep.is_finished(str(tmp_path / 'r'), 'deep_sea/20', 3000)
+
+
+def test_the_archive_keeps_the_logs_of_earlier_workspaces(tmp_path):
+  """A new workspace's results folder logs only its own runs; archiving it must add to the archived
+  runs.jsonl and commands, not replace them, and archiving twice must add nothing more."""
+  settings = dict(config_lib.make_config('hyperagent', 'deepsea').to_dict())
+  old, new, docs = (str(tmp_path / n / 'bsuite' / 'hyperagent') for n in ('old', 'new', 'docs'))
+  for folder, commands, ids in ((old, ['run bandit', 'run catch', 'run catch'], ['bandit/0', 'catch/0']),
+                                (new, ['run deep_sea', 'run catch'], ['deep_sea/0'])):
+    for command in commands:
+      bsuite_sweep.write_run_info(folder, 'hyperagent', settings, 0, command)
+    for bsuite_id in ids:
+      bsuite_sweep.record_finished(folder, dict(bsuite_id=bsuite_id, seconds=1.5))
+  archive = experiment_scripts.load('archive_results').archive
+  archive(str(tmp_path / 'old'), str(tmp_path / 'docs'))
+  for _ in range(2):
+    archive(str(tmp_path / 'new'), str(tmp_path / 'docs'))
+  with open(os.path.join(docs, 'runs.jsonl')) as f:
+    assert [json.loads(line)['bsuite_id'] for line in f] == ['bandit/0', 'catch/0', 'deep_sea/0']
+  with open(os.path.join(docs, 'config.json')) as f:
+    info = json.load(f)
+  assert info['commands'] == ['run bandit', 'run catch', 'run catch', 'run deep_sea']
+  assert info['config'] == json.loads(json.dumps(settings)) and info['agent'] == 'hyperagent'
