@@ -1,7 +1,8 @@
 """Where a DeepSea run's exploration stands, per seed, along the treasure path (the diagonal):
 
 - the deepest diagonal cell the run has visited (from its replay: every transition of the run is
-  there while the FIFO has not wrapped, which the DeepSea runs here never do);
+  there while the FIFO has not wrapped; once it has, as at N = 120 past 8,333 episodes with the
+  preset's 1M rows, the first visits are gone and the front is reported as unknown);
 - p(d): the fraction of sampled indices ξ whose greedy action at diagonal cell (d, d) goes right;
 - reach(d): the fraction of ξ that go right at every diagonal cell up to d, i.e. the chance that an
   episode, acting greedily under one ξ as the agent does, is still on the diagonal after row d;
@@ -107,18 +108,22 @@ def main(argv=None) -> int:
   fronts, played = {}, {}
   for i, seed in enumerate(spec.seeds):
     one = jax.tree.map(lambda x: x[i], states)
-    fronts[seed] = first_visits(np.asarray(one.replay.obs[:int(one.replay.rows)]).ravel(), n)
     played[seed] = int(one.counters.episode)
-    on_path = fronts[seed] >= 0
-    frontier = int(np.argmin(on_path)) if not on_path.all() else n
     mapping = np.asarray(env_params.mapping[i])
     p, reach = path_probe(agent, one.train.params, mapping, jax.random.key(seed), args.draws)
+    if played[seed] * n > one.replay.obs.shape[0]:  # the FIFO has dropped the run's first steps
+      print(f'| {seed} | {played[seed]:,} | {int(one.env.denoised_return):,} | unknown: the replay has wrapped '
+            f'| | | | {reach[-1]:.3f} | unknown |')
+      continue
+    fronts[seed] = first_visits(np.asarray(one.replay.obs[:int(one.replay.rows)]).ravel(), n)
+    on_path = fronts[seed] >= 0
+    frontier = int(np.argmin(on_path)) if not on_path.all() else n
     arrive = np.concatenate([[1.0], reach])  # arrive[d]: right at every row before d
     at = lambda x: f'{x[frontier]:.3f}' if frontier < n else '(all visited)'
     low = int(np.argmin(p[:frontier])) if frontier > 0 else 0
     print(f'| {seed} | {played[seed]:,} | {int(one.env.denoised_return):,} | {frontier} | {at(p)} | '
           f'{at(arrive)} | {p[low]:.3f} at {low} | {reach[-1]:.3f} | {fronts[seed].max():,} |')
-  if args.plot:
+  if args.plot and fronts:
     plot_fronts(args.plot, fronts, played, n)
   return 0
 
