@@ -54,8 +54,9 @@ def merge_into(source: str, target: str) -> None:
   if os.path.exists(target) and source.endswith('.jsonl'):
     with open(target) as f:
       lines = f.read().splitlines()
+    seen = set(lines)
     with open(source) as f:
-      lines += [line for line in f.read().splitlines() if line not in set(lines)]
+      lines += [line for line in f.read().splitlines() if line not in seen]
     with open(target, 'w') as f:
       f.write(''.join(line + '\n' for line in lines))
     return
