@@ -11,9 +11,11 @@ AGENT=${AGENT:-hyperagent}
 OUT=${OUT:-$ROOT/results/bsuite/$AGENT}
 PY=${PY:-$ROOT/.venv/bin/python}
 cd $CODE
-# The cheapest experiments first (seconds to minutes each), then deep_sea, then the rest by cost.
+# The cheapest experiments first (seconds to minutes each), then deep_sea, then the rest by cost
+# (HyperAgent, one core: memory_size 8 min and umbrella_distract ~40 min, as separate ids; memory_len
+# and umbrella_length an estimated ~2.5 h each, one vmapped group held to its longest chain).
 for s in ${EXPERIMENTS:-bandit catch bandit_noise bandit_scale catch_noise catch_scale deep_sea discounting_chain \
-    memory_len memory_size umbrella_length umbrella_distract deep_sea_stochastic cartpole cartpole_swingup \
+    memory_size umbrella_distract memory_len umbrella_length deep_sea_stochastic cartpole cartpole_swingup \
     mountain_car cartpole_noise cartpole_scale mountain_car_noise mountain_car_scale}; do
   echo "=== $s $(date +%T)"
   PYTHONPATH=$CODE/src $PY experiments/bsuite_run.py --sweep $s --agent $AGENT --results $OUT < /dev/null 2>&1 \
