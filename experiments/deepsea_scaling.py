@@ -72,7 +72,8 @@ def main(argv=None) -> int:
     fits = report.plot_scaling(os.path.join(args.out, f'scaling_{criterion}.png'), table, criterion)
     for agent, (k, c) in fits.items():
       print(f'{criterion}: {agent} episodes ≈ {c:.3g} · N^{k:.2f}')
-  medians = table.groupby(['agent', 'size'])[list(CRITERIA)].median()
+  # unsolved seeds count as never (inf), as in the figure and the study's table
+  medians = pd.concat({c: report.median_episodes(table, c, by=('agent', 'size')) for c in CRITERIA}, axis=1)
   solved = table.groupby(['agent', 'size'])[list(CRITERIA)].count().add_suffix('_seeds_solved')
   print(pd.concat([medians, solved], axis=1).to_string())
   print(f'table and plots in {args.out}/')

@@ -244,6 +244,25 @@ def test_bootstrap_statistics_over_seeds():
   assert results.bootstrap_exponent(table[table['size'] < 40], 'episodes') is None  # two sizes: no fit
 
 
+def test_the_scaling_figure_counts_unsolved_seeds_as_the_table_does(tmp_path):
+  """The figure's medians and fit are the table's: unsolved seeds count as never, so a size that most
+  seeds failed gets no median point (DQN at N = 10 solved 2 of 5: the median of those 2 would
+  flatter it), and the power law runs only through the sizes before the first such size."""
+  from hyperagent.deepsea import results
+  nan = float('nan')
+  table = pd.DataFrame(dict(
+      agent='a', size=np.repeat([10, 20, 40, 80], 3), budget_episodes=10_000,
+      episodes=[100, 100, 100, 400, nan, 300, 1600, 1600, 1600, 6400, nan, nan]))
+  medians = results.median_episodes(table, 'episodes')
+  assert medians.to_dict() == {10: 100.0, 20: 400.0, 40: 1600.0, 80: np.inf}  # 20: max of the solved two
+  fits = results.plot_scaling(str(tmp_path / 'scaling.png'), table, 'episodes')
+  k, c = fits['a']
+  assert abs(k - 2.0) < 1e-9 and abs(c - 1.0) < 1e-9  # 100, 400, 1600 over 10, 20, 40: exactly N^2
+  assert (tmp_path / 'scaling.png').exists()
+  fits = results.plot_scaling(str(tmp_path / 'few.png'), table[table['size'] != 40], 'episodes')
+  assert fits == {}  # 10 and 20 finite, then 80 failed: two sizes, no power law
+
+
 def test_a_study_read_from_several_folders_counts_each_seed_once(tmp_path):
   """A study grows across sessions (session 17 re-ran the small sizes in one folder while a long run
   went on in another): the report reads both, and a seed found in two folders is refused, not counted

@@ -129,10 +129,19 @@ def fit_exponent(sizes: Sequence[float], episodes: Sequence[float]) -> tuple[flo
   return float(k), float(np.exp(log_c))
 
 
+def median_episodes(table: pd.DataFrame, criterion: str, by: Sequence[str] = ('size',)) -> pd.Series:
+  """Median episodes to solve over seeds per `by` (size, or agent and size), unsolved seeds counted as
+  never (+inf), as the study's table counts them: a size that half or more of its seeds failed has no
+  finite median, and the median of the seeds that solved would flatter it."""
+  return table.groupby(list(by))[criterion].agg(lambda e: float(np.median(censored(e.tolist()))))
+
+
 def plot_scaling(path: str, table: pd.DataFrame, criterion: str) -> dict[str, tuple[float, float]]:
-  """Log-log episodes-to-solve against N per agent (median over seeds, seeds as dots), the fitted
-  exponent, and the 2^N episodes dithering needs. Returns {agent: (k, c)} for agents solved at >= 3 sizes
-  (a power law through two points says nothing); the label gives the range of N it was fitted on."""
+  """Log-log episodes-to-solve against N per agent (median over seeds with unsolved seeds as never,
+  seeds as dots), the fitted exponent, and the 2^N episodes dithering needs. The fit runs through the
+  sizes from the smallest up to the first whose median is not finite; returns {agent: (k, c)} for
+  agents with >= 3 such sizes (a power law through two points says nothing); the label gives the
+  range of N it was fitted on."""
   import matplotlib
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt
@@ -146,22 +155,24 @@ def plot_scaling(path: str, table: pd.DataFrame, criterion: str) -> dict[str, tu
     line, = ax.plot([], [])
     color = line.get_color()
     ax.scatter(solved['size'], solved[criterion], color=color, alpha=0.35, s=12)
-    median = solved.groupby('size')[criterion].median()
+    medians = median_episodes(group, criterion)
     unsolved = group[group[criterion].isna()]
     if len(unsolved):
       ax.scatter(unsolved['size'], unsolved['budget_episodes'], color=color, marker='x', s=30)
+    finite = np.isfinite(medians.values)
+    leading = medians.iloc[:int(np.argmin(finite)) if not finite.all() else len(medians)]
     label = agent
-    if len(median) >= 3:
-      k, c = fit_exponent(median.index, median.values)
+    if len(leading) >= 3:
+      k, c = fit_exponent(leading.index, leading.values)
       fits[agent] = (k, c)
-      grid = np.linspace(median.index.min(), median.index.max(), 50)
+      grid = np.linspace(leading.index.min(), leading.index.max(), 50)
       ax.plot(grid, c * grid ** k, color=color, linestyle=':', linewidth=1)
-      label = f'{agent}: episodes ∝ N^{k:.2f} (N = {median.index.min()}–{median.index.max()})'
-    ax.plot(median.index, median.values, 'o-', color=color, label=label)
+      label = f'{agent}: episodes ∝ N^{k:.2f} (N = {leading.index.min()}–{leading.index.max()})'
+    ax.plot(medians.index[finite], medians.values[finite], 'o-', color=color, label=label)
   dither = np.linspace(sizes_all.min(), min(sizes_all.max(), 24), 50)
   ax.plot(dither, 2.0 ** dither, 'k--', alpha=0.5, label='2^N (dithering)')
   ax.set(xscale='log', yscale='log', xlabel='DeepSea size N', ylabel=f'episodes to solve ({criterion})',
-         title='DeepSea: median of solved seeds (x: unsolved at budget)')
+         title='DeepSea: median over seeds, unsolved as never (x: unsolved at budget)')
   ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
   ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
   ax.set_xticks(sizes_all[::-(-len(sizes_all) // 10)])  # at most 10 labelled sizes
