@@ -1,8 +1,9 @@
 """MinAtar (Young & Tian 2019) through gymnax's pure-JAX versions, as `JaxEnv`s for the jitted loop.
 
-gymnax (a maintained library, tested by its authors against the `minatar` package) supplies the
-games; this module only adapts its `reset_env` / `step_env` (gymnax's functions without auto-reset)
-to the contract in `environment.py`: the loop resets after `last` itself. A game ends by its own
+gymnax (a maintained library) supplies the games; tests/test_minatar_reference.py checks them
+against the reference `minatar` package step by step and pins the few places where they differ
+(README). This module only adapts gymnax's `reset_env` / `step_env` (its functions without
+auto-reset) to the contract in `environment.py`: the loop resets after `last` itself. A game ends by its own
 termination (discount 0) or by gymnax's step limit (`max_steps_in_episode`), which is a truncation
 (discount 1, bootstrapped). Observations are gymnax's [10, 10, C] grids of 0/1, kept as bool so
 that the replay stores one byte per cell (the torso casts them to float).
