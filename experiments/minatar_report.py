@@ -52,8 +52,10 @@ PUBLISHED_NOTE = (
     "episodes cut at 1,000 steps but freeway's 2,500, and the few step differences from the reference "
     "games that tests/test_minatar_reference.py pins). The training-return column (training episodes "
     "that ended in the last evaluation period, ε-greedy for DQN) is the closer match to theirs. Our DQN is "
-    "this project's learner with no index (Double DQN, 5-step targets, Adam, target copied every 4 "
-    "updates, ε 1 → 0.1 over 100k steps), not theirs (1-step, RMSProp, target copied every 1,000 steps). "
+    "this project's learner with no index and their target settings (Double DQN, Adam, 1-step targets, "
+    "target copied every 1,000 steps, ε 1 → 0.1 over 100k steps), not theirs (plain DQN, RMSProp); "
+    "an \"atari-targets\" DQN row, where shown, copied its target every 4 updates with 5-step targets "
+    "(the Atari column's values, which HyperAgent keeps). "
     "asterix at 1M sits on a steep rise of their curve (4.3 at 0.9M, 9.3 at 1.1M); seaquest's rises after 1.3M.")
 
 TUNED_NOTE = (
