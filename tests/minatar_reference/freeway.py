@@ -3,11 +3,10 @@
 The reference draws random numbers only when the chicken reaches the top (new car speeds and
 directions); every other step is deterministic.
 """
-import jax
 import jax.numpy as jnp
 import numpy as np
 
-from minatar_reference.harness import Game, state_fields
+from minatar_reference.harness import Game, one_step
 
 NOOP, UP, DOWN = 0, 2, 4  # full action indices of the reference
 TIME_LIMIT = 2500  # the reference's terminate_timer at reset
@@ -86,38 +85,13 @@ def last_step(ref, full_action) -> bool:
 GAME = Game('freeway', 'Freeway-MinAtar', to_gymnax, canonical, scramble, last_step)
 
 
-def _frozen(value):
-  return tuple(map(_frozen, value)) if isinstance(value, list) else value
-
-
-def _outcome(spec, fields, obs, reward, done):
-  """One outcome as a hashable tuple: the canonical fields by name, the observation's set cells,
-  the reward and the end flag."""
-  fields = {name: value[0] for name, value in spec.canonical(fields).items()}  # one state, not a batch
-  named = tuple((name, _frozen(np.asarray(fields[name]).tolist())) for name in sorted(fields))
-  cells = tuple(map(tuple, np.argwhere(np.asarray(obs).astype(bool))))
-  return named + (('observation', cells), ('reward', float(reward)), ('done', bool(done)))
-
-
 def demo_last_step(samples=8):
   """The reference after 2,500 no-op steps (no crossing, so no draws), then one more no-op: the
   reference ends the game there, gymnax's step_env goes on (done False, terminal False)."""
-  import gymnax
   from minatar.environments.freeway import Env
-  spec = GAME
   ref = Env(ramping=True)
   ref.random = np.random.RandomState(0)
   ref.reset()
   for _ in range(TIME_LIMIT):
     ref.act(NOOP)
-  env, params = gymnax.make(spec.gymnax_name)
-  state = spec.to_gymnax(ref, TIME_LIMIT)
-  reward, done = ref.act(NOOP)
-  reference = _outcome(spec, state_fields(spec.to_gymnax(ref, TIME_LIMIT + 1), False),
-                       ref.state(), reward, done)
-  action = list(np.asarray(env.action_set)).index(NOOP)
-  gym = set()
-  for key in jax.random.split(jax.random.PRNGKey(0), samples):
-    obs, nxt, rew, term, _ = env.step_env(key, state, action, params)
-    gym.add(_outcome(spec, state_fields(nxt, False), obs, rew, term))
-  return reference, gym
+  return one_step(GAME, ref, NOOP, time=TIME_LIMIT, keys=samples)

@@ -38,6 +38,8 @@ class Game(NamedTuple):
   # differ from the reference; such steps are counted, not compared, and a test of their own pins the
   # difference down.
   known_difference: Callable[[Any, int], bool] | None = None
+  # {entity field: its count field}: `outcome` keeps only the used rows of these fixed-size buffers
+  counts: dict[str, str] = {}
 
 
 # ---- the comparison --------------------------------------------------------------------------------
@@ -166,6 +168,43 @@ def compare_reset(spec: Game, samples: int = 1000) -> int:
   ref_rows = np.stack(ref_rows)
   assert_same_distribution(f'{game}, reset', ref_rows, gym_rows, layout)
   return len(np.unique(ref_rows, axis=0))
+
+
+# ---- single steps from hand-built states, for the tests that pin a difference down -------------------------
+
+def _frozen(value):
+  return tuple(map(_frozen, value)) if isinstance(value, list) else value
+
+
+def outcome(spec: Game, fields: dict, observation, reward, done) -> tuple:
+  """One outcome in readable, hashable form (`dict(...)` of it reads a field): the reward, the end flag,
+  the canonical state fields by name (a buffer's used rows only, per `spec.counts`) and the observation's
+  set cells."""
+  fields = spec.canonical({name: np.asarray(value)[None] for name, value in fields.items()})
+  out = [('reward', float(reward)), ('done', bool(done))]
+  for name in sorted(fields):
+    value = fields[name][0]
+    if name in spec.counts:
+      value = value[:int(fields[spec.counts[name]][0])]
+    out.append((name, _frozen(np.asarray(value).tolist())))
+  return tuple(out + [('observation', tuple(map(tuple, np.argwhere(np.asarray(observation) > 0).tolist())))])
+
+
+def one_step(spec: Game, ref, full_action: int, time: int = 0, keys: int = 64) -> tuple[tuple, set]:
+  """The reference's outcome of one step from its game object `ref` (left as it was), and the set of
+  gymnax's outcomes from the translated state under `keys` keys (one element where gymnax draws nothing)."""
+  import gymnax
+  env, params = gymnax.make(spec.gymnax_name)
+  action = int(np.flatnonzero(np.asarray(env.action_set) == full_action)[0])
+  step = jax.jit(jax.vmap(env.step_env, in_axes=(0, None, None, None)))
+  obs, nxt, rew, done, _ = step(jax.random.split(jax.random.PRNGKey(0), keys), spec.to_gymnax(ref, time), action,
+                                params)
+  batch = state_fields(nxt, True)
+  gym = {outcome(spec, {f: v[i] for f, v in batch.items()}, obs[i], rew[i], done[i]) for i in range(keys)}
+  after = copy.deepcopy(ref)
+  reward, ended = after.act(full_action)
+  fields = {f: v[0] for f, v in state_fields(spec.to_gymnax(after, time + 1), False).items()}
+  return outcome(spec, fields, after.state(), reward, ended), gym
 
 
 def _assert_equal_everywhere(where: str, ref_row: np.ndarray, gym_rows: np.ndarray, layout: list):

@@ -1,10 +1,9 @@
-"""gymnax's Seaquest-MinAtar against the reference minatar seaquest, step by step (see minatar_reference.py)."""
-import copy
+"""gymnax's Seaquest-MinAtar against the reference minatar seaquest, step by step (the comparison: harness.py)."""
 from collections import Counter
 
 import numpy as np
 
-from minatar_reference.harness import Game
+from minatar_reference.harness import Game, one_step
 
 CAPACITY = 100  # gymnax's MAX_ENTITIES
 UP = 2  # full action 'u'
@@ -202,45 +201,10 @@ def scramble(ref, rng):
       ref.divers.append([cell[0], cell[1], bool(rng.rand() < 0.5), int(rng.randint(6))])
 
 
-GAME = Game('seaquest', 'Seaquest-MinAtar', to_gymnax, canonical, scramble, known_difference)
+GAME = Game('seaquest', 'Seaquest-MinAtar', to_gymnax, canonical, scramble, known_difference, COUNTS)
 
 
 # ---- demonstrations of the differences (reference outcome, set of gymnax outcomes) ----------------------
-
-def _outcome(fields, observation, reward, done):
-  """A readable outcome: scalars, the used rows of each entity list, the set cells of the observation."""
-  fields = canonical({k: np.asarray(v)[None] for k, v in fields.items()})
-  out = [('reward', float(reward)), ('done', bool(done))]
-  for name in sorted(fields):
-    value = fields[name][0]
-    if name in COUNTS:
-      value = value[:int(fields[COUNTS[name]][0])]
-    out.append((name, _freeze(value.tolist())))
-  out.append(('observation', tuple(map(tuple, np.argwhere(np.asarray(observation) > 0).tolist()))))
-  return tuple(out)
-
-
-def _freeze(value):
-  return tuple(map(_freeze, value)) if isinstance(value, list) else value
-
-
-def _state_fields(state):
-  return {f: getattr(state, f) for f in state.__dataclass_fields__}
-
-
-def _both(ref, full_action, keys=64):
-  import jax
-  import gymnax
-  env, params = gymnax.make('Seaquest-MinAtar')
-  action = int(np.flatnonzero(np.asarray(env.action_set) == full_action)[0])
-  step = jax.jit(jax.vmap(env.step_env, in_axes=(0, None, None, None)))
-  obs, nxt, rew, done, _ = step(jax.random.split(jax.random.PRNGKey(0), keys), to_gymnax(ref, 0), action, params)
-  batch = {f: np.asarray(v) for f, v in _state_fields(nxt).items()}
-  gym = {_outcome({f: v[i] for f, v in batch.items()}, obs[i], rew[i], done[i]) for i in range(keys)}
-  after = copy.deepcopy(ref)
-  reward, done = after.act(full_action)
-  return _outcome(_state_fields(to_gymnax(after, 1)), after.state(), reward, done), gym
-
 
 def _quiet_game(**changes):
   """A reset reference game, spawn timers away from 0 (so nothing is drawn), then `changes`."""
@@ -256,25 +220,25 @@ def _quiet_game(**changes):
 def demo_surface_without_divers():
   """Player one row below the surface, no diver aboard, moves up: both end the game; the reference keeps
   oxygen 150 (gauge 7 cells), gymnax refills it to 200 (gauge 10 cells), sets diver_count -1, ramps."""
-  return _both(_quiet_game(sub_x=5, sub_y=1, oxygen=150), UP)
+  return one_step(GAME, _quiet_game(sub_x=5, sub_y=1, oxygen=150), UP)
 
 
 def demo_killed_sub_fires():
   """A sub with move and shot timers at 0 steps left onto the cell a friendly bullet has just reached.
   Both kill it (+1); the reference still fires its shot (enemy_bullets gets [5, 3, 0] after moving),
   gymnax does not."""
-  return _both(_quiet_game(sub_x=1, sub_y=8, f_bullets=[[5, 3, True]], e_subs=[[7, 3, False, 0, 0]]), 0)
+  return one_step(GAME, _quiet_game(sub_x=1, sub_y=8, f_bullets=[[5, 3, True]], e_subs=[[7, 3, False, 0, 0]]), 0)
 
 
 def demo_enemy_onto_player_on_bullet():
   """The player's own bullet has reached the player's cell, and a fish moves onto that cell: both end the
   game; the reference gives 0 and leaves fish and bullet, gymnax also kills the fish and gives +1."""
-  return _both(_quiet_game(sub_x=5, sub_y=4, sub_or=True, f_bullets=[[4, 4, True]],
-                           e_fish=[[6, 4, False, 0]]), 0)
+  return one_step(GAME, _quiet_game(sub_x=5, sub_y=4, sub_or=True, f_bullets=[[4, 4, True]],
+                                    e_fish=[[6, 4, False, 0]]), 0)
 
 
 def demo_crowded_diver_pickup():
   """Five divers aboard; the player steps onto diver A (list index 0) while diver B (index 1) moves onto
   the same cell. The reference takes B and leaves A (timer 3 -> 2); gymnax takes A and leaves B."""
-  return _both(_quiet_game(sub_x=4, sub_y=3, diver_count=5,
-                           divers=[[5, 3, True, 3], [6, 3, False, 0]]), 3)
+  return one_step(GAME, _quiet_game(sub_x=4, sub_y=3, diver_count=5,
+                                    divers=[[5, 3, True, 3], [6, 3, False, 0]]), 3)
