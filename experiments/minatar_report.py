@@ -61,7 +61,9 @@ PUBLISHED_NOTE = (
 TUNED_NOTE = (
     "Tuning: HyperAgent's MinAtar preset (prior_std 1, prior_scale 3, posterior_scale 1; the paper's Atari "
     "values are 0.1 each) was chosen among six settings on breakout alone, 200k steps, 3 seeds "
-    "(BENCHMARKS.md, \"MinAtar preset\"); the other four games played no part in it. DQN was not tuned.")
+    "(BENCHMARKS.md, \"MinAtar preset\"); the other four games played no part in it. DQN's target settings are MinAtar's own DQN's (copy every "
+    "1,000 steps, 1-step returns), adopted when the Atari column's (every 4 updates, 5-step) fell below "
+    "random on asterix at 1M: two settings compared, on asterix alone; nothing else of DQN's was tuned.")
 
 
 def find_run(root: str, game: str, agent: str) -> str | None:
