@@ -84,10 +84,8 @@ minatar: $(STAMP)
 	  --agent $(or $(AGENT),hyperagent) $(ARGS)
 
 # make minatar-report [MINATAR_RESULTS=results/minatar]: table (final returns, CIs, random policy) and curves;
-# the paper's-Atari-scales variant of HyperAgent and DQN with the Atari column's targets are series of
-# their own where their folders exist
-MINATAR_RESULTS ?= results/minatar $(if $(wildcard results/minatar-paper-scales),paper-scales=results/minatar-paper-scales) \
-  $(if $(wildcard results/minatar-dqn-atari-targets),atari-targets=results/minatar-dqn-atari-targets)
+# runs with the SPEC's short targets (the preset's until session 23) are a series of their own where they exist
+MINATAR_RESULTS ?= results/minatar $(if $(wildcard results/minatar-spec-targets),spec-targets=results/minatar-spec-targets)
 minatar-report: $(STAMP)
 	$(PY) experiments/minatar_report.py $(MINATAR_RESULTS) --out reports/minatar
 

@@ -54,16 +54,17 @@ PUBLISHED_NOTE = (
     "that ended in the last evaluation period, ε-greedy for DQN) is the closer match to theirs. Our DQN is "
     "this project's learner with no index and their target settings (Double DQN, Adam, 1-step targets, "
     "target copied every 1,000 steps, ε 1 → 0.1 over 100k steps), not theirs (plain DQN, RMSProp); "
-    "an \"atari-targets\" DQN row, where shown, copied its target every 4 updates with 5-step targets "
-    "(the Atari column's values, which HyperAgent keeps). "
+    "HyperAgent shares these settings. A \"spec-targets\" row, where shown, copied its target every 4 "
+    "updates with 5-step returns (the SPEC's short targets, the MinAtar preset's until session 23). "
     "asterix at 1M sits on a steep rise of their curve (4.3 at 0.9M, 9.3 at 1.1M); seaquest's rises after 1.3M.")
 
 TUNED_NOTE = (
-    "Tuning: HyperAgent's MinAtar preset (prior_std 1, prior_scale 3, posterior_scale 1; the paper's Atari "
-    "values are 0.1 each) was chosen among six settings on breakout alone, 200k steps, 3 seeds "
-    "(BENCHMARKS.md, \"MinAtar preset\"); the other four games played no part in it. DQN's target settings are MinAtar's own DQN's (copy every "
-    "1,000 steps, 1-step returns), adopted when the Atari column's (every 4 updates, 5-step) fell below "
-    "random on asterix at 1M: two settings compared, on asterix alone; nothing else of DQN's was tuned.")
+    "Tuning: the MinAtar preset tunes nothing of HyperAgent's own: what DQN has is MinAtar's DQN's, what "
+    "is HyperAgent's own (prior_std, prior_scale and posterior_scale 0.1, σ, λ, M, K) is the SPEC's Atari "
+    "column's. One choice was made on one game: MinAtar's targets (copy every 1,000 steps, 1-step returns) "
+    "replaced the SPEC's short ones (every 4 updates, 5-step) after both learners did far better with them "
+    "on asterix (BENCHMARKS.md, \"MinAtar\"); the other four games played no part in it. The scales 1 / 3 / 1 "
+    "that sessions 9-12 tuned on breakout are no longer the preset's.")
 
 
 def find_run(root: str, game: str, agent: str) -> str | None:

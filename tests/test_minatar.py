@@ -85,10 +85,13 @@ def test_unknown_games_and_shapes_name_the_valid_ones():
     minatar.make('pong')
   config = make_config('dqn', 'minatar')
   assert (config.torso, config.batch_size, config.epsilon_decay_steps) == ('minatar_cnn', 32, 100_000)
-  # MinAtar's DQN's target settings for DQN alone; HyperAgent keeps the paper's T = 4 and n = 5
-  assert (config.target_update_period, config.n_step) == (1_000, 1)
+  # MinAtar's DQN's target settings for both agents; HyperAgent's own values the SPEC's Atari column's
   hyperagent = make_config('hyperagent', 'minatar')
-  assert (hyperagent.target_update_period, hyperagent.n_step) == (4, 5)
+  for agent in config, hyperagent:
+    assert (agent.target_update_period, agent.n_step, agent.learning_rate) == (1_000, 1, 2.5e-4)
+  atari = make_config('hyperagent', 'atari')
+  assert (hyperagent.prior_std, hyperagent.prior_scale, hyperagent.posterior_scale, hyperagent.perturbation_scale) == \
+         (atari.prior_std, atari.prior_scale, atari.posterior_scale, atari.perturbation_scale)
   from hyperagent import networks
   with pytest.raises(ValueError, match='channels-last'):
     networks.check_obs_shape('minatar_cnn', (4, 84))
