@@ -63,6 +63,12 @@ def _rows(spec: Game, fields: dict, observation, reward, done) -> tuple[np.ndarr
   return matrix, layout
 
 
+def _reference_row(spec: Game, game_object, time: int, reward, done) -> tuple[np.ndarray, list]:
+  """The reference game object's state (as gymnax's, at gymnax's step count `time`) as one outcome row."""
+  return _rows(spec, state_fields(spec.to_gymnax(game_object, time), False), game_object.state()[None],
+               [reward], [done])
+
+
 def describe(row: np.ndarray, layout: list) -> str:
   """One outcome row back in words (the observation summarised)."""
   out, i = [], 0
@@ -107,11 +113,6 @@ def compare(spec: Game, seed: int, steps: int, samples: int = 1000, max_episode_
     spec.scramble(ref, rng)
   time, random_steps, episodes, known = 0, 0, 1, 0
   key = jax.random.PRNGKey(seed)
-
-  def reference_row(game_object, reward, done):
-    return _rows(spec, state_fields(spec.to_gymnax(game_object, time + 1), False), game_object.state()[None],
-                 [reward], [done])
-
   for t in range(steps):
     action = int(rng.randint(env.num_actions))
     full_action = int(env.action_set[action])
@@ -120,7 +121,7 @@ def compare(spec: Game, seed: int, steps: int, samples: int = 1000, max_episode_
     after_ref = copy.deepcopy(ref)
     reward, done = after_ref.act(full_action)
     drew = not _same_rng_state(before, after_ref.random.get_state())
-    ref_row, layout = reference_row(after_ref, reward, done)
+    ref_row, layout = _reference_row(spec, after_ref, time + 1, reward, done)
 
     key, sub = jax.random.split(key)  # on every step, so that a skipped step leaves later draws as they are
     where = f'{game}, seed {seed}, step {t} (episode {episodes}, time {time}), action {action}'
@@ -138,7 +139,7 @@ def compare(spec: Game, seed: int, steps: int, samples: int = 1000, max_episode_
           other = copy.deepcopy(ref)
           other.random = np.random.RandomState(10_000 * seed + i)
           r, d = other.act(full_action)
-          ref_rows.append(reference_row(other, r, d)[0][0])
+          ref_rows.append(_reference_row(spec, other, time + 1, r, d)[0][0])
         assert_same_distribution(where, np.stack(ref_rows), gym_rows, layout)
     ref = after_ref
     time += 1
@@ -164,7 +165,7 @@ def compare_reset(spec: Game, samples: int = 1000) -> int:
     ref = module.Env(ramping=True)
     ref.random = np.random.RandomState(i)
     ref.reset()
-    ref_rows.append(_rows(spec, state_fields(spec.to_gymnax(ref, 0), False), ref.state()[None], [0.0], [False])[0][0])
+    ref_rows.append(_reference_row(spec, ref, 0, 0.0, False)[0][0])
   ref_rows = np.stack(ref_rows)
   assert_same_distribution(f'{game}, reset', ref_rows, gym_rows, layout)
   return len(np.unique(ref_rows, axis=0))
@@ -179,8 +180,8 @@ def _frozen(value):
 def outcome(spec: Game, fields: dict, observation, reward, done) -> tuple:
   """One outcome in readable, hashable form (`dict(...)` of it reads a field): the reward, the end flag,
   the canonical state fields by name (a buffer's used rows only, per `spec.counts`) and the observation's
-  set cells."""
-  fields = spec.canonical({name: np.asarray(value)[None] for name, value in fields.items()})
+  set cells. `fields`: a batch of one state, as `state_fields` gives it."""
+  fields = spec.canonical(fields)
   out = [('reward', float(reward)), ('done', bool(done))]
   for name in sorted(fields):
     value = fields[name][0]
@@ -200,11 +201,10 @@ def one_step(spec: Game, ref, full_action: int, time: int = 0, keys: int = 64) -
   obs, nxt, rew, done, _ = step(jax.random.split(jax.random.PRNGKey(0), keys), spec.to_gymnax(ref, time), action,
                                 params)
   batch = state_fields(nxt, True)
-  gym = {outcome(spec, {f: v[i] for f, v in batch.items()}, obs[i], rew[i], done[i]) for i in range(keys)}
+  gym = {outcome(spec, {f: v[i:i + 1] for f, v in batch.items()}, obs[i], rew[i], done[i]) for i in range(keys)}
   after = copy.deepcopy(ref)
   reward, ended = after.act(full_action)
-  fields = {f: v[0] for f, v in state_fields(spec.to_gymnax(after, time + 1), False).items()}
-  return outcome(spec, fields, after.state(), reward, ended), gym
+  return outcome(spec, state_fields(spec.to_gymnax(after, time + 1), False), after.state(), reward, ended), gym
 
 
 def _assert_equal_everywhere(where: str, ref_row: np.ndarray, gym_rows: np.ndarray, layout: list):
