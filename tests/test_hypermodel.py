@@ -153,6 +153,18 @@ def test_dqn_has_no_index_and_no_prior():
   assert network.apply(params, jnp.ones(3), jnp.zeros(0)).shape == (2,)
 
 
+@pytest.mark.parametrize('env', ['atari', 'minatar'])
+def test_dqn_config_does_not_follow_hyperagents_prior_scales(env):
+  # HyperAgent's prior_std differs by preset; DQN's is the default on every preset, and on the
+  # Xavier-bias presets the value does not reach DQN's network at all.
+  config = make_config('dqn', env)
+  assert make_config('hyperagent', env).prior_std != config.prior_std == Config.prior_std
+  obs_shape = (10, 10, 4) if env == 'minatar' else (4, 84, 84)
+  params = [hypermodel.make_network(config.replace(prior_std=s), obs_shape, 3).init(jax.random.key(1))
+            for s in (0.1, config.prior_std)]
+  assert jax.tree.all(jax.tree.map(lambda a, b: bool(jnp.array_equal(a, b)), *params))
+
+
 @pytest.mark.parametrize('field, value, message', [
     ('index_dim', -1, 'index_dim'),
     ('num_update_indices', 0, 'num_update_indices'),
