@@ -1,4 +1,5 @@
 """The hypermodel forward pass: vmap vs loop, one-hot = ensemble, inits, parameter counts, bad input."""
+import chex
 import haiku as hk
 import jax
 import jax.numpy as jnp
@@ -162,7 +163,7 @@ def test_dqn_config_does_not_follow_hyperagents_prior_scales(env):
   obs_shape = (10, 10, 4) if env == 'minatar' else (4, 84, 84)
   params = [hypermodel.make_network(config.replace(prior_std=s), obs_shape, 3).init(jax.random.key(1))
             for s in (0.1, config.prior_std)]
-  assert jax.tree.all(jax.tree.map(lambda a, b: bool(jnp.array_equal(a, b)), *params))
+  chex.assert_trees_all_equal(*params)
 
 
 @pytest.mark.parametrize('field, value, message', [

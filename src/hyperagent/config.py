@@ -229,8 +229,7 @@ def make_config(agent: str = 'hyperagent', env: str = 'deepsea', **overrides: An
     # the checkpoints of its runs, as they were (on Xavier-bias presets the field is inert for DQN).
     config = config.replace(
         index_dist='none', index_dim=0, base_prior=False, prior_std=Config.prior_std, prior_scale=0.0,
-        posterior_scale=1.0,
-        num_update_indices=1, perturbation_scale=0.0, hyper_reg_coef=0.0,
+        posterior_scale=1.0, num_update_indices=1, perturbation_scale=0.0, hyper_reg_coef=0.0,
         epsilon_start=1.0, epsilon_end=0.01 if env == 'deepsea' else 0.1, epsilon_decay_steps=decay,
         epsilon_eval={'atari': 0.05, 'minatar': 0.0}.get(env, 0.0))
   return config.replace(**overrides)
