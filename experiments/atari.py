@@ -43,32 +43,34 @@ def main(argv=None) -> int:
   game = runs[0].game
 
   from hyperagent import checkpoint, runtime
-  from hyperagent.atari.runner import RESUMABLE_CHANGES, Runner
-  settings = {k: v for k, v in dataclasses.asdict(runs[0]).items() if k not in RESUMABLE_CHANGES + ('seed',)}
-  folder = os.path.join(args.out, game, f'{runs[0].agent}-{runs[0].protocol}-'
-                        f'{checkpoint.run_id(settings, runs[0].agent_config().to_dict())}')
+  from hyperagent.atari.runner import Runner
+  folder = run_folder(args.out, runs[0])
   if jax_platform() == 'cpu' and runs[0].steps < 100_000:
     print('[atari] this is a CPU smoke test: far too few steps to show learning. Atari learning curves need a '
           'GPU (README, "Status and known gaps"; the GPU runbook in BENCHMARKS.md).', file=sys.stderr)
   runtime.configure()
   runner = None
   try:
-    for run in runs:
-      out_dir = os.path.join(folder, f'seed{run.seed}')
-      if args.fresh:
-        checkpoint.empty_folder(out_dir, run_files=('config.json', 'checkpoint.npz', 'train.csv'))
-      # one set of compiled functions serves every seed (the seed is data, not structure)
-      runner = Runner(run) if runner is None else runner.reseed(run.seed)
-      print(f'[atari] {game} {run.agent} {run.protocol} seed {run.seed}: {run.total_steps} steps -> {out_dir}',
-            file=sys.stderr)
-      result = runner.train(out_dir, resume=True, progress=False if args.no_progress else None,
-                            stop_on_interrupt=True)
-      if 'loaded_from' in result:
-        print(f'[atari] this run finished already: loaded {result["loaded_from"]}', file=sys.stderr)
-      print(json.dumps({k: v for k, v in result.items() if k != 'scores'}))
+    with checkpoint.folder_lock(folder):  # every seed of the run: a second process stops at once
+      for run in runs:
+        out_dir = os.path.join(folder, f'seed{run.seed}')
+        if args.fresh:
+          checkpoint.empty_folder(out_dir, run_files=('config.json', 'checkpoint.npz', 'train.csv'))
+        # one set of compiled functions serves every seed (the seed is data, not structure)
+        runner = Runner(run) if runner is None else runner.reseed(run.seed)
+        print(f'[atari] {game} {run.agent} {run.protocol} seed {run.seed}: {run.total_steps} steps -> {out_dir}',
+              file=sys.stderr)
+        result = runner.train(out_dir, resume=True, progress=False if args.no_progress else None,
+                              stop_on_interrupt=True)
+        if 'loaded_from' in result:
+          print(f'[atari] this run finished already: loaded {result["loaded_from"]}', file=sys.stderr)
+        print(json.dumps({k: v for k, v in result.items() if k != 'scores'}))
   except checkpoint.Interrupted as e:
     print(e, file=sys.stderr)
     return 130
+  except checkpoint.FolderBusy as e:
+    print(f'error: {e}', file=sys.stderr)
+    return checkpoint.BUSY_EXIT
   except KeyboardInterrupt:
     print(f'interrupted: the last checkpoint in {folder} is kept (every --checkpoint-every steps); the same '
           'command resumes from it.', file=sys.stderr)
@@ -77,6 +79,16 @@ def main(argv=None) -> int:
     print(f'error: {e}', file=sys.stderr)
     return 2
   return 0
+
+
+def run_folder(out: str, run: RunConfig) -> str:
+  """<out>/<Game>/<agent>-<protocol>-<run id>: the folder of `run`'s seeds, named by every setting that
+  changes the numbers (not the seed, nor what a resumed run may change)."""
+  from hyperagent import checkpoint
+  from hyperagent.atari.runner import RESUMABLE_CHANGES
+  settings = {k: v for k, v in dataclasses.asdict(run).items() if k not in RESUMABLE_CHANGES + ('seed',)}
+  run_id = checkpoint.run_id(settings, run.agent_config().to_dict())
+  return os.path.join(out, run.game, f'{run.agent}-{run.protocol}-{run_id}')
 
 
 def jax_platform() -> str:

@@ -60,11 +60,14 @@ def train_in_folder(out: str, config, spec: run.RunSpec, *, progress: bool, fres
   """Trains, resumes or loads the run whose folder is `out` (emptied first with `fresh`). Ctrl-C, a
   foreign or unreadable checkpoint and a folder that is not a run's print one line and raise RunStopped."""
   try:
-    if fresh:
-      checkpoint.empty_folder(out)
-    os.makedirs(out, exist_ok=True)
-    return run.train_seeds(config, spec, progress=progress, stop_when_solved=stop_when_solved,
-                           checkpoint_path=os.path.join(out, 'checkpoint.npz'), stop_on_interrupt=True)
+    with checkpoint.folder_lock(out):
+      if fresh:
+        checkpoint.empty_folder(out)
+      return run.train_seeds(config, spec, progress=progress, stop_when_solved=stop_when_solved,
+                             checkpoint_path=os.path.join(out, 'checkpoint.npz'), stop_on_interrupt=True)
+  except checkpoint.FolderBusy as e:
+    print(f'error: {e}', file=sys.stderr)
+    raise RunStopped(checkpoint.BUSY_EXIT) from None
   except checkpoint.Interrupted as e:
     print(e, file=sys.stderr)
     raise RunStopped(130) from None

@@ -10,6 +10,8 @@ changed settings get their own folder; --fresh starts them again). The table `sc
 per agent, size and seed (rows of pairs a re-run did not include are kept), and
 `scaling_<criterion>.png` shows the median episodes to solve with a power law N^k fitted through three
 or more sizes and the 2^N episodes that dithering needs. Ctrl-C saves and stops; the same command resumes.
+A run whose folder another process holds is skipped, so two invocations (one per core) can share a
+list of runs: each takes the runs the other has not started.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ import pandas as pd
 # experiments/deepsea.py, the `make deepsea` script: Python puts this script's folder on sys.path
 from deepsea import RunStopped, add_run_arguments, make_run, run_folder, train_in_folder
 
-from hyperagent import runtime
+from hyperagent import checkpoint, runtime
 from hyperagent.deepsea import results as report
 
 CRITERIA = ('bsuite_solve_episode', 'eval_solve_episode')
@@ -54,6 +56,8 @@ def main(argv=None) -> int:
       result = train_in_folder(out, config, spec, progress=not args.no_progress, fresh=args.fresh,
                                stop_when_solved=True)
     except RunStopped as stopped:
+      if stopped.code == checkpoint.BUSY_EXIT:  # another process is training it; its rows come with that one
+        continue
       return stopped.code
     summary = report.write_results(out, config, spec, result, extra=dict(agent=agent))
     print(f'{agent} N={spec.size}: {time.perf_counter() - start:.0f} s')

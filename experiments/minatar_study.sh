@@ -5,7 +5,9 @@
 # 2-core machine run two agents side by side, each pinned to its own core:
 #   CODE=<a git worktree of the commit to run> AGENT=hyperagent CORE=0 bash experiments/minatar_study.sh &
 #   CODE=<the same worktree> AGENT=dqn CORE=1 bash experiments/minatar_study.sh &
-# or split one agent's games over two chains: GAMES="breakout freeway" LOG=<own log file> ...
+# or one agent's games over two chains: the same command twice, each with its own CORE and LOG. A run
+# folder is locked while a process trains it, so a chain skips a game the other holds (exit 75) and
+# goes on: each takes the games the other has not started.
 # A variant of an agent goes to its own folder: OUT=results/minatar-paper-scales ARGS="--set prior_scale=0.1 ..."
 # Breadth first: STEPS=100000 takes every game to 100k; the same chain with STEPS=1000000 later extends
 # each run (MinAtar's replay holds 100k, so a run extended from 100k equals one run straight to 1M).

@@ -458,3 +458,19 @@ def test_ctrl_c_saves_where_it_stops_and_the_run_resumes(tmp_path):
   runner.update = update
   result = runner.train(str(tmp_path), resume=True, progress=False)
   assert result['env_steps'] == 64 and (tmp_path / 'final.json').exists()
+
+
+def test_cli_on_a_run_folder_another_process_holds_stops_at_once(tmp_path, capsys):
+  """Two processes never train one run: the second exits 75 (EX_TEMPFAIL) before building anything."""
+  import importlib.util, os, pathlib
+  from hyperagent import checkpoint
+  from hyperagent.atari.loop import RunConfig
+  path = pathlib.Path(__file__).parent.parent / 'experiments' / 'atari.py'
+  spec = importlib.util.spec_from_file_location('atari_cli', path)
+  cli = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(cli)
+  held = cli.run_folder(str(tmp_path), RunConfig(game='Pong', steps=64))
+  with checkpoint.folder_lock(held):
+    assert cli.main(['--game', 'pong', '--steps', '64', '--out', str(tmp_path)]) == checkpoint.BUSY_EXIT
+  assert f'{held} is in use by another run' in capsys.readouterr().err
+  assert os.listdir(held) == [checkpoint.LOCK_FILE]

@@ -1,4 +1,8 @@
-"""checkpoint.written_rows / restore_rows: a replay saved without its never-written rows comes back whole."""
+"""checkpoint.written_rows / restore_rows: a replay saved without its never-written rows comes back whole;
+folder_lock: one process per results folder."""
+import os
+import subprocess
+import sys
 from typing import NamedTuple
 
 import jax.numpy as jnp
@@ -6,6 +10,8 @@ import numpy as np
 import pytest
 
 from hyperagent import checkpoint
+
+SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'src')
 
 
 class Buffer(NamedTuple):
@@ -27,3 +33,44 @@ def test_written_rows_round_trip(axis):
   for name in ('obs', 'action'):
     np.testing.assert_array_equal(getattr(back, name), getattr(written, name))
     assert getattr(back, name).dtype == getattr(written, name).dtype
+
+
+def test_folder_lock_refuses_a_second_holder_until_the_first_lets_go(tmp_path):
+  folder = str(tmp_path / 'run')
+  with checkpoint.folder_lock(folder):
+    with pytest.raises(checkpoint.FolderBusy, match=f'in use by another run \\(process {os.getpid()} on '):
+      with checkpoint.folder_lock(folder):
+        pass
+  with checkpoint.folder_lock(folder):  # released on leaving the block
+    pass
+
+
+def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
+  folder = str(tmp_path / 'run')
+  holder = subprocess.Popen(
+      [sys.executable, '-c', 'import sys, time\nfrom hyperagent import checkpoint\n'
+       f'with checkpoint.folder_lock({folder!r}):\n  print("held", flush=True)\n  time.sleep(60)'],
+      stdout=subprocess.PIPE, text=True, env={**os.environ, 'PYTHONPATH': SRC})
+  try:
+    assert holder.stdout.readline().strip() == 'held'
+    with pytest.raises(checkpoint.FolderBusy, match=f'process {holder.pid} on '):
+      with checkpoint.folder_lock(folder):
+        pass
+  finally:
+    holder.kill()  # SIGKILL: no cleanup code runs in the holder
+    holder.wait()
+  with checkpoint.folder_lock(folder):
+    pass
+
+
+def test_fresh_under_the_lock_empties_the_run_but_keeps_it_locked(tmp_path):
+  folder = tmp_path / 'run'
+  with checkpoint.folder_lock(str(folder)):
+    (folder / 'config.json').write_text('{}')
+    (folder / 'metrics.csv').write_text('steps\n1\n')
+    checkpoint.empty_folder(str(folder))
+    assert os.listdir(folder) == [checkpoint.LOCK_FILE]
+    with pytest.raises(checkpoint.FolderBusy):  # the lock file was not removed from under its holder
+      with checkpoint.folder_lock(str(folder)):
+        pass
+    checkpoint.empty_folder(str(folder))  # a folder holding only the lock is empty, not a stranger's folder

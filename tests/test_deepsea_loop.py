@@ -454,3 +454,27 @@ def test_the_path_probe_equals_greedy_episodes_under_each_sampled_index():
   # the exploration front, N = 3 (diagonal cells 0, 4, 8): episode 0 goes left at once, episode 1 stays on it
   np.testing.assert_array_equal(probe.first_visits(np.array([0, 3, 6, 0, 4, 8]), 3), [0, 1, 1])
   np.testing.assert_array_equal(probe.first_visits(np.array([0, 3, 6]), 3), [0, -1, -1])
+
+
+def test_a_run_another_process_holds_stops_its_driver_and_the_study_goes_on(tmp_path, monkeypatch):
+  """deepsea.py on a run folder another process holds exits 75 and writes nothing there; the scaling
+  study skips that run and trains the others (two study processes share one list of runs this way)."""
+  import argparse
+  monkeypatch.syspath_prepend(os.path.join(ROOT, 'experiments'))
+  import deepsea as driver
+  settings = ['--episodes', '20', '--eval-every', '40', '--eval-episodes', '4', '--seeds', '2', '--no-progress',
+              '--set', 'batch_size=16', '--set', 'warmup_steps=10']
+  parser = argparse.ArgumentParser()
+  driver.add_run_arguments(parser, exclude=('size',))
+  config, spec = driver.make_run(parser.parse_args(settings), 'hyperagent', size=4)
+  study = tmp_path / 'study'
+  held = driver.run_folder('hyperagent', config, spec, root=str(study))
+  script = lambda name, *args: subprocess.run([sys.executable, os.path.join(ROOT, 'experiments', name), *args,
+                                               *settings], capture_output=True, text=True, cwd=ROOT, timeout=600)
+  with checkpoint.folder_lock(held):
+    busy = script('deepsea.py', '--size', '4', '--out', held)
+    assert busy.returncode == checkpoint.BUSY_EXIT and 'in use by another run' in busy.stderr, busy.stderr
+    both = script('deepsea_scaling.py', '--sizes', '4', '5', '--agents', 'hyperagent', '--out', str(study))
+  assert both.returncode == 0, both.stderr
+  assert set(pd.read_csv(study / 'scaling.csv')['size']) == {5}
+  assert os.listdir(held) == [checkpoint.LOCK_FILE]

@@ -302,3 +302,15 @@ def test_report_roots_read_label_then_folder_like_bsuite_report(tmp_path):
   assert report.parse_root('results/minatar') == ('results/minatar', '')
   assert report.parse_root('paper scales=results/x') == ('results/x', 'paper scales')
   assert report.parse_root(str(odd)) == (str(odd), '')
+
+
+def test_cli_on_a_run_folder_another_process_holds_stops_at_once(tmp_path, capsys):
+  """A second `make minatar` on a run being trained exits 75 and writes nothing there (the study's chains
+  skip such a game and go on with the next)."""
+  import os
+  import experiment_scripts
+  script = experiment_scripts.load('minatar')
+  with checkpoint.folder_lock(str(tmp_path)):
+    assert script.main(['--game', 'breakout', '--steps', '100', '--out', str(tmp_path)]) == checkpoint.BUSY_EXIT
+  assert 'is in use by another run' in capsys.readouterr().err
+  assert os.listdir(tmp_path) == [checkpoint.LOCK_FILE]

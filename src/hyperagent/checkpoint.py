@@ -13,11 +13,13 @@ the last complete checkpoint.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import signal
+import socket
 import threading
 import zipfile
 from typing import Any, Callable, Iterable, Iterator, Mapping
@@ -159,18 +161,49 @@ def run_id(*settings: Mapping[str, Any]) -> str:
 
 
 RUN_FILES = ('config.json', 'checkpoint.npz')
+LOCK_FILE = '.lock'
+BUSY_EXIT = 75  # EX_TEMPFAIL: a chain of runs moves on to its next run and leaves this one to its holder
+
+
+class FolderBusy(CheckpointError):
+  """Another live process holds the results folder's lock."""
+
+
+@contextlib.contextmanager
+def folder_lock(path: str) -> Iterator[None]:
+  """Holds the results folder `path` (created if need be) for the block, so a second run started on
+  the same folder stops at once with FolderBusy instead of overwriting the first one's checkpoint (both
+  would write the same temporary file). It is an flock on `path`/.lock: the OS drops it when the
+  process ends, a kill -9 included, so a stale lock never blocks a resume."""
+  os.makedirs(path, exist_ok=True)
+  fd = os.open(os.path.join(path, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
+  try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  except BlockingIOError:
+    holder = os.pread(fd, 200, 0).decode(errors='replace').strip() or 'unknown'
+    os.close(fd)
+    raise FolderBusy(f'{path} is in use by another run (process {holder}); wait for it to end, or give '
+                     'another --out.') from None
+  try:
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f'{os.getpid()} on {socket.gethostname()}'.encode(), 0)
+    yield
+  finally:
+    os.close(fd)  # releases the lock
 
 
 def empty_folder(path: str, run_files: Iterable[str] = RUN_FILES) -> None:
-  """Removes everything in a results folder (`--fresh`). Refuses a non-empty folder that holds none of
-  `run_files`: it is not a results folder, and emptying it could delete someone's work."""
-  if not os.path.isdir(path) or not os.listdir(path):
+  """Removes everything in a results folder (`--fresh`) but its lock file (the caller may hold it).
+  Refuses a non-empty folder that holds none of `run_files`: it is not a results folder, and emptying
+  it could delete someone's work."""
+  names = [name for name in os.listdir(path) if name != LOCK_FILE] if os.path.isdir(path) else []
+  if not names:
     return
   run_files = tuple(run_files)
   if not any(os.path.exists(os.path.join(path, name)) for name in run_files):
     raise ValueError(f'--fresh would empty {path}, which holds no {" or ".join(run_files)}: not a results folder; '
                      'give another --out.')
-  for name in os.listdir(path):
+  for name in names:
     target = os.path.join(path, name)
     shutil.rmtree(target) if os.path.isdir(target) and not os.path.islink(target) else os.remove(target)
 
