@@ -131,11 +131,13 @@ SHARED = CONFIG.replace(ensemble_torso='shared')
 
 
 def test_shared_torso_ensemble_regresses_each_member_onto_its_own_target():
-  """The shared-torso form (Atari's default): one torso, heads U[:, m] with no shared intercept, every
+  """The shared-torso form (Atari's and MinAtar's default): one torso, heads U[:, m] with no shared intercept, every
   member trained on every transition against its own Double-DQN target; the loss written out here."""
   from hyperagent import losses
   agent = make_agent(SHARED, (OBS,), A)
   assert make_config('ensemble', 'atari').ensemble_torso == 'shared'
+  assert make_config('ensemble', 'minatar').ensemble_torso == 'shared'
+  assert make_config('ensemble', 'deepsea').ensemble_torso == 'independent'
   state = agent.init(jax.random.key(0))
   trainable, prior = hypermodel.split_params(state.params)
   assert 'b' not in trainable['hyper'] and 'b' not in prior['prior_hyper']

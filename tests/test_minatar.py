@@ -61,8 +61,10 @@ def test_scripted_returns_equal_gymnaxs_own_rollout(game):
   assert ours_running == pytest.approx(theirs_running)
 
 
-def test_vmapped_seeds_equal_separate_runs():
-  config = make_config('hyperagent', 'minatar', **SMALL)
+@pytest.mark.parametrize('agent', ['hyperagent', 'ensemble', 'dqn'])
+def test_vmapped_seeds_equal_separate_runs(agent):
+  small = SMALL if agent == 'hyperagent' else {k: v for k, v in SMALL.items() if k != 'num_update_indices'}
+  config = make_config(agent, 'minatar', **small)
   env, params = minatar.make('breakout')
   agent = jitloop.make_agent_for(config, env)
   chunk = jitloop.make_chunk_fn(config, env, jitloop.LoopSpec())

@@ -37,7 +37,8 @@ class Config:
                                         # default of bsuite's boot_dqn (mask_prob=1) and of Osband et al. 2018
   ensemble_torso: str = 'independent'   # model='ensemble': 'independent' (every member a full network, as
                                         # bsuite's boot_dqn) or 'shared' (one torso, M independent linear heads
-                                        # and prior heads, no shared intercept: the cheaper Atari form)
+                                        # and prior heads, no shared intercept: the cheaper Atari and
+                                        # MinAtar form)
   torso: str = 'mlp'                    # 'mlp' (DeepSea), 'nature_cnn' (Atari), 'minatar_cnn' (MinAtar),
                                         # 'identity' (linear bandits, tests)
   hidden_sizes: tuple[int, ...] = (64, 64)  # MLP widths; the last one is the feature width H
@@ -213,11 +214,13 @@ def make_config(agent: str = 'hyperagent', env: str = 'deepsea', **overrides: An
   _check_choice('env', env, ENVS)
   config = _BASE[env]
   if agent == 'ensemble':
-    # Atari: one shared Nature CNN with 10 heads (the paper's "double the parameters"); elsewhere,
-    # as bsuite's boot_dqn, every member a full network.
+    # Atari: one shared Nature CNN with 10 heads (the paper's "double the parameters"; bootstrapped
+    # DQN's Atari form); MinAtar, the Atari stand-in, the same with its CNN (ten full CNNs would cost
+    # ~10x DQN's step); elsewhere, as bsuite's boot_dqn, every member a full network.
+    torso = 'shared' if env in ('atari', 'minatar') else 'independent'
     config = config.replace(model='ensemble', index_dist='one_hot', index_dim=10, index_resample_prob=0.0,
                             num_update_indices=1, perturbation_scale=0.0, hyper_reg_coef=0.0,
-                            grad_penalty_coef=0.0, ensemble_torso='shared' if env == 'atari' else 'independent')
+                            grad_penalty_coef=0.0, ensemble_torso=torso)
   elif agent == 'hyperagent_one_hot':
     config = config.replace(index_dist='one_hot', index_dim=10, index_resample_prob=0.0,
                             perturbation_scale=0.0)
