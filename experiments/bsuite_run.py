@@ -24,6 +24,7 @@ Score the folder with experiments/bsuite_report.py (make bsuite-report).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import concurrent.futures as futures
 import multiprocessing
 import os
@@ -93,9 +94,15 @@ def main(argv: list[str] | None = None) -> int:
           'the same command resumes (finished ids are skipped, unfinished ones start again' +
           (' from their group\'s checkpoint).' if run.engine == 'jax' else ').'), file=sys.stderr)
     return 130
-  print(f'{len(todo) - len(failures)} ids run in {time.monotonic() - start:.1f} s', flush=True)
+  print(f'{len(finished)} ids run in {time.monotonic() - start:.1f} s', flush=True)
   for bsuite_id, error in failures.items():
     print(f'FAILED {bsuite_id}: {error}', file=sys.stderr)
+  elsewhere = [i for i in todo if i not in finished and i not in failures]
+  if elsewhere:
+    print(f'{len(elsewhere)} ids left to the other process running them ({", ".join(elsewhere[:3])}'
+          f'{", ..." if len(elsewhere) > 3 else ""}); run this again once it ends to check they finished.', flush=True)
+    from hyperagent import checkpoint  # imports JAX, which the runner has set up by now
+    return 1 if failures else checkpoint.BUSY_EXIT
   return 1 if failures else 0
 
 
@@ -138,9 +145,15 @@ def _run_jax(todo, episodes, results, agent, settings, args, workers, finished) 
       label = f'{group.ids[0]} +{len(group.ids) - 1}' if len(group.ids) > 1 else group.ids[0]
       episode_bar.set_description(label)
       try:
-        summaries = engine.run_group(group, config, episodes, args.seed, results,
-                                     on_chunk=_counted(episode_bar, label, sum(episodes[i] for i in group.ids)),
-                                     interrupted=interrupted)
+        with _held(results, group.ids):
+          summaries = engine.run_group(group, config, episodes, args.seed, results,
+                                       on_chunk=_counted(episode_bar, label, sum(episodes[i] for i in group.ids)),
+                                       interrupted=interrupted)
+      except checkpoint.FolderBusy:
+        tqdm.write(f'{label}: another process is running ids of this group; left to it')
+        episode_bar.update(sum(episodes[i] for i in group.ids))
+        id_bar.update(len(group.ids))
+        continue
       except checkpoint.Interrupted:
         raise KeyboardInterrupt from None
       for summary in summaries:
@@ -148,6 +161,17 @@ def _run_jax(todo, episodes, results, agent, settings, args, workers, finished) 
         finished.append(summary['bsuite_id'])
       id_bar.update(len(group.ids))
   return {}
+
+
+@contextlib.contextmanager
+def _held(results: str, ids):
+  """A lock on each of `ids` in `results` (FolderBusy, holding none, if another process has one), so two
+  sweeps into one folder, one per core, share its ids instead of both running them."""
+  from hyperagent import checkpoint
+  with contextlib.ExitStack() as stack:
+    for bsuite_id in ids:
+      stack.enter_context(checkpoint.folder_lock(os.path.join(results, '.locks'), bsuite_id.replace('/', '-')))
+    yield
 
 
 def _counted(bar, label: str, total: int):

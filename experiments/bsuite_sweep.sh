@@ -5,6 +5,8 @@
 #   CODE=<a git worktree of the commit to run> AGENT=hyperagent OUT=results/bsuite/hyperagent \
 #     bash experiments/bsuite_sweep.sh
 # A frozen worktree (CODE) keeps edits to the working tree from changing the code half-way.
+# Two cores: the same command twice, each under `taskset -c <core>`. Each process locks the ids it
+# plays, so the other leaves them and takes the next experiment: the two share the list.
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CODE=${CODE:-$ROOT}
 AGENT=${AGENT:-hyperagent}

@@ -199,6 +199,19 @@ def _run_cli(results, sweep_spec, *extra, engine='jax'):
                    '--episodes', '3', '--engine', engine, *TINY_SET, *extra])
 
 
+def test_two_sweeps_into_one_folder_share_its_ids(tmp_path, capsys):
+  """The jax engine locks each id it plays: ids another process holds are left to it (exit 75), the
+  rest run, and the holder's ids are neither played nor written here."""
+  from hyperagent import checkpoint
+  results = tmp_path / 'ha'
+  with checkpoint.folder_lock(str(results / '.locks'), 'catch-0'):
+    assert _run_cli(results, 'bandit/0,catch/0') == checkpoint.BUSY_EXIT
+  out = capsys.readouterr().out
+  assert '1 ids run' in out and '1 ids left to the other process running them (catch/0)' in out
+  assert os.path.exists(bsuite_csv.bsuite_csv_path(str(results), 'bandit/0'))
+  assert not os.path.exists(bsuite_csv.bsuite_csv_path(str(results), 'catch/0'))
+
+
 # The jax variant compiles three group shapes (2, 1 and 18 ids: ~2 min on the CI machine); which ids to
 # skip and which to restart is engine-independent (bsuite_sweep.plan), and the jax engine's resume is
 # in the default suite through test_ctrl_c_saves_the_jax_engines_group_and_the_same_command_resumes_it.

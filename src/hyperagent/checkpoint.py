@@ -170,13 +170,14 @@ class FolderBusy(CheckpointError):
 
 
 @contextlib.contextmanager
-def folder_lock(path: str) -> Iterator[None]:
+def folder_lock(path: str, name: str = LOCK_FILE) -> Iterator[None]:
   """Holds the results folder `path` (created if need be) for the block, so a second run started on
   the same folder stops at once with FolderBusy instead of overwriting the first one's checkpoint (both
-  would write the same temporary file). It is an flock on `path`/.lock: the OS drops it when the
-  process ends, a kill -9 included, so a stale lock never blocks a resume."""
+  would write the same temporary file). It is an flock on `path`/`name`: the OS drops it when the
+  process ends, a kill -9 included, so a stale lock never blocks a resume. Another `name` locks a
+  part of a folder (a bsuite id of a sweep's folder)."""
   os.makedirs(path, exist_ok=True)
-  fd = os.open(os.path.join(path, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
+  fd = os.open(os.path.join(path, name), os.O_RDWR | os.O_CREAT, 0o644)
   try:
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
   except BlockingIOError:
