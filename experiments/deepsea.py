@@ -56,13 +56,16 @@ class RunStopped(Exception):
 
 
 def train_in_folder(out: str, config, spec: run.RunSpec, *, progress: bool, fresh: bool = False,
-                    stop_when_solved: bool = False) -> run.Result:
-  """Trains, resumes or loads the run whose folder is `out` (emptied first with `fresh`). Ctrl-C, a
-  foreign or unreadable checkpoint and a folder that is not a run's print one line and raise RunStopped."""
+                    stop_when_solved: bool = False, announce: bool = False) -> run.Result:
+  """Trains, resumes or loads the run whose folder is `out` (emptied first with `fresh`); `announce`
+  prints whether it starts, resumes or loads, once the folder is ours. Ctrl-C, a foreign or
+  unreadable checkpoint and a folder that is not a run's print one line and raise RunStopped."""
   try:
     with checkpoint.folder_lock(out):
       if fresh:
         checkpoint.empty_folder(out)
+      if announce:
+        print('starting a new run.' if fresh else resume_line(os.path.join(out, 'checkpoint.npz'), spec))
       return run.train_seeds(config, spec, progress=progress, stop_when_solved=stop_when_solved,
                              checkpoint_path=os.path.join(out, 'checkpoint.npz'), stop_on_interrupt=True)
   except checkpoint.FolderBusy as e:
@@ -108,18 +111,13 @@ def main(argv=None) -> int:
     parser.error(str(e))
 
   out = args.out or run_folder(args.agent, config, spec)
-  path = os.path.join(out, 'checkpoint.npz')
   print(f'DeepSea N={spec.size}, {spec.episodes} episodes ({spec.total_steps:,} steps) x {len(spec.seeds)} '
         f'seeds {list(spec.seeds)}, agent {args.agent}, mapping {spec.mapping}; results in {out}')
-  try:
-    print('starting a new run.' if args.fresh else resume_line(path, spec))
-  except ValueError as e:  # an unreadable checkpoint
-    print(f'error: {e}', file=sys.stderr)
-    return 2
   runtime.configure()
   start = time.perf_counter()
   try:
-    result = train_in_folder(out, config, spec, progress=not args.no_progress, fresh=args.fresh)
+    result = train_in_folder(out, config, spec, progress=not args.no_progress, fresh=args.fresh,
+                             announce=True)
   except RunStopped as stopped:
     return stopped.code
   wall = time.perf_counter() - start

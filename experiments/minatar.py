@@ -66,12 +66,17 @@ def main(argv=None) -> int:
   runtime.configure()
   try:
     with checkpoint.folder_lock(out):
-      if args.fresh:
-        checkpoint.empty_folder(out)
-      with open(os.path.join(out, 'config.json'), 'w') as f:
-        json.dump(dict(agent=args.agent, config=config.to_dict(), spec=dataclasses.asdict(spec)), f, indent=2)
-      result = run.train_seeds(config, spec, progress=not args.no_progress, stop_on_interrupt=True,
-                               checkpoint_path=os.path.join(out, 'checkpoint.npz'))
+      try:
+        if args.fresh:
+          checkpoint.empty_folder(out)
+        with open(os.path.join(out, 'config.json'), 'w') as f:
+          json.dump(dict(agent=args.agent, config=config.to_dict(), spec=dataclasses.asdict(spec)), f, indent=2)
+        result = run.train_seeds(config, spec, progress=not args.no_progress, stop_on_interrupt=True,
+                                 checkpoint_path=os.path.join(out, 'checkpoint.npz'))
+      except ValueError as error:  # a foreign or unreadable checkpoint, a folder that holds no run
+        print(f'error: {error}', file=sys.stderr)
+        return 2
+      # outside the ValueError above: a failure while plotting is a bug to see, not a checkpoint error
       frame = write_results(out, args.agent, result, spec)
   except checkpoint.Interrupted as error:
     print(error, file=sys.stderr)
@@ -79,9 +84,6 @@ def main(argv=None) -> int:
   except checkpoint.FolderBusy as error:
     print(f'error: {error}', file=sys.stderr)
     return checkpoint.BUSY_EXIT
-  except ValueError as error:  # a foreign or unreadable checkpoint, a folder that holds no run
-    print(f'error: {error}', file=sys.stderr)
-    return 2
   final = frame[frame.steps == frame.steps.max()]
   print(f'{spec.game}, {args.agent}, {spec.steps:,} steps: final test return per seed '
         f'{np.round(final.eval_return.to_numpy(), 2).tolist()}, mean {final.eval_return.mean():.2f}; results in {out}')

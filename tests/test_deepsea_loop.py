@@ -474,6 +474,7 @@ def test_a_run_another_process_holds_stops_its_driver_and_the_study_goes_on(tmp_
   with checkpoint.folder_lock(held):
     busy = script('deepsea.py', '--size', '4', '--out', held)
     assert busy.returncode == checkpoint.BUSY_EXIT and 'in use by another run' in busy.stderr, busy.stderr
+    assert 'starting a new run' not in busy.stdout  # nothing said about a run that is not ours to start
     both = script('deepsea_scaling.py', '--sizes', '4', '5', '--agents', 'hyperagent', '--out', str(study))
   assert both.returncode == 0, both.stderr
   assert set(pd.read_csv(study / 'scaling.csv')['size']) == {5}
