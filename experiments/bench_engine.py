@@ -2,13 +2,19 @@
 runs, for the 'deepsea' preset and variants with fewer update indices or a smaller batch.
 
   python experiments/bench_engine.py [--id catch/0] [--runs 1 20] [--steps 1000]
+  python experiments/bench_engine.py --compaction umbrella_length [--episodes 150] [--rounds 2]
 
 Each figure is one chunk of --steps steps after the warm-up and the compilation (a first chunk of the
 same length), so it is the steady state: act, env step, store, sample and one gradient step per run.
+
+--compaction plays every id of an experiment as one group (`engine.run_group`) with finished runs
+leaving the compiled loop and without, alternated --rounds times: the whole group's wall-clock,
+compilation included, as a sweep pays it.
 """
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 
 import jax
@@ -17,6 +23,7 @@ import numpy as np
 
 from hyperagent import jitloop, runtime
 from hyperagent.config import make_config
+from hyperagent.bsuite import engine, sweep
 from hyperagent.bsuite.envs import registry
 
 VARIANTS = {"the 'deepsea' preset (batch 128, K = 20)": {}, 'K = 1': dict(num_update_indices=1),
@@ -39,14 +46,38 @@ def ms_per_run_step(bsuite_id: str, runs: int, steps: int, overrides) -> float:
   return 1e3 * (time.perf_counter() - start) / steps / runs
 
 
+def compaction(experiment: str, episodes: int, rounds: int) -> None:
+  config = make_config('hyperagent', 'deepsea')
+  ids = sweep.resolve_ids(experiment)
+  budgets = {i: episodes for i in ids}
+  groups = engine.groups(ids, config, budgets)
+  print(f'{experiment}: {len(ids)} ids, {episodes} episodes each, {len(groups)} group(s)')
+  print('| round | finished runs stay: s | finished runs leave: s | ratio |')
+  print('|---|---|---|---|')
+  for r in range(rounds):
+    seconds = []
+    for compact in (False, True):
+      start = time.perf_counter()
+      with tempfile.TemporaryDirectory() as out:
+        for group in groups:
+          engine.run_group(group, config, budgets, 0, out, compact=compact)
+      seconds.append(time.perf_counter() - start)
+    print(f'| {r + 1} | {seconds[0]:.1f} | {seconds[1]:.1f} | {seconds[0] / seconds[1]:.2f}x |', flush=True)
+
+
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                    allow_abbrev=False)
   parser.add_argument('--id', default='catch/0')
   parser.add_argument('--runs', type=int, nargs='+', default=[1, 20])
   parser.add_argument('--steps', type=int, default=1_000)
+  parser.add_argument('--compaction', metavar='EXPERIMENT', help='time an experiment with and without compaction')
+  parser.add_argument('--episodes', type=int, default=150)
+  parser.add_argument('--rounds', type=int, default=2)
   args = parser.parse_args()
   runtime.configure()
+  if args.compaction:
+    return compaction(args.compaction, args.episodes, args.rounds)
   print('| setting | ' + ' | '.join(f'ms per run-step, {r} run(s)' for r in args.runs) + ' |')
   print('|---|' + '---|' * len(args.runs))
   for name, overrides in VARIANTS.items():

@@ -154,6 +154,55 @@ def test_an_interrupted_group_resumes_to_the_uninterrupted_result(tmp_path):
   pd.testing.assert_frame_equal(read('straight'), read('resumed'))
 
 
+def test_still_playing_halves_the_loop():
+  budget = np.array([4, 4, 4, 12, 0])
+  assert engine.still_playing(np.array([2, 2, 2, 2, 0]), budget, 1) is None  # 4 of 5 play
+  assert engine.still_playing(np.array([4, 4, 2, 2, 0]), budget, 1).tolist() == [2, 3]
+  assert engine.still_playing(np.array([4, 4, 4, 6, 0]), budget, 1).tolist() == [3]
+  # two devices: topped up with a finished run to an even count
+  assert engine.still_playing(np.array([4, 4, 4, 6, 0]), budget, 2).tolist() == [0, 3]
+  assert engine.still_playing(np.array([4, 4, 4, 12, 0]), budget, 1) is None  # all done: the loop ends
+  assert engine.still_playing(np.array([4, 6]), np.array([4, 12]), 2) is None  # 2 -> 2 gains nothing
+
+
+def test_finished_runs_leave_the_loop_and_each_id_plays_as_before(tmp_path):
+  """Three of four ids finish after 4 episodes: the fourth then plays alone (one run compiled), with
+  the CSVs of the uncompacted group and of the id played alone; a resume after the compaction ends
+  the same."""
+  config = make_config('hyperagent', 'deepsea', **TINY)
+  budgets = {'catch/0': 4, 'catch/1': 4, 'catch/2': 4, 'catch/3': 12}
+  group = engine.groups(list(budgets), config, budgets)[0]
+  played = lambda d, **kw: engine.run_group(group, config, budgets, 0, str(tmp_path / d), chunk_steps=18, **kw)
+  sizes = []
+  chunk_fn = jitloop.make_chunk_fn
+
+  def counting_chunk_fn(*args):
+    chunk = chunk_fn(*args)
+    return lambda length, params, states: sizes.append(states.budget.shape[0]) or chunk(length, params, states)
+
+  with pytest.MonkeyPatch.context() as patch:
+    patch.setattr(jitloop, 'make_chunk_fn', counting_chunk_fn)
+    compacted = played('compacted')
+  assert sizes == [4, 4, 1, 1, 1, 1]  # catch is 9 steps: 2 episodes per 18-step chunk
+  full = played('full', compact=False)
+  assert compacted == [dict(s, seconds=c['seconds']) for s, c in zip(full, compacted)]
+  assert [s['episodes'] for s in compacted] == [4, 4, 4, 12]
+  engine.run_group(engine.Group(group.env, ('catch/3',)), config, budgets, 0, str(tmp_path / 'alone'), chunk_steps=18)
+  read = lambda d, i: pd.read_csv(csv_format.bsuite_csv_path(str(tmp_path / d), i))
+  for bsuite_id in budgets:
+    pd.testing.assert_frame_equal(read('compacted', bsuite_id), read('full', bsuite_id), rtol=1e-6)
+  pd.testing.assert_frame_equal(read('compacted', 'catch/3'), read('alone', 'catch/3'), rtol=1e-6)
+  calls, bar = [], []
+  with pytest.raises(checkpoint.Interrupted):
+    played('resumed', interrupted=lambda: calls.append(1) or len(calls) == 3)
+  saved = checkpoint.load_meta(str(tmp_path / 'resumed' / 'jax-engine-catch-0+4.npz'))
+  assert saved['active'] == [3] and sorted(saved['left']) == ['0', '1', '2']
+  played('resumed', on_chunk=bar.append)
+  assert bar[0] == 4 + 4 + 4 + 6 and sum(bar) == sum(budgets.values())
+  for bsuite_id in budgets:
+    pd.testing.assert_frame_equal(read('resumed', bsuite_id), read('compacted', bsuite_id))
+
+
 def test_groups_share_shapes_and_respect_the_memory_cap():
   config = make_config('hyperagent', 'deepsea')
   ids = ['bandit/0', 'bandit/1', 'deep_sea/0', 'deep_sea/1', 'bandit/2']

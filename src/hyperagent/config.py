@@ -185,7 +185,8 @@ ATARI = Config(
 # MinAtar (Young & Tian 2019), not in the paper. Everything DQN has is MinAtar's DQN's: its torso (3x3
 # conv, 16 filters, then 128 units), batch 32, replay 100k, 5,000 random steps before learning, γ =
 # 0.99, learning rate 2.5e-4 (theirs is RMSProp's; ours stays Adam, as every preset here), the target
-# copied every 1,000 steps and 1-step returns. What is HyperAgent's own is the SPEC's Atari column:
+# copied every 1,000 steps and 1-step returns. Unlike MinAtar's DQN, both learners keep the Atari
+# column's gradient-norm penalty λ_g = 0.01 (the official code's Atari DDQN baseline has it too). What is HyperAgent's own is the SPEC's Atari column:
 # prior_std, prior_scale and posterior_scale 0.1, σ = 0.01, λ_r = λ_g = 0.01, M and K. Until session 23
 # the targets were the SPEC's short ones (copied every T = 4 updates, n = 5) and the scales 1 / 3 / 1,
 # tuned on breakout (session 9). On asterix both learners gained from MinAtar's targets (DQN: 0.40 at

@@ -2,9 +2,12 @@
 
 The ids of one experiment that share shapes form a group: one compiled loop steps them together,
 their env params stacked along the vmapped axis, each id counting its own episodes and stopping
-(counting and learning) at its own budget. The host writes, per id, exactly the rows bsuite's CSV
-logger would (`bsuite.utils.wrappers.Logging`: its five columns, then the env's bsuite_info(), at
-the log-spaced episodes), into the same file names, so `bsuite-report` reads both engines.
+(counting and learning) at its own budget; once at most half of a group's runs still play, the
+finished ones leave the compiled loop (an experiment's ids differ in episode length: umbrella_length's
+chains run 1 to 100 steps, and a group would otherwise pay its longest id's steps for every id).
+The host writes, per id, exactly the rows bsuite's CSV logger would (`bsuite.utils.wrappers.Logging`:
+its five columns, then the env's bsuite_info(), at the log-spaced episodes), into the same file
+names, so `bsuite-report` reads both engines.
 
 A group's state is checkpointed every `checkpoint_every_s` seconds (and on Ctrl-C): a killed sweep
 restarts the group from there. Finished ids are recognised from their CSVs, as with the Python engine.
@@ -152,13 +155,34 @@ def initial_runs(config: Config, env: JaxEnv, ids: Sequence[str], budget: Any, s
   return agent, env_params, seeds, jitloop.init_runs(agent, env, size, seeds, env_params, jnp.asarray(budget))
 
 
+def _take(tree: Any, rows: np.ndarray) -> Any:
+  """Runs `rows` of a tree whose every leaf has the runs axis first."""
+  return jax.tree.map(lambda x: x[rows], tree)
+
+
+def still_playing(counted: np.ndarray, budget: np.ndarray, devices: int) -> np.ndarray | None:
+  """The positions the compiled loop should keep once at most half of its runs are still short of
+  their budget (topped up with finished runs to a multiple of `devices`); None while more play.
+  A finished run costs a playing one's compute in the vmapped loop (it steps, but neither counts nor
+  learns): dropping them halves the work each time, for at most log2(runs) recompilations."""
+  playing = np.nonzero(counted < budget)[0]
+  keep = len(playing) + (-len(playing)) % devices
+  if len(playing) == 0 or keep > len(counted) // 2:
+    return None
+  finished = np.nonzero(counted >= budget)[0]
+  return np.sort(np.concatenate([playing, finished[:keep - len(playing)]]))
+
+
 def run_group(group: Group, config: Config, budgets: Mapping[str, int], seed: int, results_dir: str, *,
-              chunk_steps: int = 1_000, checkpoint_every_s: float = 60.0,
+              chunk_steps: int = 1_000, checkpoint_every_s: float = 60.0, compact: bool = True,
               on_chunk: Callable[[int], None] | None = None,
               interrupted: Callable[[], bool] = lambda: False) -> list[dict[str, Any]]:
   """Plays every id of `group` to its budget; writes their CSVs; returns one summary per id. Each id
   plays its own seed, `sweep.id_seed(seed, id)`.
 
+  compact: once at most half of the runs still play, the finished ones leave the compiled loop
+    (`still_playing`). The runs left are the same runs; only the vmapped batch changes, which moves
+    results by float rounding, as grouping ids differently does.
   on_chunk: called with the episodes counted in each chunk (progress bars), and first, when the group
     resumes from its checkpoint, with those counted before.
   interrupted: polled after each chunk; when true, the group is saved and `checkpoint.Interrupted`
@@ -172,45 +196,61 @@ def run_group(group: Group, config: Config, budgets: Mapping[str, int], seed: in
   padded = list(ids) + [ids[-1]] * ((-len(ids)) % len(devices))
   budget = np.array([budgets[i] for i in ids] + [0] * (len(padded) - len(ids)), np.int32)
   size = capacity(config, env, [most_steps(i, budgets[i]) for i in ids], len(padded))
-  agent, env_params, seeds, states = initial_runs(config, env, padded, budget, seed, size)
-  env_params, states = shard(env_params, devices), shard(states, devices)
+  agent, all_params, seeds, states = initial_runs(config, env, padded, budget, seed, size)
   chunk = jitloop.make_chunk_fn(config, env, jitloop.LoopSpec(own_budgets=True))
   log_episodes = [csv_format.bsuite_log_episodes(int(b)) for b in budget]
   rows: list[list[dict]] = [[] for _ in padded]
+  active = np.arange(len(padded))  # the runs in the compiled loop, as positions in `padded`
+  left: dict[int, dict[str, Any]] = {}  # the final counters of the runs that left it
   run_meta = dict(ids=list(ids), budgets=budget.tolist(), seed=seed, seeds=seeds.tolist(), config=config.to_dict(),
                   capacity=size)
   path = checkpoint_path(results_dir, group)
   if os.path.exists(path):
     try:
       meta = checkpoint.check_same_run(path, run_meta)
-      saved, _ = _trimmed(states)
+      saved_active = np.asarray(meta.get('active', active), np.int64)
+      saved, _ = _trimmed(_take(states, saved_active))
       _, trees = checkpoint.load(path, dict(states=saved))
     except checkpoint.CheckpointError as error:  # another grouping or version: this group starts again
       warnings.warn(f'{error}; starting {ids[0]} (+{len(ids) - 1} ids) from scratch')
       os.remove(path)
     else:
-      states = shard(_untrimmed(jax.tree.map(jnp.asarray, trees['states']), states, meta['replay_rows']), devices)
+      active, left = saved_active, {int(r): c for r, c in meta.get('left', {}).items()}
+      states = _untrimmed(jax.tree.map(jnp.asarray, trees['states']), _take(states, active), meta['replay_rows'])
       rows, start = meta['rows'], start - meta['wall_s']
+  env_params, states = shard(_take(all_params, active), devices), shard(states, devices)
 
   def save():
     trimmed, replay_rows = _trimmed(states)
     os.makedirs(results_dir, exist_ok=True)
-    checkpoint.save(path, dict(run=run_meta, rows=rows, replay_rows=replay_rows,
-                               wall_s=time.monotonic() - start), dict(states=trimmed))
+    checkpoint.save(path, dict(run=run_meta, rows=rows, replay_rows=replay_rows, active=active.tolist(),
+                               left={str(r): c for r, c in left.items()}, wall_s=time.monotonic() - start),
+                    dict(states=trimmed))
+
+  def final_counters(counters: Any, r: int) -> dict[str, Any]:
+    return dict(episodes=int(counters.episode[r]), steps=int(counters.steps[r]),
+                total_return=float(counters.total_return[r]))
 
   last_save = time.monotonic()
   counted = np.asarray(states.counters.episode)
-  if on_chunk is not None and counted.sum():  # resumed: the bars start where the group is
-    on_chunk(int(counted.sum()))
-  while np.any(counted < budget):
+  played = int(counted.sum()) + sum(c['episodes'] for c in left.values())
+  if on_chunk is not None and played:  # resumed: the bars start where the group is
+    on_chunk(played)
+  while np.any(counted < budget[active]):
     states, out = chunk(chunk_steps, env_params, states)
-    for r, new in enumerate(log_rows(out, env, log_episodes)):
+    for r, new in zip(active, log_rows(out, env, [log_episodes[r] for r in active])):
       rows[r].extend(new)
     now_counted = np.asarray(states.counters.episode)
     if on_chunk is not None:
       on_chunk(int((now_counted - counted).sum()))
     counted = now_counted
-    finished = not np.any(counted < budget)
+    finished = not np.any(counted < budget[active])
+    keep = None if finished or not compact else still_playing(counted, budget[active], len(devices))
+    if keep is not None:
+      host = jax.device_get(states.counters)
+      left.update({int(active[r]): final_counters(host, r) for r in np.setdiff1d(np.arange(len(active)), keep)})
+      states, env_params = shard(_take(states, keep), devices), shard(_take(all_params, active[keep]), devices)
+      active, counted = active[keep], counted[keep]
     if interrupted():
       save()
       raise checkpoint.Interrupted(f'interrupted in {ids[0]} (+{len(ids) - 1} ids); saved in {path}')
@@ -219,13 +259,13 @@ def run_group(group: Group, config: Config, budgets: Mapping[str, int], seed: in
       last_save = time.monotonic()
 
   seconds = time.monotonic() - start
-  final = jax.device_get(states.counters)
+  host = jax.device_get(states.counters)
+  left.update({int(r): final_counters(host, i) for i, r in enumerate(active)})
   summaries = []
   for r, bsuite_id in enumerate(ids):
     write_csv(results_dir, bsuite_id, rows[r])
-    summaries.append(dict(bsuite_id=bsuite_id, engine='jax', episodes=int(final.episode[r]),
-                          steps=int(final.steps[r]), total_return=float(final.total_return[r]),
-                          replay_capacity=size, group_size=len(ids), seconds=round(seconds, 3)))
+    summaries.append(dict(bsuite_id=bsuite_id, engine='jax', **left[r], replay_capacity=size,
+                          group_size=len(ids), seconds=round(seconds, 3)))
   if os.path.exists(path):
     os.remove(path)
   return summaries
