@@ -15,7 +15,10 @@ PY=${PY:-$ROOT/.venv/bin/python}
 cd $CODE
 # The cheapest experiments first (seconds to minutes each), then deep_sea, then the rest by cost
 # (HyperAgent, one core: memory_size 8 min and umbrella_distract ~40 min, as separate ids; memory_len
-# and umbrella_length an estimated ~2.5 h each, one vmapped group held to its longest chain).
+# 3 h in session 22, when a vmapped group was held to its longest chain; since session 26 finished
+# runs leave the loop, and DQN's umbrella_length took 10 min, its cartpole 9 min).
+# A session that may end first can split an experiment into groups of ids, each archived when done:
+#   EXPERIMENTS="cartpole/0,cartpole/1,cartpole/2,cartpole/3,cartpole/4 cartpole/5,..."
 for s in ${EXPERIMENTS:-bandit catch bandit_noise bandit_scale catch_noise catch_scale deep_sea discounting_chain \
     memory_size umbrella_distract memory_len umbrella_length deep_sea_stochastic cartpole cartpole_swingup \
     mountain_car cartpole_noise cartpole_scale mountain_car_noise mountain_car_scale}; do
