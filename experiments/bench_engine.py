@@ -75,6 +75,11 @@ def main() -> None:
   parser.add_argument('--episodes', type=int, default=150)
   parser.add_argument('--rounds', type=int, default=2)
   args = parser.parse_args()
+  if args.compaction:
+    try:
+      sweep.resolve_ids(args.compaction)
+    except ValueError as error:  # names the valid experiments
+      parser.error(str(error))
   runtime.configure()
   if args.compaction:
     return compaction(args.compaction, args.episodes, args.rounds)

@@ -60,14 +60,15 @@ def train_in_folder(out: str, config, spec: run.RunSpec, *, progress: bool, fres
   """Trains, resumes or loads the run whose folder is `out` (emptied first with `fresh`); `announce`
   prints whether it starts, resumes or loads, once the folder is ours. Ctrl-C, a foreign or
   unreadable checkpoint and a folder that is not a run's print one line and raise RunStopped."""
+  path = os.path.join(out, 'checkpoint.npz')
   try:
     with checkpoint.folder_lock(out):
       if fresh:
         checkpoint.empty_folder(out)
       if announce:
-        print('starting a new run.' if fresh else resume_line(os.path.join(out, 'checkpoint.npz'), spec))
+        print('starting a new run.' if fresh else resume_line(path, spec))
       return run.train_seeds(config, spec, progress=progress, stop_when_solved=stop_when_solved,
-                             checkpoint_path=os.path.join(out, 'checkpoint.npz'), stop_on_interrupt=True)
+                             checkpoint_path=path, stop_on_interrupt=True)
   except checkpoint.FolderBusy as e:
     print(f'error: {e}', file=sys.stderr)
     raise RunStopped(checkpoint.BUSY_EXIT) from None
