@@ -8,6 +8,10 @@ Example (CPU demo):  python experiments/atari.py --game breakout --steps 5000 --
 """
 from __future__ import annotations
 
+import signal
+if __name__ == '__main__':  # Ctrl-C while JAX loads: end at once, no traceback (nothing is written yet)
+  signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 import argparse
 import dataclasses
 import json
@@ -97,4 +101,5 @@ def jax_platform() -> str:
 
 
 if __name__ == '__main__':
+  signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on a run saves and says how to resume
   sys.exit(main())

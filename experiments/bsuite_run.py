@@ -23,6 +23,10 @@ Score the folder with experiments/bsuite_report.py (make bsuite-report).
 """
 from __future__ import annotations
 
+import signal
+if __name__ == '__main__':  # Ctrl-C while JAX loads: end at once, no traceback (nothing is written yet)
+  signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 import argparse
 import contextlib
 import concurrent.futures as futures
@@ -254,4 +258,5 @@ def _drain(queue) -> int:
 
 
 if __name__ == '__main__':
+  signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on a run saves and says how to resume
   sys.exit(main())

@@ -12,6 +12,10 @@ changes with --steps, so name it).
 """
 from __future__ import annotations
 
+import signal
+if __name__ == '__main__':  # Ctrl-C while JAX loads: end at once, no traceback (nothing is written yet)
+  signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 import argparse
 import dataclasses
 import json
@@ -91,4 +95,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
+  signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on a run saves and says how to resume
   sys.exit(main())

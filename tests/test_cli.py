@@ -89,3 +89,27 @@ def test_labelled_folder_reads_label_then_folder(tmp_path):
   for bad in ('=results/x', 'label='):
     with pytest.raises(ValueError, match='LABEL=FOLDER'):
       cli.labelled_folder(bad)
+
+
+@pytest.mark.parametrize('script, args', [
+    ('bsuite_run.py', ['--sweep', 'bandit/0', '--episodes', '5', '--results']),
+    ('deepsea.py', ['--size', '5', '--episodes', '10', '--out']),
+    ('minatar.py', ['--game', 'breakout', '--steps', '1000', '--out']),
+    ('atari.py', ['--game', 'pong', '--out'])])
+def test_ctrl_c_while_the_entry_point_imports_ends_it_quietly(tmp_path, script, args):
+  """Ctrl-C half a second in, while JAX loads: the process ends at once by the signal, as a shell expects,
+  with no traceback and nothing written (the handlers that save and explain come in with `main`)."""
+  import os
+  import signal
+  import subprocess
+  import sys
+  import time
+  path = os.path.join(os.path.dirname(os.path.dirname(__file__)), 'experiments', script)
+  out = tmp_path / 'run'
+  proc = subprocess.Popen([sys.executable, path, *args, str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True)
+  time.sleep(0.5)
+  proc.send_signal(signal.SIGINT)
+  _, err = proc.communicate(timeout=30)
+  assert proc.returncode == -signal.SIGINT, err
+  assert err == '' and not out.exists()
