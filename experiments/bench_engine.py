@@ -20,6 +20,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from tqdm import tqdm
 
 from hyperagent import jitloop, runtime
 from hyperagent.config import make_config
@@ -57,11 +58,14 @@ def compaction(experiment: str, episodes: int, rounds: int) -> None:
   for r in range(rounds):
     seconds = []
     for compact in (False, True):
-      start = time.perf_counter()
-      with tempfile.TemporaryDirectory() as out:
-        for group in groups:
-          engine.run_group(group, config, budgets, 0, out, compact=compact)
-      seconds.append(time.perf_counter() - start)
+      label = f'round {r + 1}, finished runs {"leave" if compact else "stay"}'
+      # disable=None: a bar on a terminal only, so a log keeps just the table
+      with tqdm(total=episodes * len(ids), desc=label, unit='ep', leave=False, disable=None) as bar:
+        start = time.perf_counter()
+        with tempfile.TemporaryDirectory() as out:
+          for group in groups:
+            engine.run_group(group, config, budgets, 0, out, compact=compact, on_chunk=bar.update)
+        seconds.append(time.perf_counter() - start)
     print(f'| {r + 1} | {seconds[0]:.1f} | {seconds[1]:.1f} | {seconds[0] / seconds[1]:.2f}x |', flush=True)
 
 
