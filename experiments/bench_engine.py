@@ -2,8 +2,10 @@
 runs, for the 'deepsea' preset and variants with fewer update indices or a smaller batch.
 
   python experiments/bench_engine.py [--id catch/0] [--runs 1 20] [--steps 1000]
+  python experiments/bench_engine.py --agent ensemble --runs 1 2 5 10 20
   python experiments/bench_engine.py --compaction umbrella_length [--episodes 150] [--rounds 2]
 
+--agent dqn or ensemble times that agent's preset alone (HyperAgent also shows its variants).
 Each figure is one chunk of --steps steps after the warm-up and the compilation (a first chunk of the
 same length), so it is the steady state: act, env step, store, sample and one gradient step per run.
 
@@ -23,7 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from hyperagent import jitloop, runtime
-from hyperagent.config import make_config
+from hyperagent.config import AGENTS, make_config
 from hyperagent.bsuite import engine, sweep
 from hyperagent.bsuite.envs import registry
 
@@ -31,8 +33,8 @@ VARIANTS = {"the 'deepsea' preset (batch 128, K = 20)": {}, 'K = 1': dict(num_up
             'batch 32': dict(batch_size=32)}
 
 
-def ms_per_run_step(bsuite_id: str, runs: int, steps: int, overrides) -> float:
-  config = make_config('hyperagent', 'deepsea', **overrides)
+def ms_per_run_step(bsuite_id: str, runs: int, steps: int, overrides, agent_name: str = 'hyperagent') -> float:
+  config = make_config(agent_name, 'deepsea', **overrides)
   env, params = registry.make_id(bsuite_id)
   agent = jitloop.make_agent_for(config, env)
   params = jitloop.stack_runs([params] * runs)
@@ -73,6 +75,7 @@ def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                    allow_abbrev=False)
   parser.add_argument('--id', default='catch/0')
+  parser.add_argument('--agent', default='hyperagent', choices=AGENTS)
   parser.add_argument('--runs', type=int, nargs='+', default=[1, 20])
   parser.add_argument('--steps', type=int, default=1_000)
   parser.add_argument('--compaction', metavar='EXPERIMENT', help='time an experiment with and without compaction')
@@ -89,8 +92,9 @@ def main() -> None:
     return compaction(args.compaction, args.episodes, args.rounds)
   print('| setting | ' + ' | '.join(f'ms per run-step, {r} run(s)' for r in args.runs) + ' |')
   print('|---|' + '---|' * len(args.runs))
-  for name, overrides in VARIANTS.items():
-    cells = [f'{ms_per_run_step(args.id, r, args.steps, overrides):.3f}' for r in args.runs]
+  variants = VARIANTS if args.agent == 'hyperagent' else {f"{args.agent}, the 'deepsea' preset": {}}
+  for name, overrides in variants.items():
+    cells = [f'{ms_per_run_step(args.id, r, args.steps, overrides, args.agent):.3f}' for r in args.runs]
     print(f'| {name} | ' + ' | '.join(cells) + ' |', flush=True)
 
 

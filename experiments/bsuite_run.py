@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
   runner = _run_jax if run.engine == 'jax' else _run_in_process if workers <= 1 else _run_in_pool
   finished = []
   try:
-    failures = runner(todo, episodes, results, args.agent, settings, args, workers, finished)
+    failures = runner(todo, episodes, results, args.agent, settings, run, workers, finished)
   except KeyboardInterrupt:
     print(f'interrupted: {len(done) + len(finished)} of {len(ids)} ids are finished and kept in {results}; '
           'the same command resumes (finished ids are skipped, unfinished ones start again' +
@@ -110,18 +110,18 @@ def main(argv: list[str] | None = None) -> int:
   return 1 if failures else 0
 
 
-def _run_in_process(todo, episodes, results, agent, settings, args, workers, finished) -> dict[str, str]:
+def _run_in_process(todo, episodes, results, agent, settings, run, workers, finished) -> dict[str, str]:
   del workers
   from tqdm import tqdm
   if 'jax' not in sys.modules:  # a fresh process: JAX reads these flags once, when first imported
-    bsuite_sweep.init_worker(False, args.platform or None, compile_cache=True)
+    bsuite_sweep.init_worker(False, run.platform or None, compile_cache=True)
   from hyperagent.bsuite import adapter  # imports JAX: only after the flags above
   failures = {}
   for bsuite_id in tqdm(todo, desc='ids', unit='id', disable=None):
     with tqdm(total=episodes[bsuite_id], desc=bsuite_id, unit='ep', leave=False, disable=None) as bar:
       bsuite_sweep.set_progress(_BarQueue(bar))
       try:
-        summary = adapter.run_id(bsuite_id, results, agent, settings, args.seed,
+        summary = adapter.run_id(bsuite_id, results, agent, settings, run.seed,
                                       episodes[bsuite_id])
         _finished(results, summary)
         finished.append(bsuite_id)
@@ -132,16 +132,16 @@ def _run_in_process(todo, episodes, results, agent, settings, args, workers, fin
   return failures
 
 
-def _run_jax(todo, episodes, results, agent, settings, args, workers, finished) -> dict[str, str]:
+def _run_jax(todo, episodes, results, agent, settings, run, workers, finished) -> dict[str, str]:
   """Every group of ids in this process, one jitted loop each; Ctrl-C saves the group it is in."""
   del workers
   from tqdm import tqdm
   if 'jax' not in sys.modules:
-    bsuite_sweep.init_worker(False, args.platform or None, compile_cache=True)
+    bsuite_sweep.init_worker(False, run.platform or None, compile_cache=True)
   from hyperagent import checkpoint
   from hyperagent.bsuite import engine  # import JAX: only after the flags above
   config = Config.from_dict(settings)
-  groups = engine.groups(todo, config, episodes)
+  groups = engine.groups(todo, config, episodes, max_runs=run.group_runs)
   with tqdm(total=len(todo), desc='ids', unit='id', position=0, disable=None) as id_bar, \
       tqdm(total=sum(episodes.values()), desc='episodes', unit='ep', position=1, disable=None) as episode_bar, \
       checkpoint.deferred_interrupt(True) as interrupted:
@@ -150,7 +150,7 @@ def _run_jax(todo, episodes, results, agent, settings, args, workers, finished) 
       episode_bar.set_description(label)
       try:
         with _held(results, group.ids):
-          summaries = engine.run_group(group, config, episodes, args.seed, results,
+          summaries = engine.run_group(group, config, episodes, run.seed, results,
                                        on_chunk=_counted(episode_bar, label, sum(episodes[i] for i in group.ids)),
                                        interrupted=interrupted)
       except checkpoint.FolderBusy:
@@ -211,7 +211,7 @@ class _BarQueue:
     self.bar.update(item[1])
 
 
-def _run_in_pool(todo, episodes, results, agent, settings, args, workers, finished) -> dict[str, str]:
+def _run_in_pool(todo, episodes, results, agent, settings, run, workers, finished) -> dict[str, str]:
   from tqdm import tqdm
   from hyperagent.bsuite import adapter  # the workers import it after init_worker has set their flags
   # 'spawn': a forked child would inherit the parent's threads and locks; spawned ones import JAX
@@ -221,11 +221,11 @@ def _run_in_pool(todo, episodes, results, agent, settings, args, workers, finish
   single_thread = workers >= (os.cpu_count() or 1)
   failures = {}
   pool = futures.ProcessPoolExecutor(workers, mp_context=context, initializer=bsuite_sweep.init_worker,
-                                     initargs=(single_thread, args.platform or None, queue, True, True))
+                                     initargs=(single_thread, run.platform or None, queue, True, True))
   try:
     with tqdm(total=len(todo), desc='ids', unit='id', position=0, disable=None) as id_bar, \
         tqdm(total=sum(episodes.values()), desc='episodes', unit='ep', position=1, disable=None) as episode_bar:
-      pending = {pool.submit(adapter.run_id, i, results, agent, settings, args.seed, episodes[i]): i for i in todo}
+      pending = {pool.submit(adapter.run_id, i, results, agent, settings, run.seed, episodes[i]): i for i in todo}
       while pending:
         done, _ = futures.wait(pending, timeout=0.5, return_when=futures.FIRST_COMPLETED)
         episode_bar.update(_drain(queue))

@@ -167,6 +167,7 @@ def test_resolve_ids():
     (['--sweep', 'catch/0', '--set', 'learning_rte=1'], ['learning_rte', 'learning_rate']),
     (['--sweep', 'catch/0', '--agent', 'boot_dqn', '--set', 'learning_rate=1'], ['num_ensemble']),
     (['--sweep', 'catch/0', '--episodes', '0'], ['--episodes']),
+    (['--sweep', 'catch/0', '--group-runs', '0'], ['group_runs must be >= 1']),
     (['--sweep', 'catch/0', '--set', 'learning_rate=abc'], ['learning_rate must be a number']),  # not saved
 ])
 def test_bad_arguments_name_the_valid_choices_before_any_work(argv, expected, tmp_path, capsys):
@@ -178,6 +179,23 @@ def test_bad_arguments_name_the_valid_choices_before_any_work(argv, expected, tm
   for text in expected:
     assert text in message
   assert not results.exists()  # nothing was written, nothing started
+
+
+def test_ensemble_groups_two_runs_by_default_and_any_agent_takes_a_cap():
+  settings = lambda **kw: bsuite_sweep.SweepSettings(**kw).group_runs
+  assert settings(agent='ensemble') == bsuite_sweep.ENSEMBLE_GROUP_RUNS == 2
+  assert settings(agent='hyperagent') is None and settings(agent='dqn') is None
+  assert settings(agent='ensemble', group_runs=20) == 20 and settings(agent='dqn', group_runs=3) == 3
+
+
+def test_group_runs_splits_the_jitted_groups(tmp_path, capsys):
+  """Three bandit ids capped at two a group: the runner plays groups of 2 and 1 (runs.jsonl's
+  group_size), and every id is finished."""
+  results = tmp_path / 'ha'
+  assert _run_cli(results, 'bandit/0,bandit/1,bandit/2', '--group-runs', '2') == 0
+  logged = [json.loads(l) for l in (results / 'runs.jsonl').read_text().splitlines()]
+  assert [(r['bsuite_id'], r['group_size']) for r in logged] == [('bandit/0', 2), ('bandit/1', 2), ('bandit/2', 1)]
+  assert all(bsuite_sweep.is_finished(str(results), i, 3) for i in ('bandit/0', 'bandit/1', 'bandit/2'))
 
 
 def test_mnist_needs_its_data_before_any_work(tmp_path, monkeypatch, capsys):

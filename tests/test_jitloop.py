@@ -213,6 +213,10 @@ def test_groups_share_shapes_and_respect_the_memory_cap():
   assert engine.capacity(config, found[0].env, [engine.most_steps('bandit/0', 10_000)], 1) == 10_000
   split = engine.groups(ids, config, budgets, max_bytes=2 * per_run)
   assert [g.ids for g in split][:2] == [('bandit/0', 'bandit/1'), ('bandit/2',)]
+  capped = engine.groups(ids, config, budgets, max_runs=2)
+  assert [g.ids for g in capped] == [('bandit/0', 'bandit/1'), ('bandit/2',), ('deep_sea/0',), ('deep_sea/1',)]
+  assert [g.ids for g in engine.groups(ids, config, budgets, max_runs=1)][:3] == [('bandit/0',), ('bandit/1',),
+                                                                                 ('bandit/2',)]
   with pytest.raises(ValueError, match='ENGINE=python'):
     registry.make_id('mnist/0')
 

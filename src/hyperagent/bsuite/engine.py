@@ -65,9 +65,9 @@ def capacity(config: Config, env: JaxEnv, steps: Sequence[int | None], runs: int
 
 
 def groups(ids: Iterable[str], config: Config, budgets: Mapping[str, int],
-           max_bytes: int = MAX_GROUP_REPLAY_BYTES) -> list[Group]:
+           max_bytes: int = MAX_GROUP_REPLAY_BYTES, max_runs: int | None = None) -> list[Group]:
   """The ids in sweep order, grouped by equal JaxEnv; a group is split where its buffers at full
-  size (config.replay_capacity, or what the budget fills) would pass `max_bytes`."""
+  size (config.replay_capacity, or what the budget fills) would pass `max_bytes`, or its ids `max_runs`."""
   by_env: dict[JaxEnv, list[str]] = {}
   for bsuite_id in ids:
     by_env.setdefault(registry.make_id(bsuite_id)[0], []).append(bsuite_id)
@@ -75,6 +75,7 @@ def groups(ids: Iterable[str], config: Config, budgets: Mapping[str, int],
   for env, members in by_env.items():
     full = capacity(config, env, [most_steps(i, budgets[i]) for i in members], 1, max_bytes=1 << 62)
     per_group = max(1, int(max_bytes // (full * transition_bytes(config, env))))
+    per_group = min(per_group, max_runs or per_group)
     for start in range(0, len(members), per_group):
       out.append(Group(env, tuple(members[start:start + per_group])))
   return out

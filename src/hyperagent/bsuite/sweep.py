@@ -30,6 +30,9 @@ BSUITE_AGENTS = config_lib.AGENTS + (BOOT_DQN,)
 # target period 4, γ 0.99, no ε, bootstrap mask prob 1, one SGD step per member per env step.
 BOOT_DQN_DEFAULTS = {'num_ensemble': 20}
 ENGINES = ('jax', 'python')
+# Ensemble+ on the CPU, ms per run-step on catch/0 by runs vmapped (bench_engine.py --agent ensemble):
+# 0.88 (1), 0.85 (2), 0.96 (5), 1.15 (10), 1.31 (20); HyperAgent and DQN are flat in the count.
+ENSEMBLE_GROUP_RUNS = 2
 RUN_INFO = 'config.json'  # resolved config + commands, per results folder
 RUN_LOG = 'runs.jsonl'    # one line per id the runner finished: steps, seconds, ...
 # Datasets bsuite downloads when an env is built; a sweep checks them before starting any work.
@@ -53,12 +56,21 @@ class SweepSettings:
   episodes: int | None = setting(None, "cap on episodes per id (quick runs); default: bsuite's count per id")
   seed: int = setting(0, "the sweep's seed: id <experiment>/<n> plays seed 1000 x seed + n (id_seed)")
   overwrite: bool = setting(False, 'rerun every id, even finished ones, and replace config.json')
+  group_runs: int | None = setting(
+      None, "most ids of an experiment vmapped in one jitted loop (jax engine). Default: all that fit the "
+            "replay memory cap; for ensemble, ENSEMBLE_GROUP_RUNS, since ten full networks per run outgrow "
+            "the CPU's caches when many runs are vmapped (BENCHMARKS.md). Results move by float rounding "
+            "only, as with any other grouping")
   platform: str = setting('cpu', "JAX platform: 'cpu' (bsuite steps a small net one transition at a time, so "
                                  "call overhead, not FLOPs, dominates) or '' to let JAX choose")
 
   def __post_init__(self):
     if self.workers < 1 or (self.episodes is not None and self.episodes < 1):
       raise ValueError(f'workers and episodes must be >= 1, got {self.workers} and {self.episodes}.')
+    if self.group_runs is not None and self.group_runs < 1:
+      raise ValueError(f'group_runs must be >= 1 (or unset: as many as fit), got {self.group_runs}.')
+    if self.group_runs is None and self.agent == 'ensemble':
+      object.__setattr__(self, 'group_runs', ENSEMBLE_GROUP_RUNS)
     if self.engine is None:
       object.__setattr__(self, 'engine', 'python' if self.agent == BOOT_DQN else 'jax')
     if self.engine not in ENGINES:
