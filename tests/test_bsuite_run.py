@@ -453,3 +453,39 @@ def test_the_archive_keeps_the_logs_of_earlier_workspaces(tmp_path):
     info = json.load(f)
   assert info['commands'] == ['run bandit', 'run catch', 'run catch', 'run deep_sea']
   assert info['config'] == json.loads(json.dumps(settings)) and info['agent'] == 'hyperagent'
+
+
+def test_experiment_costs_count_each_group_once_and_only_complete_experiments(tmp_path, capsys):
+  def rows(experiment, seconds_by_group, episodes=None, **extra):
+    ids = bsuite_sweep.resolve_ids(experiment)
+    size = len(ids) // len(seconds_by_group)
+    return [dict(bsuite_id=i, engine='jax', episodes=episodes or bsuite_sweep.target_episodes(i), steps=1_000,
+                 seconds=seconds_by_group[n // size], group_size=size, **extra) for n, i in enumerate(ids)]
+
+  python_rows = [dict(r, engine='python', seconds=5.0) for r in rows('bandit_scale', [0.0])]
+  for r in python_rows:
+    del r['group_size']
+  summaries = (rows('bandit', [7.0], episodes=30)  # a short pipeline check, then the full run
+               + rows('bandit', [100.0]) + rows('catch', [30.0, 50.0]) + python_rows
+               + rows('catch_noise', [10.0])[:-1])  # one id missing: not complete
+  costs = {c['experiment']: c for c in bsuite_sweep.experiment_costs(summaries)}
+  assert list(costs) == ['bandit', 'bandit_scale', 'catch']  # sweep order; catch_noise left out
+  assert (costs['bandit']['groups'], costs['bandit']['seconds'], costs['bandit']['run_steps']) == (1, 100.0, 20_000)
+  assert costs['bandit']['ms_per_run_step'] == pytest.approx(5.0)
+  assert (costs['catch']['groups'], costs['catch']['seconds']) == (2, 80.0)
+  assert (costs['bandit_scale']['groups'], costs['bandit_scale']['seconds'], costs['bandit_scale']['engines']) == (
+      20, 100.0, ['python'])
+
+  old, new = tmp_path / 'old', tmp_path / 'new'
+  for folder, summaries in ((old, rows('bandit', [100.0]) + rows('catch', [30.0, 50.0])), (new, rows('catch', [20.0]))):
+    folder.mkdir()
+    for s in summaries:
+      bsuite_sweep.record_finished(str(folder), s)
+  script = experiment_scripts.load('bsuite_costs')
+  assert script.main([str(old), f'retimed={new}']) == 0
+  out = capsys.readouterr().out
+  assert '| catch | 20 | 0.02 M | 1 | 20 s | 1.000 | retimed |' in out  # the folder listed last wins
+  assert f'| bandit | 20 | 0.02 M | 1 | 100 s | 5.000 | {old} |' in out
+  assert '2 of 20 non-MNIST experiments complete: 0.0 M run-steps, 0.03 h in turn on one core' in out
+  with pytest.raises(SystemExit):
+    script.main([str(tmp_path / 'none')])

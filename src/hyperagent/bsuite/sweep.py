@@ -247,6 +247,35 @@ def record_finished(results_dir: str, summary: Mapping[str, Any]) -> None:
     f.write(json.dumps(_jsonable(dict(summary))) + '\n')
 
 
+def read_finished(results_dir: str) -> list[dict[str, Any]]:
+  """Every summary in `<results_dir>/runs.jsonl`, in the order written (none if there is no log)."""
+  path = os.path.join(results_dir, RUN_LOG)
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def experiment_costs(summaries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+  """What each complete experiment cost, in sweep order: ids, run-steps (summed over ids), groups,
+  wall-clock seconds (each jitted group's once, as its ids share it; a Python-engine id is its own
+  group) and ms per run-step. The last summary of an id counts; an experiment with an id missing or
+  short of bsuite's budget is left out."""
+  last = {s['bsuite_id']: s for s in summaries}
+  costs = []
+  for name in experiments():
+    ids = resolve_ids(name)
+    rows = [last.get(i) for i in ids]
+    if any(r is None or r['episodes'] < target_episodes(i) for i, r in zip(ids, rows)):
+      continue
+    groups = {(r['seconds'], r['group_size']) if r.get('group_size') else (r['bsuite_id'],): r['seconds']
+              for r in rows}
+    steps, seconds = sum(r['steps'] for r in rows), sum(groups.values())
+    costs.append(dict(experiment=name, ids=len(ids), run_steps=steps, groups=len(groups), seconds=seconds,
+                      ms_per_run_step=1e3 * seconds / steps, engines=sorted({r['engine'] for r in rows})))
+  return costs
+
+
 # ------------------------------------------------------------------------------ worker processes
 
 _progress_queue = None
