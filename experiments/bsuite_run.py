@@ -142,6 +142,9 @@ def _run_jax(todo, episodes, results, agent, settings, run, workers, finished) -
   from hyperagent.bsuite import engine  # import JAX: only after the flags above
   config = Config.from_dict(settings)
   groups = engine.groups(todo, config, episodes, max_runs=run.group_runs)
+  for path, size in engine.unused_checkpoints(results, groups, todo):
+    print(f'note: {path} holds a group of {size} ids that this grouping does not resume, so its ids start '
+          f'from scratch; stop now and add --group-runs {size} to resume it', flush=True)
   with tqdm(total=len(todo), desc='ids', unit='id', position=0, disable=None) as id_bar, \
       tqdm(total=sum(episodes.values()), desc='episodes', unit='ep', position=1, disable=None) as episode_bar, \
       checkpoint.deferred_interrupt(True) as interrupted:

@@ -198,6 +198,24 @@ def test_group_runs_splits_the_jitted_groups(tmp_path, capsys):
   assert all(bsuite_sweep.is_finished(str(results), i, 3) for i in ('bandit/0', 'bandit/1', 'bandit/2'))
 
 
+def test_a_checkpoint_of_another_grouping_is_named_before_its_ids_restart(tmp_path, capsys):
+  from hyperagent.bsuite import engine
+  results = tmp_path / 'ens'
+  results.mkdir()
+  (results / 'jax-engine-bandit-0+20.npz').write_bytes(b'')  # as left by groups of 20
+  (results / 'jax-engine-catch-0+20.npz').write_bytes(b'')  # ids not asked for here
+  config = config_lib.make_config('ensemble', 'deepsea', **TINY)
+  ids = ['bandit/0', 'bandit/1', 'bandit/2']
+  groups = engine.groups(ids, config, {i: 3 for i in ids}, max_runs=2)
+  assert engine.unused_checkpoints(str(results), groups, ids) == [(str(results / 'jax-engine-bandit-0+20.npz'), 20)]
+  (results / 'jax-engine-bandit-0+2.npz').write_bytes(b'')  # this grouping's own: resumed, not reported
+  assert len(engine.unused_checkpoints(str(results), groups, ids)) == 1
+  assert engine.unused_checkpoints(str(tmp_path / 'none'), groups, ids) == []
+  (results / 'jax-engine-bandit-0+2.npz').unlink()
+  assert _run_cli(results, 'bandit/0,bandit/1,bandit/2', '--agent', 'ensemble') == 0
+  assert '--group-runs 20 to resume it' in capsys.readouterr().out
+
+
 def test_mnist_needs_its_data_before_any_work(tmp_path, monkeypatch, capsys):
   from bsuite.utils import datasets
 

@@ -132,6 +132,22 @@ def checkpoint_path(results_dir: str, group: Group) -> str:
   return os.path.join(results_dir, f'{CHECKPOINT_PREFIX}{first}+{len(group.ids)}.npz')
 
 
+def unused_checkpoints(results_dir: str, groups: Sequence[Group], ids: Iterable[str]) -> list[tuple[str, int]]:
+  """(path, ids in its group) of each checkpoint in `results_dir` of a group that starts at one of
+  `ids` but is none of `groups`: another grouping's (another --group-runs), which these groups would
+  leave unused while they play its ids from scratch."""
+  planned = {checkpoint_path(results_dir, g) for g in groups}
+  firsts = {i.replace('/', '-') for i in ids}
+  found = []
+  for name in sorted(os.listdir(results_dir)) if os.path.isdir(results_dir) else []:
+    path = os.path.join(results_dir, name)
+    if name.startswith(CHECKPOINT_PREFIX) and name.endswith('.npz') and path not in planned:
+      first, _, size = name[len(CHECKPOINT_PREFIX):-len('.npz')].rpartition('+')
+      if first in firsts and size.isdigit():
+        found.append((path, int(size)))
+  return found
+
+
 # The replay's per-row arrays ([R, capacity, ...]): a checkpoint keeps the rows written only.
 REPLAY_ROWS = ('obs', 'action', 'reward', 'terminated', 'truncated', 'next_obs', 'perturbation')
 
