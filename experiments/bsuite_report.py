@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument('--dpi', type=int, default=90, help='resolution of the PNG plots')
   parser.add_argument('--all-experiments', action='store_true',
                       help='tag scores and radar from every experiment that ran (default: complete ones only)')
+  parser.add_argument('--common-experiments', action='store_true',
+                      help="tag scores and radar from the experiments complete for every agent, so the agents' "
+                           'tags rest on the same experiments')
   args = parser.parse_args(argv)
 
   import matplotlib
@@ -51,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
   except (ValueError, FileNotFoundError) as error:
     parser.error(str(error))
   index = bsuite_report.make_report(results, args.out, title=args.title, dpi=args.dpi,
-                                    complete_only=not args.all_experiments)
+                                    complete_only=not args.all_experiments, common_only=args.common_experiments)
   print(index)
   return 0
 

@@ -359,6 +359,26 @@ def test_tag_scores_count_complete_experiments_only(tmp_path):
   assert tags.loc['a', 'exploration'] == 1.0 and not np.isnan(tags.loc['a', 'basic'])
 
 
+def test_common_experiments_count_only_what_every_agent_has_complete(tmp_path):
+  """a has deep_sea complete, b only a short bandit/0: by default a's exploration tag rests on its
+  deep_sea; counting only the experiments every agent has complete leaves no tag score at all."""
+  a, b = tmp_path / 'a', tmp_path / 'b'
+  a.mkdir()
+  b.mkdir()
+  for size in SIZES:
+    bsuite_csv.write_deep_sea_csv(a, bsuite_csv.deep_sea_id(size), _synthetic_rows(bad=False))
+  _run(b, 'bandit/0', 20, _random_policy)
+  bsuite_report.make_report({'a': a, 'b': b}, tmp_path / 'own')
+  tags = pd.read_csv(tmp_path / 'own' / 'scores_by_tag.csv', index_col='agent_name')
+  assert tags.loc['a', 'exploration'] == 1.0
+  index = bsuite_report.make_report({'a': a, 'b': b}, tmp_path / 'common', common_only=True)
+  assert pd.read_csv(tmp_path / 'common' / 'scores_by_tag.csv').empty
+  scores = pd.read_csv(tmp_path / 'common' / 'scores.csv', index_col='agent_name')
+  assert scores.loc['a', 'deep_sea'] == 1.0  # the per-experiment scores stay whole
+  with open(index, encoding='utf-8') as f:
+    assert 'No experiment is complete for every agent yet' in f.read()
+
+
 def test_a_report_with_no_complete_experiment_says_so(random_dir, tmp_path):
   index = bsuite_report.make_report({'random': random_dir}, tmp_path)
   with open(index, encoding='utf-8') as f:

@@ -326,7 +326,9 @@ def _solution_cell(row: Any) -> str:
 
 def _write_html(path: str, title: str, results: Mapping[str, str], scores: Scores,
                 radar_tags: Sequence[str], solutions: Mapping[str, pd.DataFrame], cover: pd.DataFrame,
-                complete: pd.DataFrame, complete_only: bool, plots: _Plots) -> None:
+                complete: pd.DataFrame, counted: pd.DataFrame | None, common: bool, plots: _Plots) -> None:
+  """counted: the (agent, experiment) rows tag scores average (`common`: those complete for every
+  agent), or None for everything that ran."""
   import bsuite
   df, score_df, tag_df = scores.data, scores.by_experiment, scores.by_tag
   parts = [f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>',
@@ -361,20 +363,21 @@ def _write_html(path: str, title: str, results: Mapping[str, str], scores: Score
       partial = '' if pd.isna(row.partial) or not row.partial else f' (partial: {row.ids:.0f}/{row.ids_in_tag:.0f} ids)'
       return f'{row.score:.3f}{partial}'
     by_tag = _by_agent(with_data, 'tag', tag_cell, agents, 'tag')
-    if complete_only:
-      counted = complete[complete.complete].groupby(AGENT)['experiment'].apply(lambda e: ', '.join(sorted(e)))
-      what = ('A tag score averages only the experiments complete for that agent ('
-              + '; '.join(f'{html.escape(a)}: {html.escape(e)}' for a, e in counted.items()) + '). ')
+    if counted is not None:
+      listed = counted.groupby(AGENT)['experiment'].apply(lambda e: ', '.join(sorted(e)))
+      what = (f'A tag score averages only the experiments complete for {"every" if common else "that"} agent ('
+              + '; '.join(f'{html.escape(a)}: {html.escape(e)}' for a, e in listed.items()) + '). ')
     else:
       what = 'A tag score averages every experiment that ran, complete or not. '
     parts += ['<h2>Average score per tag</h2>', _table(by_tag, index=False),
               f'<p class="note">{what}<i>partial</i>: only that many of the tag\'s ids in bsuite\'s sweep '
               'count, or some ran fewer episodes than bsuite runs; the score rests on those alone '
               '(coverage.csv).</p>']
-  elif complete_only:
+  elif counted is not None:
     parts += ['<h2>Average score per tag</h2>',
-              '<p class="note">No experiment is complete yet (every id of bsuite\'s sweep at its full episode '
-              'count), so no tag has a score; <code>--all-experiments</code> averages what ran.</p>']
+              f'<p class="note">No experiment is complete{" for every agent" if common else ""} yet (every id '
+              'of bsuite\'s sweep at its full episode count), so no tag has a score; '
+              '<code>--all-experiments</code> averages what ran.</p>']
 
   parts.append('<h2>Summary plots</h2>')
   if 'radar' in plots.made:
@@ -424,12 +427,15 @@ def make_report(results: Mapping[str, str | os.PathLike],
                 *,
                 title: str = 'bsuite report',
                 dpi: int = 90,
-                complete_only: bool = True) -> str:
+                complete_only: bool = True,
+                common_only: bool = False) -> str:
   """Scores `results` ({agent name: dir of bsuite CSVs}) with bsuite and writes the report.
 
   complete_only: tag scores, the radar and the coverage count only each agent's complete experiments
   (every id of bsuite's sweep at bsuite's episode count), so a sweep in progress shows no tag score
   resting on a part of an experiment; False averages everything that ran (bsuite's own behaviour).
+  common_only: with complete_only, only the experiments complete for every agent count, so each
+  agent's tag scores rest on the same experiments.
 
   Returns the path of `<out_dir>/index.html`. Raises FileNotFoundError / ValueError (before writing
   anything) when a directory is missing or has no bsuite CSVs.
@@ -439,10 +445,15 @@ def make_report(results: Mapping[str, str | os.PathLike],
   df, score_df = scores.data, scores.by_experiment
   from bsuite.experiments import summary_analysis
   complete = completeness(df, score_df)
+  counted = None
   if complete_only:
-    counted = complete.loc[complete.complete, [AGENT, 'experiment']].rename(columns={'experiment': 'bsuite_env'})
-    score_df_counted = score_df.merge(counted, on=[AGENT, 'bsuite_env'])
-    df_counted = df.merge(counted, on=[AGENT, 'bsuite_env'])
+    counted = complete.loc[complete.complete, [AGENT, 'experiment']]
+    if common_only:
+      agents_done = counted.groupby('experiment')[AGENT].nunique()
+      counted = counted[counted.experiment.isin(agents_done[agents_done == len(checked)].index)]
+    keys = counted.rename(columns={'experiment': 'bsuite_env'})
+    score_df_counted = score_df.merge(keys, on=[AGENT, 'bsuite_env'])
+    df_counted = df.merge(keys, on=[AGENT, 'bsuite_env'])
     tag_df = (_drop_groupby_leftovers(summary_analysis.ave_score_by_tag(score_df_counted, [AGENT]))
               if len(score_df_counted) else scores.by_tag.iloc[0:0])
     scores = scores._replace(by_tag=tag_df)
@@ -501,6 +512,6 @@ def make_report(results: Mapping[str, str | os.PathLike],
                  _experiment_plot(experiment, df[df.bsuite_env == experiment].copy()), kind='ggplot')
 
   index = os.path.join(out, 'index.html')
-  _write_html(index, title, checked, scores, radar_tags, solutions, cover, complete, complete_only, plots)
+  _write_html(index, title, checked, scores, radar_tags, solutions, cover, complete, counted, common_only, plots)
   return index
 
