@@ -3,9 +3,9 @@ vmapped, for HyperAgent and DQN with the 'minatar' preset.
 
   python experiments/bench_minatar.py [--game breakout] [--seeds 1 3] [--steps 500]
 
-Each figure is one chunk of --steps steps after the warm-up (100 steps here), the compilation and one
-more untimed chunk: on this CPU the call after the first runs several seconds slower, once, however
-long it is (session 27, BENCHMARKS.md), which figures before session 27 included.
+Each figure is one chunk of --steps steps after the compilation and the warm-up (100 steps here).
+Before session 28 the second call on freeway and space_invaders compiled the chunk again (weak-typed
+env-state fields; BENCHMARKS.md, "MinAtar"), and figures before session 27 timed that call.
 """
 from __future__ import annotations
 
@@ -39,9 +39,8 @@ def main() -> None:
     for seeds in args.seeds:
       stacked = jitloop.stack_runs([params] * seeds)
       states = jitloop.init_runs(agent, env, 2 * args.steps, jnp.arange(seeds), stacked, np.full(seeds, 10**6))
-      for _ in range(2):  # compiles and passes the warm-up; then a call that is slow for a one-off few
-        states, _ = chunk(args.steps, stacked, states)  # seconds, whatever its length (BENCHMARKS.md)
-        jax.block_until_ready(states)
+      states, _ = chunk(args.steps, stacked, states)  # compiles and passes the warm-up
+      jax.block_until_ready(states)
       start = time.perf_counter()
       states, _ = chunk(args.steps, stacked, states)
       jax.block_until_ready(states)

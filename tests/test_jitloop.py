@@ -280,3 +280,29 @@ def test_the_custom_environment_example_learns_its_corridor():
   example = experiment_scripts.load('custom_env')
   *_, (chunk, returns, episodes) = example.train('hyperagent', chunks=8)
   assert chunk == 8 and returns.tolist() == [1.0, 1.0, 1.0] and (episodes > 1000).all()
+
+
+def _avals(tree):
+  return [(x.shape, x.dtype, x.weak_type) for x in jax.tree.leaves(jax.eval_shape(lambda t: t, tree))]
+
+
+@pytest.mark.parametrize('where', ['deep_sea/0', 'cartpole_swingup/0', 'memory_len/0', 'minatar/freeway',
+                                   *(pytest.param(w, marks=pytest.mark.slow) for w in (
+                                       'bandit_noise/0', 'catch_scale/0', 'mountain_car/0', 'discounting_chain/0',
+                                       'umbrella_distract/0', 'minatar/asterix', 'minatar/breakout',
+                                       'minatar/seaquest', 'minatar/space_invaders'))])
+def test_a_chunk_returns_the_types_it_takes_so_it_compiles_once(where):
+  # A state leaf that goes in weak-typed and comes out strong makes the second call compile the chunk
+  # again (~14 s for MinAtar here). Traced, not compiled: the output types are the next call's input.
+  if where.startswith('minatar/'):
+    from hyperagent.minatar import env as minatar
+    env, params = minatar.make(where.split('/')[1])
+  else:
+    env, params = registry.make_id(where)
+  config = make_config('dqn', 'minatar' if where.startswith('minatar/') else 'deepsea', warmup_steps=4)
+  agent = jitloop.make_agent_for(config, env)
+  params = jitloop.stack_runs([params] * 2)
+  states = jitloop.init_runs(agent, env, 64, jnp.arange(2), params, np.full(2, 10))
+  chunk = jitloop.make_chunk_fn(config, env, jitloop.LoopSpec(own_budgets=True))
+  after, _ = jax.eval_shape(chunk, 8, params, states)
+  assert _avals(after) == _avals(states)
