@@ -116,14 +116,14 @@ def init_run(agent: Agent, env: JaxEnv, capacity: int, seed: jax.Array, env_para
   k_init, k_reset = _env_keys(k_loop)
   env_state = env.init(env_params, k_init)
   env_state, observation = env.reset(env_params, env_state, k_reset)
-  # Fields built from Python ints (gymnax's MinAtar counters) come out weak-typed here and strong from
-  # the first chunk; the changed input types would compile the chunk a second time.
-  env_state = jax.tree.map(lambda x: jnp.asarray(x, jnp.result_type(x)), env_state)
   buffer = replay.init(capacity, 1, example_observation(env), agent.config.index_dim)
   zero_i, zero_f = jnp.zeros((), jnp.int32), jnp.zeros((), jnp.float32)
   counters = Counters(zero_i, zero_i, zero_f, zero_i, zero_f)
-  return RunState(agent.init(k_train), agent.init_actor(k_actor, 1), buffer, env_state, observation,
-                  jnp.ones((), bool), counters, jnp.asarray(budget, jnp.int32), k_loop)
+  state = RunState(agent.init(k_train), agent.init_actor(k_actor, 1), buffer, env_state, observation,
+                   jnp.ones((), bool), counters, jnp.asarray(budget, jnp.int32), k_loop)
+  # Leaves built from Python numbers (gymnax's MinAtar counters) are weak-typed here and strong once a
+  # chunk returns them; the changed input types would compile the chunk a second time.
+  return jax.tree.map(lambda x: jnp.asarray(x, jnp.result_type(x)), state)
 
 
 def active(state: RunState) -> jax.Array:
