@@ -174,6 +174,7 @@ def test_writer_matches_bsuite_logger(tmp_path):
     assert list(ours_df.columns) == list(theirs_df.columns) == list(bsuite_csv.COLUMNS)
     pd.testing.assert_frame_equal(ours_df, theirs_df, check_dtype=False)
 
+  bsuite_compat.patch()  # bsuite's deep_sea analysis needs it on pandas >= 2, whatever ran before
   solved = {}
   for directory in (by_bsuite, ours):
     df, _ = csv_load.load_bsuite(str(directory))
