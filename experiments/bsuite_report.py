@@ -38,11 +38,12 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument('--out', required=True, metavar='DIR', help='report directory (created)')
   parser.add_argument('--title', default='bsuite report', help='page title')
   parser.add_argument('--dpi', type=int, default=90, help='resolution of the PNG plots')
-  parser.add_argument('--all-experiments', action='store_true',
-                      help='tag scores and radar from every experiment that ran (default: complete ones only)')
-  parser.add_argument('--common-experiments', action='store_true',
-                      help="tag scores and radar from the experiments complete for every agent, so the agents' "
-                           'tags rest on the same experiments')
+  counting = parser.add_mutually_exclusive_group()  # what tag scores average: one choice
+  counting.add_argument('--all-experiments', action='store_true',
+                        help='tag scores and radar from every experiment that ran (default: complete ones only)')
+  counting.add_argument('--common-experiments', action='store_true',
+                        help="tag scores and radar from the experiments complete for every agent, so the agents' "
+                             'tags rest on the same experiments')
   args = parser.parse_args(argv)
 
   import matplotlib

@@ -306,6 +306,10 @@ def test_cli_names_and_errors(tmp_path, capsys):
   with pytest.raises(SystemExit):
     cli.main([str(tmp_path / 'run_a'), '--out', str(tmp_path / 'out')])
   assert 'no bsuite CSVs' in capsys.readouterr().err
+  with pytest.raises(SystemExit):
+    cli.main([str(tmp_path / 'run_a'), '--out', str(tmp_path / 'out'), '--all-experiments',
+              '--common-experiments'])
+  assert 'not allowed with argument --all-experiments' in capsys.readouterr().err
 
 
 def test_coverage_marks_partial_tag_scores():
