@@ -154,6 +154,7 @@ def _run_jax(todo, episodes, results, agent, settings, run, workers, finished) -
       try:
         with _held(results, group.ids):
           summaries = engine.run_group(group, config, episodes, run.seed, results,
+                                       checkpoint_every_s=run.checkpoint_every,
                                        on_chunk=_counted(episode_bar, label, sum(episodes[i] for i in group.ids)),
                                        interrupted=interrupted)
       except checkpoint.FolderBusy:

@@ -168,6 +168,7 @@ def test_resolve_ids():
     (['--sweep', 'catch/0', '--agent', 'boot_dqn', '--set', 'learning_rate=1'], ['num_ensemble']),
     (['--sweep', 'catch/0', '--episodes', '0'], ['--episodes']),
     (['--sweep', 'catch/0', '--group-runs', '0'], ['group_runs must be >= 1']),
+    (['--sweep', 'catch/0', '--checkpoint-every', '0'], ['checkpoint_every must be > 0']),
     (['--sweep', 'catch/0', '--set', 'learning_rate=abc'], ['learning_rate must be a number']),  # not saved
 ])
 def test_bad_arguments_name_the_valid_choices_before_any_work(argv, expected, tmp_path, capsys):
@@ -434,10 +435,17 @@ def test_ctrl_c_saves_the_jax_engines_group_and_the_same_command_resumes_it(tmp_
   import time
   script = os.path.join(os.path.dirname(os.path.dirname(__file__)), 'experiments', 'bsuite_run.py')
   command = [sys.executable, script, '--sweep', 'deep_sea/20', '--episodes', '3000', '--results',
-             str(tmp_path / 'r'), '--set', 'batch_size=8', '--set', 'hidden_sizes=(8,)']
+             str(tmp_path / 'r'), '--set', 'batch_size=8', '--set', 'hidden_sizes=(8,)',
+             '--checkpoint-every', '0.5']
   proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                           start_new_session=True)
-  time.sleep(20)  # JAX imported, the group compiled and playing (150,000 steps take longer)
+  # Ctrl-C once the group has compiled and saved its first checkpoint: a fixed sleep let a fast machine
+  # with a warm compilation cache finish all 150,000 steps first
+  saved = tmp_path / 'r' / 'jax-engine-deep_sea-20+1.npz'
+  deadline = time.time() + 300
+  while not saved.exists() and proc.poll() is None and time.time() < deadline:
+    time.sleep(0.05)
+  assert saved.exists(), 'the group never saved a checkpoint'
   os.killpg(proc.pid, signal.SIGINT)
   _, err = proc.communicate(timeout=60)
   assert proc.returncode == 130, err

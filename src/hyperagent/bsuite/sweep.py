@@ -61,12 +61,15 @@ class SweepSettings:
             "replay memory cap; for ensemble, ENSEMBLE_GROUP_RUNS, since ten full networks per run outgrow "
             "the CPU's caches when many runs are vmapped (BENCHMARKS.md). Results move by float rounding "
             "only, as with any other grouping")
+  checkpoint_every: float = setting(60.0, "seconds between a group's checkpoints (jax engine; Ctrl-C also saves)")
   platform: str = setting('cpu', "JAX platform: 'cpu' (bsuite steps a small net one transition at a time, so "
                                  "call overhead, not FLOPs, dominates) or '' to let JAX choose")
 
   def __post_init__(self):
     if self.workers < 1 or (self.episodes is not None and self.episodes < 1):
       raise ValueError(f'workers and episodes must be >= 1, got {self.workers} and {self.episodes}.')
+    if not self.checkpoint_every > 0:
+      raise ValueError(f'checkpoint_every must be > 0 seconds, got {self.checkpoint_every}.')
     if self.group_runs is not None and self.group_runs < 1:
       raise ValueError(f'group_runs must be >= 1 (or unset: as many as fit), got {self.group_runs}.')
     if self.group_runs is None and self.agent == 'ensemble':
