@@ -14,7 +14,9 @@ summary.csv written from its checkpoint's record, so `make deepsea-study-report`
 running, with the seeds solved so far, even once the workspace and the checkpoint are gone.
 Logs that accumulate over sessions are merged, not replaced, since a new workspace's copy holds only
 its own runs: a runs.jsonl keeps the archived lines and gains the new ones, and a config.json's
-`commands` list (a bsuite results folder's) gains the commands it did not have.
+`commands` list (a bsuite results folder's) gains the commands it did not have. A MinAtar run started
+again from zero (its checkpoint lost with a workspace) does not replace the longer rows archived
+before: they stay until the new run's rows outnumber them, and the archive says so.
 Commit docs/results/ after running it.
 """
 from __future__ import annotations
@@ -47,6 +49,14 @@ def deepsea_unfinished(folder: str) -> bool:
   from hyperagent import checkpoint
   spec = checkpoint.load_meta(path).get('run', {}).get('spec', {})
   return 'size' in spec and 'game' not in spec
+
+
+def archived_rows(path: str) -> int:
+  """Data rows of an archived CSV (0 if there is none)."""
+  if not os.path.exists(path):
+    return 0
+  with open(path) as f:
+    return max(sum(1 for _ in f) - 1, 0)
 
 
 def merge_into(source: str, target: str) -> None:
@@ -93,6 +103,8 @@ def archive(src: str, dst: str) -> list[str]:
       written += [os.path.normpath(os.path.join(rel, n)) for n in ('config.json', 'metrics.csv', 'summary.csv')]
     if not kept and spec is None:
       continue
+    if spec is not None:  # its rows come from the checkpoint, below
+      kept = [n for n in kept if n != 'metrics.csv']
     os.makedirs(target, exist_ok=True)
     for name in kept:
       merge_into(os.path.join(folder, name), os.path.join(target, name))
@@ -100,8 +112,12 @@ def archive(src: str, dst: str) -> list[str]:
     if spec is not None:  # newer than any metrics.csv: the checkpoint is saved every 5 minutes
       from hyperagent.minatar import run
       frame = run.checkpointed_frame(os.path.join(folder, 'checkpoint.npz'), tuple(spec['seeds']))
-      if len(frame):
-        frame.to_csv(os.path.join(target, 'metrics.csv'), index=False)
+      metrics = os.path.join(target, 'metrics.csv')
+      if len(frame) and len(frame) < archived_rows(metrics):
+        print(f'kept {metrics}: its {archived_rows(metrics)} rows are more than the {len(frame)} of the run in '
+              f'{folder}, which started again')
+      elif len(frame):
+        frame.to_csv(metrics, index=False)
         written.append(os.path.normpath(os.path.join(rel, 'metrics.csv')))
   return sorted(set(written))
 

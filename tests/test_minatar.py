@@ -136,6 +136,12 @@ def test_make_minatar_script_writes_a_run_folder_and_a_rerun_returns_it(tmp_path
   frame, status = report.load_run(str(archived))
   pd.testing.assert_frame_equal(frame, metrics, check_dtype=False)
   assert status == 'running: 200 of 300 steps'
+  # a run started again from zero (its checkpoint lost) leaves the longer rows archived before
+  longer = pd.concat([metrics, metrics.assign(seed=metrics.seed + 2)])
+  longer.to_csv(archived / 'metrics.csv', index=False)
+  assert 'metrics.csv' not in experiment_scripts.load('archive_results').archive(str(tmp_path), str(archived))
+  pd.testing.assert_frame_equal(pd.read_csv(archived / 'metrics.csv'), longer.reset_index(drop=True))
+  assert 'which started again' in capsys.readouterr().out
   with pytest.raises(SystemExit):
     script.main(['--game', 'pong'])
   assert 'breakout' in capsys.readouterr().err
