@@ -345,7 +345,7 @@ def test_completeness_needs_every_id_of_the_sweep_at_full_length():
   assert '| deep_sea | 1/21 ids | **0.95** (complete) |' in text
 
 
-def test_tag_scores_count_complete_experiments_only(tmp_path):
+def test_tag_scores_count_complete_experiments_only(tmp_path, monkeypatch):
   """A complete deep_sea (all 21 sizes, 10,000 episodes, always right: 1.0) and a 20-episode bandit/0:
   by default the tags rest on deep_sea alone (exploration 1.0, no basic score); with
   complete_only=False bandit's short run gives basic a provisional score too."""
@@ -354,6 +354,11 @@ def test_tag_scores_count_complete_experiments_only(tmp_path):
   for size in SIZES:
     bsuite_csv.write_deep_sea_csv(folder, bsuite_csv.deep_sea_id(size), _synthetic_rows(bad=False))
   _run(folder, 'bandit/0', 20, _random_policy)
+  from bsuite.experiments import summary_analysis
+  barred = []  # the experiments each bar plot draws: those the tag scores count
+  bar_plot = summary_analysis.bsuite_bar_plot
+  monkeypatch.setattr(summary_analysis, 'bsuite_bar_plot',
+                      lambda df, *a, **k: barred.append(set(df.bsuite_env)) or bar_plot(df, *a, **k))
   strict = bsuite_report.make_report({'a': folder}, tmp_path / 'strict')
   tags = pd.read_csv(tmp_path / 'strict' / 'scores_by_tag.csv', index_col='agent_name')
   assert tags.loc['a', 'exploration'] == 1.0 and 'basic' not in tags.columns
@@ -362,6 +367,8 @@ def test_tag_scores_count_complete_experiments_only(tmp_path):
   bsuite_report.make_report({'a': folder}, tmp_path / 'all', complete_only=False)
   tags = pd.read_csv(tmp_path / 'all' / 'scores_by_tag.csv', index_col='agent_name')
   assert tags.loc['a', 'exploration'] == 1.0 and not np.isnan(tags.loc['a', 'basic'])
+  assert barred == [{'deep_sea'}, {'deep_sea', 'bandit'}]
+  assert (tmp_path / 'strict' / 'bar.png').exists()
 
 
 def test_common_experiments_count_only_what_every_agent_has_complete(tmp_path):
@@ -388,7 +395,7 @@ def test_a_report_with_no_complete_experiment_says_so(random_dir, tmp_path):
   index = bsuite_report.make_report({'random': random_dir}, tmp_path)
   with open(index, encoding='utf-8') as f:
     page = f.read()
-  assert 'No experiment is complete yet' in page and 'radar' not in _img_sources(index)
+  assert 'No experiment is complete yet' in page and not {'radar.png', 'bar.png'} & set(_img_sources(index))
 
 
 def test_the_radar_keeps_to_tags_every_agent_has_scored():

@@ -11,7 +11,7 @@ them with `summary_analysis.bsuite_score` / `ave_score_by_tag`, and writes into 
   scores_by_tag.csv     agent x tag average score (tags with data only; complete experiments only by default)
   completeness.csv/.md  per agent and experiment: ids with data of bsuite's sweep, full length, complete
   deep_sea_solutions.csv  per agent and size: first logged episode with < 90% bad episodes, solved, finished
-  radar.png, bar.png    bsuite's summary plots
+  radar.png, bar.png    bsuite's summary plots, of the experiments the tag scores count
   deep_sea_scaling.png  bsuite's `plot_scaling_log` (and deep_sea_stochastic_scaling.png) when present
   experiment_<env>.png  one per experiment present, from that experiment's analysis module
 
@@ -501,8 +501,13 @@ def make_report(results: Mapping[str, str | os.PathLike],
   else:
     plots.skipped['radar'] = ('no experiment is complete for any agent, so no tag has a score '
                               '(complete_only; `--all-experiments` draws what ran)')
-  plots.render('bar', 'bar.png', lambda: _with_caption(
-      summary_analysis.bsuite_bar_plot(score_df, [AGENT]), note, 'ggplot'), kind='ggplot')
+  # the bars show the experiments the tag scores count: a partial experiment's score (2 of 23 ids,
+  # say) would stand beside complete ones with nothing to tell them apart
+  if len(score_df_counted):
+    plots.render('bar', 'bar.png', lambda: _with_caption(
+        summary_analysis.bsuite_bar_plot(score_df_counted.copy(), [AGENT]), note, 'ggplot'), kind='ggplot')
+  else:
+    plots.skipped['bar'] = plots.skipped.get('radar', 'no experiment is counted')
   for experiment, solved in solved_frames.items():
     analysis = importlib.import_module(f'bsuite.experiments.{experiment}.analysis')
     plots.render(f'{experiment}_scaling', f'{experiment}_scaling.png',
