@@ -271,6 +271,26 @@ def test_drive_records_the_wall_clock_at_each_chunks_end(capsys):
   assert lines[1].endswith('s, chunks 2')
 
 
+def test_a_slow_checkpoint_is_written_less_often_and_always_at_the_end(tmp_path, monkeypatch):
+  """Asked for a checkpoint after every chunk, a run whose checkpoint takes 50 ms to write saves at
+  most CHECKPOINT_SHARE of its time (every 1 s here), and still saves after its last chunk."""
+  saved = []
+  def slow_save(path, meta, trees):
+    time.sleep(0.05)
+    saved.append(meta['chunks_done'])
+  monkeypatch.setattr(jitloop.checkpoint, 'save', slow_save)
+  def chunk(length, params, states):
+    time.sleep(0.01)
+    return states, states
+  driver = jitloop.Driver(
+      chunk=chunk, env_params=None, lengths=[1] * 40, append=lambda record, out, states, steps, wall: record + [wall],
+      postfix=lambda record: {}, finished=lambda record: False, position=lambda steps: f'step {steps}',
+      checkpoint_path=str(tmp_path / 'checkpoint.npz'), checkpoint_every_s=0.0, run_meta={})
+  jitloop.drive(driver, jnp.zeros(()), [], 0, 40, wall_before=0.0, desc='toy', progress=False,
+                stop_on_interrupt=False, log_every_s=1e9)
+  assert saved[0] == 1 and saved[-1] == 40 and len(saved) <= 3  # 40 chunks of 10 ms: ~0.5 s in all
+
+
 def test_the_custom_environment_example_learns_its_corridor():
   """experiments/custom_env.py, the README's example of a new JaxEnv: every seed's test episodes reach
   the corridor's end after 8k steps (a uniform random policy gets there within the 12 steps allowed

@@ -304,6 +304,9 @@ class Driver(NamedTuple):
   may_grow: tuple[tuple[str, str], ...] = ()       # run_meta fields that may be larger on resuming
 
 
+CHECKPOINT_SHARE = 0.05  # the most of a run's time that periodic checkpoints may take
+
+
 def resume(driver: Driver, states: RunState, record: Any) -> tuple[RunState, Any, int, float]:
   """(states, record, chunks done, wall seconds already spent) from a matching checkpoint; the fresh
   ones if there is none. A checkpoint of another run is refused with a one-line error."""
@@ -317,14 +320,15 @@ def resume(driver: Driver, states: RunState, record: Any) -> tuple[RunState, Any
 def drive(driver: Driver, states: RunState, record: Any, chunks_done: int, end: int, *, wall_before: float,
           desc: str, progress: bool, stop_on_interrupt: bool, log_every_s: float = cli.LOG_EVERY_S) -> Any:
   """Plays chunks `chunks_done` .. `end - 1` with a progress bar, a checkpoint every `checkpoint_every_s`
-  seconds and at the end; returns the record. Without the bar (`progress=False`: runs logged to a
+  seconds (or less often, where writing one takes more than `CHECKPOINT_SHARE` of that) and at the
+  end; returns the record. Without the bar (`progress=False`: runs logged to a
   file), one line every `log_every_s` says where the run is. With `stop_on_interrupt`, a Ctrl-C ends
   the current chunk, saves and raises `checkpoint.Interrupted` (main thread only; a second Ctrl-C
   interrupts at once)."""
   path, lengths = driver.checkpoint_path, driver.lengths
   ends = list(itertools.accumulate(lengths))  # steps done after each chunk
   start, last_save = time.perf_counter() - wall_before, time.perf_counter()
-  last_log = time.perf_counter()
+  last_log, save_seconds = time.perf_counter(), 0.0
   bar = tqdm(total=sum(lengths), initial=ends[chunks_done - 1] if chunks_done else 0, unit='step', unit_scale=True,
              disable=not progress, desc=desc)
   with checkpoint.deferred_interrupt(stop_on_interrupt) as interrupted:
@@ -340,10 +344,15 @@ def drive(driver: Driver, states: RunState, record: Any, chunks_done: int, end: 
         print(f'{desc}: {driver.position(steps)}, {time.perf_counter() - start:,.0f} s{fields}', flush=True)
         last_log = time.perf_counter()
       done, stop = driver.finished(record), interrupted()
-      if path and (i == end - 1 or done or stop or time.perf_counter() - last_save > driver.checkpoint_every_s):
-        checkpoint.save(path, dict(run=driver.run_meta, chunks_done=i + 1, wall_s=time.perf_counter() - start),
+      # a large state is saved less often: Ensemble+'s three seeds at DeepSea N = 100 are ~390 MB, ~2 s
+      # to write, which every 15 s would cost a tenth of the run
+      every = max(driver.checkpoint_every_s, save_seconds / CHECKPOINT_SHARE)
+      if path and (i == end - 1 or done or stop or time.perf_counter() - last_save > every):
+        began = time.perf_counter()
+        checkpoint.save(path, dict(run=driver.run_meta, chunks_done=i + 1, wall_s=began - start),
                         dict(states=states, result=record))
         last_save = time.perf_counter()
+        save_seconds = last_save - began
       if stop:
         bar.close()
         where = (f'checkpoint saved in {path}; run the same command to resume' if path
