@@ -7,9 +7,10 @@ figures.
   make minatar-report
 
 Reads results/minatar/<game>/<agent>/ (or the newest <agent>-<run id>/ that `make minatar` writes):
-the run's checkpoint (a run still going is marked with the steps it has reached, also one extended
-past a finished metrics.csv), or metrics.csv where there is no checkpoint (marked running where it
-stops short of config.json's steps, as an archived run does). Several folders make several series; a
+the run's checkpoint (a run not yet at its steps is marked unfinished with the steps it has reached,
+also one extended past a finished metrics.csv), or metrics.csv where there is no checkpoint (marked
+unfinished where it stops short of config.json's steps, as an archived run does: whether a process is
+still training it, the folders cannot say). Several folders make several series; a
 LABEL=FOLDER names a variant (the order of bsuite_report's NAME=DIR). Writes <out>/minatar.md (the table) and
 <out>/minatar_curves.png (mean test return against steps per agent, every seed faint, random dashed).
 
@@ -100,7 +101,7 @@ def load_run(folder: str) -> tuple[pd.DataFrame, str] | None:
 def status(frame: pd.DataFrame, steps: int) -> str:
   """'finished' once the rows reach the run's `steps`, else how far they have got."""
   reached = frame.steps.max()
-  return 'finished' if reached >= steps else f'running: {reached:,} of {steps:,} steps'
+  return 'finished' if reached >= steps else f'unfinished: {reached:,} of {steps:,} steps'
 
 
 def parse_root(text: str) -> tuple[str, str]:
@@ -175,17 +176,17 @@ def above_random(values: np.ndarray, random_values: np.ndarray) -> bool:
 
 def verdicts(runs: dict, random: dict[str, np.ndarray], agents, games) -> str:
   """One line per agent: the finished games on which its final return is above random, and which are
-  still running (those are not judged)."""
+  unfinished (those are not judged)."""
   lines = []
   for agent in agents:
     finished = [g for g in games if (g, agent) in runs and runs[g, agent][1] == 'finished' and g in random]
     above = [g for g in finished if above_random(final(runs[g, agent][0]), random[g])]
-    running = [g for g in games if (g, agent) in runs and runs[g, agent][1] != 'finished']
+    unfinished = [g for g in games if (g, agent) in runs and runs[g, agent][1] != 'finished']
     below = [g for g in finished if g not in above]
     line = (f'- {agent}: above a random policy on {len(above)} of {len(finished)} finished games'
             f' ({", ".join(above) or "none"})')
     line += f'; not on {", ".join(below)}' if below else ''
-    line += f'; still running: {", ".join(running)}' if running else ''
+    line += f'; unfinished: {", ".join(unfinished)}' if unfinished else ''
     lines.append(line)
   return ('Above random: the final return\'s 95% interval lies wholly above the random policy\'s.\n'
           + '\n'.join(lines))
@@ -197,7 +198,7 @@ def plot(runs: dict, random: dict[str, np.ndarray], agents, games, path: str) ->
   import matplotlib.pyplot as plt
   fig, axes = plt.subplots(1, len(games), figsize=(4 * len(games), 3.4), squeeze=False)
   colours = {agent: f'C{i}' for i, agent in enumerate(agents)}
-  # one step axis for every game, so a running run shows how far it has got
+  # one step axis for every game, so an unfinished run shows how far it has got
   right = max([1.0] + [frame.steps.max() / 1e6 for frame, _ in runs.values() if len(frame)])
   for ax, game in zip(axes[0], games):
     for agent in agents:
@@ -208,7 +209,7 @@ def plot(runs: dict, random: dict[str, np.ndarray], agents, games, path: str) ->
         ax.plot(g.steps / 1e6, g.eval_return, color=colours[agent], alpha=0.25, lw=0.8)
       mean = frame.groupby('steps').eval_return.mean()
       ax.plot(mean.index / 1e6, mean.values, color=colours[agent], lw=2, marker='o', ms=3,  # a run's first
-              label=agent + ('' if status == 'finished' else ' (running)'))  # point shows before its line
+              label=agent + ('' if status == 'finished' else ' (unfinished)'))  # point shows before its line
     if game in random:
       ax.axhline(random[game].mean(), color='grey', ls='--', lw=1, label='random policy')
     ax.set(title=game, xlabel='agent steps (millions)', ylabel='test return', xlim=(0, right))

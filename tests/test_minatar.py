@@ -127,7 +127,7 @@ def test_make_minatar_script_writes_a_run_folder_and_a_rerun_returns_it(tmp_path
   saved = json.loads((tmp_path / 'config.json').read_text())
   saved['spec']['steps'] = 300  # what `--steps 300` writes as it starts extending the run
   (tmp_path / 'config.json').write_text(json.dumps(saved))
-  assert report.load_run(str(tmp_path))[1] == 'running: 200 of 300 steps'  # not the finished metrics.csv
+  assert report.load_run(str(tmp_path))[1] == 'unfinished: 200 of 300 steps'  # not the finished metrics.csv
   # the archive (what git keeps of a run) holds the rows and the settings, not the checkpoint, and
   # the report reads it as the same run still going
   archived = tmp_path_factory.mktemp('archive')
@@ -135,7 +135,7 @@ def test_make_minatar_script_writes_a_run_folder_and_a_rerun_returns_it(tmp_path
   assert written == ['config.json', 'metrics.csv'] and not (archived / 'checkpoint.npz').exists()
   frame, status = report.load_run(str(archived))
   pd.testing.assert_frame_equal(frame, metrics, check_dtype=False)
-  assert status == 'running: 200 of 300 steps'
+  assert status == 'unfinished: 200 of 300 steps'
   # a run started again from zero (its checkpoint lost) leaves the longer rows archived before
   longer = pd.concat([metrics, metrics.assign(seed=metrics.seed + 2)])
   longer.to_csv(archived / 'metrics.csv', index=False)
@@ -269,7 +269,7 @@ def test_the_report_tables_final_returns_with_a_t_interval_over_seeds(tmp_path, 
                       '--last', '2']) == 0
   text = (out / 'minatar.md').read_text()
   row = next(line for line in text.splitlines() if line.startswith('| breakout'))
-  assert '2.00 (-0.48–4.48); seeds 1.0, 2.0, 3.0' in row and '[running' not in row
+  assert '2.00 (-0.48–4.48); seeds 1.0, 2.0, 3.0' in row and '[unfinished' not in row
   # over the last 2 evaluations the seeds average 5, 5.5, 6: 5.5 ± 4.3027 * 0.5 / sqrt(3)
   assert '| 5.50 (4.26–6.74) |' in row
   assert (out / 'minatar_curves.png').exists()
@@ -295,11 +295,11 @@ def test_the_report_calls_a_game_above_random_only_when_the_intervals_are_apart(
   assert report.above_random(report.final(high), np.zeros(4))
   assert not report.above_random(report.final(high), np.array([4.0, 5.0, 4.0, 5.0]))
   runs = {('breakout', 'dqn'): (high, 'finished'), ('freeway', 'dqn'): (high, 'finished'),
-          ('asterix', 'dqn'): (high, 'running: 200 of 300 steps')}
+          ('asterix', 'dqn'): (high, 'unfinished: 200 of 300 steps')}
   random = {'breakout': np.zeros(4), 'freeway': np.array([4.0, 5.0, 4.0, 5.0]), 'asterix': np.zeros(4)}
   text = report.verdicts(runs, random, ['dqn'], ['breakout', 'freeway', 'asterix'])
   assert ('- dqn: above a random policy on 1 of 2 finished games (breakout); not on freeway; '
-          'still running: asterix') in text
+          'unfinished: asterix') in text
 
 
 def test_report_roots_read_label_then_folder_like_bsuite_report(tmp_path):
