@@ -92,7 +92,7 @@ def check_the_archive_keeps_a_run_still_going(tmp_path, partial: run.Result, spe
   assert not any(r['eval_solve_episode'] for r in rows) and table['unfinished'].all()
   report = experiment_scripts.load('deepsea_study_report').main([str(kept.parent), '--out', str(tmp_path / 'report')])
   solved = sum(r['bsuite_solve_episode'] is not None for r in rows)
-  assert report == 0 and f'| hyperagent | 5 | 2 | 0 / {solved} so far | running: 2 unsolved at episode 8 |' in (
+  assert report == 0 and f'| hyperagent | 5 | 2 | 0 / {solved} so far | unfinished: 2 unsolved at episode 8 |' in (
       tmp_path / 'report' / 'study.md').read_text()
 
 
