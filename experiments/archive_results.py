@@ -11,7 +11,7 @@ writes metrics.csv only when it ends, so its rows so far are read from its check
 metrics.csv beside the copied config.json (the report then marks it by the steps it has reached); a
 DeepSea run still going (a checkpoint and no summary.csv yet) gets its config.json, metrics.csv and
 summary.csv written from its checkpoint's record, so `make deepsea-study-report` can list it as
-running, with the seeds solved so far, even once the workspace and the checkpoint are gone.
+unfinished, with the seeds solved so far, even once the workspace and the checkpoint are gone.
 Logs that accumulate over sessions are merged, not replaced, since a new workspace's copy holds only
 its own runs: a runs.jsonl keeps the archived lines and gains the new ones, and a config.json's
 `commands` list (a bsuite results folder's) gains the commands it did not have. A MinAtar run started
