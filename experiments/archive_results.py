@@ -113,8 +113,9 @@ def archive(src: str, dst: str) -> list[str]:
       from hyperagent.minatar import run
       frame = run.checkpointed_frame(os.path.join(folder, 'checkpoint.npz'), tuple(spec['seeds']))
       metrics = os.path.join(target, 'metrics.csv')
-      if len(frame) and len(frame) < archived_rows(metrics):
-        print(f'kept {metrics}: its {archived_rows(metrics)} rows are more than the {len(frame)} of the run in '
+      archived = archived_rows(metrics)
+      if len(frame) and len(frame) < archived:
+        print(f'kept {metrics}: its {archived} rows are more than the {len(frame)} of the run in '
               f'{folder}, which started again')
       elif len(frame):
         frame.to_csv(metrics, index=False)

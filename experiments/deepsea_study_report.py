@@ -55,7 +55,7 @@ def main(argv=None) -> int:
   lines = ['| agent | N | seeds | solved (all-optimal / bsuite) | median all-optimal (95% CI) | '
            'median bsuite (95% CI) | budget |', '|---|---|---|---|---|---|---|']
   for (agent, size), group in table.groupby(['agent', 'size']):
-    if group['unfinished'].any():  # a run not finished (going, or stopped): its unsolved seeds' episodes are only bounded
+    if group['unfinished'].any():  # going, or stopped: its unsolved seeds' episodes are only bounded
       going = group.loc[group['unfinished'], 'episodes']
       lines.append(f'| {agent} | {size} | {len(group)} | {group[CRITERIA[0]].notna().sum()} / '
                    f'{group[CRITERIA[1]].notna().sum()} so far | unfinished: {len(going)} unsolved at episode '

@@ -347,8 +347,8 @@ def test_completeness_needs_every_id_of_the_sweep_at_full_length():
 
 def test_tag_scores_count_complete_experiments_only(tmp_path, monkeypatch):
   """A complete deep_sea (all 21 sizes, 10,000 episodes, always right: 1.0) and a 20-episode bandit/0:
-  by default the tags rest on deep_sea alone (exploration 1.0, no basic score); with
-  complete_only=False bandit's short run gives basic a provisional score too."""
+  by default the tags, and the bar plot, rest on deep_sea alone (exploration 1.0, no basic score);
+  with complete_only=False bandit's short run gives basic a provisional score too, and a bar."""
   folder = tmp_path / 'agent'
   folder.mkdir()
   for size in SIZES:

@@ -495,19 +495,20 @@ def make_report(results: Mapping[str, str | os.PathLike],
     f.write(completeness_markdown(complete) + '\n')
   note = _coverage_note(cover)
   radar_tags = _radar_tags(tag_df)
+  nothing_counted = ('no experiment is complete for any agent, so no tag has a score '
+                     '(complete_only; `--all-experiments` draws what ran)')
   if tag_df.score.notna().any():
     plots.render('radar', 'radar.png', lambda: _with_caption(summary_analysis.bsuite_radar_plot(
         tag_df[tag_df.tag.isin(radar_tags)].copy(), [AGENT]), note, 'figure'), kind='figure')
   else:
-    plots.skipped['radar'] = ('no experiment is complete for any agent, so no tag has a score '
-                              '(complete_only; `--all-experiments` draws what ran)')
+    plots.skipped['radar'] = nothing_counted
   # the bars show the experiments the tag scores count: a partial experiment's score (2 of 23 ids,
   # say) would stand beside complete ones with nothing to tell them apart
   if len(score_df_counted):
     plots.render('bar', 'bar.png', lambda: _with_caption(
         summary_analysis.bsuite_bar_plot(score_df_counted.copy(), [AGENT]), note, 'ggplot'), kind='ggplot')
   else:
-    plots.skipped['bar'] = plots.skipped.get('radar', 'no experiment is counted')
+    plots.skipped['bar'] = nothing_counted
   for experiment, solved in solved_frames.items():
     analysis = importlib.import_module(f'bsuite.experiments.{experiment}.analysis')
     plots.render(f'{experiment}_scaling', f'{experiment}_scaling.png',
