@@ -16,7 +16,8 @@ Logs that accumulate over sessions are merged, not replaced, since a new workspa
 its own runs: a runs.jsonl keeps the archived lines and gains the new ones, and a config.json's
 `commands` list (a bsuite results folder's) gains the commands it did not have. A MinAtar run started
 again from zero (its checkpoint lost with a workspace) does not replace the longer rows archived
-before: they stay until the new run's rows outnumber them, and the archive says so.
+before, nor does a DeepSea run still going that started again: they stay until the new run's rows
+outnumber them, and the archive says so.
 Commit docs/results/ after running it.
 """
 from __future__ import annotations
@@ -99,8 +100,14 @@ def archive(src: str, dst: str) -> list[str]:
       from hyperagent.deepsea import results, run
       settings, deepsea_spec, record = run.checkpointed(os.path.join(folder, 'checkpoint.npz'))
       agent = os.path.basename(folder).split('-N')[0]
-      results.write_tables(target, settings, deepsea_spec, record, extra=dict(agent=agent, unfinished=True))
-      written += [os.path.normpath(os.path.join(rel, n)) for n in ('config.json', 'metrics.csv', 'summary.csv')]
+      rows = len(record.eval_steps) * len(deepsea_spec.seeds)
+      archived = archived_rows(os.path.join(target, 'metrics.csv'))
+      if rows < archived:
+        print(f'kept {target}: its {archived} metrics rows are more than the {rows} of the run in {folder}, '
+              f'which started again')
+      else:
+        results.write_tables(target, settings, deepsea_spec, record, extra=dict(agent=agent, unfinished=True))
+        written += [os.path.normpath(os.path.join(rel, n)) for n in ('config.json', 'metrics.csv', 'summary.csv')]
     if not kept and spec is None:
       continue
     if spec is not None:  # its rows come from the checkpoint, below

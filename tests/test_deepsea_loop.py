@@ -74,10 +74,11 @@ def test_episode_accounting_matches_the_environment():
   assert np.all(result.episode_return[0][treasure == 0] <= 0)
 
 
-def check_the_archive_keeps_a_run_still_going(tmp_path, partial: run.Result, spec: run.RunSpec):
+def check_the_archive_keeps_a_run_still_going(tmp_path, capsys, partial: run.Result, spec: run.RunSpec):
   """A workspace, and with it a long run's checkpoint, can go between sessions (the study's Ensemble+
   N = 70 went twice): the archive writes the record so far from the checkpoint, and the study report
-  lists the run as running instead of counting its unsolved seeds as never solved."""
+  lists the run as unfinished instead of counting its unsolved seeds as never solved; a run started
+  again does not replace longer archived rows."""
   import experiment_scripts
   from hyperagent.deepsea import results
   written = experiment_scripts.load('archive_results').archive(str(tmp_path / 'results'), str(tmp_path / 'docs'))
@@ -94,9 +95,19 @@ def check_the_archive_keeps_a_run_still_going(tmp_path, partial: run.Result, spe
   solved = sum(r['bsuite_solve_episode'] is not None for r in rows)
   assert report == 0 and f'| hyperagent | 5 | 2 | 0 / {solved} so far | unfinished: 2 unsolved at episode 8 |' in (
       tmp_path / 'report' / 'study.md').read_text()
+  # a run started again from zero (its checkpoint lost with a workspace) leaves the longer rows archived
+  # before in place, as the MinAtar archive does
+  metrics = pd.read_csv(kept / 'metrics.csv')
+  longer = pd.concat([metrics, metrics.assign(env_steps=metrics.env_steps + 40)], ignore_index=True)
+  longer.to_csv(kept / 'metrics.csv', index=False)
+  capsys.readouterr()
+  assert experiment_scripts.load('archive_results').archive(str(tmp_path / 'results'), str(tmp_path / 'docs')) == []
+  pd.testing.assert_frame_equal(pd.read_csv(kept / 'metrics.csv'), longer)
+  assert 'which started again' in capsys.readouterr().out
+  metrics.to_csv(kept / 'metrics.csv', index=False)
 
 
-def test_checkpoint_resume_equals_uninterrupted_run(tmp_path):
+def test_checkpoint_resume_equals_uninterrupted_run(tmp_path, capsys):
   config = make_config('hyperagent', 'deepsea', **TINY)
   spec = tiny_spec()
   straight = run.train_seeds(config, spec, progress=False)
@@ -105,7 +116,7 @@ def test_checkpoint_resume_equals_uninterrupted_run(tmp_path):
   path = str(folder / 'checkpoint.npz')
   first = run.train_seeds(config, spec, progress=False, checkpoint_path=path, max_chunks=1)
   assert first.eval_steps.tolist() == [40]
-  check_the_archive_keeps_a_run_still_going(tmp_path, first, spec)
+  check_the_archive_keeps_a_run_still_going(tmp_path, capsys, first, spec)
   resumed = run.train_seeds(config, spec, progress=False, checkpoint_path=path)
   assert_results_equal(straight, resumed)
   with pytest.raises(ValueError, match='another run'):
