@@ -1,7 +1,10 @@
 """MinAtar in the jitted loop: ms per agent step (act, env step, store, one update), 1 seed and S seeds
-vmapped, for HyperAgent and DQN with the 'minatar' preset.
+vmapped, for each agent with the 'minatar' preset (HyperAgent and DQN unless told).
 
-  python experiments/bench_minatar.py [--game breakout] [--seeds 1 3] [--steps 500]
+  python experiments/bench_minatar.py [--game breakout] [--seeds 1 3] [--steps 500] [--agents hyperagent dqn]
+
+`ensemble` is Ensemble+ with the preset's shared CNN under ten heads; `ensemble_independent` is the
+same with ten full CNNs (`--set ensemble_torso=independent`), what its cost would be.
 
 Each figure is one chunk of --steps steps after the compilation and the warm-up (100 steps here).
 Before session 28 the second call on freeway and space_invaders compiled the chunk again (weak-typed
@@ -17,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hyperagent import jitloop, runtime
-from hyperagent.config import make_config
+from hyperagent.config import AGENTS, make_config
 from hyperagent.minatar import env as minatar
 
 
@@ -27,13 +30,18 @@ def main() -> None:
   parser.add_argument('--game', default='breakout', choices=tuple(minatar.GAMES))
   parser.add_argument('--seeds', type=int, nargs='+', default=[1, 3])
   parser.add_argument('--steps', type=int, default=500)
+  parser.add_argument('--agents', nargs='+', default=['hyperagent', 'dqn'],
+                      choices=AGENTS + ('ensemble_independent',))
   args = parser.parse_args()
   runtime.configure()
   env, params = minatar.make(args.game)
   print('| agent | seeds | ms per step (all seeds) | ms per seed-step | seed-steps per second |')
   print('|---|---|---|---|---|')
-  for agent_name in ('hyperagent', 'dqn'):
-    config = make_config(agent_name, 'minatar', warmup_steps=100)
+  for agent_name in args.agents:
+    if agent_name == 'ensemble_independent':
+      config = make_config('ensemble', 'minatar', warmup_steps=100, ensemble_torso='independent')
+    else:
+      config = make_config(agent_name, 'minatar', warmup_steps=100)
     agent = jitloop.make_agent_for(config, env)
     chunk = jitloop.make_chunk_fn(config, env, jitloop.LoopSpec())
     for seeds in args.seeds:
