@@ -8,6 +8,7 @@
    included and reported separately.
 2. `seeds`: ms per seed-step at N = 20 with S seeds in one vmapped call, S = 1, 2, 5, 10.
 3. `sizes`: ms per env step (one seed) for N = 10 ... 100.
+--agent picks the agent of parts 2-3 (HyperAgent unless told; part 1 is always HyperAgent's).
 Timings of parts 2-3 are the median of 3 chunks of --steps steps after a compiling chunk.
 """
 from __future__ import annotations
@@ -19,14 +20,15 @@ import jax
 import numpy as np
 
 from hyperagent import runtime
-from hyperagent.config import make_config, parse_overrides
+from hyperagent.config import AGENTS, make_config, parse_overrides
 from hyperagent import jitloop
 from hyperagent.deepsea import run
 
 
-def time_chunks(size: int, seeds: int, steps: int, repeats: int = 3, overrides=None) -> tuple[float, float]:
+def time_chunks(size: int, seeds: int, steps: int, repeats: int = 3, overrides=None,
+                agent_name: str = 'hyperagent') -> tuple[float, float]:
   """(compile + first chunk seconds, median seconds per chunk of `steps` steps)."""
-  config = make_config('hyperagent', 'deepsea', **(overrides or {}))
+  config = make_config(agent_name, 'deepsea', **(overrides or {}))
   spec = run.RunSpec(size=size, episodes=10 * steps, seeds=tuple(range(seeds)), eval_every=steps)
   agent = jitloop.make_agent_for(config, spec.env)
   chunk = jitloop.make_chunk_fn(config, spec.env, spec.loop)
@@ -66,6 +68,7 @@ def main():
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument('--parts', nargs='+', default=['official', 'seeds', 'sizes'])
   parser.add_argument('--steps', type=int, default=2_000)
+  parser.add_argument('--agent', default='hyperagent', choices=AGENTS)
   parser.add_argument('--sizes', type=int, nargs='+', default=[10, 20, 50, 100])
   parser.add_argument('--seed-counts', type=int, nargs='+', default=[1, 2, 5, 10])
   parser.add_argument('--compile-cache', metavar='DIR',
@@ -77,14 +80,15 @@ def main():
   args = parser.parse_args()
   try:
     overrides = parse_overrides(args.set)
-    make_config('hyperagent', 'deepsea', **overrides)
+    make_config(args.agent, 'deepsea', **overrides)
   except ValueError as e:
     parser.error(str(e))
   runtime.unroll_cpu_threefry()  # HYPERAGENT_STOCK_PRNG=1 measures JAX's own lowering
   if args.compile_cache:
     runtime.enable_compilation_cache(args.compile_cache)
   device = jax.devices()[0]
-  print(f'# device: {device.platform} ({device.device_kind}), jax {jax.__version__}')
+  print(f'# device: {device.platform} ({device.device_kind}), jax {jax.__version__}; agent of the seeds/sizes '
+        f'parts: {args.agent}')
   if 'official' in args.parts:
     print('\n| run | wall-clock total | first chunk (compile + 1,000 steps + eval) | per step after | solved |')
     print('|---|---|---|---|---|')
@@ -93,14 +97,14 @@ def main():
     print('\n| seeds S (N=20, vmapped) | ms per step (all seeds) | ms per seed-step | compile + first chunk |')
     print('|---|---|---|---|')
     for s in args.seed_counts:
-      first, per_chunk = time_chunks(20, s, args.steps, overrides=overrides)
+      first, per_chunk = time_chunks(20, s, args.steps, overrides=overrides, agent_name=args.agent)
       print(f'| {s} | {1e3 * per_chunk / args.steps:.3f} | {1e3 * per_chunk / args.steps / s:.3f} | {first:.1f} s |',
             flush=True)
   if 'sizes' in args.parts:
     print('\n| N (one seed) | ms per env step (act + env + store + learn) | compile + first chunk |')
     print('|---|---|---|')
     for n in args.sizes:
-      first, per_chunk = time_chunks(n, 1, args.steps, overrides=overrides)
+      first, per_chunk = time_chunks(n, 1, args.steps, overrides=overrides, agent_name=args.agent)
       print(f'| {n} | {1e3 * per_chunk / args.steps:.3f} | {first:.1f} s |', flush=True)
 
 
