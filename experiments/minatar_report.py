@@ -222,9 +222,9 @@ def plot(runs: dict, random: dict[str, np.ndarray], agents, games, path: str) ->
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split('\n', 1)[0], epilog=__doc__.split('\n', 1)[1],
                                    formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
-  parser.add_argument('roots', nargs='*', default=['results/minatar'], metavar='FOLDER[=LABEL]',
+  parser.add_argument('roots', nargs='*', default=['results/minatar'], metavar='[LABEL=]FOLDER',
                       help='folders of <game>/<agent>/ run folders; a label marks a variant, e.g. '
-                           'results/minatar-paper-scales="paper scales"')
+                           '"paper scales=results/minatar-paper-scales"')
   parser.add_argument('--out', default='reports/minatar')
   parser.add_argument('--games', nargs='+', default=list(GAMES), choices=GAMES)
   parser.add_argument('--agents', nargs='+', default=list(AGENTS), choices=AGENTS)
