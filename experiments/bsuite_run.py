@@ -72,18 +72,17 @@ def main(argv: list[str] | None = None) -> int:
                 '(bsuite_adapter.memory_capped_capacity; runs.jsonl has the value used)',
       'deep_sea': 'one-hot grids enter as int positions (one_hot_input), same network',
       'seeds': 'id <experiment>/<n> plays seed 1000 x seed + n (bsuite.sweep.id_seed)'}
+  unported = [i for i in ids if run.engine == 'jax' and not bsuite_sweep.has_jax_port(i)]
+  ids = tuple(i for i in ids if i not in unported)
+  todo, done = bsuite_sweep.plan(ids, results, args.episodes, args.overwrite)
   try:
-    bsuite_sweep.write_run_info(results, args.agent, settings, args.seed, command, args.overwrite, notes)
+    bsuite_sweep.write_run_info(results, args.agent, settings, args.seed, command if todo else None,
+                                args.overwrite, notes)
   except ValueError as error:
     parser.error(str(error))
-
-  if run.engine == 'jax':
-    unported = [i for i in ids if not bsuite_sweep.has_jax_port(i)]
-    if unported:
-      print(f'skipping {len(unported)} ids without a pure-JAX port ({", ".join(sorted({i.split("/")[0] for i in unported}))}); '
-            'run them with --engine python', flush=True)
-      ids = tuple(i for i in ids if i not in unported)
-  todo, done = bsuite_sweep.plan(ids, results, args.episodes, args.overwrite)
+  if unported:
+    print(f'skipping {len(unported)} ids without a pure-JAX port ({", ".join(sorted({i.split("/")[0] for i in unported}))}); '
+          'run them with --engine python', flush=True)
   print(f'{args.agent} ({run.engine} engine): {len(ids)} ids, {len(done)} finished already, {len(todo)} to run '
         f'-> {results}', flush=True)
   episodes = {i: bsuite_sweep.target_episodes(i, args.episodes) for i in todo}

@@ -279,6 +279,9 @@ def test_runner_resumes_finished_skipped_unfinished_restarted(tmp_path, capsys, 
   assert f'{count} ids, 2 finished already, {count - 2} to run' in capsys.readouterr().out
   info = json.loads((results / 'config.json').read_text())
   assert len(info['commands']) == 3
+  assert run('bandit/0') == 0  # nothing to run: checked against the folder, not recorded
+  assert '1 ids, 1 finished already, 0 to run' in capsys.readouterr().out
+  assert json.loads((results / 'config.json').read_text())['commands'] == info['commands']
 
 
 def test_is_finished(tmp_path):
@@ -308,6 +311,10 @@ def test_runner_refuses_a_folder_holding_another_config(tmp_path):
   with pytest.raises(ValueError, match='agent, config'):
     bsuite_sweep.write_run_info(str(tmp_path), 'dqn', bsuite_sweep.resolve_agent('dqn', {}), 0, 'x')
   bsuite_sweep.write_run_info(str(tmp_path), 'hyperagent', settings, 0, 'again')
+  assert json.load(open(tmp_path / 'config.json'))['commands'] == ['first', 'again']
+  with pytest.raises(ValueError, match='config.learning_rate'):  # a command with nothing to run is checked too
+    bsuite_sweep.write_run_info(str(tmp_path), 'hyperagent', {**settings, 'learning_rate': 1.0}, 0, None)
+  bsuite_sweep.write_run_info(str(tmp_path), 'hyperagent', settings, 0, None)
   assert json.load(open(tmp_path / 'config.json'))['commands'] == ['first', 'again']
 
 

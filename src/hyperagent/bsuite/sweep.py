@@ -216,12 +216,14 @@ def _jsonable(value):
 
 
 def write_run_info(results_dir: str, agent_name: str, settings: Mapping[str, Any], seed: int,
-                   command: str, overwrite: bool = False,
+                   command: Optional[str], overwrite: bool = False,
                    notes: Optional[Mapping[str, Any]] = None) -> str:
-  """Writes `<results_dir>/config.json`: agent, seed, resolved settings, every command run there.
+  """Writes `<results_dir>/config.json`: agent, seed, resolved settings, every command that ran ids there.
 
   A folder already holding a different agent, config or seed is an error unless `overwrite`: mixing
-  two configs in one set of bsuite CSVs would make its score meaningless.
+  two configs in one set of bsuite CSVs would make its score meaningless. command=None checks the
+  folder and records nothing (a command whose ids had all finished: a resumed sweep passes every
+  experiment again, and the list would fill with commands that played nothing).
   """
   path = os.path.join(results_dir, RUN_INFO)
   info = dict(agent=agent_name, seed=seed, config=_jsonable(dict(settings)), notes=_jsonable(notes or {}),
@@ -237,7 +239,10 @@ def write_run_info(results_dir: str, agent_name: str, settings: Mapping[str, Any
       raise ValueError(f'{results_dir} holds a run with different {", ".join(differ)}; use another '
                        f'results folder, or --overwrite to start it again')
     info['commands'] = list(old.get('commands', []))
-  info['commands'].append(command)
+    if command is None:
+      return path
+  if command is not None:
+    info['commands'].append(command)
   os.makedirs(results_dir, exist_ok=True)
   with open(path, 'w') as f:
     json.dump(info, f, indent=2)
