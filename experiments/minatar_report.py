@@ -49,13 +49,15 @@ PUBLISHED_NOTE = (
     "README (mean of 30 seeds; about ±0.3, ±1 on space_invaders). Their curve is the moving average of "
     "the last 100 *training* episodes (ε = 0.1), with sticky actions (p = 0.1), the full 6-action set, "
     "and no step limit but freeway's 2,500; ours are greedy test episodes (HyperAgent: one sampled "
-    "index each; Ensemble+: one member each; DQN: ε = 0) on gymnax's games (no sticky actions, each game's minimal action set, "
-    "episodes cut at 1,000 steps but freeway's 2,500, and the few step differences from the reference "
+    "index each; Ensemble+: one member each; DQN: ε = 0) on gymnax's games (no sticky actions, each "
+    "game's minimal action set, episodes cut at 1,000 steps but freeway's 2,500, and the few step "
+    "differences from the reference "
     "games that tests/test_minatar_reference.py pins). The training-return column (training episodes "
     "that ended in the last evaluation period, ε-greedy for DQN) is the closer match to theirs. Our DQN is "
     "this project's learner with no index and their target settings (Double DQN, Adam, 1-step targets, "
     "target copied every 1,000 steps, ε 1 → 0.1 over 100k steps), not theirs (plain DQN, RMSProp); "
-    "HyperAgent and Ensemble+ (ten heads on one shared CNN, each on its own target) share these settings. A \"spec-targets\" row, where shown, copied its target every 4 "
+    "HyperAgent and Ensemble+ (ten heads on one shared CNN, each on its own target) share these "
+    "settings. A \"spec-targets\" row, where shown, copied its target every 4 "
     "updates with 5-step returns (the SPEC's short targets, the MinAtar preset's until session 23). "
     "asterix at 1M sits on a steep rise of their curve (4.3 at 0.9M, 9.3 at 1.1M); seaquest's rises after 1.3M.")
 
