@@ -60,6 +60,15 @@ def archived_rows(path: str) -> int:
     return max(sum(1 for _ in f) - 1, 0)
 
 
+def started_again(metrics: str, rows: int, folder: str) -> bool:
+  """Whether the run in `folder`, with `rows` metrics rows, has fewer than those archived at `metrics`
+  (it started again from zero, its checkpoint lost): then the archived rows are kept, and it says so."""
+  archived = archived_rows(metrics)
+  if rows < archived:
+    print(f'kept {metrics}: its {archived} rows are more than the {rows} of the run in {folder}, which started again')
+  return rows < archived
+
+
 def merge_into(source: str, target: str) -> None:
   """Copies `source` over `target`, except that logs which accumulate keep what `target` already had."""
   if os.path.exists(target) and source.endswith('.jsonl'):
@@ -100,12 +109,8 @@ def archive(src: str, dst: str) -> list[str]:
       from hyperagent.deepsea import results, run
       settings, deepsea_spec, record = run.checkpointed(os.path.join(folder, 'checkpoint.npz'))
       agent = os.path.basename(folder).split('-N')[0]
-      rows = len(record.eval_steps) * len(deepsea_spec.seeds)
-      archived = archived_rows(os.path.join(target, 'metrics.csv'))
-      if rows < archived:
-        print(f'kept {target}: its {archived} metrics rows are more than the {rows} of the run in {folder}, '
-              f'which started again')
-      else:
+      if not started_again(os.path.join(target, 'metrics.csv'), len(record.eval_steps) * len(deepsea_spec.seeds),
+                           folder):
         results.write_tables(target, settings, deepsea_spec, record, extra=dict(agent=agent, unfinished=True))
         written += [os.path.normpath(os.path.join(rel, n)) for n in ('config.json', 'metrics.csv', 'summary.csv')]
     if not kept and spec is None:
@@ -120,11 +125,7 @@ def archive(src: str, dst: str) -> list[str]:
       from hyperagent.minatar import run
       frame = run.checkpointed_frame(os.path.join(folder, 'checkpoint.npz'), tuple(spec['seeds']))
       metrics = os.path.join(target, 'metrics.csv')
-      archived = archived_rows(metrics)
-      if len(frame) and len(frame) < archived:
-        print(f'kept {metrics}: its {archived} rows are more than the {len(frame)} of the run in '
-              f'{folder}, which started again')
-      elif len(frame):
+      if len(frame) and not started_again(metrics, len(frame), folder):
         frame.to_csv(metrics, index=False)
         written.append(os.path.normpath(os.path.join(rel, 'metrics.csv')))
   return sorted(set(written))
