@@ -37,7 +37,8 @@ bench-official: $(STAMP)
 	$(PY) experiments/bench_official.py --official $(OFFICIAL) \
 	  --official-python $(or $(OFFICIAL_VENV),/tmp/official-venv)/bin/python --pairs $(or $(PAIRS),3)
 
-# make deepsea [SIZE=20] [SEEDS=5] [EPISODES=1000] [AGENT=hyperagent|ensemble|dqn] [MAPPING=seed|bsuite] [ARGS=...]
+# make deepsea [SIZE=20] [SEEDS=5] [EPISODES=1000] [AGENT=hyperagent|ensemble|dqn|hyperagent_one_hot]
+#   [MAPPING=seed|bsuite] [ARGS=...]
 # (defaults in the recipe, because other targets share these variable names)
 deepsea: $(STAMP)
 	$(PY) experiments/deepsea.py --size $(or $(SIZE),20) --seeds $(or $(SEEDS),5) \

@@ -134,8 +134,8 @@ def archive(src: str, dst: str) -> list[str]:
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split('\n', 1)[0], epilog=__doc__.split('\n', 1)[1],
                                    formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
-  parser.add_argument('results', nargs='?', default='results')
-  parser.add_argument('--to', default='docs/results')
+  parser.add_argument('results', nargs='?', default='results', help='the workspace results folder (default: results)')
+  parser.add_argument('--to', default='docs/results', help='the archive, committed (default: docs/results)')
   args = parser.parse_args(argv)
   if not os.path.isdir(args.results):
     parser.error(f'{args.results} is not a folder')

@@ -1,6 +1,6 @@
 """Train on one Atari game with envpool, for one or more seeds: `make atari GAME=breakout`.
 
-Each seed writes results/atari/<Game>/<agent>-<protocol>/seed<k>/ (config.json, train.csv,
+Each seed writes results/atari/<Game>/<agent>-<protocol>-<run id>/seed<k>/ (config.json, train.csv,
 eval.csv, final.json, checkpoint.npz); the same command resumes from the checkpoint there. Agent config
 fields are overridden with --set name=value (e.g. --set warmup_steps=500).
 

@@ -14,7 +14,7 @@ from hyperagent.atari import report as atari_report
 def main(argv=None) -> int:
   p = argparse.ArgumentParser(description=__doc__)
   p.add_argument('results', nargs='+', help='directories holding Atari runs (searched recursively)')
-  p.add_argument('--out', default='reports/atari')
+  p.add_argument('--out', default='reports/atari', help='where the report goes (default: reports/atari)')
   p.add_argument('--reps', type=int, default=2000, help='bootstrap resamples')
   args = p.parse_args(argv)
   try:

@@ -7,7 +7,7 @@
   make bsuite SWEEP=deep_sea AGENT=dqn [EPISODES=1000] [ENGINE=jax|python] [RESULTS=results/bsuite/dqn]
 
 SWEEP is a bsuite id (deep_sea/3), an experiment (deep_sea), a tag (exploration) or "all", or several
-joined by commas. AGENT is hyperagent, ensemble or dqn (our agents, the 'deepsea' preset: MLP 64-64,
+joined by commas. AGENT is hyperagent, ensemble, dqn or hyperagent_one_hot (our agents, the 'deepsea' preset: MLP 64-64,
 on every id; --set overrides any config field), or boot_dqn: bsuite's own
 bsuite.baselines.jax.boot_dqn.default_agent, the reference row (--set num_ensemble=N only).
 ENGINE=jax (the default for our agents) plays the pure-JAX ports of bsuite's environments in one

@@ -41,6 +41,9 @@ def make_run(args, agent_name: str, **given):
     raise ValueError(f'Unknown agent {agent_name!r}; valid agents: {", ".join(AGENTS)}.')
   config = make_config(agent_name, 'deepsea', **parse_overrides(args.set))
   seeds = tuple(s + args.seed for s in given.pop('seeds', args.seeds))
+  if not 0 <= min(seeds) <= max(seeds) < 2**32:
+    raise ValueError(f'--seed {args.seed} gives seeds {min(seeds)}..{max(seeds)}; '
+                     'every seed must be in 0 .. 2**32 - 1.')
   return config, cli.settings_from(run.RunSpec, args, seeds=seeds, **given)
 
 
@@ -69,10 +72,8 @@ def train_in_folder(out: str, config, spec: run.RunSpec, *, progress: bool, fres
     with checkpoint.folder_lock(out):
       if fresh:
         checkpoint.empty_folder(out)
-      if announce:
-        print('starting a new run.' if fresh else resume_line(path, spec))
       return run.train_seeds(config, spec, progress=progress, stop_when_solved=stop_when_solved,
-                             checkpoint_path=path, stop_on_interrupt=True)
+                             checkpoint_path=path, stop_on_interrupt=True, announce=announce)
   except checkpoint.FolderBusy as e:
     print(f'error: {e}', file=sys.stderr)
     raise RunStopped(checkpoint.BUSY_EXIT) from None
@@ -85,18 +86,6 @@ def train_in_folder(out: str, config, spec: run.RunSpec, *, progress: bool, fres
   except ValueError as e:
     print(f'error: {e}', file=sys.stderr)
     raise RunStopped(2) from None
-
-
-def resume_line(path: str, spec: run.RunSpec) -> str:
-  """What the run will do with the checkpoint at `path`: start, resume, or return a finished run."""
-  if not os.path.exists(path):
-    return 'starting a new run.'
-  meta = checkpoint.load_meta(path)
-  done, total = meta.get('chunks_done', 0), len(run.chunk_lengths(spec))
-  if done >= total:
-    return f'this run finished already: loading it from {path}.'
-  steps = sum(run.chunk_lengths(spec)[:done])
-  return f'resuming from {path} at episode {steps // spec.size:,} of {spec.episodes:,}.'
 
 
 def main(argv=None) -> int:

@@ -88,10 +88,12 @@ def plot(path: str, rows: pd.DataFrame, criterion: str) -> None:
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                    allow_abbrev=False)
-  parser.add_argument('--sizes', type=int, nargs='+', default=[20, 30])
+  parser.add_argument('--sizes', type=int, nargs='+', default=[20, 30], help='DeepSea sizes N (default: 20 30)')
   parser.add_argument('--variants', nargs='+', default=list(VARIANTS), metavar='VARIANT',
-                      help=f'a subset of: {"; ".join(VARIANTS)}')
-  parser.add_argument('--out', default=os.path.join('results', 'deepsea-ablation'))
+                      help=f'a subset of: {"; ".join(VARIANTS)} (default: all; quote names with spaces, '
+                           "e.g. --variants 'no prior' 'M=16')")
+  parser.add_argument('--out', default=os.path.join('results', 'deepsea-ablation'),
+                      help='one folder per (variant, size) is made below it (default: results/deepsea-ablation)')
   add_run_arguments(parser, exclude=('size',))
   args = parser.parse_args(argv)
   unknown = [v for v in args.variants if v not in VARIANTS]

@@ -24,6 +24,7 @@ import pandas as pd
 from deepsea import RunStopped, add_run_arguments, make_run, run_folder, train_in_folder
 
 from hyperagent import checkpoint, runtime
+from hyperagent.config import AGENTS
 from hyperagent.deepsea import results as report
 
 CRITERIA = ('bsuite_solve_episode', 'eval_solve_episode')
@@ -32,9 +33,12 @@ CRITERIA = ('bsuite_solve_episode', 'eval_solve_episode')
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                    allow_abbrev=False)
-  parser.add_argument('--sizes', type=int, nargs='+', default=[10, 20, 30, 40, 50])
-  parser.add_argument('--agents', nargs='+', default=['hyperagent', 'ensemble', 'dqn'])
-  parser.add_argument('--out', default=os.path.join('results', 'deepsea-scaling'))
+  parser.add_argument('--sizes', type=int, nargs='+', default=[10, 20, 30, 40, 50],
+                      help='DeepSea sizes N, each >= 2 (default: 10 20 30 40 50)')
+  parser.add_argument('--agents', nargs='+', default=['hyperagent', 'ensemble', 'dqn'], choices=AGENTS,
+                      metavar='AGENT', help=f'a subset of: {", ".join(AGENTS)} (default: hyperagent ensemble dqn)')
+  parser.add_argument('--out', default=os.path.join('results', 'deepsea-scaling'),
+                      help='one folder per (agent, size) is made below it (default: results/deepsea-scaling)')
   parser.add_argument('--fresh', action='store_true', help='empty the folders of these runs and start them again')
   add_run_arguments(parser, exclude=('size',))
   args = parser.parse_args(argv)

@@ -3,8 +3,8 @@
   python experiments/deepsea_study_report.py results/scaling-s5 --ranges 10-50 10-120
   python experiments/deepsea_study_report.py results/scaling-s17 results/scaling-s16 --out reports/scaling
 
-Reads every run folder (`<agent>-N<size>-<mapping>`, as deepsea_scaling.py writes them, any number of
-invocations and seed counts) under the study folders (one seed of an agent and size in one folder
+Reads every run folder (`<agent>-N<size>-<mapping>-<run id>`, as deepsea_scaling.py writes them, any
+number of invocations and seed counts) under the study folders (one seed of an agent and size in one folder
 only). For each agent, criterion and range of N it fits episodes ∝ N^k to the per-size medians over
 seeds, with a 95% bootstrap interval that resamples seeds within each size (unsolved seeds count as
 never; a fit needs three sizes with a finite median). A run still going (as `make archive` keeps
@@ -37,7 +37,8 @@ def main(argv=None) -> int:
                                    allow_abbrev=False)
   parser.add_argument('study', nargs='+', help='folders deepsea_scaling.py wrote into (its --out)')
   parser.add_argument('--out', help='where study.md and the figures go (default: the first study folder)')
-  parser.add_argument('--ranges', type=parse_range, nargs='+', default=[(10, 50), (10, 120)])
+  parser.add_argument('--ranges', type=parse_range, nargs='+', default=[(10, 50), (10, 120)],
+                      help='size ranges LOW-HIGH over which each exponent is fitted (default: 10-50 10-120)')
   args = parser.parse_args(argv)
   missing = [d for d in args.study if not os.path.isdir(d)]
   if missing:
@@ -47,7 +48,7 @@ def main(argv=None) -> int:
   except ValueError as e:
     parser.error(str(e))
   if table.empty:
-    parser.error(f'no finished runs (a folder <agent>-N<size>-<mapping> with summary.csv) under {" ".join(args.study)}')
+    parser.error(f'no finished runs (a folder <agent>-N<size>-<mapping>-<run id> with summary.csv) under {" ".join(args.study)}')
   out = args.out or args.study[0]
   os.makedirs(out, exist_ok=True)
 

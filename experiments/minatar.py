@@ -71,12 +71,15 @@ def main(argv=None) -> int:
   try:
     with checkpoint.folder_lock(out):
       try:
+        path = os.path.join(out, 'checkpoint.npz')
         if args.fresh:
           checkpoint.empty_folder(out)
+        elif os.path.exists(path):  # another run's folder keeps its config.json
+          checkpoint.check_same_run(path, run.run_meta(config, spec), may_grow=run.MAY_GROW)
         with open(os.path.join(out, 'config.json'), 'w') as f:
-          json.dump(dict(agent=args.agent, config=config.to_dict(), spec=dataclasses.asdict(spec)), f, indent=2)
+          json.dump(dict(agent=args.agent, **run.run_meta(config, spec)), f, indent=2)
         result = run.train_seeds(config, spec, progress=not args.no_progress, stop_on_interrupt=True,
-                                 checkpoint_path=os.path.join(out, 'checkpoint.npz'))
+                                 checkpoint_path=path, announce=True)
       except ValueError as error:  # a foreign or unreadable checkpoint, a folder that holds no run
         print(f'error: {error}', file=sys.stderr)
         return 2

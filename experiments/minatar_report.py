@@ -227,7 +227,7 @@ def main(argv=None) -> int:
   parser.add_argument('roots', nargs='*', default=['results/minatar'], metavar='[LABEL=]FOLDER',
                       help='folders of <game>/<agent>/ run folders; a label marks a variant, e.g. '
                            '"paper scales=results/minatar-paper-scales"')
-  parser.add_argument('--out', default='reports/minatar')
+  parser.add_argument('--out', default='reports/minatar', help='where the table and curves go (default: reports/minatar)')
   parser.add_argument('--games', nargs='+', default=list(GAMES), choices=GAMES)
   parser.add_argument('--agents', nargs='+', default=list(AGENTS), choices=AGENTS)
   parser.add_argument('--random-episodes', type=int, default=100, help='episodes of the random policy per game')

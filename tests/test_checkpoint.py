@@ -1,5 +1,5 @@
 """checkpoint.written_rows / restore_rows: a replay saved without its never-written rows comes back whole;
-folder_lock: one process per results folder."""
+folder_lock: one process per results folder; differences: what a foreign checkpoint changed."""
 import os
 import subprocess
 import sys
@@ -74,3 +74,11 @@ def test_fresh_under_the_lock_empties_the_run_but_keeps_it_locked(tmp_path):
       with checkpoint.folder_lock(str(folder)):
         pass
     checkpoint.empty_folder(str(folder))  # a folder holding only the lock is empty, not a stranger's folder
+
+
+def test_differences_name_the_nested_leaf_that_differs():
+  saved = dict(config=dict(batch_size=8, hidden_sizes=[64, 64]), spec=dict(size=10, seeds=[0, 1]), tag='a')
+  now = dict(config=dict(batch_size=8, hidden_sizes=(64, 32)), spec=dict(size=10, seeds=(0, 1)), tag='a')
+  assert checkpoint.differences(saved, now) == ['config.hidden_sizes=[64, 64] (now [64, 32])']
+  assert checkpoint.differences(saved, dict(now, extra=dict(x=1)), ignore=('config',)) == ['extra.x=None (now 1)']
+  assert checkpoint.differences(saved, saved) == []

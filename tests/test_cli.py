@@ -113,3 +113,21 @@ def test_ctrl_c_while_the_entry_point_imports_ends_it_quietly(tmp_path, script, 
   _, err = proc.communicate(timeout=30)
   assert proc.returncode == -signal.SIGINT, err
   assert err == '' and not out.exists()
+
+
+def test_help_shows_defaults_as_they_would_be_typed():
+  """RunSpec's seeds (0,) is the flag '1', not '0' (which the flag refuses); other tuples are lists."""
+  help_of = lambda cls, dest: next(a.help for a in parser_for(cls)._actions if a.dest == dest)
+  assert help_of(RunSpec, 'seeds').endswith("(default: '1': seed 0)")
+  from hyperagent.minatar.run import RunSpec as MinAtarSpec
+  assert help_of(MinAtarSpec, 'seeds').endswith('(default: 0,1,2)')
+  assert cli.parse_seeds('0,1,2') == MinAtarSpec().seeds
+
+
+def test_a_negative_first_seed_is_refused_before_any_work(tmp_path, capsys):
+  import experiment_scripts
+  with pytest.raises(SystemExit) as exit_info:
+    experiment_scripts.load('deepsea').main(['--size', '4', '--episodes', '3', '--seed', '-5',
+                                             '--out', str(tmp_path / 'r')])
+  assert exit_info.value.code == 2 and '--seed -5 gives seeds -5..-5' in capsys.readouterr().err
+  assert not (tmp_path / 'r').exists()

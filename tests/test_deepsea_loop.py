@@ -355,7 +355,9 @@ def test_run_folders_follow_the_settings_and_fresh_empties_them(tmp_path):
   out = tmp_path / 'mine'
   assert cli('--seeds', '3', '--out', str(out)).returncode == 0
   clash = cli('--seeds', '2', '--out', str(out))
-  assert clash.returncode == 2 and 'seeds' in clash.stderr and '--fresh' in clash.stderr
+  assert clash.returncode == 2 and '--fresh' in clash.stderr and len(clash.stderr.strip().splitlines()) == 1
+  assert 'spec.seeds=[0, 1, 2] (now [0, 1])' in clash.stderr and 'spec.size' not in clash.stderr
+  assert 'resuming' not in clash.stdout  # nothing said about a run that is not this command's
   assert 'Traceback' not in clash.stderr
   fresh = cli('--seeds', '2', '--out', str(out), '--fresh')
   assert fresh.returncode == 0, fresh.stderr

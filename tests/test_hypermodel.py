@@ -154,6 +154,14 @@ def test_dqn_has_no_index_and_no_prior():
   assert network.apply(params, jnp.ones(3), jnp.zeros(0)).shape == (2,)
 
 
+def test_dqn_on_atari_is_the_official_ddqn_script():
+  # SPEC §4 (4): ε 1 → 0.1 over 200k steps, ε_test 0.05, n = 10, grad_coef 0.01; the torso is HyperAgent's
+  config, hyper = make_config('dqn', 'atari'), make_config('hyperagent', 'atari')
+  assert (config.epsilon_start, config.epsilon_end, config.epsilon_decay_steps, config.epsilon_eval) == (
+      1.0, 0.1, 200_000, 0.05)
+  assert config.n_step == 10 != hyper.n_step and config.grad_penalty_coef == 0.01 and config.torso == hyper.torso
+
+
 @pytest.mark.parametrize('env', ['atari', 'minatar'])
 def test_dqn_config_does_not_follow_hyperagents_prior_scales(env):
   # HyperAgent's prior_std differs by preset; DQN's is the default on every preset, and on the

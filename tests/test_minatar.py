@@ -113,8 +113,16 @@ def test_make_minatar_script_writes_a_run_folder_and_a_rerun_returns_it(tmp_path
   pd.testing.assert_frame_equal(run.checkpointed_frame(str(tmp_path / 'checkpoint.npz'), (0, 1)), metrics,
                                 check_dtype=False)
   first = capsys.readouterr().out
-  assert script.main(argv) == 0  # finished: loaded, not trained again
-  assert capsys.readouterr().out == first
+  assert first.startswith('starting a new run.')
+  assert script.main(argv) == 0  # finished: loaded, not trained again, and said so
+  again = capsys.readouterr().out
+  assert again.startswith('this run finished already') and again.splitlines()[1:] == first.splitlines()[1:]
+  # another run's folder: one line naming the setting that differs, and the folder's config.json kept
+  saved_config = (tmp_path / 'config.json').read_text()
+  assert script.main([a.replace('batch_size=8', 'batch_size=4') for a in argv]) == 2
+  out, err = capsys.readouterr()
+  assert 'config.batch_size=8 (now 4)' in err and 'spec.' not in err and out == ''
+  assert (tmp_path / 'config.json').read_text() == saved_config
   assert experiment_scripts.load('minatar_index_spread').main([str(tmp_path), '--states', '50',
                                                                '--episodes', '2']) == 0
   spread_out = capsys.readouterr().out  # reads the folder's config and checkpoint

@@ -125,13 +125,25 @@ def restore_rows(saved: Any, fresh: Any, names: Iterable[str], rows: int, axis: 
                            for name in names})
 
 
+def _flat(tree: Mapping[str, Any], prefix: str = '') -> dict[str, Any]:
+  """{'spec.episodes': 60, ...}: nested mappings as dotted keys, so a difference names its leaf."""
+  flat = {}
+  for key, value in tree.items():
+    if isinstance(value, Mapping) and value:
+      flat.update(_flat(value, f'{prefix}{key}.'))
+    else:
+      flat[f'{prefix}{key}'] = value
+  return flat
+
+
 def differences(saved: Mapping[str, Any], current: Mapping[str, Any], ignore: Iterable[str] = ()) -> list[str]:
-  """'field=saved (now current)' for every top-level field that differs, after a JSON round trip
-  (tuples and lists compare equal); fields in `ignore` may change between a run and its resumption."""
-  norm = lambda d: json.loads(json.dumps(dict(d)))
-  saved, current, ignore = norm(saved), norm(current), set(ignore)
+  """'field=saved (now current)' for every field that differs, nested ones named by their dotted path
+  ('spec.episodes=60 (now 80)'), after a JSON round trip (tuples and lists compare equal); top-level
+  fields in `ignore` may change between a run and its resumption."""
+  norm = lambda d: _flat(json.loads(json.dumps({k: v for k, v in dict(d).items() if k not in ignore})))
+  saved, current = norm(saved), norm(current)
   return [f'{k}={saved.get(k)!r} (now {current.get(k)!r})'
-          for k in sorted(set(saved) | set(current)) if k not in ignore and saved.get(k) != current.get(k)]
+          for k in sorted(set(saved) | set(current)) if saved.get(k) != current.get(k)]
 
 
 def check_same_run(path: str, run: Mapping[str, Any], ignore: Iterable[str] = (),

@@ -21,10 +21,11 @@ LOG_EVERY_S = 600.0
 
 
 def setting(default: Any, help: str, *, choices: Sequence[Any] | None = None,
-            parse: Callable[[str], Any] | None = None) -> Any:
-  """A dataclass field with what its flag needs: `help`, optional `choices`, and `parse` (text ->
-  value) where the field's type alone does not say how to read the flag."""
-  return dataclasses.field(default=default, metadata=dict(help=help, choices=choices, parse=parse))
+            parse: Callable[[str], Any] | None = None, shown: str | None = None) -> Any:
+  """A dataclass field with what its flag needs: `help`, optional `choices`, `parse` (text ->
+  value) where the field's type alone does not say how to read the flag, and `shown`, the default as
+  the flag would be typed where printing the value would mislead (seeds (0,) is the flag '1')."""
+  return dataclasses.field(default=default, metadata=dict(help=help, choices=choices, parse=parse, shown=shown))
 
 
 def flag(name: str) -> str:
@@ -35,8 +36,10 @@ def _argument(field: dataclasses.Field, kind: Any) -> dict[str, Any]:
   meta = field.metadata
   if not meta or 'help' not in meta:
     raise TypeError(f'field {field.name!r} has no help: declare it with cli.setting(default, help)')
-  default = field.default
-  shown = '' if default is None else f' (default: {",".join(map(str, default)) if isinstance(default, tuple) else default})'
+  default, shown = field.default, meta.get('shown')
+  if shown is None and default is not None:
+    shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+  shown = '' if shown is None else f' (default: {shown})'
   kwargs: dict[str, Any] = dict(default=default, help=meta['help'] + shown)
   if meta['choices'] is not None:
     kwargs['choices'] = list(meta['choices'])

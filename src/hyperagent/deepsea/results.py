@@ -230,7 +230,7 @@ def bootstrap_exponent(table: pd.DataFrame, criterion: str, draws: int = 2_000, 
 
 
 def collect_runs(*study_dirs: str) -> pd.DataFrame:
-  """Every run folder `<agent>-N<size>-<mapping>[-stochastic]` with a summary.csv under any of
+  """Every run folder `<agent>-N<size>-<mapping>[-stochastic]-<run id>` with a summary.csv under any of
   `study_dirs`, as one table (one row per seed) with its agent, its budget and the folder it came from.
   A study can grow across sessions and workspaces (a re-run of the small sizes in one folder, a long
   run in another); the same agent, size and seed found twice is an error naming both folders, since

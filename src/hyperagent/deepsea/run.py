@@ -38,7 +38,8 @@ class RunSpec:
   episodes: int | None = setting(None, 'training episodes per seed; default: the official budget for the size '
                                        '(SPEC §5.1: 2,500 up to N = 20 ... 12,500 at N = 120)')
   seeds: tuple[int, ...] = setting((0,), "seeds, run at once (vmapped): a count ('5' = 0..4), a list "
-                                         "('2025,2030') or a range ('5-9')", parse=parse_seeds)
+                                         "('2025,2030') or a range ('5-9')", parse=parse_seeds,
+                                         shown="'1': seed 0")
   mapping: str = setting('seed', 'action mapping: drawn from the run seed (the official code) or bsuite\'s '
                                  f'mapping seed {BSUITE_MAPPING_SEED}', choices=MAPPINGS)
   stochastic: bool = setting(False, "bsuite's deep_sea_stochastic dynamics")
@@ -167,7 +168,7 @@ def all_solved(result: Result, spec: RunSpec) -> bool:
 
 def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpoint_path: str | None = None,
           checkpoint_every_s: float = 15.0, resume: bool = True, max_chunks: int | None = None,
-          stop_when_solved: bool = False, stop_on_interrupt: bool = False) -> Result:
+          stop_when_solved: bool = False, stop_on_interrupt: bool = False, announce: bool = False) -> Result:
   """Runs every seed of `spec` to the end; returns the host-side record.
 
   With `checkpoint_path`, the full state (agent, optimiser, replay, env, keys, logs) is saved every
@@ -177,6 +178,7 @@ def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpo
   stop_when_solved: stop once every seed has solved under both criteria (the scaling study).
   stop_on_interrupt: a Ctrl-C ends the current chunk, saves the checkpoint and raises
     `checkpoint.Interrupted` (main thread only; a second Ctrl-C interrupts at once).
+  announce: print whether the run starts, resumes (where) or is finished, once its checkpoint matches.
   """
   agent = jitloop.make_agent_for(config, spec.env)
   env_params, states = initial_states(agent, spec)
@@ -194,7 +196,7 @@ def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpo
       run_meta=dict(config=config.to_dict(), spec=dataclasses.asdict(spec)))
   result, chunks_done, wall_before = _empty_result(len(spec.seeds)), 0, 0.0
   if resume:
-    states, result, chunks_done, wall_before = jitloop.resume(driver, states, result)
+    states, result, chunks_done, wall_before = jitloop.resume(driver, states, result, announce)
   end = len(driver.lengths) if max_chunks is None else min(len(driver.lengths), chunks_done + max_chunks)
   if stop_when_solved and chunks_done and all_solved(result, spec):
     end = chunks_done  # a finished early-stopped run: a re-run returns it as it was

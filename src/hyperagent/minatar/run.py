@@ -104,12 +104,22 @@ def initial_states(config: Config, spec: RunSpec):
   return env, env_params, agent, states
 
 
+MAY_GROW = (('spec', 'steps'),)  # a finished run resumes with more steps: it is extended
+
+
+def run_meta(config: Config, spec: RunSpec) -> dict:
+  """What a checkpoint must match to be resumed by this run (up to MAY_GROW)."""
+  return dict(config=config.to_dict(), spec=dataclasses.asdict(spec))
+
+
 def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpoint_path: str | None = None,
-                checkpoint_every_s: float = 300.0, stop_on_interrupt: bool = False) -> Result:
+                checkpoint_every_s: float = 300.0, stop_on_interrupt: bool = False,
+                announce: bool = False) -> Result:
   """Runs every seed of `spec` to `spec.steps`; returns the host-side record. A matching checkpoint at
   `checkpoint_path` is resumed (saved every `checkpoint_every_s` seconds, at the end and on Ctrl-C
   when `stop_on_interrupt`, which then raises `checkpoint.Interrupted`); a finished run's checkpoint
-  also resumes with more `steps`, which extends it."""
+  also resumes with more `steps`, which extends it. `announce`: print whether the run starts, resumes
+  (where) or is finished, once its checkpoint matches."""
   env, env_params, agent, states = initial_states(config, spec)
   seeds = len(spec.seeds)
   driver = jitloop.Driver(
@@ -118,8 +128,8 @@ def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpo
       postfix=lambda result: dict(eval_return=f'{np.nanmean(result.eval_return[:, -1]):.1f}'),
       finished=lambda result: False, position=lambda steps: f'step {steps:,} of {spec.steps:,}',
       checkpoint_path=checkpoint_path, checkpoint_every_s=checkpoint_every_s,
-      run_meta=dict(config=config.to_dict(), spec=dataclasses.asdict(spec)), may_grow=(('spec', 'steps'),))
-  states, result, done, wall_before = jitloop.resume(driver, states, _empty(seeds))
+      run_meta=run_meta(config, spec), may_grow=MAY_GROW)
+  states, result, done, wall_before = jitloop.resume(driver, states, _empty(seeds), announce)
   ends = np.cumsum(driver.lengths)[:done]
   if not np.array_equal(result.steps, ends):  # an extended run continues the same chunks
     raise checkpoint.CheckpointError(
