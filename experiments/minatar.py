@@ -54,7 +54,7 @@ def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split('\n', 1)[0], epilog=__doc__.split('\n', 1)[1],
                                    formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
   cli.add_settings(parser, run.RunSpec, group='run settings (RunSpec)')
-  parser.add_argument('--agent', default='hyperagent', choices=AGENTS)
+  parser.add_argument('--agent', default='hyperagent', choices=AGENTS, help='(default: hyperagent)')
   parser.add_argument('--set', action='append', default=[], metavar='FIELD=VALUE', help='override a config field')
   parser.add_argument('--out', default=None, help='results folder (default: results/minatar/<game>/<agent>-<run id>)')
   parser.add_argument('--fresh', action='store_true', help='empty the run folder and start again')
