@@ -229,3 +229,31 @@ def test_bootstrap_prob_is_checked():
     CONFIG.replace(bootstrap_prob=0.0)
   with pytest.raises(ValueError, match="needs model='ensemble'"):
     make_config('hyperagent', 'deepsea', bootstrap_prob=0.5)
+
+
+def test_a_members_prior_head_has_weights_of_variance_one_over_h_times_a_hyperagents_one_over_m():
+  """The reason the same prior_scale makes a smaller prior in Ensemble+ (README, bsuite section): a
+  member's frozen head is prior_std × a unit vector over its H·A weights; HyperAgent's prior head
+  generates U₀ξ̂ with unit-norm rows, so each generated weight has variance prior_std² / M."""
+  member = make_agent(make_config('ensemble', 'deepsea'), (5,), 2)
+  params = member.init(jax.random.key(0)).params
+  heads = params['prior_hyper']['b']  # [members, H·A]
+  np.testing.assert_allclose(jnp.linalg.norm(heads, axis=-1), 1.0, rtol=1e-5)  # prior_std 1
+  hyper = make_agent(make_config('hyperagent', 'deepsea'), (5,), 2)
+  u0 = hyper.init(jax.random.key(0)).params['prior_hyper']['U']  # [H·A, M]
+  np.testing.assert_allclose(jnp.linalg.norm(u0, axis=-1), 1.0, rtol=1e-5)
+  xi = hyper.network.index.network_input(hyper.network.index.sample(jax.random.key(1), (2000,)))
+  generated = xi @ u0.T  # [draws, H·A]: each entry ⟨row, ξ̂⟩ with ξ̂ on the unit sphere of R^M
+  assert u0.shape[1] == 4 and abs(float(generated.var()) - 1 / 4) < 0.02
+  assert heads.shape[-1] == 128 and abs(float(heads.var()) - 1 / 128) < 0.002
+
+
+def test_prior_spread_script_shows_the_smaller_member_prior(capsys):
+  import experiment_scripts
+  script = experiment_scripts.load('prior_spread')
+  assert script.main(['--bits', '9', '--inits', '1', '--agents', 'hyperagent', 'ensemble']) == 0
+  row = capsys.readouterr().out.splitlines()[-1]
+  hyper, ensemble = (float(cell) for cell in row.strip('| ').split(' | ')[1:])
+  assert hyper > 3 * ensemble > 0
+  assert script.main(['--bits', '9', '--inits', '1', '--agents', 'hyperagent', '--set', 'prior_scale=0']) == 0
+  assert float(capsys.readouterr().out.splitlines()[-1].strip('| ').split(' | ')[1]) < 0.1 * hyper
