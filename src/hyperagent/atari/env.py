@@ -4,8 +4,8 @@ Two protocols:
 - 'paper': the HyperAgent code's wrappers (Gym `NoFrameskip-v4` semantics): no sticky actions,
   no-op starts (envpool's `noop_max=30`: 1-30 no-ops, or on games with FIRE 0-29 no-ops and then
   FIRE, where the Gym wrappers do 1-30 no-ops and then FIRE), frame skip 4 with max-pooling, 84x84
-  grey, stack 4, minimal action set, 27,000 agent steps (108k frames) per episode. Training envs add a life loss as a
-  terminal (episodic life) and clip rewards to their sign; evaluation envs do neither.
+  grey, stack 4, minimal action set, 27,000 agent steps (108k frames) per episode. Training envs add
+  a life loss as a terminal (episodic life) and clip rewards to their sign; evaluation envs do neither.
 - 'machado': Machado et al. (2018): sticky actions 0.25, full action set, no life-loss signal,
   no FIRE reset, a single no-op start (`noop_max=0` segfaults in envpool 1.2.5), no clipping in the
   env (clip in the learner if wanted), same 108k-frame cap. Training and evaluation envs are equal.
