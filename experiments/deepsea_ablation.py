@@ -114,7 +114,8 @@ def main(argv=None) -> int:
     out = run_folder(folder_name(variant), config, spec, root=args.out)
     start = time.perf_counter()
     try:
-      result = train_in_folder(out, config, spec, progress=not args.no_progress, stop_when_solved=True)
+      result = train_in_folder(out, config, spec, progress=not args.no_progress, stop_when_solved=True,
+                               announce=True)
     except RunStopped as stopped:
       return stopped.code
     summary = report.write_results(out, config, spec, result, extra=dict(variant=variant))

@@ -58,7 +58,7 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     try:
       result = train_in_folder(out, config, spec, progress=not args.no_progress, fresh=args.fresh,
-                               stop_when_solved=True)
+                               stop_when_solved=True, announce=True)
     except RunStopped as stopped:
       if stopped.code == checkpoint.BUSY_EXIT:  # another process is training it; its rows come with that one
         continue

@@ -492,3 +492,6 @@ def test_a_run_another_process_holds_stops_its_driver_and_the_study_goes_on(tmp_
   assert both.returncode == 0, both.stderr
   assert set(pd.read_csv(study / 'scaling.csv')['size']) == {5}
   assert os.listdir(held) == [checkpoint.LOCK_FILE]
+  assert both.stdout.count('starting a new run') == 1  # the N = 5 run says what it does; N = 4 was skipped
+  again = script('deepsea_scaling.py', '--sizes', '5', '--agents', 'hyperagent', '--out', str(study))
+  assert again.returncode == 0 and 'this run finished already' in again.stdout, again.stderr
