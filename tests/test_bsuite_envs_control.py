@@ -43,10 +43,7 @@ from bsuite.utils import wrappers as bsuite_wrappers
 from bsuite_env_checks import assert_info, assert_specs
 from hyperagent.bsuite.envs import bandit, cartpole, mountain_car, wrappers
 
-try:
-  from hyperagent.bsuite.envs import catch
-except ImportError:  # written elsewhere; its id check is skipped until it exists
-  catch = None
+from hyperagent.bsuite.envs import catch
 
 KEY = jax.random.PRNGKey(0)  # for the functions that draw nothing: any key will do
 FORCED_MARGIN = 1e-5
@@ -659,8 +656,6 @@ def test_ids_match_bsuite_load(bsuite_id, kind, policy, episodes, pad):
   """Our make + wrapper for an id against the env bsuite's own loader builds for it (its sweep
   seeds are None: we seed its generators afterwards, to replay them)."""
   if kind == 'catch':
-    if catch is None:
-      pytest.skip('hyperagent.bsuite.envs.catch not written yet')
     kind = _catch_kind(10, 5)
   name, _ = bsuite_loader.unpack_bsuite_id(bsuite_id)
   settings = bsuite_sweep.SETTINGS[bsuite_id]

@@ -228,7 +228,15 @@ def test_cli_end_to_end_writes_results_that_bsuite_scores(tmp_path):
   assert list(metrics.env_steps.unique()) == [100, 200, 300] and set(metrics.seed) == {0, 1}
   from hyperagent.bsuite import report as bsuite_report
   scores = bsuite_report.load_and_score({'ours': str(out / 'bsuite' / 'seed_0')})
-  assert scores is not None
+  assert not scores.failures
+  # the score the report gives is bsuite's own analysis of the CSV, read by bsuite's own loader
+  from bsuite.experiments.deep_sea import analysis as deep_sea_analysis
+  from bsuite.logging import csv_load
+  from hyperagent.bsuite import csv_format
+  raw, _ = csv_load.load_bsuite(str(out / 'bsuite' / 'seed_0'))
+  (score,) = scores.by_experiment.loc[scores.by_experiment.bsuite_env == 'deep_sea', 'score']
+  assert score == pytest.approx(deep_sea_analysis.score(raw))
+  assert sorted(raw.episode) == sorted(set(csv_format.bsuite_log_episodes(30)) | {30})
 
 
 def test_a_finished_early_stopped_run_is_returned_unchanged_on_rerun(tmp_path):

@@ -81,20 +81,29 @@ def test_learn_equals_m_independent_double_dqn_learners():
 
 
 def test_member_loss_is_double_dqn_on_its_own_target_network():
-  """Each member's TD loss, written out: G = r + D·Q⁻_m(s', argmax_a Q_m(s', a)), one member at a time."""
+  """Each member's TD loss, written out: G = r + D·Q⁻_m(s', argmax_a Q_m(s', a)), one member at a time,
+  on the second update, where θ_m has moved and θ⁻_m has not (copied before the first; period 2)."""
   single = make_agent(member_config(CONFIG), (OBS,), A)
   ensemble = make_agent(CONFIG, (OBS,), A)
-  state = ensemble.init(jax.random.key(3))
+  state, _ = ensemble.learn(ensemble.init(jax.random.key(3)), batch(jax.random.key(5)), jnp.array(100))
   data = batch(jax.random.key(4))
   _, metrics = ensemble.learn(state, data, jnp.array(100))
   q = lambda params, obs: jax.vmap(single.network.apply, in_axes=(None, 0, None))(params, obs, jnp.zeros((0,)))
-  losses = []
+  rows = jnp.arange(B)
+  losses, with_theta = [], []
   for m in range(M):
-    params = member(state.params, m)  # the first update copies θ⁻ ← θ
-    online, target = q(params, data.next_obs), q(params, data.next_obs)
-    g = data.reward + data.discount * target[jnp.arange(B), jnp.argmax(online, axis=-1)]
-    losses.append(np.mean((g - q(params, data.obs)[jnp.arange(B), data.action]) ** 2))
+    params = member(state.params, m)
+    frozen = {**params, **member(state.target_params, m)}  # θ⁻_m with the member's own prior
+    assert not np.allclose(params['hyper']['b'], frozen['hyper']['b'])
+    taken = q(params, data.obs)[rows, data.action]
+    argmax = jnp.argmax(q(params, data.next_obs), axis=-1)
+    g = data.reward + data.discount * q(frozen, data.next_obs)[rows, argmax]
+    losses.append(np.mean((g - taken) ** 2))
+    g_theta = data.reward + data.discount * q(params, data.next_obs)[rows, argmax]
+    with_theta.append(np.mean((g_theta - taken) ** 2))
   np.testing.assert_allclose(metrics['td_loss'], np.mean(losses), rtol=1e-5)
+  # one Adam step apart, θ and θ⁻ give losses ~6e-5 apart: beyond the tolerance above, which tells them apart
+  assert not np.isclose(np.mean(with_theta), np.mean(losses), rtol=1e-5, atol=0)
 
 
 def test_one_member_never_moves_another():
