@@ -15,9 +15,18 @@ from bsuite_env_checks import assert_info, assert_specs, assert_step
 from hyperagent.bsuite.envs import bandit
 
 
-@pytest.mark.parametrize('mapping_seed,num_actions', [(0, 11), (7, 11), (3, 2), (None, 5)])
+def test_unseeded_bandit_arms_are_a_permutation_of_bsuites_values():
+  """Without a mapping_seed both draw from fresh OS entropy (RandomState(None)), so only the law can
+  be compared: the arms are linspace(0, 1, A) in some order, in bsuite and here."""
+  _, params = bandit.make(None, 5)
+  ref = bsuite_bandit.SimpleBandit(None, num_actions=5)
+  np.testing.assert_allclose(np.sort(np.asarray(params.rewards)), np.linspace(0, 1, 5), rtol=1e-6)
+  np.testing.assert_allclose(np.sort(ref._rewards), np.linspace(0, 1, 5))
+
+
+@pytest.mark.parametrize('mapping_seed,num_actions', [(0, 11), (7, 11), (3, 2), (5, 5)])
 def test_bandit_matches_bsuite(mapping_seed, num_actions):
-  seed = 0 if mapping_seed is None else mapping_seed
+  seed = mapping_seed
   ref = bsuite_bandit.SimpleBandit(seed, num_actions=num_actions)
   env, params = bandit.make(seed, num_actions)
   np.testing.assert_allclose(np.asarray(params.rewards), ref._rewards, rtol=1e-7)
