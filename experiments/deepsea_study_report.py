@@ -19,6 +19,7 @@ import os
 
 import numpy as np
 
+from hyperagent import cli
 from hyperagent.deepsea import results
 
 CRITERIA = ('eval_solve_episode', 'bsuite_solve_episode')
@@ -35,21 +36,27 @@ def parse_range(text: str) -> tuple[int, int]:
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                    allow_abbrev=False)
-  parser.add_argument('study', nargs='+', help='folders deepsea_scaling.py wrote into (its --out)')
+  parser.add_argument('study', nargs='+', metavar='[LABEL=]FOLDER',
+                      help='folders deepsea_scaling.py wrote into (its --out); a label makes the runs of its '
+                           'folder a variant of their agent, e.g. "prior 50=results/ens-prior50"')
   parser.add_argument('--out', help='where study.md and the figures go (default: the first study folder)')
   parser.add_argument('--ranges', type=parse_range, nargs='+', default=[(10, 50), (10, 120)],
                       help='size ranges LOW-HIGH over which each exponent is fitted (default: 10-50 10-120)')
   args = parser.parse_args(argv)
-  missing = [d for d in args.study if not os.path.isdir(d)]
+  try:
+    labels, folders = zip(*map(cli.labelled_folder, args.study))
+  except ValueError as e:
+    parser.error(str(e))
+  missing = [d for d in folders if not os.path.isdir(d)]
   if missing:
     parser.error(f'no such study folder: {", ".join(missing)}')
   try:
-    table = results.collect_runs(*args.study)
+    table = results.collect_runs(*folders, labels=labels)
   except ValueError as e:
     parser.error(str(e))
   if table.empty:
-    parser.error(f'no finished runs (a folder <agent>-N<size>-<mapping>-<run id> with summary.csv) under {" ".join(args.study)}')
-  out = args.out or args.study[0]
+    parser.error(f'no finished runs (a folder <agent>-N<size>-<mapping>-<run id> with summary.csv) under {" ".join(folders)}')
+  out = args.out or folders[0]
   os.makedirs(out, exist_ok=True)
 
   show = lambda v: 'never' if not np.isfinite(v) else f'{v:,.0f}'  # episodes: medians of 3 rows may be x.5

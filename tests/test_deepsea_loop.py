@@ -503,3 +503,28 @@ def test_a_run_another_process_holds_stops_its_driver_and_the_study_goes_on(tmp_
   assert both.stdout.count('starting a new run') == 1  # the N = 5 run says what it does; N = 4 was skipped
   again = script('deepsea_scaling.py', '--sizes', '5', '--agents', 'hyperagent', '--out', str(study))
   assert again.returncode == 0 and 'this run finished already' in again.stdout, again.stderr
+
+
+def test_a_labelled_study_folder_is_a_variant_of_its_agent(tmp_path, capsys):
+  """The same agent, size and seed in two study folders is refused (a median must not count a seed
+  twice) unless one folder is labelled: its runs are then a series of their own, '<agent> (<label>)'."""
+  from hyperagent.deepsea import results
+  import experiment_scripts
+  for study, solve in (('preset', 300.0), ('prior', 200.0)):
+    for size in (10, 20, 30):
+      folder = tmp_path / study / f'ensemble-N{size}-seed-0000000{size // 10}'
+      folder.mkdir(parents=True)
+      (folder / 'config.json').write_text(json.dumps({'run': {'episodes': 2500}}))
+      pd.DataFrame({'seed': [0, 1], 'size': size, 'episodes': 1000, 'eval_solve_episode': solve * size / 10,
+                    'bsuite_solve_episode': solve * size / 10}).to_csv(folder / 'summary.csv', index=False)
+  with pytest.raises(ValueError, match='more than one run folder'):
+    results.collect_runs(str(tmp_path / 'preset'), str(tmp_path / 'prior'))
+  table = results.collect_runs(str(tmp_path / 'preset'), str(tmp_path / 'prior'), labels=('', 'prior 50'))
+  assert sorted(table['agent'].unique()) == ['ensemble', 'ensemble (prior 50)'] and len(table) == 12
+  report = experiment_scripts.load('deepsea_study_report')
+  assert report.main([str(tmp_path / 'preset'), f'prior 50={tmp_path / "prior"}', '--ranges', '10-30',
+                      '--out', str(tmp_path / 'report')]) == 0
+  text = (tmp_path / 'report' / 'study.md').read_text()
+  # episodes ∝ N exactly in both series: exponent 1.00 for each, medians 200 and 300 at N = 10
+  assert '| ensemble (prior 50) | 10 | 2 | 2 / 2 | 200 (200 – 200)' in text and '| ensemble | 10 | 2 | 2 / 2 | 300' in text
+  assert text.count('| 10–30 | 10, 20, 30 | 1.00 (1.00 – 1.00) |') == 4

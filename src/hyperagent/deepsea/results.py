@@ -13,6 +13,7 @@ A results folder holds
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import os
 from typing import Any, Sequence
@@ -229,23 +230,26 @@ def bootstrap_exponent(table: pd.DataFrame, criterion: str, draws: int = 2_000, 
   return k, float(low), float(high)
 
 
-def collect_runs(*study_dirs: str) -> pd.DataFrame:
+def collect_runs(*study_dirs: str, labels: Sequence[str] = ()) -> pd.DataFrame:
   """Every run folder `<agent>-N<size>-<mapping>[-stochastic]-<run id>` with a summary.csv under any of
   `study_dirs`, as one table (one row per seed) with its agent, its budget and the folder it came from.
+  `labels[i]`, where given and not empty, names a variant: the agent of study_dirs[i]'s runs is then
+  '<agent> (<label>)', a series of its own (e.g. the same agent with another prior).
   A study can grow across sessions and workspaces (a re-run of the small sizes in one folder, a long
   run in another); the same agent, size and seed found twice is an error naming both folders, since
   a median must not count one seed twice. Column `unfinished`: the seed has not solved under both
   criteria and its run stopped short of the budget (a run still going, as the archive keeps it), so
   its episodes to solve are not known, only that they exceed `episodes`."""
   rows = []
-  for study_dir in study_dirs:
+  for study_dir, label in itertools.zip_longest(study_dirs, labels[:len(study_dirs)], fillvalue=''):
     for name in sorted(os.listdir(study_dir)):
       path = os.path.join(study_dir, name, 'summary.csv')
       if '-N' not in name or not os.path.exists(path):
         continue
       with open(os.path.join(study_dir, name, 'config.json')) as f:
         budget = json.load(f)['run']['episodes']
-      rows.append(pd.read_csv(path).assign(agent=name.split('-N')[0], budget_episodes=budget,
+      agent = name.split('-N')[0] + (f' ({label})' if label else '')
+      rows.append(pd.read_csv(path).assign(agent=agent, budget_episodes=budget,
                                            folder=os.path.join(study_dir, name)))
   if not rows:
     return pd.DataFrame()
