@@ -5,7 +5,7 @@ observations and actions, then over initialisations. Untrained, that spread is a
 prior's, so it says how large a prior a given prior_scale makes in each agent: the same prior_scale is
 not the same prior (a member of Ensemble+ draws its prior head as its trainable head, over H·A weights;
 HyperAgent's prior head generates weights of variance 1/M). One-hot agents are read at every member,
-the others at `--draws` sampled indices. `boot_dqn` is bsuite's reference agent as
+the others at 200 sampled indices. `boot_dqn` is bsuite's reference agent as
 bsuite/baselines/jax/boot_dqn/agent.py builds it: ten Haiku MLPs plus 5 × ten frozen ones.
 
   python experiments/prior_spread.py [--bits 9 13 100] [--agents hyperagent ensemble ...] [--set prior_scale=50]
