@@ -1,5 +1,5 @@
 # Everything runs inside .venv, built from requirements.txt on first use and
-# rebuilt only when requirements.txt changes.
+# rebuilt only when requirements.txt or pyproject.toml changes.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -58,9 +58,10 @@ deepsea-ablation: $(STAMP)
 deepsea-study-report: $(STAMP)
 	$(PY) experiments/deepsea_study_report.py $(or $(STUDY),results/deepsea-scaling) $(ARGS)
 
-# make bsuite SWEEP=<bsuite id | experiment | tag | all, comma-separated> AGENT=<hyperagent|ensemble|dqn|boot_dqn>
+# make bsuite SWEEP=<bsuite id | experiment | tag | all, comma-separated>
+#   AGENT=<hyperagent|ensemble|dqn|hyperagent_one_hot|boot_dqn> [EPISODES=N] [RESULTS=DIR] [ARGS=...]
 #   [ENGINE=jax|python] (jax: pure-JAX ports in one jitted loop, the default for our agents; python:
-#   bsuite's own environments, the reference, and the engine for boot_dqn and mnist)
+#   bsuite's own environments, the reference, and the engine for boot_dqn and mnist) [WORKERS=N] (python only)
 SWEEP ?= deep_sea/0
 AGENT ?= hyperagent
 EPISODES ?=

@@ -4,7 +4,8 @@ Each seed writes results/atari/<Game>/<agent>-<protocol>-<run id>/seed<k>/ (conf
 eval.csv, final.json, checkpoint.npz); the same command resumes from the checkpoint there. Agent config
 fields are overridden with --set name=value (e.g. --set warmup_steps=500).
 
-Example (CPU demo):  python experiments/atari.py --game breakout --steps 5000 --set warmup_steps=1000
+On a CPU, `make atari GAME=breakout` is the smoke test (its ATARI_ARGS shorten the evaluations, which by
+default are 10 games at step 0 and 200 at the end, up to 27k steps each).
 """
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ def main(argv=None) -> int:
   game = runs[0].game
 
   from hyperagent import checkpoint, runtime
-  from hyperagent.atari.runner import Runner
+  from hyperagent.atari.runner import RUN_FILES, Runner
   folder = run_folder(args.out, runs[0])
   if jax_platform() == 'cpu' and runs[0].steps < 100_000:
     print('[atari] this is a CPU smoke test: far too few steps to show learning. Atari learning curves need a '
@@ -59,7 +60,7 @@ def main(argv=None) -> int:
       for run in runs:
         out_dir = os.path.join(folder, f'seed{run.seed}')
         if args.fresh:
-          checkpoint.empty_folder(out_dir, run_files=('config.json', 'checkpoint.npz', 'train.csv'))
+          checkpoint.empty_folder(out_dir, run_files=('config.json',) + RUN_FILES)
         # one set of compiled functions serves every seed (the seed is data, not structure)
         runner = Runner(run) if runner is None else runner.reseed(run.seed)
         print(f'[atari] {game} {run.agent} {run.protocol} seed {run.seed}: {run.total_steps} steps -> {out_dir}',

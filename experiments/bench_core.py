@@ -1,8 +1,9 @@
 """Core micro-benchmarks (issue 2): one `learn` step and one `act` with the DeepSea preset.
 
-  make bench            # or: python experiments/bench_core.py [--repeats 200] [--markdown]
+  make bench            # or: python experiments/bench_core.py [--repeats 200] [--json FILE]
 
-Every figure is the median of `--repeats` timed calls after warm-up (compilation excluded). Two
+Every figure is a median of timed calls after warm-up (compilation excluded): `--repeats` of them for
+a call from Python, max(repeats // 20, 5) for the `lax.scan` chains (each chain is many updates). Two
 ways of timing a learn step are reported: one jitted call per update from Python (what a host loop
 pays, dispatch included) and updates chained inside one jitted `lax.scan` (what the jitted DeepSea
 loop pays per update).

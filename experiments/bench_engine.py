@@ -49,8 +49,8 @@ def ms_per_run_step(bsuite_id: str, runs: int, steps: int, overrides, agent_name
   return 1e3 * (time.perf_counter() - start) / steps / runs
 
 
-def compaction(experiment: str, episodes: int, rounds: int) -> None:
-  config = make_config('hyperagent', 'deepsea')
+def compaction(experiment: str, episodes: int, rounds: int, agent: str = 'hyperagent') -> None:
+  config = make_config(agent, 'deepsea')
   ids = sweep.resolve_ids(experiment)
   budgets = {i: episodes for i in ids}
   groups = engine.groups(ids, config, budgets)
@@ -89,7 +89,7 @@ def main() -> None:
       parser.error(str(error))
   runtime.configure()
   if args.compaction:
-    return compaction(args.compaction, args.episodes, args.rounds)
+    return compaction(args.compaction, args.episodes, args.rounds, args.agent)
   print('| setting | ' + ' | '.join(f'ms per run-step, {r} run(s)' for r in args.runs) + ' |')
   print('|---|' + '---|' * len(args.runs))
   variants = VARIANTS if args.agent == 'hyperagent' else {f"{args.agent}, the 'deepsea' preset": {}}

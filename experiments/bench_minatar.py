@@ -4,7 +4,7 @@ vmapped, for each agent with the 'minatar' preset (HyperAgent and DQN unless tol
   python experiments/bench_minatar.py [--game breakout] [--seeds 1 3] [--steps 500] [--agents hyperagent dqn]
 
 `ensemble` is Ensemble+ with the preset's shared CNN under ten heads; `ensemble_independent` is the
-same with ten full CNNs (`--set ensemble_torso=independent`), what its cost would be.
+same with ten full CNNs (the config's `ensemble_torso='independent'`), what its cost would be.
 
 Each figure is one chunk of --steps steps after the compilation and the warm-up (100 steps here).
 Before session 28 the second call on freeway and space_invaders compiled the chunk again (weak-typed

@@ -41,7 +41,7 @@ def play(engine_name: str, ids, agent: str, seed: int, budgets, out: str) -> dic
   start, steps = time.monotonic(), 0
   if engine_name == 'python':
     for bsuite_id in ids:
-      steps += adapter.run_id(bsuite_id, out, agent, settings, seed, budgets[bsuite_id])['steps']
+      steps += adapter.play_id(bsuite_id, out, agent, settings, seed, budgets[bsuite_id])['steps']
   else:
     config = Config.from_dict(settings)
     for group in engine.groups(ids, config, budgets):

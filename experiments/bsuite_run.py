@@ -1,7 +1,8 @@
-"""Run an agent on bsuite ids, in parallel processes, into bsuite CSVs (resumable).
+"""Run an agent on bsuite ids into bsuite CSVs (resumable): the jitted engine, or bsuite's own
+environments in parallel processes (`--engine python`, where --workers applies).
 
   python experiments/bsuite_run.py --sweep deep_sea/3
-  python experiments/bsuite_run.py --sweep deep_sea --agent ensemble --workers 8
+  python experiments/bsuite_run.py --sweep deep_sea --agent ensemble --engine python --workers 8
   python experiments/bsuite_run.py --sweep exploration,catch --episodes 100 --set learning_rate=3e-4
   python experiments/bsuite_run.py --sweep deep_sea/0,deep_sea/5 --agent boot_dqn
   make bsuite SWEEP=deep_sea AGENT=dqn [EPISODES=1000] [ENGINE=jax|python] [RESULTS=results/bsuite/dqn]
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
   notes = {} if args.agent == bsuite_sweep.BOOT_DQN else {
       'preset': 'deepsea',
       'replay': 'per id: config.replay_capacity, or what fits in 1 GiB when less '
-                '(bsuite_adapter.memory_capped_capacity; runs.jsonl has the value used)',
+                '(hyperagent.bsuite.adapter.memory_capped_capacity; runs.jsonl has the value used)',
       'deep_sea': 'one-hot grids enter as int positions (one_hot_input), same network',
       'seeds': 'id <experiment>/<n> plays seed 1000 x seed + n (bsuite.sweep.id_seed)'}
   unported = [i for i in ids if run.engine == 'jax' and not bsuite_sweep.has_jax_port(i)]
@@ -120,7 +121,7 @@ def _run_in_process(todo, episodes, results, agent, settings, run, workers, fini
     with tqdm(total=episodes[bsuite_id], desc=bsuite_id, unit='ep', leave=False, disable=None) as bar:
       bsuite_sweep.set_progress(_BarQueue(bar))
       try:
-        summary = adapter.run_id(bsuite_id, results, agent, settings, run.seed,
+        summary = adapter.play_id(bsuite_id, results, agent, settings, run.seed,
                                       episodes[bsuite_id])
         _finished(results, summary)
         finished.append(bsuite_id)
@@ -228,7 +229,7 @@ def _run_in_pool(todo, episodes, results, agent, settings, run, workers, finishe
   try:
     with tqdm(total=len(todo), desc='ids', unit='id', position=0, disable=None) as id_bar, \
         tqdm(total=sum(episodes.values()), desc='episodes', unit='ep', position=1, disable=None) as episode_bar:
-      pending = {pool.submit(adapter.run_id, i, results, agent, settings, run.seed, episodes[i]): i for i in todo}
+      pending = {pool.submit(adapter.play_id, i, results, agent, settings, run.seed, episodes[i]): i for i in todo}
       while pending:
         done, _ = futures.wait(pending, timeout=0.5, return_when=futures.FIRST_COMPLETED)
         episode_bar.update(_drain(queue))

@@ -25,7 +25,8 @@ from hyperagent.config import AGENTS, make_config, parse_overrides
 from hyperagent.deepsea import run
 
 def add_run_arguments(parser: argparse.ArgumentParser, exclude=()) -> None:
-  """Every RunSpec field as a flag (generated), plus the agent, the first seed and config overrides."""
+  """Every RunSpec field as a flag (generated), plus the first seed, config overrides and --no-progress
+  (the caller adds --agent)."""
   cli.add_settings(parser, run.RunSpec, exclude=exclude, group='run settings (RunSpec)')
   parser.add_argument('--seed', type=int, default=0,
                       help='added to every seed, so --seeds 10 --seed 2020 runs seeds 2020..2029 (default: 0)')
@@ -37,8 +38,6 @@ def add_run_arguments(parser: argparse.ArgumentParser, exclude=()) -> None:
 def make_run(args, agent_name: str, **given):
   """(config, spec) from parsed arguments and `given` RunSpec fields; raises ValueError naming the
   valid choices."""
-  if agent_name not in AGENTS:
-    raise ValueError(f'Unknown agent {agent_name!r}; valid agents: {", ".join(AGENTS)}.')
   config = make_config(agent_name, 'deepsea', **parse_overrides(args.set))
   seeds = tuple(s + args.seed for s in given.pop('seeds', args.seeds))
   if not 0 <= min(seeds) <= max(seeds) < 2**32:

@@ -6,7 +6,7 @@
 Each variant is HyperAgent's DeepSea preset with one change (VARIANTS below): no prior, the index
 dimension M, the number of update indices K, the index law, and a non-zero perturbation σ (the DeepSea
 preset has σ = 0). Every (variant, size) runs all seeds at once with the jitted loop for the official
-budget, stops once every seed has solved, and keeps its own results folder (<variant>-N<size>-<run id>,
+budget, stops once every seed has solved, and keeps its own results folder (<variant>-N<size>-<mapping>[-stochastic]-<run id>,
 resumed if present; Ctrl-C saves and stops). The
 output folder gets `ablation.csv` (one row per variant, size and seed), `ablation.md` (solved seeds and
 the median episodes to solve with a 95% bootstrap interval over seeds, unsolved seeds counted as

@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hyperagent import checkpoint, jitloop
+from hyperagent import checkpoint, hypermodel, jitloop
 from hyperagent.config import Config
 from hyperagent.deepsea import run
 
@@ -50,10 +50,10 @@ def load_run(folder: str):
 def path_probe(agent, params, mapping: np.ndarray, key: jax.Array, draws: int) -> tuple[np.ndarray, np.ndarray]:
   """(p[d], reach[d]) for d = 0 .. N-1 as described above, from `draws` sampled indices."""
   n = mapping.shape[0]
-  network, m = agent.network, agent.config.index_dim
+  network = agent.network
   coefficients = network.coefficients(params, jnp.arange(n, dtype=jnp.int32) * (n + 1))  # [N, A, M + 1]
   xi = network.index.network_input(network.index.sample(key, (draws,)))                  # [draws, M]
-  q = jnp.einsum('km,dam->kda', xi, coefficients[..., :m]) + coefficients[None, ..., m]  # [draws, N, A]
+  q = hypermodel.affine(xi[:, None, None], coefficients[None])                             # [draws, N, A]
   right = np.asarray(q.argmax(-1)) == mapping[np.arange(n), np.arange(n)][None]
   return right.mean(0), np.cumprod(right, axis=1).mean(0)
 

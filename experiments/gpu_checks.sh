@@ -1,5 +1,5 @@
 #!/bin/bash
-# The GPU checks of issues 3 and 4, run ON THE DEVICE MACHINE from the repository root, .gpu carried
+# The GPU checks (issue 15's `one`; `bench` and `learn` from issues 3 and 4), run ON THE DEVICE MACHINE from the repository root, .gpu carried
 # (made here by experiments/gpu_prepare.sh). Each part fits one device call (10 minutes at most) and
 # writes flat files under $OUT (the device tool brings back 8 files, two folders deep at most).
 #
@@ -8,7 +8,8 @@
 #                                                   # updates per step, MinAtar with many seeds vmapped,
 #                                                   # then Pong with the paper's settings to the end
 #   bash experiments/gpu_checks.sh bench            # Atari steps/s (host + xla) and DeepSea seeds/N
-#   bash experiments/gpu_checks.sh learn GAME STEPS  # one Atari learning run; CSVs and final.json back
+#   bash experiments/gpu_checks.sh learn GAME STEPS  # one Atari learning run; its CSVs back (final.json
+#                                                   # too if it finishes in the call)
 #
 # Written before any GPU was lent to this project: the first session with one should expect to fix
 # small things here, and should record what it measures in BENCHMARKS.md with these commands.
@@ -18,8 +19,9 @@ OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu.txt" 2>&1
 
-learn_atari() {  # GAME STEPS SECONDS: one paper-settings run, stopped cleanly before SECONDS
-  timeout "$3" python3 experiments/atari.py --game "$1" --steps "$2" --eval-every 50000 \
+learn_atari() {  # GAME STEPS SECONDS: one paper-settings run, stopped before SECONDS
+  # SIGINT is Ctrl-C to the runner: it saves its checkpoint and CSVs and exits (SIGTERM would not)
+  timeout -s INT -k 30 "$3" python3 experiments/atari.py --game "$1" --steps "$2" --eval-every 50000 \
     --final-eval-episodes 20 --no-checkpoint-replay --no-progress --out /tmp/atari 2>&1 \
     | tail -n 40 > "$OUT/${1}_log.txt"
   run=$(find /tmp/atari -name train.csv -printf '%h\n' | head -n 1)
@@ -48,7 +50,7 @@ case "${1:-}" in
     ;;
   learn)
     # stop cleanly before the call's 10-minute limit; the run writes its CSVs as it goes
-    learn_atari "${2:?usage: gpu_checks.sh learn GAME STEPS}" "${3:?usage: gpu_checks.sh learn GAME STEPS}" 540
+    learn_atari "${2:?usage: gpu_checks.sh learn GAME STEPS}" "${3:?usage: gpu_checks.sh learn GAME STEPS}" 520
     ;;
   *)
     echo "usage: gpu_checks.sh one | bench | learn GAME STEPS" >&2

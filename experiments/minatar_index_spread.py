@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hyperagent import checkpoint, cli
+from hyperagent import checkpoint, cli, hypermodel
 from hyperagent.config import Config
 from hyperagent.minatar import run
 
@@ -48,7 +48,7 @@ def spread(agent, params, obs: jax.Array, key: jax.Array, draws: int = 200) -> d
   network, m = agent.network, agent.config.index_dim
   coefficients = network.coefficients(params, obs)                      # [B, A, M + 1]
   xi = network.index.network_input(network.index.sample(key, (draws,)))  # [draws, M]
-  q = jnp.einsum('km,bam->kba', xi, coefficients[..., :m]) + coefficients[None, ..., m]
+  q = hypermodel.affine(xi[:, None, None], coefficients[None])          # [draws, B, A]
   mean = coefficients[..., m]
   top = jnp.sort(mean, axis=-1)
   return dict(gap=float(jnp.median(top[:, -1] - top[:, -2])), spread=float(jnp.median(q.std(0).mean(-1))),
@@ -80,6 +80,9 @@ def main(argv=None) -> int:
     parser.error(str(error))
   if config.index_dim == 0:
     parser.error(f'{args.folder} has no index (index_dim 0: DQN); nothing to measure.')
+  if config.index_dist not in ('sphere', 'gaussian'):  # the posterior mean below is C[..., M]: E[ξ̂] = 0
+    parser.error(f"{args.folder} draws its index from {config.index_dist!r} (E[ξ] is not 0, so Q averaged over "
+                 "ξ is not C[..., M]); this script reads 'sphere' and 'gaussian' runs only.")
   print(f'{args.folder}: {spec.game}, {steps:,} steps; medians over {args.states:,} replay states per seed')
   rng = np.random.default_rng(0)
   for i, seed in enumerate(spec.seeds):

@@ -222,7 +222,7 @@ def plot(runs: dict, random: dict[str, np.ndarray], agents, games, path: str) ->
 
 
 def main(argv=None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__.split('\n', 1)[0], epilog=__doc__.split('\n', 1)[1],
+  parser = argparse.ArgumentParser(description=__doc__.split('\n\n', 1)[0], epilog=__doc__.split('\n\n', 1)[1],
                                    formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
   parser.add_argument('roots', nargs='*', default=['results/minatar'], metavar='[LABEL=]FOLDER',
                       help='folders of <game>/<agent>/ run folders; a label marks a variant, e.g. '

@@ -6,7 +6,8 @@ prior's, so it says how large a prior a given prior_scale makes in each agent: t
 not the same prior (a member of Ensemble+ draws its prior head as its trainable head, over H·A weights;
 HyperAgent's prior head generates weights of variance 1/M). One-hot agents are read at every member,
 the others at 200 sampled indices. `boot_dqn` is bsuite's reference agent as
-bsuite/baselines/jax/boot_dqn/agent.py builds it: ten Haiku MLPs plus 5 × ten frozen ones.
+bsuite/baselines/jax/boot_dqn/agent.py's default_agent builds it: 20 members, each a Haiku MLP 50-50
+plus 5 × a frozen one.
 
   python experiments/prior_spread.py [--bits 9 13 100] [--agents hyperagent ensemble ...] [--set prior_scale=50]
 """
@@ -21,11 +22,11 @@ import numpy as np
 
 from hyperagent import hypermodel
 from hyperagent.agent import make_agent
+from hyperagent.bsuite.sweep import BOOT_DQN, BOOT_DQN_DEFAULTS
 from hyperagent.config import AGENTS, make_config, parse_overrides
 
-BOOT_DQN = 'boot_dqn'
-BOOT_DQN_PRIOR_SCALE = 5.0  # bsuite boot_dqn default_agent's prior_scale
-BOOT_DQN_HIDDEN = (64, 64)
+BOOT_DQN_PRIOR_SCALE = 5.0  # fixed inside bsuite 0.3.6's boot_dqn.default_agent, as is its MLP
+BOOT_DQN_HIDDEN = (50, 50)
 
 
 def observations(key: jax.Array, bits: int, count: int) -> jax.Array:
@@ -48,7 +49,8 @@ def agent_spread(agent_name: str, bits: int, key: jax.Array, *, num_actions: int
   return float(jnp.std(q, axis=1).mean())
 
 
-def boot_dqn_spread(bits: int, key: jax.Array, *, num_actions: int = 2, states: int = 64, members: int = 10) -> float:
+def boot_dqn_spread(bits: int, key: jax.Array, *, num_actions: int = 2, states: int = 64,
+                    members: int = BOOT_DQN_DEFAULTS['num_ensemble']) -> float:
   """The same measure for bsuite's boot_dqn: member m's Q is mlp_m(s) + 5 · prior_mlp_m(s)."""
   mlp = hk.without_apply_rng(hk.transform(lambda x: hk.nets.MLP([*BOOT_DQN_HIDDEN, num_actions])(x)))
   obs_key, *keys = jax.random.split(key, 2 * members + 1)

@@ -262,7 +262,7 @@ def test_envpool_breakout_stacks_rebuilt_exactly():
     assert (reward[first] == 0).all() and (obs[first] == obs[first][:, -1:]).all()
     np.testing.assert_array_equal(np.sign(atari.raw_reward(info)), reward)  # the env clips, info keeps the score
     points += atari.raw_reward(info).sum()
-    life_losses += (terminated & ~atari.game_over(terminated, truncated, info)).sum()
+    life_losses += (terminated & ~atari.game_over(truncated, info)).sum()
     state = add(state, rec['action'][s], reward, terminated, truncated, obs[:, -1], rec['z'][s], first)
     if s + 1 in (100, 300, num_steps):
       rec['stack'] = [[list(_sources(rec['first'][:, e], p)) for e in range(num_envs)] for p in range(s + 1)]

@@ -35,6 +35,19 @@ def test_written_rows_round_trip(axis):
     assert getattr(back, name).dtype == getattr(written, name).dtype
 
 
+def test_restore_rows_refuses_a_replay_of_another_size():
+  fresh = Buffer(jnp.zeros((6, 3, 4)), jnp.zeros((6, 3), jnp.int32), jnp.array(0))
+  wide = Buffer(jnp.ones((4, 3, 5)), jnp.ones((4, 3), jnp.int32), jnp.array(4))  # obs 5 wide, not 4
+  with pytest.raises(checkpoint.CheckpointError, match=r'another size \(obs: \(4, 3, 5\)'):
+    checkpoint.restore_rows(wide, fresh, ('obs', 'action'), 4)
+  one_env = Buffer(jnp.ones((4, 1, 4)), jnp.ones((4, 1), jnp.int32), jnp.array(4))  # would broadcast
+  with pytest.raises(checkpoint.CheckpointError, match='another size'):
+    checkpoint.restore_rows(one_env, fresh, ('obs', 'action'), 4)
+  too_long = Buffer(jnp.ones((8, 3, 4)), jnp.ones((8, 3), jnp.int32), jnp.array(8))
+  with pytest.raises(checkpoint.CheckpointError, match='at most 6 rows'):
+    checkpoint.restore_rows(too_long, fresh, ('obs', 'action'), 8)
+
+
 def test_folder_lock_refuses_a_second_holder_until_the_first_lets_go(tmp_path):
   folder = str(tmp_path / 'run')
   with checkpoint.folder_lock(folder):

@@ -191,6 +191,19 @@ def test_index_spread_reads_the_gap_off_the_mean_and_the_spread_off_the_index_pa
   assert moving['gap'] == 3.0 and moving['spread'] > 1.0 and 0.0 < moving['changed'] < 1.0
 
 
+@pytest.mark.parametrize('agent_name', ['ensemble', 'hyperagent_one_hot'])
+def test_index_spread_refuses_index_laws_whose_mean_is_not_zero(agent_name, monkeypatch, capsys):
+  """Ensemble+ and one-hot indices have E[ξ] = 1/M, not 0: Q averaged over ξ is not C[..., M] (for
+  Ensemble+ that is exactly 0), so the script stops with a line instead of printing wrong figures."""
+  import experiment_scripts
+  script = experiment_scripts.load('minatar_index_spread')
+  config = make_config(agent_name, 'minatar')
+  monkeypatch.setattr(script, 'load_run', lambda folder: (config, None, None, None, 0))
+  with pytest.raises(SystemExit):
+    script.main(['some/run'])
+  assert "draws its index from 'one_hot'" in capsys.readouterr().err
+
+
 def test_the_posterior_mean_policy_plays_the_argmax_of_the_mean_coefficients():
   """Hand-made coefficients whose mean part favours action 3 everywhere and whose index part is
   zero: the posterior mean's test episodes are those of a policy that always plays 3, on the same

@@ -1,4 +1,4 @@
-"""The agent: explicit state and three jitted pure functions, `init`, `act` and `learn`.
+"""The agent: explicit state and four jitted pure functions, `init`, `init_actor`, `act` and `learn`.
 
 Every loop (the jitted DeepSea loop, the envpool actor-learner, the bsuite adapter) calls these
 same functions; they know nothing of environments or replay.
@@ -85,13 +85,20 @@ def make_agent(config: Config, obs_shape: Sequence[int], num_actions: int,
     new_state = TrainState(hk.data_structures.merge(trainable, prior), target, opt_state, state.step + 1, key)
     return new_state, metrics
 
-  def init_actor(key: jax.Array, num_envs: int) -> ActorState:
-    return acting.init_actor(network, key, num_envs)
-
   def perturbation(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
     if config.model == 'ensemble':
       return bootstrap_masks(config, key, shape)
     return indices.sample_perturbation(key, config.perturbation_dist, config.index_dim, shape)
+
+  return _assemble(config, network, init, learn, perturbation)
+
+
+def _assemble(config: Config, network: hypermodel.Network, init: Callable, learn: Callable,
+              perturbation: Callable) -> Agent:
+  """The Agent of a network and its init/learn: acting is the same for every agent (`acting.act`)."""
+
+  def init_actor(key: jax.Array, num_envs: int) -> ActorState:
+    return acting.init_actor(network, key, num_envs)
 
   def act(params, actor_state: ActorState, obs: jax.Array, first: jax.Array, evaluation: bool = False):
     return acting.act(network, config, params, actor_state, obs, first, evaluation)
@@ -170,17 +177,4 @@ def make_ensemble_agent(config: Config, obs_shape: Sequence[int], num_actions: i
     state, metrics = jax.vmap(member.learn, in_axes=(0, batch_axes, None))(state, batch, replay_size)
     return state, jax.tree.map(jnp.mean, metrics)  # the members' mean, as the loops log one number
 
-  def init_actor(key: jax.Array, num_envs: int) -> ActorState:
-    return acting.init_actor(network, key, num_envs)
-
-  def act(params, actor_state: ActorState, obs: jax.Array, first: jax.Array, evaluation: bool = False):
-    return acting.act(network, config, params, actor_state, obs, first, evaluation)
-
-  def perturbation(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
-    return bootstrap_masks(config, key, shape)
-
-  return Agent(
-      config=config, network=network, init=jax.jit(init),
-      init_actor=jax.jit(init_actor, static_argnums=1),
-      act=jax.jit(act, static_argnames='evaluation'), learn=jax.jit(learn),
-      perturbation=perturbation, warmed_up=config.warmed_up)
+  return _assemble(config, network, init, learn, functools.partial(bootstrap_masks, config))

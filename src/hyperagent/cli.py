@@ -60,6 +60,13 @@ def _argument(field: dataclasses.Field, kind: Any) -> dict[str, Any]:
   return kwargs
 
 
+def check_choice(what: str, value: Any, valid: Iterable[Any]) -> None:
+  """The one error for a bad name anywhere (agent, game, index law, ...): it lists the valid ones."""
+  valid = tuple(valid)
+  if value not in valid:
+    raise ValueError(f'Unknown {what} {value!r}; valid values: {", ".join(map(str, valid))}.')
+
+
 def _reader(parse: Callable[[str], Any]) -> Callable[[str], Any]:
   """`parse` for argparse: its ValueError message (which names the valid values) becomes the usage
   error, instead of argparse's bare 'invalid value'."""

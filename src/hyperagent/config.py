@@ -75,12 +75,12 @@ class Config:
 
   def __post_init__(self):
     _check_types(self)
-    _check_choice('model', self.model, MODELS)
-    _check_choice('ensemble_torso', self.ensemble_torso, ENSEMBLE_TORSOS)
-    _check_choice('torso', self.torso, TORSOS)
-    _check_choice('index_dist', self.index_dist, INDEX_DISTS)
-    _check_choice('perturbation_dist', self.perturbation_dist, PERTURBATION_DISTS)
-    _check_choice('bias_init', self.bias_init, BIAS_INITS)
+    cli.check_choice('model', self.model, MODELS)
+    cli.check_choice('ensemble_torso', self.ensemble_torso, ENSEMBLE_TORSOS)
+    cli.check_choice('torso', self.torso, TORSOS)
+    cli.check_choice('index_dist', self.index_dist, INDEX_DISTS)
+    cli.check_choice('perturbation_dist', self.perturbation_dist, PERTURBATION_DISTS)
+    cli.check_choice('bias_init', self.bias_init, BIAS_INITS)
     if self.index_dim < 0:
       raise ValueError(f'index_dim (M) must be >= 0, got {self.index_dim}.')
     if (self.index_dist == 'none') != (self.index_dim == 0):
@@ -167,11 +167,6 @@ def _check_types(config: Config) -> None:
       raise ValueError(f'{field.name} must be {expected}{" or None" if optional else ""}, got {value!r}.')
 
 
-def _check_choice(field: str, value: str, valid: tuple[str, ...]):
-  if value not in valid:
-    raise ValueError(f'Unknown {field} {value!r}; valid values: {", ".join(valid)}.')
-
-
 # SPEC §4, DeepSea column.
 DEEPSEA = Config()
 
@@ -203,7 +198,8 @@ def make_config(agent: str = 'hyperagent', env: str = 'deepsea', **overrides: An
 
   - hyperagent: SPEC §4 as it stands.
   - ensemble: Ensemble+ (bootstrapped DQN with randomized priors, Osband et al. 2018): 10 independent
-    members, each a full network with its own additive frozen prior, trained on its own Double-DQN
+    members, each a full network (on Atari and MinAtar ten heads on one shared torso) with its own
+    additive frozen prior, trained on its own Double-DQN
     target (its own target network and argmax) on every transition (no bootstrap masks, bsuite
     boot_dqn's default; bootstrap_prob < 1 adds them); one member drawn per episode while acting.
   - dqn: Double DQN with ε-greedy, no index and no prior.
@@ -211,8 +207,8 @@ def make_config(agent: str = 'hyperagent', env: str = 'deepsea', **overrides: An
     project's "ensemble" before session 5): heads U[:, m] + b share b and the torso, and each member
     is regressed onto the target of an independently drawn member.
   """
-  _check_choice('agent', agent, AGENTS)
-  _check_choice('env', env, ENVS)
+  cli.check_choice('agent', agent, AGENTS)
+  cli.check_choice('env', env, ENVS)
   config = _BASE[env]
   if agent == 'ensemble':
     # Atari: one shared Nature CNN with 10 heads (the paper's "double the parameters"; bootstrapped

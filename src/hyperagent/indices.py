@@ -12,6 +12,8 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from hyperagent import cli
+
 
 def _normal(key, shape, dim):
   return jax.random.normal(key, shape + (dim,))
@@ -54,18 +56,13 @@ class IndexLaw(NamedTuple):
   network_input: Callable[[jax.Array], jax.Array]                # raw ξ [..., M] -> ξ̂ [..., M]
 
 
-def _check(kind: str, name: str, laws) -> None:
-  if name not in laws:
-    raise ValueError(f'Unknown {kind} {name!r}; valid values: {", ".join(laws)}.')
-
-
 def make_index_law(name: str, dim: int) -> IndexLaw:
-  _check('index_dist', name, INDEX_LAWS)
+  cli.check_choice('index_dist', name, INDEX_LAWS)
   draw, network_input = INDEX_LAWS[name]
   return IndexLaw(name, dim, lambda key, shape=(): draw(key, tuple(shape), dim), network_input)
 
 
 def sample_perturbation(key: jax.Array, dist: str, dim: int, shape: tuple[int, ...] = ()) -> jax.Array:
   """z stored with every transition: uniform on S^{M-1} ('sphere', the paper's) or N(0, I_M)."""
-  _check('perturbation_dist', dist, PERTURBATION_LAWS)
+  cli.check_choice('perturbation_dist', dist, PERTURBATION_LAWS)
   return PERTURBATION_LAWS[dist](key, tuple(shape), dim)

@@ -56,7 +56,8 @@ def loss(network: hypermodel.Network, config: Config, trainable, prior, target_t
 
   Args:
     trainable, prior, target_trainable: Haiku params; only `trainable` is differentiated.
-    update_index: raw ξ_ik, [B, K, M]. target_index: raw ξ⁻_i, [B, M].
+    update_index: raw ξ_ik, [B, K, M]. target_index: raw ξ⁻_i, [B, M], or [B, K, M]: one per update
+      index.
     replay_size: |D|, the number of transitions stored (scales the regulariser).
   """
   b, m = batch.action.shape[0], network.index.dim

@@ -7,6 +7,7 @@ what was stored, and the caller turns it into network input.
 """
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import chex
@@ -35,6 +36,19 @@ class ReplayState(NamedTuple):
   perturbation: jax.Array  # [C, E, M]
   position: jax.Array      # next row to write
   rows: jax.Array          # rows stored, at most C
+
+
+def capacity(wanted: int, most_steps: int | None = None) -> int:
+  """`wanted` (config.replay_capacity), or the most transitions a run can store when that is fewer:
+  a FIFO that never wraps behaves the same at any larger capacity. `most_steps` None: unbounded."""
+  return wanted if most_steps is None else min(wanted, most_steps)
+
+
+def transition_bytes(obs_shape, one_hot_input: bool, index_dim: int) -> int:
+  """Bytes one stored transition takes: obs and next obs (float32, or one int32 position for a
+  one-hot input), the M-wide perturbation, and action, reward and flags."""
+  obs = 4 if one_hot_input else 4 * math.prod(obs_shape)
+  return 2 * obs + 4 * index_dim + 16
 
 
 def init(capacity: int, num_envs: int, obs_example: jax.Array, index_dim: int) -> ReplayState:

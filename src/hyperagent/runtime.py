@@ -1,4 +1,5 @@
-"""Process-wide JAX settings for the command-line entry points (never imported by the library)."""
+"""Process-wide JAX settings for the command-line entry points and the worker processes they start
+(`bsuite.sweep.init_worker`); the training code itself never imports it."""
 from __future__ import annotations
 
 import os

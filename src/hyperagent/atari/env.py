@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from hyperagent import cli
+
 # (random, human) scores per game, SPEC §5.2: the standard constants of dqn_zoo's
 # `atari_data.py` and the rliable Atari-100k notebook (Agarwal et al. 2021), which agree on all 26
 # games (ECOSYSTEM.md §4). Episodes capped at 108k frames with 1-30 no-op starts.
@@ -125,7 +127,7 @@ def protocol_kwargs(protocol: str, evaluation: bool = False) -> dict[str, Any]:
   if protocol == 'machado':
     return dict(_COMMON, repeat_action_probability=0.25, full_action_space=True, noop_max=1,
                 use_fire_reset=False, episodic_life=False, reward_clip=False)
-  raise ValueError(f'Unknown Atari protocol {protocol!r}; valid protocols: {", ".join(PROTOCOLS)}.')
+  cli.check_choice('Atari protocol', protocol, PROTOCOLS)
 
 
 def make_env(game: str, protocol: str = 'paper', num_envs: int = 1, seed: int = 0,
@@ -150,8 +152,9 @@ def is_first(info) -> Any:
   return info['elapsed_step'] == 0
 
 
-def game_over(terminated, truncated, info) -> Any:
-  """[E] bool: the game really ended (not a life loss): the next step resets, and a score is final."""
+def game_over(truncated, info) -> Any:
+  """[E] bool: the game really ended (not a life loss): the next step resets, and a score is final.
+  The step's own `terminated` marks life losses too (episodic lives); info's marks the game's end."""
   return (info['terminated'] != 0) | truncated
 
 

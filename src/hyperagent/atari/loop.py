@@ -17,7 +17,7 @@ from hyperagent.acting import ActorState
 from hyperagent.agent import Agent, TrainState
 from hyperagent.atari import env as atari
 from hyperagent.atari import replay as atari_replay
-from hyperagent.cli import setting
+from hyperagent.cli import check_choice, setting
 from hyperagent.config import AGENTS, Config, make_config, parse_overrides
 
 ENV_MODES = ('host', 'xla')
@@ -56,10 +56,8 @@ class RunConfig:
                                                    parse=lambda text: tuple(parse_overrides([text]).items()))
 
   def __post_init__(self):
-    if self.env_mode not in ENV_MODES:
-      raise ValueError(f'Unknown env_mode {self.env_mode!r}; valid values: {", ".join(ENV_MODES)}.')
-    if self.protocol not in atari.PROTOCOLS:
-      raise ValueError(f'Unknown Atari protocol {self.protocol!r}; valid protocols: {", ".join(atari.PROTOCOLS)}.')
+    check_choice('env_mode', self.env_mode, ENV_MODES)
+    check_choice('Atari protocol', self.protocol, atari.PROTOCOLS)
     if self.num_envs < 1 or self.steps < 1 or self.replay_ratio < 0 or self.chunk < 1:
       raise ValueError('num_envs, steps and chunk must be >= 1 and replay_ratio >= 0.')
 
@@ -113,7 +111,7 @@ def read_step(action, obs, reward, terminated, truncated, info) -> tuple[Step, A
   after every end of a training episode, life losses included, and at a game's first observation)."""
   first = atari.is_first(info)
   step = Step(action, reward, atari.raw_reward(info), terminated, truncated, obs[:, -1], first,
-              atari.game_over(terminated, truncated, info))
+              atari.game_over(truncated, info))
   return step, terminated | truncated | first
 
 

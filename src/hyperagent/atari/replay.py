@@ -108,11 +108,6 @@ def valid_mask(state: AtariReplayState, stack: int = STACK) -> jax.Array:
   return (age < state.rows)[:, None] & ~state.first & ((older >= stack) | start_seen)
 
 
-def num_transitions(state: AtariReplayState, stack: int = STACK) -> jax.Array:
-  """|D|, the number of sampleable transitions (for the regulariser's 1/|D|)."""
-  return jnp.sum(valid_mask(state, stack))
-
-
 def nbytes(state: AtariReplayState) -> int:
   """Device bytes the buffer holds (frames plus per-step fields)."""
   return sum(x.nbytes for x in jax.tree.leaves(state))

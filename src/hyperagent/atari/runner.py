@@ -151,7 +151,7 @@ class Runner:
       action, actor = self.agent.act(params, actor, obs, first, evaluation=True)
       obs, reward, terminated, truncated, info = env.step(np.asarray(action))
       running += atari.raw_reward(info)
-      over = atari.game_over(terminated, truncated, info)
+      over = atari.game_over(truncated, info)
       for e in np.flatnonzero(over):
         if len(scores[e]) < per_env:
           scores[e].append(float(running[e]))
@@ -324,9 +324,10 @@ class Runner:
     meta, trees = checkpoint.load(path, templates, exact_shapes=('state', 'best_params'))
     replay = fresh.replay  # saved without replay: resume with an empty one (not an exact resume)
     if meta['replay']:
-      replay = checkpoint.restore_rows(trees['replay'], fresh.replay, REPLAY_ROWS, meta['replay_rows'])
-      if jax.tree.map(jax.numpy.shape, replay) != jax.tree.map(jax.numpy.shape, fresh.replay):
-        raise checkpoint.CheckpointError(f'{path} holds a replay of another size; use another --out or --fresh.')
+      try:
+        replay = checkpoint.restore_rows(trees['replay'], fresh.replay, REPLAY_ROWS, meta['replay_rows'])
+      except checkpoint.CheckpointError as error:
+        raise checkpoint.CheckpointError(f'{path}: {error}') from None
     state = trees['state']._replace(replay=replay)
     host = dict(meta['host'], best_params=trees.get('best_params'))
     return jax.device_put(state), host

@@ -35,7 +35,7 @@ import numpy as np
 from bsuite.baselines import base
 from dm_env import specs
 
-from hyperagent import replay
+from hyperagent import cli, replay
 from hyperagent.agent import make_agent
 from hyperagent.config import AGENTS, Config
 from hyperagent.bsuite import csv_format, sweep
@@ -51,9 +51,8 @@ ONE_HOT_EXPERIMENTS = ('deep_sea', 'deep_sea_stochastic')
 def memory_capped_capacity(config: Config, obs_shape, one_hot_input: bool = False,
                     max_bytes: int = MAX_REPLAY_BYTES) -> int:
   """config.replay_capacity, or what fits in max_bytes when that is smaller (at least one batch)."""
-  obs_bytes = 4 if one_hot_input else 4 * int(np.prod(obs_shape, dtype=np.int64))
-  bytes_per_transition = 2 * obs_bytes + 4 * config.index_dim + 16  # + action, reward, flags
-  return int(min(config.replay_capacity, max(max_bytes // bytes_per_transition, config.batch_size)))
+  fit = max_bytes // replay.transition_bytes(obs_shape, one_hot_input, config.index_dim)
+  return int(min(config.replay_capacity, max(fit, config.batch_size)))
 
 
 def one_hot_position(observation: np.ndarray) -> int:
@@ -152,14 +151,13 @@ def _compiled(config: Config, obs_shape: tuple[int, ...], num_actions: int, capa
 def make_bsuite_agent(agent_name: str, settings: Mapping[str, Any], obs_spec: specs.Array,
                       action_spec: specs.DiscreteArray, seed: int = 0,
                       one_hot_input: bool = False) -> base.Agent:
-  """Ours ('hyperagent' | 'ensemble' | 'dqn', settings = Config.to_dict()) or bsuite's boot_dqn
-  (settings = bsuite_sweep.BOOT_DQN_DEFAULTS, possibly overridden; it always takes dense input)."""
+  """Ours (config.AGENTS, settings = Config.to_dict()) or bsuite's boot_dqn (settings =
+  sweep.BOOT_DQN_DEFAULTS, possibly overridden; it always takes dense input)."""
   if agent_name == BOOT_DQN:
     from bsuite.baselines.jax import boot_dqn
     np.random.seed(seed)  # boot_dqn draws actions, heads and masks from numpy's global RNG
     return boot_dqn.default_agent(obs_spec, action_spec, seed=seed, **settings)
-  if agent_name not in AGENTS:
-    raise ValueError(f'unknown agent {agent_name!r}; valid: {", ".join(AGENTS + (BOOT_DQN,))}')
+  cli.check_choice('agent', agent_name, AGENTS + (BOOT_DQN,))
   return BsuiteAdapter(obs_spec, action_spec, Config.from_dict(settings), seed,
                      one_hot_input=one_hot_input)
 
@@ -203,7 +201,7 @@ def run(bsuite_id: str, results_dir: str, agent_name: str, settings: Mapping[str
   return summary
 
 
-def run_id(bsuite_id: str, results_dir: str, agent_name: str, settings: Mapping[str, Any], seed: int,
+def play_id(bsuite_id: str, results_dir: str, agent_name: str, settings: Mapping[str, Any], seed: int,
            episodes: int, progress_every_s: float = 0.5) -> dict[str, Any]:
   """Runs one id from scratch (any old CSV is replaced) under its own seed, `sweep.id_seed(seed, id)`;
   the pool's task. Reports progress to the queue and returns the adapter's summary plus wall-clock

@@ -76,6 +76,16 @@ def bsuite_csv_path(results_dir: str | os.PathLike, bsuite_id: str) -> str:
   return os.path.join(os.fspath(results_dir), _PREFIX + bsuite_id.replace('/', '-') + '.csv')
 
 
+def write_csv(results_dir: str | os.PathLike, bsuite_id: str, frame: pd.DataFrame) -> str:
+  """The whole file, written whole: via a temporary file, so a reader (the report, a resuming sweep)
+  never sees half of it. Returns its path."""
+  os.makedirs(os.fspath(results_dir), exist_ok=True)
+  path = bsuite_csv_path(results_dir, bsuite_id)
+  frame.to_csv(path + '.tmp', index=False)
+  os.replace(path + '.tmp', path)
+  return path
+
+
 def _is_log_episode(episode: int) -> bool:
   """bsuite's rule, with the same floating-point arithmetic (so the same episodes pass)."""
   exponent = np.floor(np.log10(np.maximum(1, episode)))
@@ -171,9 +181,7 @@ def write_deep_sea_csv(results_dir: str | os.PathLike,
   path = bsuite_csv_path(results_dir, bsuite_id)
   if os.path.exists(path) and not overwrite:
     raise ValueError(f'{path} already exists; pass overwrite=True or use a fresh results_dir')
-  os.makedirs(os.fspath(results_dir), exist_ok=True)
-  frame.to_csv(path, index=False)
-  return path
+  return write_csv(results_dir, bsuite_id, frame)
 
 
 def bsuite_csv_files(results_dir: str | os.PathLike) -> Sequence[str]:

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from hyperagent import checkpoint, jitloop
+from hyperagent import checkpoint, jitloop, replay
 from hyperagent.config import Config
 from hyperagent.environment import JaxEnv
 from hyperagent.bsuite import csv_format, sweep
@@ -33,7 +33,7 @@ from hyperagent.bsuite.envs import registry
 # The replay buffers of one group together. A buffer never holds more than its id can play
 # (budget x the longest episode), so only the long-episode experiments reach this.
 MAX_GROUP_REPLAY_BYTES = 4 << 30
-LOGGER_COLUMNS = ('steps', 'episode', 'total_return', 'episode_len', 'episode_return')
+LOGGER_COLUMNS = jitloop.Counters._fields  # bsuite's logger's bookkeeping, in its CSV's column order
 CHECKPOINT_PREFIX = 'jax-engine-'  # `<results>/jax-engine-<first id>+<n>.npz` while a group runs
 
 
@@ -44,8 +44,7 @@ class Group(NamedTuple):
 
 
 def transition_bytes(config: Config, env: JaxEnv) -> int:
-  obs = 4 if env.one_hot_input else 4 * int(np.prod(env.observation_shape, dtype=np.int64))
-  return 2 * obs + 4 * config.index_dim + 16  # + action, reward, flags
+  return replay.transition_bytes(env.observation_shape, env.one_hot_input, config.index_dim)
 
 
 def most_steps(bsuite_id: str, budget: int) -> int | None:
@@ -59,9 +58,9 @@ def capacity(config: Config, env: JaxEnv, steps: Sequence[int | None], runs: int
   """Per run: config.replay_capacity, cut to what the longest run can fill (`steps` per id, from
   `most_steps`; a FIFO that never wraps behaves the same at any larger size) and to `max_bytes`
   over the `runs` buffers."""
-  fill = config.replay_capacity if None in steps else max(steps)
+  fill = replay.capacity(config.replay_capacity, None if None in steps else max(steps))
   fit = max_bytes // (runs * transition_bytes(config, env))
-  return int(max(min(config.replay_capacity, fill, fit), config.batch_size))
+  return int(max(min(fill, fit), config.batch_size))
 
 
 def groups(ids: Iterable[str], config: Config, budgets: Mapping[str, int],
@@ -115,13 +114,8 @@ def _python(x) -> int | float:
 
 
 def write_csv(results_dir: str, bsuite_id: str, rows: Sequence[Mapping[str, Any]]) -> str:
-  """The whole file, as bsuite's logger rewrites it at every row (via a temporary file)."""
-  os.makedirs(results_dir, exist_ok=True)
-  path = csv_format.bsuite_csv_path(results_dir, bsuite_id)
-  tmp = path + '.tmp'
-  pd.DataFrame(list(rows)).to_csv(tmp, index=False)
-  os.replace(tmp, path)
-  return path
+  """The whole file, as bsuite's logger rewrites it at every row."""
+  return csv_format.write_csv(results_dir, bsuite_id, pd.DataFrame(list(rows)))
 
 
 # ----------------------------------------------------------------------------- one group

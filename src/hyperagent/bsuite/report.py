@@ -10,6 +10,7 @@ them with `summary_analysis.bsuite_score` / `ave_score_by_tag`, and writes into 
   scores_long.csv       one row per (agent, experiment): score, type, tags, finished
   scores_by_tag.csv     agent x tag average score (tags with data only; complete experiments only by default)
   completeness.csv/.md  per agent and experiment: ids with data of bsuite's sweep, full length, complete
+  coverage.csv          per agent and tag: how many of the tag's sweep ids its score rests on
   deep_sea_solutions.csv  per agent and size: first logged episode with < 90% bad episodes, solved, finished
   radar.png, bar.png    bsuite's summary plots, of the experiments the tag scores count
   deep_sea_scaling.png  bsuite's `plot_scaling_log` (and deep_sea_stochastic_scaling.png) when present

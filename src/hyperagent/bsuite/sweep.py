@@ -3,10 +3,10 @@
 `experiments/bsuite_run.py` is the command line around these. Everything here is importable without
 JAX, so a worker process can set its XLA flags (`init_worker`) before JAX is first imported.
 
-Results are resumable from the CSVs alone: bsuite's logger writes a row at fixed (log-spaced)
-episodes, so an id whose CSV has a complete row at the last logged episode of its target holds
-exactly what a finished run would, and any other CSV is an interrupted run that restarts from
-scratch (the agent's state is not checkpointed, so a run cannot continue half-way).
+An id is finished when its CSV has a complete row at the last logged episode of its target (bsuite's
+logger writes rows at fixed, log-spaced episodes), so finished ids are found from the CSVs alone. An
+unfinished one resumes half-way on the jax engine (its group's checkpoint, `engine.py`); on the python
+engine the agent's state is not checkpointed, so an interrupted id restarts from scratch.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from typing import Any, Mapping, Optional, Sequence
 from bsuite import sweep
 
 from hyperagent import config as config_lib
-from hyperagent.cli import setting
+from hyperagent.cli import check_choice, setting
 from hyperagent.bsuite import csv_format as bsuite_csv
 
 ALL = 'all'
@@ -78,8 +78,7 @@ class SweepSettings:
       object.__setattr__(self, 'group_runs', ENSEMBLE_GROUP_RUNS)
     if self.engine is None:
       object.__setattr__(self, 'engine', 'python' if self.agent == BOOT_DQN else 'jax')
-    if self.engine not in ENGINES:
-      raise ValueError(f'unknown engine {self.engine!r}; valid: {", ".join(ENGINES)}')
+    check_choice('engine', self.engine, ENGINES)
     if self.engine == 'jax' and self.agent == BOOT_DQN:
       raise ValueError("boot_dqn is bsuite's own agent and runs on bsuite's environments: use --engine python")
 
@@ -152,8 +151,7 @@ def resolve_agent(agent_name: str, overrides: Mapping[str, Any]) -> dict[str, An
       raise ValueError(f'boot_dqn has no setting(s) {unknown}; valid: {sorted(BOOT_DQN_DEFAULTS)} '
                        f'(the rest is fixed in bsuite.baselines.jax.boot_dqn.default_agent)')
     return {**BOOT_DQN_DEFAULTS, **overrides}
-  if agent_name not in config_lib.AGENTS:
-    raise ValueError(f'unknown agent {agent_name!r}; valid: {", ".join(BSUITE_AGENTS)}')
+  check_choice('agent', agent_name, BSUITE_AGENTS)
   return config_lib.make_config(agent_name, 'deepsea', **overrides).to_dict()
 
 
@@ -292,7 +290,7 @@ _progress_queue = None
 
 
 def set_progress(queue) -> None:
-  """Where `adapter.run_id` reports (bsuite_id, episodes since last report); anything with `put`, or None."""
+  """Where `adapter.play_id` reports (bsuite_id, episodes since last report); anything with `put`, or None."""
   global _progress_queue
   _progress_queue = queue
 

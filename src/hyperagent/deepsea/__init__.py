@@ -1,2 +1,2 @@
-"""The DeepSea wing: the pure-JAX environment (env), the jitted training loop (loop) and its results
+"""The DeepSea wing: the pure-JAX environment (env), its runs in the jitted loop (run) and their results
 folder (results)."""

@@ -10,8 +10,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hyperagent import checkpoint, jitloop
-from hyperagent.cli import parse_seeds, setting
+from hyperagent import checkpoint, jitloop, replay
+from hyperagent.cli import check_choice, parse_seeds, setting
 from hyperagent.agent import Agent
 from hyperagent.config import Config
 from hyperagent.deepsea import env
@@ -51,8 +51,7 @@ class RunSpec:
       raise ValueError(f'size must be an integer >= 2, got {self.size!r}.')
     if self.episodes is None:
       object.__setattr__(self, 'episodes', official_episodes(self.size))
-    if self.mapping not in MAPPINGS:
-      raise ValueError(f'Unknown mapping {self.mapping!r}; valid values: {", ".join(MAPPINGS)}.')
+    check_choice('mapping', self.mapping, MAPPINGS)
     for name in ('episodes', 'eval_every', 'eval_episodes'):
       if getattr(self, name) < 1:
         raise ValueError(f'{name} must be >= 1, got {getattr(self, name)}.')
@@ -81,8 +80,7 @@ class RunSpec:
 
 
 def run_capacity(config: Config, spec: RunSpec) -> int:
-  """A FIFO that never wraps within the run behaves the same at any larger capacity."""
-  return min(config.replay_capacity, spec.total_steps)
+  return replay.capacity(config.replay_capacity, spec.total_steps)
 
 
 def initial_states(agent: Agent, spec: RunSpec) -> tuple[env.EnvParams, jitloop.RunState]:

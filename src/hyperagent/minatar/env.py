@@ -14,6 +14,7 @@ from typing import Any
 
 import jax.numpy as jnp
 
+from hyperagent import cli
 from hyperagent.environment import EnvStep, JaxEnv
 
 # Our names -> gymnax's.
@@ -23,8 +24,7 @@ GAMES = {'asterix': 'Asterix-MinAtar', 'breakout': 'Breakout-MinAtar', 'freeway'
 
 def make(game: str) -> tuple[JaxEnv, Any]:
   """(JaxEnv, gymnax's default params) of one MinAtar game; unknown names list the valid ones."""
-  if game not in GAMES:
-    raise ValueError(f'unknown MinAtar game {game!r}; valid: {", ".join(GAMES)}')
+  cli.check_choice('MinAtar game', game, GAMES)
   import gymnax  # imported here: the rest of hyperagent does not need it
   game_env, params = gymnax.make(GAMES[game])
 

@@ -15,8 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from hyperagent import checkpoint, jitloop
-from hyperagent.cli import parse_seeds, setting
+from hyperagent import checkpoint, jitloop, replay
+from hyperagent.cli import check_choice, parse_seeds, setting
 from hyperagent.agent import Agent
 from hyperagent.config import Config, make_config
 from hyperagent.minatar import env as minatar
@@ -35,8 +35,7 @@ class RunSpec:
                                           'max_steps_in_episode: 2,500 for freeway, 1,000 for the others)')
 
   def __post_init__(self):
-    if self.game not in minatar.GAMES:
-      raise ValueError(f'unknown MinAtar game {self.game!r}; valid: {", ".join(minatar.GAMES)}')
+    check_choice('MinAtar game', self.game, minatar.GAMES)
     if self.eval_steps is None:  # resolved here, so config.json and the checkpoint record the number
       object.__setattr__(self, 'eval_steps', minatar.make(self.game)[0].max_episode_steps)
     for name in ('steps', 'eval_every', 'eval_episodes', 'eval_steps'):
@@ -99,7 +98,7 @@ def initial_states(config: Config, spec: RunSpec):
   agent = jitloop.make_agent_for(config, env)
   seeds = len(spec.seeds)
   env_params = jitloop.stack_runs([params] * seeds)
-  capacity = min(config.replay_capacity, spec.steps)
+  capacity = replay.capacity(config.replay_capacity, spec.steps)
   states = jitloop.init_runs(agent, env, capacity, jnp.asarray(spec.seeds), env_params, np.full(seeds, 2**31 - 1))
   return env, env_params, agent, states
 

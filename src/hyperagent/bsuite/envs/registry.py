@@ -60,10 +60,6 @@ def experiment_of(bsuite_id: str) -> str:
   return bsuite_id.split(sweep.SEPARATOR)[0]
 
 
-def is_ported(bsuite_id: str) -> bool:
-  return experiment_of(bsuite_id) in BUILDERS
-
-
 @functools.lru_cache(maxsize=None)  # the engine asks for an id several times; its params are immutable
 def make_id(bsuite_id: str) -> tuple[JaxEnv, Any]:
   """(JaxEnv, params) of one bsuite id; a ValueError naming the ported experiments otherwise."""
