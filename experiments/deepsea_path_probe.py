@@ -42,7 +42,7 @@ def load_run(folder: str):
   config = Config.from_dict(settings)
   agent = jitloop.make_agent_for(config, spec.env)
   env_params, template = run.initial_states(agent, spec)
-  _, trees = checkpoint.load(path, dict(states=template, result=run._empty_result(len(spec.seeds))),
+  _, trees = checkpoint.load(path, dict(states=template, result=run.empty_result(len(spec.seeds))),
                              exact_shapes=('states',))
   return config, spec, agent, env_params, jax.tree.map(jnp.asarray, trees['states'])
 

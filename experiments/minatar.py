@@ -23,31 +23,10 @@ import os
 import sys
 
 import numpy as np
-import pandas as pd
 
 from hyperagent import checkpoint, cli, runtime
 from hyperagent.config import AGENTS, make_config, parse_overrides
-from hyperagent.minatar import run
-
-
-def write_results(out: str, agent: str, result: run.Result, spec: run.RunSpec) -> pd.DataFrame:
-  frame = run.to_frame(result, spec.seeds)
-  frame.to_csv(os.path.join(out, 'metrics.csv'), index=False)
-  import matplotlib
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt
-  fig, axes = plt.subplots(1, 2, figsize=(10, 3.5), sharey=True)
-  for ax, column, title in ((axes[0], 'eval_return', 'test episodes'), (axes[1], 'train_return', 'training episodes')):
-    for seed, g in frame.groupby('seed'):
-      ax.plot(g.steps, g[column], alpha=0.35, lw=1)
-    mean = frame.groupby('steps')[column].mean()
-    ax.plot(mean.index, mean.values, color='k', lw=2, label=f'mean of {len(spec.seeds)} seeds')
-    ax.set(title=f'MinAtar {spec.game}, {agent}: {title}', xlabel='agent steps', ylabel='return')
-    ax.legend()
-  fig.tight_layout()
-  fig.savefig(os.path.join(out, 'curve.png'), dpi=110)
-  plt.close(fig)
-  return frame
+from hyperagent.minatar import results, run
 
 
 def main(argv=None) -> int:
@@ -84,7 +63,7 @@ def main(argv=None) -> int:
         print(f'error: {error}', file=sys.stderr)
         return 2
       # outside the ValueError above: a failure while plotting is a bug to see, not a checkpoint error
-      frame = write_results(out, args.agent, result, spec)
+      frame = results.write_results(out, args.agent, result, spec)
   except checkpoint.Interrupted as error:
     print(error, file=sys.stderr)
     return 130

@@ -38,7 +38,7 @@ def load_run(folder: str):
   config = Config.from_dict(saved['config'])
   spec = cli.from_record(run.RunSpec, saved['spec'])
   _, _, agent, template = run.initial_states(config, spec)
-  _, trees = checkpoint.load(paths[1], dict(states=template, result=run._empty(len(spec.seeds))),
+  _, trees = checkpoint.load(paths[1], dict(states=template, result=run.empty_result(len(spec.seeds))),
                              exact_shapes=('states',))
   return config, spec, agent, trees['states'], int(trees['result'].steps[-1])
 

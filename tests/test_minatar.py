@@ -13,6 +13,7 @@ import pytest
 from hyperagent import checkpoint, jitloop
 from hyperagent.config import make_config
 from hyperagent.minatar import env as minatar
+from hyperagent.minatar import results as minatar_results
 from hyperagent.minatar import run
 from test_jitloop import scripted
 
@@ -130,18 +131,17 @@ def test_make_minatar_script_writes_a_run_folder_and_a_rerun_returns_it(tmp_path
   with pytest.raises(SystemExit):
     experiment_scripts.load('minatar_index_spread').main([str(tmp_path / 'absent')])
   assert 'checkpoint.npz not found' in capsys.readouterr().err  # one line, not a traceback
-  report = experiment_scripts.load('minatar_report')
-  assert report.load_run(str(tmp_path))[1] == 'finished'
+  assert minatar_results.load_run(str(tmp_path))[1] == 'finished'
   saved = json.loads((tmp_path / 'config.json').read_text())
   saved['spec']['steps'] = 300  # what `--steps 300` writes as it starts extending the run
   (tmp_path / 'config.json').write_text(json.dumps(saved))
-  assert report.load_run(str(tmp_path))[1] == 'unfinished: 200 of 300 steps'  # not the finished metrics.csv
+  assert minatar_results.load_run(str(tmp_path))[1] == 'unfinished: 200 of 300 steps'  # not the finished metrics.csv
   # the archive (what git keeps of a run) holds the rows and the settings, not the checkpoint, and
   # the report reads it as the same run still going
   archived = tmp_path_factory.mktemp('archive')
   written = experiment_scripts.load('archive_results').archive(str(tmp_path), str(archived))
   assert written == ['config.json', 'metrics.csv'] and not (archived / 'checkpoint.npz').exists()
-  frame, status = report.load_run(str(archived))
+  frame, status = minatar_results.load_run(str(archived))
   pd.testing.assert_frame_equal(frame, metrics, check_dtype=False)
   assert status == 'unfinished: 200 of 300 steps'
   # a run started again from zero (its checkpoint lost) leaves the longer rows archived before
@@ -283,8 +283,8 @@ def test_the_report_tables_final_returns_with_a_t_interval_over_seeds(tmp_path, 
   rows = [dict(seed=s, steps=t, train_return=0.0, episodes=1, eval_return=r, td_loss=0.0, wall_s=1.0)
           for s, early, late in ((0, 9.0, 1.0), (1, 9.0, 2.0), (2, 9.0, 3.0)) for t, r in ((100, early), (200, late))]
   pd.DataFrame(rows).to_csv(folder / 'metrics.csv', index=False)
-  assert report.mean_ci([1.0, 2.0, 3.0]) == pytest.approx((2.0, 2 - 2.48414, 2 + 2.48414), abs=1e-4)
-  assert report.mean_ci([5.0]) == (5.0, 5.0, 5.0)
+  assert minatar_results.mean_ci([1.0, 2.0, 3.0]) == pytest.approx((2.0, 2 - 2.48414, 2 + 2.48414), abs=1e-4)
+  assert minatar_results.mean_ci([5.0]) == (5.0, 5.0, 5.0)
   out = tmp_path / 'report'
   assert report.main([str(tmp_path), '--out', str(out), '--games', 'breakout', '--random-episodes', '4',
                       '--last', '2']) == 0
@@ -308,29 +308,25 @@ def test_the_report_tables_final_returns_with_a_t_interval_over_seeds(tmp_path, 
 def test_the_report_calls_a_game_above_random_only_when_the_intervals_are_apart():
   """Seeds 5, 5.5, 6 have the t interval (4.26, 6.74); against random returns 0, 0, 0, 0 (interval 0-0)
   it is above, against 4, 5, 4, 5 (4.5 ± 0.92) it is not. Running games are listed, not judged."""
-  import experiment_scripts
-  report = experiment_scripts.load('minatar_report')
   frame = lambda late: pd.DataFrame([dict(seed=s, steps=t, eval_return=r) for s, v in enumerate(late)
                                      for t, r in ((100, 0.0), (200, v))])
   high = frame([5.0, 5.5, 6.0])
-  assert report.above_random(report.final(high), np.zeros(4))
-  assert not report.above_random(report.final(high), np.array([4.0, 5.0, 4.0, 5.0]))
+  assert minatar_results.above_random(minatar_results.final(high), np.zeros(4))
+  assert not minatar_results.above_random(minatar_results.final(high), np.array([4.0, 5.0, 4.0, 5.0]))
   runs = {('breakout', 'dqn'): (high, 'finished'), ('freeway', 'dqn'): (high, 'finished'),
           ('asterix', 'dqn'): (high, 'unfinished: 200 of 300 steps')}
   random = {'breakout': np.zeros(4), 'freeway': np.array([4.0, 5.0, 4.0, 5.0]), 'asterix': np.zeros(4)}
-  text = report.verdicts(runs, random, ['dqn'], ['breakout', 'freeway', 'asterix'])
+  text = minatar_results.verdicts(runs, random, ['dqn'], ['breakout', 'freeway', 'asterix'])
   assert ('- dqn: above a random policy on 1 of 2 finished games (breakout); not on freeway; '
           'unfinished: asterix') in text
 
 
 def test_report_roots_read_label_then_folder_like_bsuite_report(tmp_path):
-  import experiment_scripts
-  report = experiment_scripts.load('minatar_report')
   odd = tmp_path / 'a=b'  # an existing folder is taken whole, '=' and all
   odd.mkdir()
-  assert report.parse_root('results/minatar') == ('results/minatar', '')
-  assert report.parse_root('paper scales=results/x') == ('results/x', 'paper scales')
-  assert report.parse_root(str(odd)) == (str(odd), '')
+  assert minatar_results.parse_root('results/minatar') == ('results/minatar', '')
+  assert minatar_results.parse_root('paper scales=results/x') == ('results/x', 'paper scales')
+  assert minatar_results.parse_root(str(odd)) == (str(odd), '')
 
 
 def test_cli_on_a_run_folder_another_process_holds_stops_at_once(tmp_path, capsys):

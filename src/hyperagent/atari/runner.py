@@ -80,7 +80,7 @@ class Runner:
                           num_threads=self.run.num_threads, **overrides)
 
   # --- training envs -------------------------------------------------------------------------
-  def _run_host(self, env, state: LearnerState, obs, act_first, iterations: int, timer: dict, stop=None):
+  def run_host(self, env, state: LearnerState, obs, act_first, iterations: int, timer: dict, stop=None):
     """Runs `iterations` iterations, or fewer if `stop()` turns true; returns how many ran last."""
     steps, updates = int(state.env_steps), int(state.updates)
     for done in range(iterations):
@@ -121,7 +121,7 @@ class Runner:
 
     return jax.jit(chunk, donate_argnums=1)
 
-  def _run_xla(self, env, handle, state, obs, act_first, iterations: int, timer: dict, stop=None):
+  def run_xla(self, env, handle, state, obs, act_first, iterations: int, timer: dict, stop=None):
     if self._xla_env is not env:  # the XLA step is bound to its env: one compiled chunk per segment
       self._xla_env, self._xla_fn = env, self._xla_chunk(env)
     chunk = self._xla_fn
@@ -218,9 +218,9 @@ class Runner:
         target = min([total] + [(steps // k + 1) * k for k in every.values() if k])
         iterations = (target - steps) // run.num_envs
         if run.env_mode == 'host':
-          state, obs, act_first, done = self._run_host(env, state, obs, act_first, iterations, timer, interrupted)
+          state, obs, act_first, done = self.run_host(env, state, obs, act_first, iterations, timer, interrupted)
         else:
-          handle, state, obs, act_first, done = self._run_xla(env, handle, state, obs, act_first, iterations, timer,
+          handle, state, obs, act_first, done = self.run_xla(env, handle, state, obs, act_first, iterations, timer,
                                                               interrupted)
         bar.update(done * run.num_envs)
         steps += done * run.num_envs

@@ -49,7 +49,7 @@ ONE_HOT_EXPERIMENTS = ('deep_sea', 'deep_sea_stochastic')
 
 
 def memory_capped_capacity(config: Config, obs_shape, one_hot_input: bool = False,
-                    max_bytes: int = MAX_REPLAY_BYTES) -> int:
+                           max_bytes: int = MAX_REPLAY_BYTES) -> int:
   """config.replay_capacity, or what fits in max_bytes when that is smaller (at least one batch)."""
   fit = max_bytes // replay.transition_bytes(obs_shape, one_hot_input, config.index_dim)
   return int(min(config.replay_capacity, max(fit, config.batch_size)))

@@ -133,7 +133,7 @@ class Result(NamedTuple):
   eval_wall_s: np.ndarray         # [evals] wall-clock seconds since the start (compiles included)
 
 
-def _empty_result(num_seeds: int) -> Result:
+def empty_result(num_seeds: int) -> Result:
   empty = lambda: np.zeros((num_seeds, 0), np.float32)
   return Result(empty(), np.zeros((num_seeds, 0), np.int64), empty(), np.zeros((0,), np.int64), empty(),
                 empty(), empty(), empty(), np.zeros((0,), np.float64))
@@ -165,8 +165,8 @@ def all_solved(result: Result, spec: RunSpec) -> bool:
 
 
 def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpoint_path: str | None = None,
-          checkpoint_every_s: float = 15.0, resume: bool = True, max_chunks: int | None = None,
-          stop_when_solved: bool = False, stop_on_interrupt: bool = False, announce: bool = False) -> Result:
+                checkpoint_every_s: float = 15.0, resume: bool = True, max_chunks: int | None = None,
+                stop_when_solved: bool = False, stop_on_interrupt: bool = False, announce: bool = False) -> Result:
   """Runs every seed of `spec` to the end; returns the host-side record.
 
   With `checkpoint_path`, the full state (agent, optimiser, replay, env, keys, logs) is saved every
@@ -192,7 +192,7 @@ def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpo
       position=lambda steps: f'episode {steps // spec.size:,} of {spec.episodes:,}',
       checkpoint_path=checkpoint_path, checkpoint_every_s=checkpoint_every_s,
       run_meta=dict(config=config.to_dict(), spec=dataclasses.asdict(spec)))
-  result, chunks_done, wall_before = _empty_result(len(spec.seeds)), 0, 0.0
+  result, chunks_done, wall_before = empty_result(len(spec.seeds)), 0, 0.0
   if resume:
     states, result, chunks_done, wall_before = jitloop.resume(driver, states, result, announce)
   end = len(driver.lengths) if max_chunks is None else min(len(driver.lengths), chunks_done + max_chunks)
@@ -208,7 +208,7 @@ def checkpointed(path: str) -> tuple[dict[str, Any], RunSpec, Result]:
   read (not the agent or the replay): what the archive keeps of a run still going."""
   settings = checkpoint.load_meta(path)['run']
   spec = RunSpec(**{**settings['spec'], 'seeds': tuple(settings['spec']['seeds'])})
-  _, trees = checkpoint.load(path, dict(result=_empty_result(len(spec.seeds))))
+  _, trees = checkpoint.load(path, dict(result=empty_result(len(spec.seeds))))
   return settings['config'], spec, Result(*trees['result'])
 
 

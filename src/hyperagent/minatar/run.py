@@ -59,7 +59,7 @@ class Result(NamedTuple):
   wall_s: np.ndarray        # [C] seconds since the start (compilation included)
 
 
-def _empty(seeds: int) -> Result:
+def empty_result(seeds: int) -> Result:
   return Result(np.zeros(0, np.int64), *(np.zeros((seeds, 0), np.float32) for _ in range(4)), np.zeros(0))
 
 
@@ -87,7 +87,7 @@ def to_frame(result: Result, seeds: tuple[int, ...]) -> pd.DataFrame:
 
 def checkpointed_frame(path: str, seeds: tuple[int, ...]) -> pd.DataFrame:
   """metrics.csv's rows of a run still going, from its checkpoint (the record alone is read)."""
-  _, trees = checkpoint.load(path, dict(result=_empty(len(seeds))))
+  _, trees = checkpoint.load(path, dict(result=empty_result(len(seeds))))
   return to_frame(Result(*trees['result']), seeds)
 
 
@@ -128,7 +128,7 @@ def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpo
       finished=lambda result: False, position=lambda steps: f'step {steps:,} of {spec.steps:,}',
       checkpoint_path=checkpoint_path, checkpoint_every_s=checkpoint_every_s,
       run_meta=run_meta(config, spec), may_grow=MAY_GROW)
-  states, result, done, wall_before = jitloop.resume(driver, states, _empty(seeds), announce)
+  states, result, done, wall_before = jitloop.resume(driver, states, empty_result(seeds), announce)
   ends = np.cumsum(driver.lengths)[:done]
   if not np.array_equal(result.steps, ends):  # an extended run continues the same chunks
     raise checkpoint.CheckpointError(
