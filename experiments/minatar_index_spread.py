@@ -55,8 +55,8 @@ def spread(agent, params, obs: jax.Array, key: jax.Array, draws: int = 200) -> d
               changed=float((q.argmax(-1) != mean.argmax(-1)[None]).mean()))
 
 
-def test_returns(agent, game: str, params, key: jax.Array, episodes: int, mean_index: bool) -> np.ndarray:
-  """[episodes] returns of test episodes of `game` (`run.test_returns`), each under a sampled index,
+def evaluation_returns(agent, game: str, params, key: jax.Array, episodes: int, mean_index: bool) -> np.ndarray:
+  """[episodes] returns of test episodes of `game` (`run.evaluation_returns`), each under a sampled index,
   or all under the posterior mean's greedy policy: argmax_a C[a, M], the Q averaged over ξ. The same
   `key` gives both the same games' draws."""
   if mean_index:
@@ -64,7 +64,7 @@ def test_returns(agent, game: str, params, key: jax.Array, episodes: int, mean_i
     mean_greedy = lambda params, actor, obs, first, evaluation=False: (
         agent.network.coefficients(params, obs)[..., m].argmax(-1), actor)
     agent = agent._replace(act=mean_greedy)
-  return run.test_returns(agent, game, params, key, episodes)
+  return run.evaluation_returns(agent, game, params, key, episodes)
 
 
 def main(argv=None) -> int:
@@ -94,7 +94,7 @@ def main(argv=None) -> int:
           f'greedy action changed by a sampled index on {100 * figures["changed"]:.1f}% of states')
     if args.episodes:
       key = jax.random.PRNGKey(1000 + seed)
-      sampled, mean = (test_returns(agent, spec.game, params, key, args.episodes, mean_index)
+      sampled, mean = (evaluation_returns(agent, spec.game, params, key, args.episodes, mean_index)
                        for mean_index in (False, True))
       print(f'seed {seed}: test return over {args.episodes} episodes: {sampled.mean():.2f} under a sampled '
             f'index each, {mean.mean():.2f} under the posterior mean')

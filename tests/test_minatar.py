@@ -217,8 +217,8 @@ def test_the_posterior_mean_policy_plays_the_argmax_of_the_mean_coefficients():
   coefficients = lambda _, obs: jnp.zeros((obs.shape[0], env.num_actions, m + 1)).at[:, 3, m].set(1.0)
   fixed = agent._replace(network=agent.network._replace(coefficients=coefficients))
   key = jax.random.PRNGKey(3)
-  mean = script.test_returns(fixed, 'space_invaders', None, key, 4, mean_index=True)
-  always = lambda a: run.test_returns(
+  mean = script.evaluation_returns(fixed, 'space_invaders', None, key, 4, mean_index=True)
+  always = lambda a: run.evaluation_returns(
       agent._replace(act=lambda _, actor, obs, first, evaluation=False: (jnp.full(obs.shape[0], a), actor)),
       'space_invaders', None, key, 4)
   np.testing.assert_array_equal(mean, always(3))

@@ -139,7 +139,7 @@ def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpo
                        stop_on_interrupt=stop_on_interrupt)
 
 
-def test_returns(agent: Agent, game: str, params, key: jax.Array, episodes: int,
+def evaluation_returns(agent: Agent, game: str, params, key: jax.Array, episodes: int,
                  max_steps: int | None = None) -> np.ndarray:
   """[episodes] returns of `agent`'s test episodes (`jitloop.run_test_episodes`: fresh games, at most
   `max_steps` steps each, by default the game's own limit) with network parameters `params`."""
@@ -151,7 +151,7 @@ def test_returns(agent: Agent, game: str, params, key: jax.Array, episodes: int,
 
 def random_returns(game: str, episodes: int, seed: int = 0, max_steps: int | None = None) -> np.ndarray:
   """[episodes] returns of the uniform random policy, the baseline of the results table: the test
-  episodes of a run (`test_returns`) with each action drawn uniformly from the actor's key."""
+  episodes of a run (`evaluation_returns`) with each action drawn uniformly from the actor's key."""
   env, _ = minatar.make(game)
   agent = jitloop.make_agent_for(make_config('dqn', 'minatar'), env)  # its network is never applied
 
@@ -159,4 +159,4 @@ def random_returns(game: str, episodes: int, seed: int = 0, max_steps: int | Non
     key, k = jax.random.split(actor.key)
     return jax.random.randint(k, (episodes,), 0, env.num_actions), actor._replace(key=key)
 
-  return test_returns(agent._replace(act=uniform), game, None, jax.random.PRNGKey(seed), episodes, max_steps)
+  return evaluation_returns(agent._replace(act=uniform), game, None, jax.random.PRNGKey(seed), episodes, max_steps)
