@@ -1,6 +1,7 @@
 """How much a MinAtar run's sampled index changes its policy, per seed, on states drawn from its replay:
 
-- the posterior mean's action gap (top two of Q averaged over ξ, which is C[..., M] since E[ξ̂] = 0);
+- the posterior mean's action gap (top two of Q averaged over ξ: E[ξ̂]ᵀC[..., :M] + C[..., M], where
+  E[ξ̂] is 0 for the sphere and Gaussian laws and 1/M per member for one-hot ones, Ensemble+'s);
 - the spread of Q over ξ (standard deviation over 200 draws, averaged over actions);
 - how often the greedy action under a sampled ξ differs from the posterior mean's;
 - with --episodes N, the return of N test episodes under a sampled index each (the run's own evaluation,
@@ -43,13 +44,24 @@ def load_run(folder: str):
   return config, spec, agent, trees['states'], int(trees['result'].steps[-1])
 
 
+def index_mean(config: Config) -> jax.Array:
+  """E[ξ̂], the mean network index: 0 for the symmetric laws, the uniform mixture of members for one-hot."""
+  m = config.index_dim
+  return jnp.full(m, 1.0 / m) if config.index_dist == 'one_hot' else jnp.zeros(m)
+
+
+def mean_q(agent, params, obs: jax.Array) -> jax.Array:
+  """[B, A] Q averaged over ξ: affine in ξ̂, so Q at E[ξ̂]."""
+  return hypermodel.affine(index_mean(agent.config), agent.network.coefficients(params, obs))
+
+
 def spread(agent, params, obs: jax.Array, key: jax.Array, draws: int = 200) -> dict[str, float]:
   """The three figures above for one seed's `params` on observations obs[B, ...]."""
-  network, m = agent.network, agent.config.index_dim
+  network = agent.network
   coefficients = network.coefficients(params, obs)                      # [B, A, M + 1]
   xi = network.index.network_input(network.index.sample(key, (draws,)))  # [draws, M]
   q = hypermodel.affine(xi[:, None, None], coefficients[None])          # [draws, B, A]
-  mean = coefficients[..., m]
+  mean = hypermodel.affine(index_mean(agent.config), coefficients)     # [B, A]
   top = jnp.sort(mean, axis=-1)
   return dict(gap=float(jnp.median(top[:, -1] - top[:, -2])), spread=float(jnp.median(q.std(0).mean(-1))),
               changed=float((q.argmax(-1) != mean.argmax(-1)[None]).mean()))
@@ -57,12 +69,10 @@ def spread(agent, params, obs: jax.Array, key: jax.Array, draws: int = 200) -> d
 
 def evaluation_returns(agent, game: str, params, key: jax.Array, episodes: int, mean_index: bool) -> np.ndarray:
   """[episodes] returns of test episodes of `game` (`run.evaluation_returns`), each under a sampled index,
-  or all under the posterior mean's greedy policy: argmax_a C[a, M], the Q averaged over ξ. The same
+  or all under the posterior mean's greedy policy: the argmax of Q averaged over ξ (`mean_q`). The same
   `key` gives both the same games' draws."""
   if mean_index:
-    m = agent.config.index_dim
-    mean_greedy = lambda params, actor, obs, first, evaluation=False: (
-        agent.network.coefficients(params, obs)[..., m].argmax(-1), actor)
+    mean_greedy = lambda params, actor, obs, first, evaluation=False: (mean_q(agent, params, obs).argmax(-1), actor)
     agent = agent._replace(act=mean_greedy)
   return run.evaluation_returns(agent, game, params, key, episodes)
 
@@ -80,9 +90,6 @@ def main(argv=None) -> int:
     parser.error(str(error))
   if config.index_dim == 0:
     parser.error(f'{args.folder} has no index (index_dim 0: DQN); nothing to measure.')
-  if config.index_dist not in ('sphere', 'gaussian'):  # the posterior mean below is C[..., M]: E[ξ̂] = 0
-    parser.error(f"{args.folder} draws its index from {config.index_dist!r} (E[ξ] is not 0, so Q averaged over "
-                 "ξ is not C[..., M]); this script reads 'sphere' and 'gaussian' runs only.")
   print(f'{args.folder}: {spec.game}, {steps:,} steps; medians over {args.states:,} replay states per seed')
   rng = np.random.default_rng(0)
   for i, seed in enumerate(spec.seeds):
