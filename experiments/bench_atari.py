@@ -36,16 +36,16 @@ def bench(game: str, num_envs: int, ratio: float, iters: int, mode: str, num_thr
   fill = -(-warmup // num_envs) + max(4, int(np.ceil(4 / max(ratio * num_envs, 1e-9))))
   handle = env.xla()[0] if mode == 'xla' else None
   if mode == 'host':
-    state, obs, first = runner.run_host(env, state, obs, first, fill, {})
+    state, obs, first, _ = runner.run_host(env, state, obs, first, fill, {})
   else:
-    handle, state, obs, first = runner.run_xla(env, handle, state, obs, first, fill, {})
+    handle, state, obs, first, _ = runner.run_xla(env, handle, state, obs, first, fill, {})
   updates0 = int(state.updates)
   timer = {'sync': True}
   t0 = time.perf_counter()
   if mode == 'host':
-    state, obs, first = runner.run_host(env, state, obs, first, iters, timer)
+    state, obs, first, _ = runner.run_host(env, state, obs, first, iters, timer)
   else:
-    handle, state, obs, first = runner.run_xla(env, handle, state, obs, first, iters, timer)
+    handle, state, obs, first, _ = runner.run_xla(env, handle, state, obs, first, iters, timer)
   jax.block_until_ready(state.env_steps)
   wall = time.perf_counter() - t0
   env.close()

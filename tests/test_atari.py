@@ -378,6 +378,18 @@ def test_xla_env_mode_matches_host(tmp_path):
       np.testing.assert_allclose(float(row_h[k]), float(row_x[k]), rtol=1e-4, err_msg=k)
 
 
+@pytest.mark.slow  # the GPU runbook's first command (gpu_checks.sh): it must run there at the first try
+@pytest.mark.parametrize('mode', ['host', 'xla'])
+def test_the_atari_benchmark_runs_and_counts_its_updates(mode, capsys):
+  import json
+
+  import experiment_scripts
+  bench = experiment_scripts.load('bench_atari')
+  assert bench.main(['--game', 'Pong', '--ratios', '0.5', '--num-envs', '2', '--iters', '3', '--mode', mode]) == 0
+  row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+  assert row['steps'] == 6 and row['updates'] == 3 and row['mode'] == mode and row['steps_per_s'] > 0
+
+
 def test_cli_unknown_game_lists_valid_names(capsys):
   import importlib.util, pathlib
   path = pathlib.Path(__file__).parent.parent / 'experiments' / 'atari.py'
