@@ -122,12 +122,11 @@ def restore_rows(saved: Any, fresh: Any, names: Iterable[str], rows: int, axis: 
   (the fresh buffer's zeros beyond the first `rows` rows). A saved field of another shape, beyond its
   `rows` rows along `axis`, is refused (padding would broadcast it or fail with a bare shape error)."""
   for name in names:
-    want = list(jnp.shape(getattr(fresh, name)))
-    want[axis] = rows
-    if list(jnp.shape(getattr(saved, name))) != want or rows > jnp.shape(getattr(fresh, name))[axis]:
-      raise CheckpointError(f'the checkpoint holds a replay of another size ({name}: '
-                            f'{tuple(jnp.shape(getattr(saved, name)))}, this run expects {tuple(want)} with at most '
-                            f'{jnp.shape(getattr(fresh, name))[axis]} rows); use another --out or --fresh.')
+    have, full = tuple(jnp.shape(getattr(saved, name))), tuple(jnp.shape(getattr(fresh, name)))
+    want = full[:axis] + (rows,) + full[axis + 1:]
+    if have != want or rows > full[axis]:
+      raise CheckpointError(f'the checkpoint holds a replay of another size ({name}: {have}, this run expects '
+                            f'{want} with at most {full[axis]} rows); use another --out or --fresh.')
   where = (slice(None),) * axis + (slice(0, rows),)
   return saved._replace(**{name: jnp.asarray(getattr(fresh, name)).at[where].set(getattr(saved, name))
                            for name in names})
