@@ -101,9 +101,10 @@ def speed(args, budgets, out: str) -> None:
   for round_, g in frame.groupby('round'):
     python, jax = (float(g[g.engine == e].steps_per_s.iloc[0]) for e in ('python', 'jax'))
     ratios.append(jax / python)
-    print(f'| {round_} | {python:,.0f} | {jax:,.0f} | {jax / python:.1f}x |')
+    # three significant figures: a short, compile-dominated round can be well under 0.1x
+    print(f'| {round_} | {python:,.0f} | {jax:,.0f} | {jax / python:.3g}x |')
   later = ratios[1:] or ratios
-  print(f'\nratio after the first round (compiled): {min(later):.1f}-{max(later):.1f}x')
+  print(f'\nratio after the first round (compiled): {min(later):.3g}-{max(later):.3g}x')
 
 
 def main(argv=None) -> int:
