@@ -97,8 +97,11 @@ def test_labelled_folder_reads_label_then_folder(tmp_path):
     ('minatar.py', ['--game', 'breakout', '--steps', '1000', '--out']),
     ('atari.py', ['--game', 'pong', '--out'])])
 def test_ctrl_c_while_the_entry_point_imports_ends_it_quietly(tmp_path, script, args):
-  """Ctrl-C half a second in, while JAX loads: the process ends at once by the signal, as a shell expects,
-  with no traceback and nothing written (the handlers that save and explain come in with `main`)."""
+  """Ctrl-C while JAX loads: the process ends at once by the signal, as a shell expects, with no
+  traceback and nothing written (the handlers that save and explain come in with `main`). The signal
+  goes in the import window, found from the process's caught-signal mask rather than a fixed delay
+  (which a fast machine's imports could outrun): Python's own SIGINT handler appears at start-up, the
+  script's first lines put back the default, and `main` catches it again."""
   import os
   import signal
   import subprocess
@@ -108,7 +111,17 @@ def test_ctrl_c_while_the_entry_point_imports_ends_it_quietly(tmp_path, script, 
   out = tmp_path / 'run'
   proc = subprocess.Popen([sys.executable, path, *args, str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           text=True)
-  time.sleep(0.5)
+
+  def catches_sigint():
+    with open(f'/proc/{proc.pid}/status') as f:
+      mask = next(line.split()[1] for line in f if line.startswith('SigCgt:'))
+    return bool(int(mask, 16) >> (signal.SIGINT - 1) & 1)
+
+  deadline = time.monotonic() + 60
+  for wanted in (True, False):  # Python's handler in place, then the script's default
+    while catches_sigint() != wanted:
+      assert time.monotonic() < deadline and proc.poll() is None, f'no import window seen ({wanted})'
+      time.sleep(0.001)
   proc.send_signal(signal.SIGINT)
   _, err = proc.communicate(timeout=30)
   assert proc.returncode == -signal.SIGINT, err

@@ -253,10 +253,13 @@ def test_drive_records_the_wall_clock_at_each_chunks_end(capsys):
   other jobs on the machine change T from run to run; the dispatch alone takes microseconds)."""
   work = jax.jit(lambda x: jax.lax.fori_loop(0, 40, lambda _, y: jnp.tanh(y @ y), x))
   x = jnp.full((400, 400), 1e-3)
-  jax.block_until_ready(work(x))  # compiled here, so the run below is execution alone
-  begin = time.perf_counter()
-  jax.block_until_ready(work(x))
-  seconds = time.perf_counter() - begin
+  jax.block_until_ready(work(x))  # compiled here, so the runs below are execution alone
+
+  def timed():
+    begin = time.perf_counter()
+    jax.block_until_ready(work(x))
+    return time.perf_counter() - begin
+  seconds = min(timed() for _ in range(3))  # the least disturbed of three
   driver = jitloop.Driver(
       chunk=lambda length, params, states: (states, work(states)), env_params=None, lengths=[1, 1],
       append=lambda record, out, states, steps, wall: record + [wall],
@@ -292,14 +295,20 @@ def test_a_slow_checkpoint_is_written_less_often_and_always_at_the_end(tmp_path,
 
 
 def test_the_custom_environment_example_learns_its_corridor():
-  """experiments/custom_env.py, the README's example of a new JaxEnv: every seed's test episodes reach
-  the corridor's end after 8k steps (a uniform random policy gets there within the 12 steps allowed
-  24% of the time, by hand: the walk's distribution over the 6 cells, step by step), and every seed
-  plays over a thousand episodes on its way."""
+  """experiments/custom_env.py, the README's example of a new JaxEnv, learns: over the last three of
+  8 chunks of 1k steps, the seeds' test episodes reach the corridor's end at least 80% of the time (a
+  uniform random policy gets there within the 12 steps allowed 24% of the time, by hand: the walk's
+  distribution over the 6 cells, step by step; 90 test episodes at 0.24 reach 0.8 with odds below
+  1e-25), every seed gets there in all 10 test episodes of some chunk, and every seed plays over 800
+  episodes (the random walk's 11.2 steps an episode, by the same hand count, give ~715 in 8k steps).
+  Not "every seed at 1.0 after chunk 8": one seed's greedy policy under a sampled index can flip for
+  a chunk (here seed 0 scored 0.0 at 3k), and another CPU's rounding gives another trajectory."""
   import experiment_scripts
   example = experiment_scripts.load('custom_env')
-  *_, (chunk, returns, episodes) = example.train('hyperagent', chunks=8)
-  assert chunk == 8 and returns.tolist() == [1.0, 1.0, 1.0] and (episodes > 1000).all()
+  rows = list(example.train('hyperagent', chunks=8))
+  returns = np.stack([r for _, r, _ in rows])  # (chunk, seed)
+  assert [c for c, *_ in rows] == list(range(1, 9))
+  assert returns[-3:].mean() >= 0.8 and (returns.max(axis=0) == 1.0).all() and (rows[-1][2] > 800).all()
 
 
 def _avals(tree):
