@@ -23,7 +23,9 @@ for s in ${EXPERIMENTS:-bandit catch bandit_noise bandit_scale catch_noise catch
     memory_size umbrella_distract memory_len umbrella_length deep_sea_stochastic cartpole cartpole_swingup \
     mountain_car cartpole_noise cartpole_scale mountain_car_noise mountain_car_scale}; do
   echo "=== $s $(date +%T)"
+  # Without a terminal bsuite_run prints a line per finished id and, for a long group, one every 10 min
+  # (episodes so far): passed on as they come, so the log shows where a sweep is.
   PYTHONPATH=$CODE/src $PY experiments/bsuite_run.py --sweep $s --agent $AGENT --results $OUT < /dev/null 2>&1 \
-    | grep -v "it/s\|ep/s\|s/it" | tail -2
+    | grep --line-buffered -v "it/s\|ep/s\|s/it"
 done
 echo "SWEEP-DONE $(date +%T)"
