@@ -2,7 +2,8 @@
 
 - the posterior mean's action gap (top two of Q averaged over ξ: E[ξ̂]ᵀC[..., :M] + C[..., M], where
   E[ξ̂] is 0 for the sphere and Gaussian laws and 1/M per member for one-hot ones, Ensemble+'s);
-- the spread of Q over ξ (standard deviation over 200 draws, averaged over actions);
+- the spread of Q over ξ (standard deviation over 200 draws, averaged over actions), and that of each
+  of its two parts alone: the frozen prior's, and the trained network's (Q = trained + prior);
 - how often the greedy action under a sampled ξ differs from the posterior mean's;
 - with --episodes N, the return of N test episodes under a sampled index each (the run's own evaluation,
   SPEC §2.2) beside that of the posterior mean's greedy policy, on the same games.
@@ -22,8 +23,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hyperagent import checkpoint, cli, hypermodel
+from hyperagent import checkpoint, cli, hypermodel, jitloop
 from hyperagent.config import Config
+from hyperagent.minatar import env as minatar
 from hyperagent.minatar import run
 
 
@@ -55,16 +57,28 @@ def mean_q(agent, params, obs: jax.Array) -> jax.Array:
   return hypermodel.affine(index_mean(agent.config), agent.network.coefficients(params, obs))
 
 
-def spread(agent, params, obs: jax.Array, key: jax.Array, draws: int = 200) -> dict[str, float]:
-  """The three figures above for one seed's `params` on observations obs[B, ...]."""
+def without_prior(config: Config, env):
+  """The agent with its frozen prior left out (prior_scale 0): its network, given the same params, gives
+  the trained part of Q alone (the prior's parameters are there but unread)."""
+  return jitloop.make_agent_for(config.replace(prior_scale=0.0), env)
+
+
+def spread(agent, params, obs: jax.Array, key: jax.Array, draws: int = 200, trained=None) -> dict[str, float]:
+  """The figures above for one seed's `params` on observations obs[B, ...]; with `trained` (the agent
+  `without_prior`), the spread of each part of Q alone too."""
   network = agent.network
   coefficients = network.coefficients(params, obs)                      # [B, A, M + 1]
   xi = network.index.network_input(network.index.sample(key, (draws,)))  # [draws, M]
   q = hypermodel.affine(xi[:, None, None], coefficients[None])          # [draws, B, A]
   mean = hypermodel.affine(index_mean(agent.config), coefficients)     # [B, A]
   top = jnp.sort(mean, axis=-1)
-  return dict(gap=float(jnp.median(top[:, -1] - top[:, -2])), spread=float(jnp.median(q.std(0).mean(-1))),
-              changed=float((q.argmax(-1) != mean.argmax(-1)[None]).mean()))
+  std = lambda q: float(jnp.median(q.std(0).mean(-1)))
+  figures = dict(gap=float(jnp.median(top[:, -1] - top[:, -2])), spread=std(q),
+                 changed=float((q.argmax(-1) != mean.argmax(-1)[None]).mean()))
+  if trained is not None:
+    q_trained = hypermodel.affine(xi[:, None, None], trained.network.coefficients(params, obs)[None])
+    figures.update(trained_spread=std(q_trained), prior_spread=std(q - q_trained))
+  return figures
 
 
 def evaluation_returns(agent, game: str, params, key: jax.Array, episodes: int, mean_index: bool) -> np.ndarray:
@@ -91,13 +105,15 @@ def main(argv=None) -> int:
   if config.index_dim == 0:
     parser.error(f'{args.folder} has no index (index_dim 0: DQN); nothing to measure.')
   print(f'{args.folder}: {spec.game}, {steps:,} steps; medians over {args.states:,} replay states per seed')
+  trained = without_prior(config, minatar.make(spec.game)[0])
   rng = np.random.default_rng(0)
   for i, seed in enumerate(spec.seeds):
     rows = rng.integers(0, int(states.replay.rows[i]), args.states)
     obs = jnp.asarray(np.asarray(states.replay.obs[i])[rows, 0])
     params = jax.tree.map(lambda x: jnp.asarray(x[i]), states.train.params)
-    figures = spread(agent, params, obs, jax.random.PRNGKey(seed))
-    print(f'seed {seed}: action gap {figures["gap"]:.3f}, spread of Q over the index {figures["spread"]:.4f}, '
+    figures = spread(agent, params, obs, jax.random.PRNGKey(seed), trained=trained)
+    print(f'seed {seed}: action gap {figures["gap"]:.3f}, spread of Q over the index {figures["spread"]:.4f} '
+          f'(the prior alone {figures["prior_spread"]:.4f}, the trained part alone {figures["trained_spread"]:.4f}), '
           f'greedy action changed by a sampled index on {100 * figures["changed"]:.1f}% of states')
     if args.episodes:
       key = jax.random.PRNGKey(1000 + seed)

@@ -2,6 +2,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from hyperagent import acting, hypermodel, replay
 from hyperagent.agent import make_agent
@@ -153,6 +154,26 @@ def test_replay_sampling_follows_env_columns_and_episode_ends():
       expected = 10.0 + t if t % 2 else 10.0 + t + 0.5 * (11.0 + t)
       np.testing.assert_allclose(ret, expected)
       assert disc == 0.0 and nxt == (101 + t if t % 2 else 102 + t)
+
+
+def test_a_replay_that_never_wrapped_grows_to_the_buffer_a_larger_one_would_be():
+  """6 steps into a buffer of 6, grown to 10, then 2 more steps: every field and the next row equal a
+  buffer of 10 that took the same 8 steps. A buffer that overwrote rows (7 steps into 6) is refused,
+  as is a smaller capacity."""
+  def fill(state, steps):
+    for t in steps:
+      state = replay.add(state, jnp.array([t]), jnp.array([t % 2]), jnp.array([float(t)]), jnp.array([t == 3]),
+                         jnp.array([False]), jnp.array([t + 1]), jnp.full((1, 2), float(t)))
+    return state
+  empty = lambda capacity: replay.init(capacity=capacity, num_envs=1, obs_example=jnp.zeros((), jnp.int32), index_dim=2)
+  grown = fill(replay.grow(fill(empty(6), range(6)), 10), range(6, 8))
+  straight = fill(empty(10), range(8))
+  for name, a, b in zip(replay.ReplayState._fields, grown, straight):
+    np.testing.assert_array_equal(a, b, err_msg=name)
+  with pytest.raises(ValueError, match='never overwrote'):
+    replay.grow(fill(empty(6), range(7)), 10)
+  with pytest.raises(ValueError, match='larger capacity'):
+    replay.grow(fill(empty(6), range(3)), 4)
 
 
 def test_perturbation_is_the_papers_law_under_the_given_key():

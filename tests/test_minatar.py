@@ -155,10 +155,12 @@ def test_make_minatar_script_writes_a_run_folder_and_a_rerun_returns_it(tmp_path
   assert 'breakout' in capsys.readouterr().err
 
 
-def test_a_finished_run_extends_to_more_steps_as_if_run_in_one_go(tmp_path):
+@pytest.mark.parametrize('replay_capacity', [64, 256])
+def test_a_finished_run_extends_to_more_steps_as_if_run_in_one_go(tmp_path, replay_capacity):
   """200 steps into a checkpoint, then the same run asked for 300: the record of 300 steps run at once.
-  Fewer steps, or another evaluation period, are another run and refused."""
-  config = make_config('hyperagent', 'minatar', **SMALL, replay_capacity=64)
+  Fewer steps, or another evaluation period, are another run and refused. With a replay of 256 the
+  200-step run keeps 200 rows (all it can fill), and the extension grows them to the 300-step run's 256."""
+  config = make_config('hyperagent', 'minatar', **SMALL, replay_capacity=replay_capacity)
   spec = lambda steps, every=100: run.RunSpec(game='breakout', steps=steps, seeds=(0, 1), eval_every=every,
                                               eval_episodes=2, eval_steps=30)
   path = str(tmp_path / 'checkpoint.npz')
@@ -210,6 +212,32 @@ def test_index_spread_averages_q_over_the_index_law(agent_name):
   members = jax.vmap(lambda x: jnp.stack([agent.network.apply(params, o, x) for o in obs]))(xi)  # [draws, B, A]
   tolerance = 0.05 * float(members.std()) if agent_name == 'hyperagent' else 1e-5
   np.testing.assert_allclose(script.mean_q(agent, params, obs), members.mean(0), atol=tolerance)
+
+
+@pytest.mark.parametrize('agent_name', ['ensemble', 'hyperagent'])
+def test_index_spread_splits_q_into_the_prior_and_the_trained_part(agent_name):
+  """Q minus the trained part (the network read without its prior) is the prior's part: equal, index by
+  index, to what a network built with posterior_scale 0 (the prior alone) gives from the same params,
+  and so is its spread over the same draws. Checked after a few updates, so both parts are nonzero."""
+  import experiment_scripts
+  script = experiment_scripts.load('minatar_index_spread')
+  config = make_config(agent_name, 'minatar', **SMALL)
+  env, _ = minatar.make('breakout')
+  agent = jitloop.make_agent_for(config, env)
+  params = agent.init(jax.random.PRNGKey(0)).params
+  params = jax.tree.map(lambda x: x + 0.01 * jnp.sign(x), params)  # away from init: the trained part moves
+  obs = jax.random.bernoulli(jax.random.PRNGKey(1), 0.3, (4,) + env.observation_shape)
+  trained = script.without_prior(config, env)
+  prior_only = jitloop.make_agent_for(config.replace(posterior_scale=0.0), env)
+  for xi in jnp.eye(config.index_dim)[:3]:
+    q, q_trained, q_prior = (jnp.stack([a.network.apply(params, o, xi) for o in obs]) for a in (agent, trained, prior_only))
+    assert float(jnp.abs(q_prior).max()) > 1e-4 and float(jnp.abs(q_trained).max()) > 1e-4
+    np.testing.assert_allclose(q - q_trained, q_prior, atol=1e-6)
+  key = jax.random.PRNGKey(2)
+  figures = script.spread(agent, params, obs, key, trained=trained)
+  assert figures['prior_spread'] == pytest.approx(script.spread(prior_only, params, obs, key)['spread'], rel=1e-4)
+  assert figures['trained_spread'] == pytest.approx(script.spread(trained, params, obs, key)['spread'], rel=1e-4)
+  assert figures['spread'] <= figures['prior_spread'] + figures['trained_spread'] + 1e-6
 
 
 def test_the_posterior_mean_policy_plays_the_argmax_of_the_mean_coefficients():

@@ -13,6 +13,7 @@ from typing import NamedTuple
 import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 class Batch(NamedTuple):
@@ -42,6 +43,26 @@ def capacity(wanted: int, most_steps: int | None = None) -> int:
   """`wanted` (config.replay_capacity), or the most transitions a run can store when that is fewer:
   a FIFO that never wraps behaves the same at any larger capacity. `most_steps` None: unbounded."""
   return wanted if most_steps is None else min(wanted, most_steps)
+
+
+def grow(state: ReplayState, capacity: int, axis: int = 0) -> ReplayState:
+  """The buffer at a larger `capacity` (its C axis at `axis`: 1 for runs stacked on a leading axis), as a
+  buffer of that size from the start would hold the same rows. Exact only for a buffer that never
+  overwrote a row, which `capacity(wanted, most_steps)` guarantees a run's buffer (it holds every step):
+  a finished run extended to more steps. One that wrapped (its next row is not rows % C) is refused."""
+  old = state.action.shape[axis]
+  rows, position = np.asarray(state.rows), np.asarray(state.position)
+  if capacity < old or np.any(position != rows % old):
+    raise ValueError(f'a replay of {old} rows grows only to a larger capacity (not {capacity}), and only if it '
+                     f'never overwrote a row (next row {position.tolist()}, rows {rows.tolist()}).')
+
+  def pad(x):
+    widths = [(0, 0)] * x.ndim
+    widths[axis] = (0, capacity - old)
+    return jnp.pad(x, widths)
+  return state._replace(**{name: pad(getattr(state, name)) for name in
+                           ('obs', 'action', 'reward', 'terminated', 'truncated', 'next_obs', 'perturbation')},
+                        position=jnp.array(state.rows))  # a copy: the loop donates both buffers
 
 
 def transition_bytes(obs_shape, one_hot_input: bool, index_dim: int) -> int:

@@ -8,6 +8,7 @@ Seeds are vmapped in one jitted loop (`jitloop.py`); a chunk is `eval_every` age
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import NamedTuple
 
 import jax
@@ -111,6 +112,14 @@ def run_meta(config: Config, spec: RunSpec) -> dict:
   return dict(config=config.to_dict(), spec=dataclasses.asdict(spec))
 
 
+def _saved_steps(path: str | None) -> int | None:
+  """The steps of the run saved at `path`, None without one (or if it is not a MinAtar run's)."""
+  if not path or not os.path.exists(path):
+    return None
+  steps = checkpoint.load_meta(path).get('run', {}).get('spec', {}).get('steps')
+  return steps if isinstance(steps, int) else None
+
+
 def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpoint_path: str | None = None,
                 checkpoint_every_s: float = 300.0, stop_on_interrupt: bool = False,
                 announce: bool = False) -> Result:
@@ -121,6 +130,10 @@ def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpo
   (where) or is finished, once its checkpoint matches."""
   env, env_params, agent, states = initial_states(config, spec)
   seeds = len(spec.seeds)
+  saved_steps = _saved_steps(checkpoint_path)
+  template = states
+  if saved_steps is not None and saved_steps < spec.steps:  # an extension: read at the saved run's shapes
+    template = initial_states(config, dataclasses.replace(spec, steps=saved_steps))[3]
   driver = jitloop.Driver(
       chunk=jitloop.make_chunk_fn(config, env, spec.loop), env_params=env_params,
       lengths=jitloop.chunk_lengths(spec.steps, spec.eval_every), append=_append,
@@ -128,7 +141,10 @@ def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpo
       finished=lambda result: False, position=lambda steps: f'step {steps:,} of {spec.steps:,}',
       checkpoint_path=checkpoint_path, checkpoint_every_s=checkpoint_every_s,
       run_meta=run_meta(config, spec), may_grow=MAY_GROW)
-  states, result, done, wall_before = jitloop.resume(driver, states, empty_result(seeds), announce)
+  states, result, done, wall_before = jitloop.resume(driver, template, empty_result(seeds), announce)
+  capacity = replay.capacity(config.replay_capacity, spec.steps)
+  if states.replay.action.shape[1] < capacity:  # a run shorter than the replay, extended: it never wrapped
+    states = states._replace(replay=replay.grow(states.replay, capacity, axis=1))
   ends = np.cumsum(driver.lengths)[:done]
   if not np.array_equal(result.steps, ends):  # an extended run continues the same chunks
     raise checkpoint.CheckpointError(
