@@ -39,7 +39,10 @@ def load_run(folder: str):
   with open(paths[0]) as f:
     saved = json.load(f)
   config = Config.from_dict(saved['config'])
-  spec = cli.from_record(run.RunSpec, saved['spec'])
+  # the checkpoint's own spec: a run being extended has config.json's new steps and its buffer still
+  # at the old run's size
+  saved_spec = checkpoint.load_meta(paths[1]).get('run', {}).get('spec', saved['spec'])
+  spec = cli.from_record(run.RunSpec, saved_spec)
   _, _, agent, template = run.initial_states(config, spec)
   _, trees = checkpoint.load(paths[1], dict(states=template, result=run.empty_result(len(spec.seeds))),
                              exact_shapes=('states',))
