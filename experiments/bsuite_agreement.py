@@ -83,6 +83,12 @@ def agreement(args, budgets, out: str) -> None:
           f"{g.steps.sum() / g.seconds.sum():,.0f} |")
 
 
+def _ratio(r: float) -> str:
+  """'2.7x', '0.0123x' (a short, compile-dominated round can be far below 0.1x: one decimal would print
+  0.0x), '1,234x'."""
+  return f'{r:,.0f}x' if r >= 100 else f'{r:.3g}x'
+
+
 def speed(args, budgets, out: str) -> None:
   rows = []
   for round_ in range(args.rounds):
@@ -101,10 +107,9 @@ def speed(args, budgets, out: str) -> None:
   for round_, g in frame.groupby('round'):
     python, jax = (float(g[g.engine == e].steps_per_s.iloc[0]) for e in ('python', 'jax'))
     ratios.append(jax / python)
-    # three significant figures: a short, compile-dominated round can be well under 0.1x
-    print(f'| {round_} | {python:,.0f} | {jax:,.0f} | {jax / python:.3g}x |')
+    print(f'| {round_} | {python:,.0f} | {jax:,.0f} | {_ratio(jax / python)} |')
   later = ratios[1:] or ratios
-  print(f'\nratio after the first round (compiled): {min(later):.3g}-{max(later):.3g}x')
+  print(f'\nratio after the first round (compiled): {_ratio(min(later))[:-1]}-{_ratio(max(later))}')
 
 
 def main(argv=None) -> int:

@@ -158,8 +158,8 @@ def test_replay_sampling_follows_env_columns_and_episode_ends():
 
 def test_a_replay_that_never_wrapped_grows_to_the_buffer_a_larger_one_would_be():
   """6 steps into a buffer of 6, grown to 10, then 2 more steps: every field and the next row equal a
-  buffer of 10 that took the same 8 steps. A buffer that overwrote rows (7 steps into 6) is refused,
-  as is a smaller capacity."""
+  buffer of 10 that took the same 8 steps; grown to its own size, a full buffer is unchanged. A buffer
+  that overwrote rows (7 steps into 6) is refused, as is a smaller capacity."""
   def fill(state, steps):
     for t in steps:
       state = replay.add(state, jnp.array([t]), jnp.array([t % 2]), jnp.array([float(t)]), jnp.array([t == 3]),
@@ -170,9 +170,12 @@ def test_a_replay_that_never_wrapped_grows_to_the_buffer_a_larger_one_would_be()
   straight = fill(empty(10), range(8))
   for name, a, b in zip(replay.ReplayState._fields, grown, straight):
     np.testing.assert_array_equal(a, b, err_msg=name)
+  full = fill(empty(6), range(6))
+  for a, b in zip(replay.grow(full, 6), full):
+    np.testing.assert_array_equal(a, b)
   with pytest.raises(ValueError, match='never overwrote'):
     replay.grow(fill(empty(6), range(7)), 10)
-  with pytest.raises(ValueError, match='larger capacity'):
+  with pytest.raises(ValueError, match='not 4'):
     replay.grow(fill(empty(6), range(3)), 4)
 
 

@@ -378,7 +378,7 @@ def test_agreement_script_runs_both_engines(tmp_path, capsys):
   python_sps, jax_sps, ratio = row.strip('| ').split(' | ')[1:]
   # steps/s are printed rounded (a few, on 5 one-step episodes with compiling); the ratio, from the
   # unrounded rates, is positive
-  assert float(python_sps.replace(',', '')) >= 0 <= float(jax_sps.replace(',', '')) and float(ratio.rstrip('x')) > 0
+  assert float(python_sps.replace(',', '')) >= 0 <= float(jax_sps.replace(',', '')) and float(ratio.rstrip('x').replace(',', '')) > 0
 
 
 def test_agreement_script_rejects_bad_ids_and_budgets():

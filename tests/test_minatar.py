@@ -164,10 +164,11 @@ def test_a_finished_run_extends_to_more_steps_as_if_run_in_one_go(tmp_path, repl
   spec = lambda steps, every=100: run.RunSpec(game='breakout', steps=steps, seeds=(0, 1), eval_every=every,
                                               eval_episodes=2, eval_steps=30)
   path = str(tmp_path / 'checkpoint.npz')
-  run.train_seeds(config, spec(200), progress=False, checkpoint_path=path)
+  first = run.train_seeds(config, spec(200), progress=False, checkpoint_path=path)
   extended = run.train_seeds(config, spec(300), progress=False, checkpoint_path=path)
   straight = run.train_seeds(config, spec(300), progress=False)
   assert extended.steps.tolist() == straight.steps.tolist() == [100, 200, 300]
+  np.testing.assert_array_equal(extended.wall_s[:2], first.wall_s)  # resumed, not played again
   for field in ('train_return', 'episodes', 'eval_return', 'td_loss'):
     np.testing.assert_array_equal(getattr(extended, field), getattr(straight, field))
   for shorter_or_other in (spec(200), spec(400, every=50)):
@@ -237,7 +238,6 @@ def test_index_spread_splits_q_into_the_prior_and_the_trained_part(agent_name):
   figures = script.spread(agent, params, obs, key, trained=trained)
   assert figures['prior_spread'] == pytest.approx(script.spread(prior_only, params, obs, key)['spread'], rel=1e-4)
   assert figures['trained_spread'] == pytest.approx(script.spread(trained, params, obs, key)['spread'], rel=1e-4)
-  assert figures['spread'] <= figures['prior_spread'] + figures['trained_spread'] + 1e-6
 
 
 def test_the_posterior_mean_policy_plays_the_argmax_of_the_mean_coefficients():

@@ -46,15 +46,17 @@ def capacity(wanted: int, most_steps: int | None = None) -> int:
 
 
 def grow(state: ReplayState, capacity: int, axis: int = 0) -> ReplayState:
-  """The buffer at a larger `capacity` (its C axis at `axis`: 1 for runs stacked on a leading axis), as a
-  buffer of that size from the start would hold the same rows. Exact only for a buffer that never
-  overwrote a row, which `capacity(wanted, most_steps)` guarantees a run's buffer (it holds every step):
-  a finished run extended to more steps. One that wrapped (its next row is not rows % C) is refused."""
+  """The buffer at a `capacity` at least its own (its C axis at `axis`: 1 for runs stacked on a leading
+  axis), as a buffer of that size from the start would hold the same rows. Exact only for a buffer that
+  never overwrote a row, which the caller must know: `capacity(wanted, most_steps)` guarantees it for a
+  run's buffer (it holds every step), so a finished run extended to more steps may grow. A buffer whose
+  next row is not rows % C has wrapped and is refused; one written exactly k·C times cannot be told
+  from one written once."""
   old = state.action.shape[axis]
   rows, position = np.asarray(state.rows), np.asarray(state.position)
   if capacity < old or np.any(position != rows % old):
-    raise ValueError(f'a replay of {old} rows grows only to a larger capacity (not {capacity}), and only if it '
-                     f'never overwrote a row (next row {position.tolist()}, rows {rows.tolist()}).')
+    raise ValueError(f'a replay of {old} rows grows only to a capacity at least its own (not {capacity}), and '
+                     f'only if it never overwrote a row (next row {position.tolist()}, rows {rows.tolist()}).')
 
   def pad(x):
     widths = [(0, 0)] * x.ndim
@@ -62,7 +64,7 @@ def grow(state: ReplayState, capacity: int, axis: int = 0) -> ReplayState:
     return jnp.pad(x, widths)
   return state._replace(**{name: pad(getattr(state, name)) for name in
                            ('obs', 'action', 'reward', 'terminated', 'truncated', 'next_obs', 'perturbation')},
-                        position=jnp.array(state.rows))  # a copy: the loop donates both buffers
+                        position=state.rows % capacity)  # a new buffer: the loop donates both
 
 
 def transition_bytes(obs_shape, one_hot_input: bool, index_dim: int) -> int:

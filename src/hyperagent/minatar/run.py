@@ -113,7 +113,8 @@ def run_meta(config: Config, spec: RunSpec) -> dict:
 
 
 def _saved_steps(path: str | None) -> int | None:
-  """The steps of the run saved at `path`, None without one (or if it is not a MinAtar run's)."""
+  """The steps of the run saved at `path` (its meta's spec), None without one or without that field; a
+  checkpoint of another run is refused afterwards, by `jitloop.resume`."""
   if not path or not os.path.exists(path):
     return None
   steps = checkpoint.load_meta(path).get('run', {}).get('spec', {}).get('steps')
