@@ -153,6 +153,12 @@ def _run_jax(todo, episodes, results, agent, settings, run, workers, finished) -
       episode_bar.set_description(label)
       try:
         with _held(results, group.ids):
+          if all(bsuite_sweep.is_finished(results, i, episodes[i]) for i in group.ids):
+            # another process played the group after this one made its list, and let go of it
+            tqdm.write(f'{label}: finished by another process; left to it')
+            episode_bar.update(sum(episodes[i] for i in group.ids))
+            id_bar.update(len(group.ids))
+            continue
           summaries = engine.run_group(group, config, episodes, run.seed, results,
                                        checkpoint_every_s=run.checkpoint_every,
                                        on_chunk=_counted(episode_bar, label, sum(episodes[i] for i in group.ids)),

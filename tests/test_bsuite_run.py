@@ -250,6 +250,23 @@ def test_two_sweeps_into_one_folder_share_its_ids(tmp_path, capsys):
   assert not os.path.exists(bsuite_csv.bsuite_csv_path(str(results), 'catch/0'))
 
 
+def test_a_group_another_sweep_finished_after_this_one_made_its_list_is_not_played_again(tmp_path, capsys,
+                                                                                       monkeypatch):
+  """Two sweeps list the same unfinished ids; one plays a group and lets go of its locks before the
+  other reaches it. The other must not play it again (session 34's two sweeps each played some
+  mountain_car groups twice): here the list is made before bandit/0 is finished, by a plan that
+  ignores the CSVs."""
+  from hyperagent import checkpoint
+  results = tmp_path / 'ha'
+  assert _run_cli(results, 'bandit/0') == 0
+  capsys.readouterr()
+  before = (results / 'runs.jsonl').read_text()
+  monkeypatch.setattr(bsuite_sweep, 'plan', lambda ids, *args: (list(ids), []))
+  assert _run_cli(results, 'bandit/0') == checkpoint.BUSY_EXIT
+  assert 'bandit/0: finished by another process; left to it' in capsys.readouterr().out
+  assert (results / 'runs.jsonl').read_text() == before
+
+
 # The jax variant compiles three group shapes (2, 1 and 18 ids: ~2 min on the CI machine); which ids to
 # skip and which to restart is engine-independent (bsuite_sweep.plan), and the jax engine's resume is
 # in the default suite through test_ctrl_c_saves_the_jax_engines_group_and_the_same_command_resumes_it.
