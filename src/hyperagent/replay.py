@@ -62,8 +62,8 @@ def grow(state: ReplayState, capacity: int, axis: int = 0) -> ReplayState:
     widths = [(0, 0)] * x.ndim
     widths[axis] = (0, capacity - old)
     return jnp.pad(x, widths)
-  return state._replace(**{name: pad(getattr(state, name)) for name in
-                           ('obs', 'action', 'reward', 'terminated', 'truncated', 'next_obs', 'perturbation')},
+  buffers = [name for name in ReplayState._fields if name not in ('position', 'rows')]  # every [.., C, ..] field
+  return state._replace(**{name: pad(getattr(state, name)) for name in buffers},
                         position=state.rows % capacity)  # a new buffer: the loop donates both
 
 
