@@ -103,6 +103,25 @@ def _rollout(params, key, num_steps, policy):
   return state, outputs
 
 
+@pytest.mark.parametrize('deterministic', [True, False])
+def test_reachable_positions_are_the_cells_bsuite_visits(deterministic):
+  """The cells the network keeps rows for (column <= row) are exactly those bsuite's own DeepSea
+  shows in random play: every one of them, and no other."""
+  size = 6
+  ref = bsuite_deep_sea.DeepSea(size, deterministic=deterministic, mapping_seed=3, seed=3)
+  rng = np.random.RandomState(0)
+  seen = set()
+  timestep = ref.reset()
+  for _ in range(4_000 * size):
+    if not timestep.last():
+      seen.add(int(np.flatnonzero(timestep.observation)[0]))
+    timestep = ref.step(int(rng.randint(2)))  # after the last step this is the auto-reset
+  reachable = deep_sea.reachable_positions(size)
+  assert sorted(seen) == list(reachable)
+  assert len(reachable) == size * (size + 1) // 2
+  assert deep_sea.make_env(size, deterministic).one_hot_cells == reachable
+
+
 @pytest.mark.parametrize('size', [1, 5, 20])
 def test_optimal_policy_returns_099(size):
   params = deep_sea.make_params(size, 0)

@@ -45,6 +45,28 @@ def test_seeded_runs_repeat_and_vmapped_seeds_equal_separate_runs():
   assert both.td_loss[0, 0] > 0  # the warm-up (20 steps) ended inside the first chunk
 
 
+@pytest.mark.parametrize('agent', ['hyperagent', 'ensemble'])
+def test_keeping_only_reachable_rows_changes_no_number_of_a_run(agent, monkeypatch):
+  """DeepSea's env tells the network which cells can be hot; a run that ignores it (the full N²-row
+  input layer, as before) gives the same record: the rows left out never had a gradient and Adam never
+  moved them. Every action, return and evaluation is equal; the logged losses may differ in the last
+  bit (the clipping norm sums over differently shaped arrays)."""
+  import dataclasses
+  config = make_config(agent, 'deepsea', **TINY)
+  spec = tiny_spec(size=6, episodes=30)
+  assert spec.env.one_hot_cells is not None
+  kept = run.train_seeds(config, spec, progress=False)
+  make_env = deep_sea.make_env
+  monkeypatch.setattr(deep_sea, 'make_env', lambda *a, **k: dataclasses.replace(make_env(*a, **k), one_hot_cells=None))
+  assert spec.env.one_hot_cells is None
+  full = run.train_seeds(config, spec, progress=False)
+  for name, x, y in zip(run.Result._fields, kept, full):
+    if name in ('td_loss', 'q_mean'):
+      np.testing.assert_allclose(x, y, rtol=1e-6, err_msg=name)
+    elif name != 'eval_wall_s':
+      np.testing.assert_array_equal(x, y, err_msg=name)
+
+
 def test_init_all_equals_each_seed_initialised_alone():
   """The one jitted, vmapped init gives every seed the state an eager init from its own key gives."""
   config = make_config('hyperagent', 'deepsea', **TINY)

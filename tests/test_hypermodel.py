@@ -82,6 +82,43 @@ def test_position_input_equals_dense_one_hot_input():
     hypermodel.make_network(config.replace(torso='identity'), (n, n), 2, one_hot_input=True)
 
 
+@pytest.mark.parametrize('agent', ['hyperagent', 'ensemble'])
+def test_a_table_of_the_reachable_cells_only_equals_the_full_table(agent):
+  """With `one_hot_cells` the first layer and the prior table keep the rows of those cells alone,
+  drawn as the full table's: Q and its gradient at every reachable input are the full network's, and
+  an input outside the cells is NaN rather than a silent answer."""
+  from hyperagent.agent import make_agent
+  config = make_config(agent, 'deepsea')
+  n = 6
+  cells = tuple(r * n + c for r in range(n) for c in range(r + 1))
+  full = make_agent(config, (n, n), 2, one_hot_input=True)
+  kept = make_agent(config, (n, n), 2, one_hot_input=True, one_hot_cells=cells)
+  full_params, kept_params = full.network.init(jax.random.key(0)), kept.network.init(jax.random.key(0))
+  rows = np.append(cells, n * n)  # the all-zeros input is the tables' last row
+  member = (lambda p: p) if agent == 'hyperagent' else (lambda p: jax.tree.map(lambda x: x[0], p))
+  for name in ('torso/linear_0', 'prior_torso/linear_0'):
+    np.testing.assert_array_equal(member(kept_params)[name]['w'], member(full_params)[name]['w'][np.array(cells)])
+  np.testing.assert_array_equal(member(kept_params)['prior_table']['coefficients'],
+                                member(full_params)['prior_table']['coefficients'][rows])
+  index = full.network.index.sample(jax.random.key(1), (len(rows), 3))
+  q_full = hypermodel.apply_batch(full.network, full_params, jnp.asarray(rows), index)
+  np.testing.assert_array_equal(hypermodel.apply_batch(kept.network, kept_params, jnp.asarray(rows), index), q_full)
+  assert np.isfinite(q_full).all()
+  grad = lambda agent_, params: jax.grad(lambda t: jnp.sum(hypermodel.apply_batch(
+      agent_.network, hk.data_structures.merge(t, hypermodel.split_params(params)[1]), jnp.asarray(rows), index) ** 2))(
+      hypermodel.split_params(params)[0])
+  g_full, g_kept = grad(full, full_params), grad(kept, kept_params)
+  np.testing.assert_allclose(member(g_kept)['torso/linear_0']['w'],
+                             member(g_full)['torso/linear_0']['w'][np.array(cells)], rtol=1e-6, atol=1e-7)
+  assert not np.any(np.delete(np.asarray(member(g_full)['torso/linear_0']['w']), np.array(cells), axis=0))
+  unreachable = jnp.array([1])  # row 0, column 1
+  assert np.isnan(hypermodel.apply_batch(kept.network, kept_params, unreachable, index[:1])).all()
+  with pytest.raises(ValueError, match='increasing'):
+    make_agent(config, (n, n), 2, one_hot_input=True, one_hot_cells=(3, 1))
+  with pytest.raises(ValueError, match='one_hot_input'):
+    hypermodel.make_network(config, (n, n), 2, one_hot_cells=cells)
+
+
 def test_sphere_index_is_normalised_inside_the_network():
   config = make_config('hyperagent', 'deepsea')
   network = hypermodel.make_network(config, (4,), 2)

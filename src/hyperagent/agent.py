@@ -45,14 +45,15 @@ def make_optimizer(config: Config) -> optax.GradientTransformation:
 
 
 def make_agent(config: Config, obs_shape: Sequence[int], num_actions: int,
-               one_hot_input: bool = False) -> Agent:
+               one_hot_input: bool = False, one_hot_cells: Sequence[int] | None = None) -> Agent:
   """The agent for observations of `obs_shape` (one env, no batch axis) and `num_actions` actions.
 
-  one_hot_input: observations come as int positions of one-hot arrays (see hypermodel.make_network).
+  one_hot_input: observations come as int positions of one-hot arrays, of which only `one_hot_cells`
+    can be hot if given (see hypermodel.make_network).
   """
   if config.model == 'ensemble' and config.ensemble_torso == 'independent':
-    return make_ensemble_agent(config, obs_shape, num_actions, one_hot_input)
-  network = hypermodel.make_network(config, obs_shape, num_actions, one_hot_input)
+    return make_ensemble_agent(config, obs_shape, num_actions, one_hot_input, one_hot_cells)
+  network = hypermodel.make_network(config, obs_shape, num_actions, one_hot_input, one_hot_cells)
   optimizer = make_optimizer(config)
   loss_fn = functools.partial(losses.loss, network, config)
 
@@ -135,7 +136,7 @@ def member_config(config: Config) -> Config:
 
 
 def make_ensemble_agent(config: Config, obs_shape: Sequence[int], num_actions: int,
-                        one_hot_input: bool = False) -> Agent:
+                        one_hot_input: bool = False, one_hot_cells: Sequence[int] | None = None) -> Agent:
   """Ensemble+ as M = config.index_dim independent members, each `make_agent(member_config(config))`.
 
   Every leaf of the TrainState has a leading member axis, and `learn` is the members' own `learn`
@@ -147,7 +148,7 @@ def make_ensemble_agent(config: Config, obs_shape: Sequence[int], num_actions: i
   one member per episode (index_resample_prob = 0).
   """
   members = config.index_dim
-  member = make_agent(member_config(config), obs_shape, num_actions, one_hot_input)
+  member = make_agent(member_config(config), obs_shape, num_actions, one_hot_input, one_hot_cells)
   no_index = jnp.zeros((0,))
   every_member = functools.partial(jax.vmap, in_axes=(0, None, None))
 

@@ -61,6 +61,9 @@ class JaxEnv:
   # (DeepSea; the size itself for all zeros): the network's first layer becomes a row lookup
   # (networks.OneHotLinear) and the replay stores ints.
   one_hot_input: bool = False
+  # With one_hot_input, the positions that can be hot when only some can (DeepSea: column <= row),
+  # increasing: the first layer holds and trains only their rows. None: any position can be.
+  one_hot_cells: tuple[int, ...] | None = dataclasses.field(default=None, repr=False)
   # The longest an episode of these params can last (bsuite's are all bounded): sizes a replay that
   # never wraps. Not compared: ids that differ only in params (memory lengths) share a compile.
   max_episode_steps: int | None = dataclasses.field(default=None, compare=False)

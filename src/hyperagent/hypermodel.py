@@ -106,12 +106,15 @@ class HyperLinear(hk.Module):
 
 
 def make_network(config: Config, obs_shape: Sequence[int], num_actions: int,
-                 one_hot_input: bool = False) -> Network:
+                 one_hot_input: bool = False, one_hot_cells: Sequence[int] | None = None) -> Network:
   """Builds the hypermodel for observations of `obs_shape` (no batch axis) and `num_actions` actions.
 
   one_hot_input: observations are one-hot arrays of `obs_shape` passed in compact form, as the int
     position of their single 1 (prod(obs_shape) for all zeros). The MLP's first layer is then a row
     lookup, equal to the dense layer on the one-hot array and with the same params (DeepSea).
+  one_hot_cells: with one_hot_input, the positions that can be hot when only some can (DeepSea: the
+    N(N+1)/2 cells with column <= row). The first layer and the prior table then hold those rows
+    alone (networks.OneHotLinear); every Q and gradient at those positions is unchanged.
   """
   if not isinstance(num_actions, int) or num_actions < 1:
     raise ValueError(f'num_actions must be a positive int, got {num_actions!r}.')
@@ -119,7 +122,11 @@ def make_network(config: Config, obs_shape: Sequence[int], num_actions: int,
   obs_shape = tuple(obs_shape)
   if one_hot_input and config.torso != 'mlp':
     raise ValueError(f"one_hot_input needs torso='mlp', got torso={config.torso!r}.")
+  if one_hot_cells is not None and not one_hot_input:
+    raise ValueError('one_hot_cells needs one_hot_input=True.')
   one_hot_size = int(np.prod(obs_shape)) if one_hot_input else None
+  table_rows = networks.one_hot_rows(one_hot_size, one_hot_cells) if one_hot_input else None
+  table_positions = None if table_rows is None else np.flatnonzero(table_rows >= 0)  # in row order
   H = networks.feature_dim(config.torso, config.hidden_sizes, config.cnn_feature_dim, obs_shape)
   A = num_actions
   has_prior = config.prior_scale != 0.0 and config.prior_std > 0.0
@@ -134,7 +141,8 @@ def make_network(config: Config, obs_shape: Sequence[int], num_actions: int,
     return hk.initializers.RandomNormal(stddev=(2.0 / (A + H)) ** 0.5)
 
   def torso(name):
-    return networks.make_torso(config.torso, config.hidden_sizes, config.cnn_feature_dim, name, one_hot_size)
+    return networks.make_torso(config.torso, config.hidden_sizes, config.cnn_feature_dim, name, one_hot_size,
+                               one_hot_cells)
 
   # One place for the heads' names and inits: forward and forward_coefficients must share their params.
   def head():
@@ -145,7 +153,8 @@ def make_network(config: Config, obs_shape: Sequence[int], num_actions: int,
                        name='prior_hyper')
 
   # With one-hot inputs the frozen prior C₀ (base prior torso + prior head) takes only n + 1
-  # values; it is tabulated once at init, from the prior's own parameters, and looked up after.
+  # values (one per cell that can be hot, and the all-zeros input); it is tabulated once at init, from
+  # the prior's own parameters, and looked up after.
   tabulate_prior = has_prior and config.base_prior and one_hot_input
 
   def prior_coefficients(obs: jax.Array, features: jax.Array) -> jax.Array:
@@ -163,11 +172,11 @@ def make_network(config: Config, obs_shape: Sequence[int], num_actions: int,
       return compute(obs)
     table_init = None
     if hk.running_init():  # creates the prior's parameters in the order an untabulated network does
-      table = compute(jnp.arange(one_hot_size + 1))
+      table = compute(jnp.asarray(table_positions, jnp.int32))
       table_init = lambda shape, dtype: table
     with hk.name_scope('prior_table'):
-      table = hk.get_parameter('coefficients', (one_hot_size + 1, A, config.index_dim + 1), init=table_init)
-    return jax.lax.stop_gradient(table[jnp.asarray(obs, jnp.int32)])
+      table = hk.get_parameter('coefficients', (len(table_positions), A, config.index_dim + 1), init=table_init)
+    return jax.lax.stop_gradient(table[jnp.asarray(table_rows)[jnp.asarray(obs, jnp.int32)]])
 
   def forward(obs: jax.Array, index: jax.Array) -> jax.Array:
     xi = index_law.network_input(index)

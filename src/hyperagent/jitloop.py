@@ -91,7 +91,8 @@ def chunk_lengths(total_steps: int, every: int) -> list[int]:
 
 
 def make_agent_for(config: Config, env: JaxEnv) -> Agent:
-  return make_agent(config, env.observation_shape, env.num_actions, one_hot_input=env.one_hot_input)
+  return make_agent(config, env.observation_shape, env.num_actions, one_hot_input=env.one_hot_input,
+                    one_hot_cells=env.one_hot_cells)
 
 
 def example_observation(env: JaxEnv) -> jax.Array:

@@ -9,6 +9,7 @@ from typing import Sequence
 import haiku as hk
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 # Xavier/Glorot *normal* (SPEC §1.2): Haiku's default would be a truncated normal.
 XAVIER_NORMAL = hk.initializers.VarianceScaling(1.0, 'fan_avg', 'normal')
@@ -16,40 +17,72 @@ XAVIER_NORMAL = hk.initializers.VarianceScaling(1.0, 'fan_avg', 'normal')
 CNN_INPUT_MIN = 36  # the smallest square input the three valid convolutions accept
 
 
+def one_hot_rows(input_size: int, cells: Sequence[int] | None = None) -> np.ndarray:
+  """int32 [input_size + 1]: the table row of each position of a one-hot input.
+
+  `cells` are the positions that can be hot (all if None); the table holds their rows in that order,
+  then one row for the all-zeros input (`position == input_size`). A position outside `cells` maps to
+  -1: OneHotLinear makes it NaN, so an environment that breaks its promise cannot go unnoticed.
+  """
+  if cells is None:
+    return np.arange(input_size + 1, dtype=np.int32)
+  cells = np.asarray(cells, np.int64)
+  if cells.ndim != 1 or np.any(np.diff(cells) <= 0) or cells[0] < 0 or cells[-1] >= input_size:
+    raise ValueError(f'one-hot cells must be increasing positions in [0, {input_size}).')
+  rows = np.full(input_size + 1, -1, np.int32)
+  rows[cells] = np.arange(len(cells))
+  rows[input_size] = len(cells)
+  return rows
+
+
 class OneHotLinear(hk.Module):
   """hk.Linear applied to one_hot(position, input_size), computed as a row lookup.
 
   `position == input_size` stands for the all-zeros input (DeepSea after its last row). Parameter
-  names, shapes and initialisers are hk.Linear's, so the same params serve both forms and the cost
-  no longer grows with input_size (DeepSea's N² one-hot cells).
+  names, initialisers and (without `cells`) shapes are hk.Linear's, so the same params serve both
+  forms and the cost no longer grows with input_size (DeepSea's N² one-hot cells).
+
+  cells: the positions that can be hot, when only some can (DeepSea's column never passes its row:
+    N(N+1)/2 of N² cells). `w` then holds only their rows, drawn as the dense layer's rows at those
+    cells. The other rows could never get a gradient, so leaving them out changes no output and no
+    update, but halves what Adam, the clipping norm and the target copy sweep every step.
   """
 
-  def __init__(self, output_size: int, input_size: int, w_init, name: str | None = None):
+  def __init__(self, output_size: int, input_size: int, w_init, cells: Sequence[int] | None = None,
+               name: str | None = None):
     super().__init__(name=name)
     self.output_size = output_size
     self.input_size = input_size
     self.w_init = w_init
+    self.cells = None if cells is None else np.asarray(cells)
+    self.rows = one_hot_rows(input_size, cells)
 
   def __call__(self, position: jax.Array) -> jax.Array:
-    w = hk.get_parameter('w', [self.input_size, self.output_size], jnp.float32, init=self.w_init)
+    dense_shape = [self.input_size, self.output_size]
+    if self.cells is None:
+      w = hk.get_parameter('w', dense_shape, jnp.float32, init=self.w_init)
+    else:
+      w = hk.get_parameter('w', [len(self.cells), self.output_size], jnp.float32,
+                           init=lambda shape, dtype: self.w_init(dense_shape, dtype)[self.cells])
     b = hk.get_parameter('b', [self.output_size], jnp.float32, init=jnp.zeros)
-    inside = position < self.input_size
-    row = w[jnp.minimum(position, self.input_size - 1)]
-    return jnp.where(inside, row, 0.0) + b
+    row = jnp.asarray(self.rows)[position]
+    looked_up = w[jnp.clip(row, 0, w.shape[0] - 1)]
+    return jnp.where(row < 0, jnp.nan, jnp.where(row < w.shape[0], looked_up, 0.0)) + b
 
 
 class MLP(hk.Module):
   """Flatten, then Linear+ReLU layers (DeepSea: 64-64, no normalisation).
 
   With `one_hot_size`, the input is an integer position standing for a one-hot vector of that size,
-  and the first layer is the equivalent `OneHotLinear` lookup.
+  and the first layer is the equivalent `OneHotLinear` lookup (of `one_hot_cells` only, if given).
   """
 
   def __init__(self, hidden_sizes: Sequence[int], one_hot_size: int | None = None,
-               name: str | None = None):
+               one_hot_cells: Sequence[int] | None = None, name: str | None = None):
     super().__init__(name=name)
     self.hidden_sizes = tuple(hidden_sizes)
     self.one_hot_size = one_hot_size
+    self.one_hot_cells = one_hot_cells
 
   def __call__(self, obs: jax.Array) -> jax.Array:
     if self.one_hot_size is None:
@@ -57,7 +90,8 @@ class MLP(hk.Module):
       first = 0
     else:
       position = jnp.asarray(obs, jnp.int32).reshape(())
-      first_layer = OneHotLinear(self.hidden_sizes[0], self.one_hot_size, XAVIER_NORMAL, name='linear_0')
+      first_layer = OneHotLinear(self.hidden_sizes[0], self.one_hot_size, XAVIER_NORMAL, self.one_hot_cells,
+                                 name='linear_0')
       x, first = jax.nn.relu(first_layer(position)), 1
     for i, width in enumerate(self.hidden_sizes[first:], start=first):
       x = jax.nn.relu(hk.Linear(width, w_init=XAVIER_NORMAL, name=f'linear_{i}')(x))
@@ -105,10 +139,10 @@ class MinAtarCNN(hk.Module):
 
 
 def make_torso(kind: str, hidden_sizes: Sequence[int], cnn_feature_dim: int, name: str,
-               one_hot_size: int | None = None):
+               one_hot_size: int | None = None, one_hot_cells: Sequence[int] | None = None):
   """A callable obs -> features; 'identity' uses the (flattened) observation itself as φ(s)."""
   if kind == 'mlp':
-    return MLP(hidden_sizes, one_hot_size, name=name)
+    return MLP(hidden_sizes, one_hot_size, one_hot_cells, name=name)
   if kind == 'nature_cnn':
     return NatureCNN(cnn_feature_dim, name=name)
   if kind == 'minatar_cnn':

@@ -71,6 +71,12 @@ def _position(row: jax.Array, column: jax.Array, n: int) -> jax.Array:
   return jnp.where(row >= n, n * n, row * n + column).astype(jnp.int32)
 
 
+def reachable_positions(size: int) -> tuple[int, ...]:
+  """The cells an observation can show: each step moves one row down and at most one column right
+  from (0, 0), so column <= row, N(N+1)/2 of the N² cells (in the stochastic variant too)."""
+  return tuple(row * size + column for row in range(size) for column in range(row + 1))
+
+
 def reset_episode(params: DeepSeaParams, state: DeepSeaState) -> tuple[DeepSeaState, jax.Array]:
   """Start a new episode at (0, 0), keeping the cross-episode counters used for scoring."""
   zero = jnp.zeros((), jnp.int32)
@@ -148,7 +154,8 @@ def make_env(size: int, deterministic: bool = True, unscaled_move_cost: float = 
   return JaxEnv(name=name, static=(('size', size), ('unscaled_move_cost', unscaled_move_cost)),
                 num_actions=2, observation_shape=(size, size), observation_dtype=jnp.int32,
                 info_names=('total_bad_episodes', 'denoised_return'), init=init, reset=reset_fn,
-                step=step_fn, info=info, one_hot_input=True, max_episode_steps=size)
+                step=step_fn, info=info, one_hot_input=True, one_hot_cells=reachable_positions(size),
+                max_episode_steps=size)
 
 
 def make(size: int, deterministic: bool = True, unscaled_move_cost: float = 0.01,

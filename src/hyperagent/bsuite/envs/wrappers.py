@@ -87,7 +87,8 @@ def _wrap(inner: JaxEnv, suffix: str, step) -> JaxEnv:
                 observation_dtype=inner.observation_dtype, info_names=inner.info_names,
                 init=functools.partial(_init, inner), reset=functools.partial(_reset, inner),
                 step=functools.partial(step, inner), info=functools.partial(_info, inner),
-                one_hot_input=inner.one_hot_input, max_episode_steps=inner.max_episode_steps)
+                one_hot_input=inner.one_hot_input, one_hot_cells=inner.one_hot_cells,
+                max_episode_steps=inner.max_episode_steps)
 
 
 def reward_noise(env_and_params: tuple[JaxEnv, Any], noise_scale: float,
