@@ -111,10 +111,12 @@ def test_a_table_of_the_reachable_cells_only_equals_the_full_table(agent):
   np.testing.assert_allclose(member(g_kept)['torso/linear_0']['w'],
                              member(g_full)['torso/linear_0']['w'][np.array(cells)], rtol=1e-6, atol=1e-7)
   assert not np.any(np.delete(np.asarray(member(g_full)['torso/linear_0']['w']), np.array(cells), axis=0))
-  unreachable = jnp.array([1])  # row 0, column 1
-  assert np.isnan(hypermodel.apply_batch(kept.network, kept_params, unreachable, index[:1])).all()
-  with pytest.raises(ValueError, match='increasing'):
-    make_agent(config, (n, n), 2, one_hot_input=True, one_hot_cells=(3, 1))
+  outside = jnp.array([1, -1, n * n + 1])  # row 0 column 1 (unreachable), and off the grid
+  assert np.isnan(hypermodel.apply_batch(kept.network, kept_params, outside, index[:3])).all()
+  assert np.isnan(hypermodel.apply_batch(full.network, full_params, outside[1:], index[:2])).all()
+  for bad in ((3, 1), ()):
+    with pytest.raises(ValueError, match='increasing'):
+      make_agent(config, (n, n), 2, one_hot_input=True, one_hot_cells=bad)
   with pytest.raises(ValueError, match='one_hot_input'):
     hypermodel.make_network(config, (n, n), 2, one_hot_cells=cells)
 

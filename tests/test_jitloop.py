@@ -154,6 +154,27 @@ def test_an_interrupted_group_resumes_to_the_uninterrupted_result(tmp_path):
   pd.testing.assert_frame_equal(read('straight'), read('resumed'))
 
 
+def test_a_group_checkpoint_of_other_network_shapes_restarts_the_group(tmp_path):
+  """A deep_sea checkpoint saved with the full N²-row input layer (before the env named its reachable
+  cells) is not resumed into the smaller network: the group starts again, with a warning, and plays
+  as a fresh run does."""
+  import dataclasses
+  config = make_config('hyperagent', 'deepsea', **TINY)
+  budgets = {'deep_sea/0': 30}
+  group = engine.groups(list(budgets), config, budgets)[0]
+  full = engine.Group(dataclasses.replace(group.env, one_hot_cells=None), group.ids)
+  calls = []
+  with pytest.raises(checkpoint.Interrupted):
+    engine.run_group(full, config, budgets, 0, str(tmp_path / 'resumed'), chunk_steps=50,
+                     interrupted=lambda: calls.append(1) or len(calls) == 2)
+  assert (tmp_path / 'resumed' / 'jax-engine-deep_sea-0+1.npz').exists()
+  with pytest.warns(UserWarning, match='other shapes.*from scratch'):
+    engine.run_group(group, config, budgets, 0, str(tmp_path / 'resumed'), chunk_steps=50)
+  engine.run_group(group, config, budgets, 0, str(tmp_path / 'straight'), chunk_steps=50)
+  read = lambda d: pd.read_csv(csv_format.bsuite_csv_path(str(tmp_path / d), 'deep_sea/0'))
+  pd.testing.assert_frame_equal(read('straight'), read('resumed'))
+
+
 def test_still_playing_halves_the_loop():
   budget = np.array([4, 4, 4, 12, 0])
   assert engine.still_playing(np.array([2, 2, 2, 2, 0]), budget, 1) is None  # 4 of 5 play

@@ -22,12 +22,13 @@ def one_hot_rows(input_size: int, cells: Sequence[int] | None = None) -> np.ndar
 
   `cells` are the positions that can be hot (all if None); the table holds their rows in that order,
   then one row for the all-zeros input (`position == input_size`). A position outside `cells` maps to
-  -1: OneHotLinear makes it NaN, so an environment that breaks its promise cannot go unnoticed.
+  -1: OneHotLinear makes it NaN (as it does any position outside [0, input_size]), so an environment
+  that breaks its promise cannot go unnoticed.
   """
   if cells is None:
     return np.arange(input_size + 1, dtype=np.int32)
   cells = np.asarray(cells, np.int64)
-  if cells.ndim != 1 or np.any(np.diff(cells) <= 0) or cells[0] < 0 or cells[-1] >= input_size:
+  if cells.ndim != 1 or not cells.size or np.any(np.diff(cells) <= 0) or cells[0] < 0 or cells[-1] >= input_size:
     raise ValueError(f'one-hot cells must be increasing positions in [0, {input_size}).')
   rows = np.full(input_size + 1, -1, np.int32)
   rows[cells] = np.arange(len(cells))
@@ -65,7 +66,8 @@ class OneHotLinear(hk.Module):
       w = hk.get_parameter('w', [len(self.cells), self.output_size], jnp.float32,
                            init=lambda shape, dtype: self.w_init(dense_shape, dtype)[self.cells])
     b = hk.get_parameter('b', [self.output_size], jnp.float32, init=jnp.zeros)
-    row = jnp.asarray(self.rows)[position]
+    inside = (position >= 0) & (position <= self.input_size)  # a gather would clamp the others
+    row = jnp.where(inside, jnp.asarray(self.rows)[jnp.clip(position, 0, self.input_size)], -1)
     looked_up = w[jnp.clip(row, 0, w.shape[0] - 1)]
     return jnp.where(row < 0, jnp.nan, jnp.where(row < w.shape[0], looked_up, 0.0)) + b
 

@@ -221,7 +221,9 @@ def run_group(group: Group, config: Config, budgets: Mapping[str, int], seed: in
       meta = checkpoint.check_same_run(path, run_meta)
       saved_active = np.asarray(meta.get('active', active), np.int64)
       saved, _ = _trimmed(_take(states, saved_active))
-      _, trees = checkpoint.load(path, dict(states=saved))
+      _, trees = checkpoint.load(path, dict(states=saved))  # replay rows vary, so shapes are checked here:
+      if jax.tree.map(lambda x: x.shape, trees['states'].train) != jax.tree.map(lambda x: x.shape, saved.train):
+        raise checkpoint.CheckpointError(f'{path}: its networks have other shapes (another version of hyperagent)')
     except checkpoint.CheckpointError as error:  # another grouping or version: this group starts again
       warnings.warn(f'{error}; starting {ids[0]} (+{len(ids) - 1} ids) from scratch')
       os.remove(path)
