@@ -168,7 +168,7 @@ def test_a_group_checkpoint_of_other_network_shapes_restarts_the_group(tmp_path)
     engine.run_group(full, config, budgets, 0, str(tmp_path / 'resumed'), chunk_steps=50,
                      interrupted=lambda: calls.append(1) or len(calls) == 2)
   assert (tmp_path / 'resumed' / 'jax-engine-deep_sea-0+1.npz').exists()
-  with pytest.warns(UserWarning, match='other shapes.*from scratch'):
+  with pytest.warns(UserWarning, match='where this run has.*another version.*from scratch'):
     engine.run_group(group, config, budgets, 0, str(tmp_path / 'resumed'), chunk_steps=50)
   engine.run_group(group, config, budgets, 0, str(tmp_path / 'straight'), chunk_steps=50)
   read = lambda d: pd.read_csv(csv_format.bsuite_csv_path(str(tmp_path / d), 'deep_sea/0'))

@@ -220,10 +220,9 @@ def run_group(group: Group, config: Config, budgets: Mapping[str, int], seed: in
     try:
       meta = checkpoint.check_same_run(path, run_meta)
       saved_active = np.asarray(meta.get('active', active), np.int64)
-      saved, _ = _trimmed(_take(states, saved_active))
-      _, trees = checkpoint.load(path, dict(states=saved))  # replay rows vary, so shapes are checked here:
-      if jax.tree.map(lambda x: x.shape, trees['states'].train) != jax.tree.map(lambda x: x.shape, saved.train):
-        raise checkpoint.CheckpointError(f'{path}: its networks have other shapes (another version of hyperagent)')
+      taken = _take(states, saved_active)  # the template at the saved rows, so every shape must match
+      saved = taken._replace(replay=checkpoint.written_rows(taken.replay, REPLAY_ROWS, meta['replay_rows'], axis=1))
+      _, trees = checkpoint.load(path, dict(states=saved), exact_shapes=('states',))
     except checkpoint.CheckpointError as error:  # another grouping or version: this group starts again
       warnings.warn(f'{error}; starting {ids[0]} (+{len(ids) - 1} ids) from scratch')
       os.remove(path)
