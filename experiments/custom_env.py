@@ -1,4 +1,4 @@
-"""Your own environment in the jitted loop: a 40-line example to copy.
+"""Your own environment in the jitted loop: a short example to copy.
 
   python experiments/custom_env.py [--chunks 8] [--agent hyperagent|ensemble|dqn]
 

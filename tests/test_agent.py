@@ -3,8 +3,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import rlax
 
-from hyperagent import acting, hypermodel, replay
+from hyperagent import acting, hypermodel, losses, replay
 from hyperagent.agent import make_agent
 from hyperagent.config import make_config
 from hyperagent.replay import Batch
@@ -220,3 +221,104 @@ def test_act_and_replay_refuse_mismatched_shapes():
   with pytest.raises(AssertionError, match=r'action, reward, terminated and truncated must be \[E\]'):
     replay.add(buffer, jnp.ones((2, 3)), jnp.zeros(1, jnp.int32), jnp.zeros(2), jnp.zeros(2, bool),
                jnp.zeros(2, bool), jnp.ones((2, 3)), z)
+
+
+def test_dqn_learn_is_rlax_double_q_with_clipped_adam_written_out():
+  """Four DQN (M = 0) updates against an independent reference: the gradient of rlax's double-Q TD
+  loss, clipped to max_grad_norm by hand and fed to Adam written out in numpy, with θ⁻ ← θ at the
+  start of every T-th update. The clip is active (checked), so a missing clip would show."""
+  config = make_config('dqn', 'deepsea', batch_size=8, target_update_period=2, max_grad_norm=0.05,
+                       learning_rate=1e-2)
+  agent = make_agent(config, (5,), 3)
+  state = agent.init(jax.random.key(0))
+  theta, prior = hypermodel.split_params(state.params)
+  assert not jax.tree.leaves(prior)   # DQN: no frozen part
+  no_index = jnp.zeros((0,))
+  q = jax.vmap(agent.network.apply, in_axes=(None, 0, None))
+
+  def td_loss(params, target_params, batch):
+    td = jax.vmap(rlax.double_q_learning)(q(params, batch.obs, no_index), batch.action, batch.reward,
+                                          batch.discount, q(target_params, batch.next_obs, no_index),
+                                          q(params, batch.next_obs, no_index))
+    return jnp.mean(td ** 2)
+
+  flat = lambda tree: {k: np.asarray(v, np.float64) for k, v in jax.tree_util.tree_leaves_with_path(tree)}
+  ref = flat(theta)
+  m = {k: np.zeros_like(v) for k, v in ref.items()}
+  v = {k: np.zeros_like(x) for k, x in ref.items()}
+  target = None
+  unflat = lambda d: jax.tree_util.tree_unflatten(jax.tree.structure(theta), [jnp.asarray(d[k], jnp.float32) for k in ref])
+  b1, b2, eps, lr = 0.9, 0.999, config.adam_eps, config.learning_rate
+  for t in range(4):
+    batch = random_batch(jax.random.key(10 + t), 8, 5, 0, num_actions=3)
+    if t % config.target_update_period == 0:
+      target = dict(ref)
+    grads = flat(jax.grad(td_loss)(unflat(ref), unflat(target), batch))
+    norm = np.sqrt(sum(np.sum(g ** 2) for g in grads.values()))
+    assert norm > config.max_grad_norm, norm
+    for k in ref:
+      g = grads[k] * config.max_grad_norm / norm
+      m[k] = b1 * m[k] + (1 - b1) * g
+      v[k] = b2 * v[k] + (1 - b2) * g ** 2
+      ref[k] = ref[k] - lr * (m[k] / (1 - b1 ** (t + 1))) / (np.sqrt(v[k] / (1 - b2 ** (t + 1))) + eps)
+    state, metrics = agent.learn(state, batch, jnp.array(100))
+    np.testing.assert_allclose(float(metrics['grad_norm']), norm, rtol=1e-4)
+    got = flat(hypermodel.split_params(state.params)[0])
+    for k in ref:
+      np.testing.assert_allclose(got[k], ref[k], rtol=1e-4, atol=1e-6, err_msg=f'step {t}, {k}')
+    for k, x in flat(state.target_params).items():
+      np.testing.assert_allclose(x, target[k], rtol=1e-4, atol=1e-6, err_msg=f'target, step {t}, {k}')
+
+
+def test_learn_draws_fresh_distinct_update_and_target_indices(monkeypatch):
+  """HyperAgent's learn hands the loss K fresh update indices per transition, [B, K, M], and one
+  target index per transition, [B, M], all distinct, and new ones at the next update."""
+  seen = []
+  real_loss = losses.loss
+
+  def recording_loss(network, config, trainable, prior, target, batch, update_index, target_index, *rest):
+    seen.append((np.asarray(update_index), np.asarray(target_index)))
+    return real_loss(network, config, trainable, prior, target, batch, update_index, target_index, *rest)
+
+  monkeypatch.setattr(losses, 'loss', recording_loss)
+  config = make_config('hyperagent', 'deepsea', batch_size=6, num_update_indices=5)
+  agent = make_agent(config, (5,), 2)
+  state = agent.init(jax.random.key(0))
+  with jax.disable_jit():
+    for t in range(2):
+      state, _ = agent.learn(state, random_batch(jax.random.key(t), 6, 5, 4), jnp.array(100))
+  assert [(u.shape, g.shape) for u, g in seen] == [((6, 5, 4), (6, 4))] * 2
+  rows = np.concatenate([np.concatenate([u.reshape(-1, 4), g]) for u, g in seen])
+  assert len(np.unique(rows.round(6), axis=0)) == len(rows) == 2 * (6 * 5 + 6)
+
+
+def test_evaluation_is_greedy_before_the_warm_up_and_leaves_the_step_counter():
+  """The test-time policy: greedy under the index drawn at episode start even before any warm-up
+  step (training would still act at random there), and the actor's step does not advance."""
+  agent = make_agent(make_config('hyperagent', 'deepsea', warmup_steps=400), (3,), 4)
+  params = agent.init(jax.random.key(0)).params
+  obs = jax.random.normal(jax.random.key(1), (64, 3))
+  actor = agent.init_actor(jax.random.key(2), 64)
+  action, after = agent.act(params, actor, obs, jnp.ones(64, bool), evaluation=True)
+  q = jax.vmap(agent.network.apply, in_axes=(None, 0, 0))(params, obs, after.index)
+  np.testing.assert_array_equal(action, jnp.argmax(q, axis=-1))
+  assert int(after.step) == int(actor.step) == 0
+  assert np.any(np.asarray(after.index != actor.index))  # first=True drew fresh indices
+  train_action, trained = agent.act(params, actor, obs, jnp.ones(64, bool))
+  assert int(trained.step) == 64
+  assert np.mean(np.asarray(train_action) == np.asarray(jnp.argmax(q, axis=-1))) < 0.6  # warm-up: uniform
+
+
+def test_dqn_test_policy_is_epsilon_eval_greedy():
+  """DQN's Atari test policy, ε_eval = 0.05: the greedy action with probability 1 − 0.05·(A−1)/A."""
+  config = make_config('dqn', 'atari', torso='mlp', hidden_sizes=(8,))
+  assert config.epsilon_eval == 0.05
+  agent = make_agent(config, (3,), 4)
+  params = agent.init(jax.random.key(0)).params
+  obs = jnp.ones((20_000, 3))
+  action, _ = agent.act(params, agent.init_actor(jax.random.key(1), 20_000), obs, jnp.ones(20_000, bool),
+                        evaluation=True)
+  greedy = int(jnp.argmax(agent.network.apply(params, jnp.ones(3), jnp.zeros((0,)))))
+  p = 1 - 0.05 * 3 / 4
+  # 5 binomial standard deviations on 20,000 draws: ±0.0067
+  assert abs(np.mean(np.asarray(action) == greedy) - p) < 5 * np.sqrt(p * (1 - p) / 20_000)

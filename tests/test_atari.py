@@ -366,6 +366,22 @@ def test_checkpoint_resume_reproduces_metrics(tmp_path):
   assert final['game'] == 'Pong' and final['episodes'] == 2 and np.isfinite(final['hns'])
 
 
+def test_a_resume_without_the_replay_waits_for_it_to_refill(tmp_path, capsys):
+  """--no-checkpoint-replay: the checkpoint holds no replay, and the resumed run, its replay empty,
+  learns nothing until it holds warmup_steps (24) transitions again, as a fresh run does.
+  Replay ratio 0.25 from step 24, 2 envs: 3 updates by step 32 (at 24, 28, 32); the resume at 32
+  waits to step 56, then updates at 56, 60 and 64: 6 in all, where an uninterrupted run makes 11."""
+  from hyperagent.atari.runner import Runner
+  runner = Runner(_tiny_run(checkpoint_replay=False))
+  assert runner.train(str(tmp_path), progress=False, stop_after=32) == dict(interrupted_at=32)
+  saved = np.load(tmp_path / 'checkpoint.npz')
+  assert not [k for k in saved.files if k.startswith('replay/')]
+  resumed = runner.train(str(tmp_path), resume=True, progress=False)
+  assert 'learning waits 24 agent steps' in capsys.readouterr().out
+  rows = {int(r['env_steps']): int(r['updates']) for r in _read(tmp_path / 'train.csv')}
+  assert rows == {16: 0, 32: 3, 48: 3, 64: 6} and resumed['updates'] == 6
+
+
 @pytest.mark.slow
 def test_xla_env_mode_matches_host(tmp_path):
   """envpool's XLA step inside one jitted fori_loop gives the host loop's metrics (to float rounding)."""

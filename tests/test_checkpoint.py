@@ -95,3 +95,19 @@ def test_differences_name_the_nested_leaf_that_differs():
   assert checkpoint.differences(saved, now) == ['config.hidden_sizes=[64, 64] (now [64, 32])']
   assert checkpoint.differences(saved, dict(now, extra=dict(x=1)), ignore=('config',)) == ['extra.x=None (now 1)']
   assert checkpoint.differences(saved, saved) == []
+
+
+def test_a_first_ctrl_c_is_a_request_a_second_interrupts_and_the_handler_is_restored():
+  """deferred_interrupt: inside the block the first SIGINT only sets the flag the driver polls, the
+  second raises KeyboardInterrupt at once; on leaving, the previous SIGINT handler is back."""
+  import signal
+  before = signal.getsignal(signal.SIGINT)
+  with checkpoint.deferred_interrupt() as requested:
+    assert not requested()
+    os.kill(os.getpid(), signal.SIGINT)
+    assert requested()
+    with pytest.raises(KeyboardInterrupt):
+      os.kill(os.getpid(), signal.SIGINT)
+  assert signal.getsignal(signal.SIGINT) is before
+  with checkpoint.deferred_interrupt(enabled=False) as requested:
+    assert not requested() and signal.getsignal(signal.SIGINT) is before

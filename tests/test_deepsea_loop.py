@@ -527,6 +527,13 @@ def test_a_run_another_process_holds_stops_its_driver_and_the_study_goes_on(tmp_
   assert both.stdout.count('starting a new run') == 1  # the N = 5 run says what it does; N = 4 was skipped
   again = script('deepsea_scaling.py', '--sizes', '5', '--agents', 'hyperagent', '--out', str(study))
   assert again.returncode == 0 and 'this run finished already' in again.stdout, again.stderr
+  # once free, the skipped N = 4 run trains, and scaling.csv keeps the N = 5 rows it did not rerun
+  five = pd.read_csv(study / 'scaling.csv')
+  four = script('deepsea_scaling.py', '--sizes', '4', '--agents', 'hyperagent', '--out', str(study))
+  assert four.returncode == 0 and four.stdout.count('starting a new run') == 1, four.stderr
+  table = pd.read_csv(study / 'scaling.csv')
+  assert set(table['size']) == {4, 5}
+  pd.testing.assert_frame_equal(table[table['size'] == 5].reset_index(drop=True), five)
 
 
 def test_a_labelled_study_folder_is_a_variant_of_its_agent(tmp_path, capsys):

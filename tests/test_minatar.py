@@ -37,7 +37,7 @@ def gymnax_returns(game, actions, steps, seed=0):
   import gymnax
   game_env, params = gymnax.make(minatar.GAMES[game])
   k_loop = jax.random.split(jax.random.PRNGKey(seed), 3)[2]
-  _, state = game_env.reset_env(jax.random.fold_in(k_loop, 2), params)
+  _, state = game_env.reset_env(jitloop.env_keys(k_loop)[1], params)
   step_env, reset_env = jax.jit(game_env.step_env), jax.jit(game_env.reset_env)
   key, returns, current = k_loop, [], 0.0
   for t in range(steps):
@@ -47,7 +47,7 @@ def gymnax_returns(game, actions, steps, seed=0):
     if bool(terminated) or bool(game_env.is_truncated(state, params)):
       returns.append(current)
       current = 0.0
-      _, state = reset_env(jax.random.fold_in(k_env, 2), params)
+      _, state = reset_env(jitloop.env_keys(k_env)[1], params)
   return np.array(returns), current
 
 
@@ -293,7 +293,7 @@ def test_random_returns_equal_a_python_rollout_of_the_same_draws():
   for _ in range(steps):
     key, k = jax.random.split(key)
     actions.append(np.asarray(jax.random.randint(k, (num,), 0, game_env.num_actions)))
-  reset_keys = jax.random.split(jax.random.fold_in(k_env, 2), num)
+  reset_keys = jax.random.split(jitloop.env_keys(k_env)[1], num)
   step_keys = [jax.random.split(k, num) for k in jax.random.split(k_env, steps)]
   step_env = jax.jit(game_env.step_env)
   for i, ours in enumerate(returns):

@@ -1,4 +1,5 @@
-"""The agent: explicit state and four jitted pure functions, `init`, `init_actor`, `act` and `learn`.
+"""The agent: explicit state, four jitted pure functions (`init`, `init_actor`, `act`, `learn`), and
+the one draw of the stored perturbation and the one warm-up predicate every loop shares.
 
 Every loop (the jitted DeepSea loop, the envpool actor-learner, the bsuite adapter) calls these
 same functions; they know nothing of environments or replay.
@@ -164,8 +165,7 @@ def make_ensemble_agent(config: Config, obs_shape: Sequence[int], num_actions: i
     return jax.vmap(member.network.init)(jax.random.split(key, members))
 
   network = hypermodel.Network(init=init_params, apply=apply, coefficients=coefficients,
-                               num_actions=num_actions, feature_dim=member.network.feature_dim,
-                               index=indices.make_index_law('one_hot', members))
+                               num_actions=num_actions, index=indices.make_index_law('one_hot', members))
 
   def init(key: jax.Array) -> TrainState:
     return jax.vmap(member.init)(jax.random.split(key, members))

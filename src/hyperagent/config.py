@@ -48,7 +48,7 @@ class Config:
   base_prior: bool = True               # frozen prior torso φ₀ feeding the prior hypermodel
   prior_std: float = 1.0                # row scale of the sDB prior U₀ (and of the 'sphere' biases)
   prior_scale: float = 10.0             # Q = posterior_scale·Q_post + prior_scale·Q_prior
-  posterior_scale: float = 1.0
+  posterior_scale: float = 1.0          # weight of the trained part in Q (SPEC §1.6)
   bias_init: str = 'sphere'             # b, b₀: 'sphere' (prior_std × unit vector, DeepSea) or 'xavier' (Atari)
   # --- loss (SPEC §2.6) ---
   num_update_indices: int = 20          # K indices per transition
@@ -58,9 +58,9 @@ class Config:
   perturbation_scale: float = 0.0       # σ in σ⟨ξ, z⟩
   hyper_reg_coef: float = 0.0           # λ_r, applied as λ_r / |D|
   grad_penalty_coef: float = 0.0        # λ_g, gradient-norm penalty (double backprop)
-  max_grad_norm: float = 10.0
-  learning_rate: float = 1e-3
-  adam_eps: float = 1.5e-4
+  max_grad_norm: float = 10.0           # global-norm gradient clipping before Adam
+  learning_rate: float = 1e-3           # Adam's step size
+  adam_eps: float = 1.5e-4              # Adam's ε, added to √v̂
   target_update_period: int = 4         # T, in gradient steps
   batch_size: int = 128                 # B
   # --- acting (SPEC §2.1-2.2) ---
@@ -70,7 +70,7 @@ class Config:
   epsilon_decay_steps: int = 1
   epsilon_eval: float = 0.0
   # --- data (SPEC §3) ---
-  replay_capacity: int = 1_000_000
+  replay_capacity: int = 1_000_000      # transitions kept (FIFO)
   warmup_steps: int = 128               # uniform random actions, no updates
 
   def __post_init__(self):
@@ -181,12 +181,11 @@ ATARI = Config(
 # conv, 16 filters, then 128 units), batch 32, replay 100k, 5,000 random steps before learning, γ =
 # 0.99, learning rate 2.5e-4 (theirs is RMSProp's; ours stays Adam, as every preset here), the target
 # copied every 1,000 steps and 1-step returns. Unlike MinAtar's DQN, both learners keep the Atari
-# column's gradient-norm penalty λ_g = 0.01 (the official code's Atari DDQN baseline has it too). What is HyperAgent's own is the SPEC's Atari column:
-# prior_std, prior_scale and posterior_scale 0.1, σ = 0.01, λ_r = λ_g = 0.01, M and K. Until session 23
-# the targets were the SPEC's short ones (copied every T = 4 updates, n = 5) and the scales 1 / 3 / 1,
-# tuned on breakout (session 9). On asterix both learners gained from MinAtar's targets (DQN: 0.40 at
-# 1M against 2.80 at 300k; HyperAgent with the 0.1 scales: 1.33 against 10.9 at 200k); chosen there,
-# reported on all five games (BENCHMARKS, "MinAtar").
+# column's gradient-norm penalty λ_g = 0.01 (the official code's Atari DDQN baseline has it too).
+# What is HyperAgent's own is the SPEC's Atari column: prior_std, prior_scale and posterior_scale 0.1,
+# σ = 0.01, λ_r = λ_g = 0.01, M and K. MinAtar's long targets (T = 1,000, n = 1) rather than the SPEC's
+# short ones (T = 4, n = 5) because on asterix both learners gained from them; chosen there, reported
+# on all five games (BENCHMARKS.md, "MinAtar", has the comparison and the earlier settings).
 MINATAR = ATARI.replace(torso='minatar_cnn', cnn_feature_dim=128, learning_rate=2.5e-4, batch_size=32,
                         replay_capacity=100_000, warmup_steps=5_000, target_update_period=1_000, n_step=1)
 

@@ -33,7 +33,6 @@ class Network(NamedTuple):
   apply: Callable[[Params, jax.Array, jax.Array], jax.Array]  # (params, obs, raw index[M]) -> q[A]
   coefficients: Callable[[Params, jax.Array], jax.Array]  # (params, obs[B]) -> C[B, A, M + 1], see `affine`
   num_actions: int
-  feature_dim: int                                         # H
   index: indices.IndexLaw                                  # ξ's law: sample(key, shape), network_input
 
 
@@ -207,7 +206,7 @@ def make_network(config: Config, obs_shape: Sequence[int], num_actions: int,
     return transformed.init(key, example_obs, example_index)
 
   return Network(init=init, apply=transformed.apply, coefficients=transformed_coefficients.apply,
-                 num_actions=A, feature_dim=H, index=index_law)
+                 num_actions=A, index=index_law)
 
 
 def affine(xi: jax.Array, coefficients: jax.Array) -> jax.Array:

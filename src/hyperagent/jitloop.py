@@ -102,10 +102,15 @@ def example_observation(env: JaxEnv) -> jax.Array:
   return jnp.zeros(env.observation_shape, env.observation_dtype)
 
 
-def _env_keys(key: jax.Array) -> tuple[jax.Array, jax.Array]:
-  """(init, reset) keys derived beside a key's own splits, so environments without reset randomness
-  (DeepSea) see exactly the draws they saw before the loop was generic."""
-  return jax.random.fold_in(key, 1), jax.random.fold_in(key, 2)
+# fold_in(key, i) is split(key, n)[i] for every n > i (JAX's partitionable threefry), so the init and
+# reset keys are folded in far beyond any split the loop or an environment takes of the same key.
+INIT_KEY, RESET_KEY = 2**31 + 1, 2**31 + 2
+
+
+def env_keys(key: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """(init, reset) keys derived from `key` apart from its splits. Environments that draw nothing at
+  init and reset (DeepSea) see exactly the step draws they saw before the loop was generic."""
+  return jax.random.fold_in(key, INIT_KEY), jax.random.fold_in(key, RESET_KEY)
 
 
 def init_run(agent: Agent, env: JaxEnv, capacity: int, seed: jax.Array, env_params: Any,
@@ -114,7 +119,7 @@ def init_run(agent: Agent, env: JaxEnv, capacity: int, seed: jax.Array, env_para
   it over runs inside one jit)."""
   key = jax.random.PRNGKey(seed)
   k_train, k_actor, k_loop = jax.random.split(key, 3)
-  k_init, k_reset = _env_keys(k_loop)
+  k_init, k_reset = env_keys(k_loop)
   env_state = env.init(env_params, k_init)
   env_state, observation = env.reset(env_params, env_state, k_reset)
   buffer = replay.init(capacity, 1, example_observation(env), agent.config.index_dim)
@@ -156,7 +161,7 @@ def interact(agent: Agent, env: JaxEnv, env_params: Any, state: RunState
       episode_len=jnp.where(out.last, 0, counters.episode_len),
       episode_return=jnp.where(out.last, 0.0, counters.episode_return))
 
-  _, k_reset = _env_keys(k_env)
+  _, k_reset = env_keys(k_env)
   restart_env, restart_observation = env.reset(env_params, env_state, k_reset)
   env_state = jax.tree.map(lambda a, b: jnp.where(out.last, a, b), restart_env, env_state)
   observation = jnp.where(out.last, restart_observation, out.observation)
@@ -205,7 +210,7 @@ def run_test_episodes(agent: Agent, env: JaxEnv, spec: LoopSpec, env_params: Any
   num = spec.eval_episodes
   k_actor, k_env = jax.random.split(key)
   actor = agent.init_actor(k_actor, num)
-  k_init, k_reset = _env_keys(k_env)
+  k_init, k_reset = env_keys(k_env)
 
   def fresh(k_init, k_reset):
     return env.reset(env_params, env.init(env_params, k_init), k_reset)

@@ -1,6 +1,7 @@
 """Feature torsos φ(s) (SPEC §1.2), as Haiku modules applied to ONE observation (no batch axis).
 
-The hypermodel is vmapped over indices and over the batch, so torsos never see a batch axis.
+The hypermodel's `apply` is written for one observation; batches vmap the torso over observations
+once (`coefficients`), and indices enter only as a contraction afterwards.
 """
 from __future__ import annotations
 

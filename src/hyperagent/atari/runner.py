@@ -41,6 +41,9 @@ from hyperagent.atari.loop import (OBS_SHAPE, LEARN_METRICS, LearnerState, RunCo
 
 # Files that make a folder a run's: a new run never writes over them (resume, or --fresh).
 RUN_FILES = ('checkpoint.npz', 'train.csv', 'eval.csv', 'final.json')
+# Evaluation keys are folded into the run's root key far from the splits the learner takes of it
+# (fold_in(key, i) is split(key, n)[i]): the evaluation at step s, and the final one.
+EVAL_KEY, FINAL_EVAL_KEY = 1_000_003, 2**31 + 3
 # The replay's per-row arrays (leading axis: capacity rows), saved up to the rows written.
 REPLAY_ROWS = ('frame', 'action', 'reward', 'terminated', 'truncated', 'perturbation', 'first')
 # RunConfig fields a resumed run may change: they do not alter the training numbers.
@@ -234,7 +237,7 @@ class Runner:
                                        'the same command resumes (from this cut: a resumed run is not bit-identical '
                                        'to an uninterrupted one).')
         if (every['log_every'] and steps % every['log_every'] == 0) or steps == total:
-          state, row = self._log(out_dir, state, log_start)
+          state, row = self._log(out_dir, state, log_start, host.get('skipped_updates', 0))
           log_start = (time.perf_counter(), steps)
           bar.set_postfix(sps=f'{row["sps"]:.0f}', train_return=f'{row["train_return"]:.1f}')
         if every['eval_every'] and steps % every['eval_every'] == 0:
@@ -251,10 +254,10 @@ class Runner:
     bar.close()
     return self._final(out_dir, state, host, timer)
 
-  def _log(self, out_dir: str, state: LearnerState, log_start) -> tuple[LearnerState, dict]:
+  def _log(self, out_dir: str, state: LearnerState, log_start, skipped: int) -> tuple[LearnerState, dict]:
     ep, sums, steps = jax.device_get((state.episodes, state.sums, state.env_steps))
     count = max(float(sums['count']), 1.0)
-    row = dict(env_steps=int(steps), frames=4 * int(steps), updates=int(state.updates),
+    row = dict(env_steps=int(steps), frames=4 * int(steps), updates=int(state.updates) - skipped,
                train_episodes=int(ep.count),
                train_return=float(ep.return_sum / ep.count) if ep.count else float('nan'),
                train_length=float(ep.length_sum / ep.count) if ep.count else float('nan'),
@@ -268,7 +271,7 @@ class Runner:
 
   def _evaluate(self, out_dir: str, state: LearnerState, host: dict, steps: int, timer: dict) -> dict:
     t0 = time.perf_counter()
-    key = jax.random.fold_in(jax.random.PRNGKey(self.run.seed), 1_000_003 + steps)
+    key = jax.random.fold_in(jax.random.PRNGKey(self.run.seed), EVAL_KEY + steps)
     scores = self.evaluate(state.train.params, self.run.eval_episodes, self.run.eval_episodes,
                            _seed(self.run.seed, 1, steps), key)
     timer['eval'] = timer.get('eval', 0.0) + time.perf_counter() - t0
@@ -288,11 +291,12 @@ class Runner:
     use_best = host['best_params'] is not None
     params = host['best_params'] if use_best else state.train.params
     t0 = time.perf_counter()
-    scores = self.evaluate(params, self.run.final_eval_episodes, self.run.final_eval_envs,
-                           _seed(self.run.seed, 2), jax.random.PRNGKey(self.run.seed))
+    key = jax.random.fold_in(jax.random.PRNGKey(self.run.seed), FINAL_EVAL_KEY)
+    scores = self.evaluate(params, self.run.final_eval_episodes, self.run.final_eval_envs, _seed(self.run.seed, 2), key)
     timer['eval'] = timer.get('eval', 0.0) + time.perf_counter() - t0
     result = dict(game=self.game, agent=self.run.agent, protocol=self.run.protocol, seed=self.run.seed,
-                  env_steps=int(state.env_steps), frames=4 * int(state.env_steps), updates=int(state.updates),
+                  env_steps=int(state.env_steps), frames=4 * int(state.env_steps),
+                  updates=int(state.updates) - host.get('skipped_updates', 0),
                   params='best' if use_best else 'last', best_step=host['best_step'],
                   episodes=len(scores), raw_score=float(scores.mean()), raw_std=float(scores.std()),
                   hns=_hns(self.game, float(scores.mean())), scores=scores.tolist())
@@ -322,18 +326,34 @@ class Runner:
     if meta['best_params']:
       templates['best_params'] = fresh.train.params
     meta, trees = checkpoint.load(path, templates, exact_shapes=('state', 'best_params'))
-    replay = fresh.replay  # saved without replay: resume with an empty one (not an exact resume)
+    state = trees['state']
+    host = dict(meta['host'], best_params=trees.get('best_params'))
     if meta['replay']:
       try:
         replay = checkpoint.restore_rows(trees['replay'], fresh.replay, REPLAY_ROWS, meta['replay_rows'])
       except checkpoint.CheckpointError as error:
         raise checkpoint.CheckpointError(f'{path}: {error}') from None
-    state = trees['state']._replace(replay=replay)
-    host = dict(meta['host'], best_params=trees.get('best_params'))
-    return jax.device_put(state), host
+    else:  # saved without its replay: resume with an empty one (not an exact resume), see skip_refill
+      replay = fresh.replay
+      state, skipped = skip_refill(state, self.config, self.run.replay_ratio)
+      host['skipped_updates'] = host.get('skipped_updates', 0) + skipped
+      print(f'{path} holds no replay (--no-checkpoint-replay): learning waits {self.config.warmup_steps:,} agent '
+            f'steps for an empty replay to refill, as at the start; {skipped:,} updates owed then are skipped.')
+    return jax.device_put(state._replace(replay=replay)), host
 
 
 # ----------------------------------------------------------------------------- small helpers
+
+def skip_refill(state: LearnerState, config, ratio: float) -> tuple[LearnerState, int]:
+  """A resume with an empty replay waits for it to hold warmup_steps transitions again before
+  learning, as a fresh run does: otherwise the updates owed by the schedule would sample a replay
+  of one transition (and λ_r/|D| would be ~|D| times too large). The updates owed until then are
+  marked done without running; returns the state and how many were skipped."""
+  refilled = int(state.env_steps) + config.warmup_steps
+  owed = int(due_updates(np.int32(refilled), config, ratio, xp=np)) - 1  # the first update comes at `refilled`
+  skipped = max(owed - int(state.updates), 0)
+  return state._replace(updates=state.updates + skipped), skipped
+
 
 def _hns(game: str, score: float) -> float:
   return float(atari.human_normalized(game, score)) if game in atari.HUMAN_RANDOM else float('nan')

@@ -1,4 +1,6 @@
-"""bsuite-format CSVs from a pure-JAX DeepSea run, so bsuite's own loader and scorer read them.
+"""bsuite-format CSVs from the pure-JAX loops (DeepSea runs and every id of the bsuite engine), so
+bsuite's own loader and scorer read them. The columns below are DeepSea's; other environments
+append their own bsuite_info() columns after the first five.
 
 bsuite's CSV logger (`bsuite.logging.csv_logging.Logger` behind `bsuite.utils.wrappers.Logging`)
 writes one file per bsuite id, `<results_dir>/bsuite_id_-_deep_sea-<i>.csv`, with one row at the end
