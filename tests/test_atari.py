@@ -351,7 +351,8 @@ def test_checkpoint_resume_reproduces_metrics(tmp_path):
   frames = [saved[k] for k in saved.files if k.startswith('replay/') and saved[k].ndim == 4]
   assert frames and frames[0].shape[0] == 17  # of 100 rows: the reset row and 16 steps of the 2 envs
   resumed = runner.train(str(tmp_path / 'b'), resume=True, progress=False)
-  assert straight == resumed and straight['updates'] == 11 and straight['env_steps'] == 64
+  # ratio 0.25 from the 24-step warm-up on: floor(0.25 · (64 − 24)) + 1 updates, the first at step 24
+  assert straight == resumed and straight['updates'] == 0.25 * (64 - 24) + 1 and straight['env_steps'] == 64
   # a finished run is loaded, not trained or evaluated again; a new run never writes over one
   again = runner.train(str(tmp_path / 'b'), resume=True, progress=False)
   assert again.pop('loaded_from').endswith('final.json') and again == resumed
@@ -380,6 +381,26 @@ def test_a_resume_without_the_replay_waits_for_it_to_refill(tmp_path, capsys):
   assert 'learning waits 24 agent steps' in capsys.readouterr().out
   rows = {int(r['env_steps']): int(r['updates']) for r in _read(tmp_path / 'train.csv')}
   assert rows == {16: 0, 32: 3, 48: 3, 64: 6} and resumed['updates'] == 6
+
+
+def test_the_final_test_plays_the_best_evaluations_parameters(tmp_path, monkeypatch):
+  """SPEC §3: the final test uses the parameters of the best test mean, here the evaluation at step 32
+  (scripted means 3, 9, 5 at steps 0, 32, 64), kept through the checkpoint of an interruption at 32."""
+  from hyperagent.atari.runner import Runner
+  seen = []
+
+  def scripted(self, params, num_episodes, num_envs, seed, key):
+    seen.append(jax.device_get(params))
+    return np.full(num_episodes, {0: 3.0, 1: 9.0, 2: 5.0}.get(len(seen) - 1, 0.0))
+
+  monkeypatch.setattr(Runner, 'evaluate', scripted)
+  runner = Runner(_tiny_run())
+  # evaluations at 0 and 32, then the checkpoint; the resumed run evaluates at 64, then the final test
+  assert runner.train(str(tmp_path), progress=False, stop_after=32) == dict(interrupted_at=32)
+  result = runner.train(str(tmp_path), resume=True, progress=False)
+  assert result['params'] == 'best' and result['best_step'] == 32 and len(seen) == 4
+  same = lambda a, b: jax.tree.all(jax.tree.map(np.array_equal, a, b))
+  assert same(seen[3], seen[1]) and not same(seen[3], seen[2])
 
 
 @pytest.mark.slow
@@ -434,7 +455,8 @@ def test_make_atari_end_to_end(tmp_path):
   (folder,) = (out / 'Breakout').glob('hyperagent-paper-*')  # the suffix: a hash of the settings
   run_dir = folder / 'seed0'
   final = json.loads((run_dir / 'final.json').read_text())
-  assert final['env_steps'] == 300 and final['updates'] == 21 and final['episodes'] == 2
+  # ratio 0.1 from the 100-step warm-up on: floor(0.1 · (300 − 100)) + 1 updates
+  assert final['env_steps'] == 300 and final['updates'] == 0.1 * (300 - 100) + 1 and final['episodes'] == 2
   assert len(_read(run_dir / 'train.csv')) == 3 and len(_read(run_dir / 'eval.csv')) == 3
   # the same command again: the finished run is loaded, not trained, evaluated or overwritten
   again = subprocess.run(['make', '-s', '-C', str(root), 'atari', 'GAME=Breakout', 'STEPS=300', f'ATARI_OUT={out}',

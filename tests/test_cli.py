@@ -37,7 +37,16 @@ def test_flags_parse_to_the_fields_types():
   spec = cli.settings_from(RunSpec, parser_for(RunSpec).parse_args(
       ['--size', '10', '--seeds', '2025,2030', '--stochastic', '--episodes', '7']))
   assert spec == RunSpec(size=10, seeds=(2025, 2030), stochastic=True, episodes=7) and not spec.deterministic
-  assert RunSpec(size=30).episodes == 3_333  # the official budget when none is given
+  assert RunSpec(size=30).episodes == 3_333  # the official budget when none is given (SPEC §5.1's table)
+
+
+def test_official_budgets_per_size_and_none_past_120():
+  """SPEC §5.1's table; a size between the listed ones takes the next listed size's budget (our rule)."""
+  from hyperagent.deepsea.run import official_episodes
+  assert [official_episodes(n) for n in (10, 20, 21, 30, 31, 100, 101, 120)] == [
+      2_500, 2_500, 3_333, 3_333, 3_000, 10_000, 12_500, 12_500]
+  with pytest.raises(ValueError, match='no official budget for size 121'):
+    official_episodes(121)
 
 
 def test_bad_flag_values_name_what_is_valid():
