@@ -352,7 +352,7 @@ def test_checkpoint_resume_reproduces_metrics(tmp_path):
   assert frames and frames[0].shape[0] == 17  # of 100 rows: the reset row and 16 steps of the 2 envs
   resumed = runner.train(str(tmp_path / 'b'), resume=True, progress=False)
   # ratio 0.25 from the 24-step warm-up on: floor(0.25 · (64 − 24)) + 1 updates, the first at step 24
-  assert straight == resumed and straight['updates'] == 0.25 * (64 - 24) + 1 and straight['env_steps'] == 64
+  assert straight == resumed and straight['updates'] == (64 - 24) // 4 + 1 and straight['env_steps'] == 64
   # a finished run is loaded, not trained or evaluated again; a new run never writes over one
   again = runner.train(str(tmp_path / 'b'), resume=True, progress=False)
   assert again.pop('loaded_from').endswith('final.json') and again == resumed
@@ -378,9 +378,12 @@ def test_a_resume_without_the_replay_waits_for_it_to_refill(tmp_path, capsys):
   saved = np.load(tmp_path / 'checkpoint.npz')
   assert not [k for k in saved.files if k.startswith('replay/')]
   resumed = runner.train(str(tmp_path), resume=True, progress=False)
-  assert 'learning waits 24 agent steps' in capsys.readouterr().out
+  assert 'learning, not acting, waits 24 agent steps' in capsys.readouterr().out
   rows = {int(r['env_steps']): int(r['updates']) for r in _read(tmp_path / 'train.csv')}
-  assert rows == {16: 0, 32: 3, 48: 3, 64: 6} and resumed['updates'] == 6
+  assert rows == {16: 0, 32: 3, 48: 3, 64: 6} and resumed['updates'] == 6 and resumed['skipped_updates'] == 5
+  again = runner.train(str(tmp_path), resume=True, progress=False)  # finished: loaded, nothing skipped again
+  assert again.pop('loaded_from').endswith('final.json') and again == resumed
+  assert 'waits' not in capsys.readouterr().out
 
 
 def test_the_final_test_plays_the_best_evaluations_parameters(tmp_path, monkeypatch):
@@ -456,7 +459,7 @@ def test_make_atari_end_to_end(tmp_path):
   run_dir = folder / 'seed0'
   final = json.loads((run_dir / 'final.json').read_text())
   # ratio 0.1 from the 100-step warm-up on: floor(0.1 · (300 − 100)) + 1 updates
-  assert final['env_steps'] == 300 and final['updates'] == 0.1 * (300 - 100) + 1 and final['episodes'] == 2
+  assert final['env_steps'] == 300 and final['updates'] == (300 - 100) // 10 + 1 and final['episodes'] == 2
   assert len(_read(run_dir / 'train.csv')) == 3 and len(_read(run_dir / 'eval.csv')) == 3
   # the same command again: the finished run is loaded, not trained, evaluated or overwritten
   again = subprocess.run(['make', '-s', '-C', str(root), 'atari', 'GAME=Breakout', 'STEPS=300', f'ATARI_OUT={out}',

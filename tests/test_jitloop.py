@@ -361,7 +361,7 @@ def test_a_chunk_returns_the_types_it_takes_so_it_compiles_once(where):
 
 
 def key_recording_env() -> JaxEnv:
-  """Episodes of two steps whose info reports 32 bits of the keys its init, last reset and last step
+  """Episodes of three steps whose info reports 32 bits of the keys its init, last reset and last step
   were given: equal bits mean a key was handed out twice."""
   bits = lambda key: jax.random.bits(key, dtype=jnp.uint32)
   zero = jnp.zeros((), jnp.uint32)
@@ -374,36 +374,37 @@ def key_recording_env() -> JaxEnv:
 
   def step(params, state, action, key):
     t = state['t'] + 1
-    last = t >= 2
+    last = t >= 3
     out = EnvStep(jnp.full(2, t, jnp.float32), jnp.zeros(()), jnp.where(last, 0.0, 1.0), last)
     return dict(state, t=t, step=bits(key)), out
 
   info = lambda params, state: {name: state[name] for name in ('init', 'reset', 'step')}
   return JaxEnv(name='key_recording', static=(), num_actions=2, observation_shape=(2,),
                 observation_dtype=jnp.float32, info_names=('init', 'reset', 'step'), init=init,
-                reset=reset, step=step, info=info, max_episode_steps=2)
+                reset=reset, step=step, info=info, max_episode_steps=3)
 
 
 def test_no_environment_key_is_handed_out_twice():
   """A run's init, every reset and every step get keys of their own, and so do the test episodes':
   fold_in(key, i) equals split(key, n)[i], so keys folded in at small i collided with split ones
-  (a test episode's second step used its init key; a run's first step its init key)."""
+  (a test episode's second step used its init key and its third its reset key; a run's first step
+  its init key)."""
   env = key_recording_env()
   agent = jitloop.make_agent_for(make_config('hyperagent', 'deepsea', warmup_steps=4, batch_size=4), env)
   params = jitloop.stack_runs([jnp.zeros(())])
   states = jitloop.init_runs(agent, env, 64, jnp.array([0]), params, np.array([10**6]))
   init_bits = int(states.env['init'][0])
   first_reset = int(states.env['reset'][0])
-  _, out = jax.jit(lambda p, s: jitloop.run_chunk(agent, env, jitloop.LoopSpec(), 20, p, s))(params, states)
+  _, out = jax.jit(lambda p, s: jitloop.run_chunk(agent, env, jitloop.LoopSpec(), 21, p, s))(params, states)
   info = {k: np.asarray(v[0]) for k, v in out.steps.info.items()}
   assert (info['init'] == init_bits).all()
   resets = np.unique(info['reset'])  # the first episode's, then one per restart
   run_keys = np.concatenate([[init_bits], info['step'], resets])
-  assert first_reset in resets and len(resets) == 10
-  assert len(np.unique(run_keys)) == len(run_keys) == 1 + 20 + 10
+  assert first_reset in resets and len(resets) == 7
+  assert len(np.unique(run_keys)) == len(run_keys) == 1 + 21 + 7
 
   num = 6
-  spec = jitloop.LoopSpec(eval_episodes=num, eval_steps=3)
+  spec = jitloop.LoopSpec(eval_episodes=num, eval_steps=3)  # the last step of each is its third
   train = agent.init(jax.random.key(0))
   _, test_info = jitloop.run_test_episodes(agent, env, spec, jnp.zeros(()), train.params, jax.random.key(1))
   test_keys = np.concatenate([np.asarray(test_info[k]) for k in ('init', 'reset', 'step')])

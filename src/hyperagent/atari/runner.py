@@ -297,6 +297,7 @@ class Runner:
     result = dict(game=self.game, agent=self.run.agent, protocol=self.run.protocol, seed=self.run.seed,
                   env_steps=int(state.env_steps), frames=4 * int(state.env_steps),
                   updates=int(state.updates) - host.get('skipped_updates', 0),
+                  skipped_updates=host.get('skipped_updates', 0),
                   params='best' if use_best else 'last', best_step=host['best_step'],
                   episodes=len(scores), raw_score=float(scores.mean()), raw_std=float(scores.std()),
                   hns=_hns(self.game, float(scores.mean())), scores=scores.tolist())
@@ -335,10 +336,12 @@ class Runner:
         raise checkpoint.CheckpointError(f'{path}: {error}') from None
     else:  # saved without its replay: resume with an empty one (not an exact resume), see skip_refill
       replay = fresh.replay
-      state, skipped = skip_refill(state, self.config, self.run.replay_ratio)
-      host['skipped_updates'] = host.get('skipped_updates', 0) + skipped
-      print(f'{path} holds no replay (--no-checkpoint-replay): learning waits {self.config.warmup_steps:,} agent '
-            f'steps for an empty replay to refill, as at the start; {skipped:,} updates owed then are skipped.')
+      if int(state.env_steps) < self.run.total_steps:  # a finished run is only loaded
+        state, skipped = skip_refill(state, self.config, self.run.replay_ratio)
+        host['skipped_updates'] = host.get('skipped_updates', 0) + skipped
+        print(f'{path} holds no replay (--no-checkpoint-replay): learning, not acting, waits '
+              f'{self.config.warmup_steps:,} agent steps for the empty replay to refill; the {skipped:,} '
+              'updates owed meanwhile are skipped.')
     return jax.device_put(state._replace(replay=replay)), host
 
 
@@ -346,7 +349,7 @@ class Runner:
 
 def skip_refill(state: LearnerState, config, ratio: float) -> tuple[LearnerState, int]:
   """A resume with an empty replay waits for it to hold warmup_steps transitions again before
-  learning, as a fresh run does: otherwise the updates owed by the schedule would sample a replay
+  learning (acting goes on with the policy): otherwise the updates owed by the schedule would sample a replay
   of one transition (and λ_r/|D| would be ~|D| times too large). The updates owed until then are
   marked done without running; returns the state and how many were skipped."""
   refilled = int(state.env_steps) + config.warmup_steps
