@@ -292,7 +292,8 @@ class Runner:
     params = host['best_params'] if use_best else state.train.params
     t0 = time.perf_counter()
     key = jax.random.fold_in(jax.random.PRNGKey(self.run.seed), FINAL_EVAL_KEY)
-    scores = self.evaluate(params, self.run.final_eval_episodes, self.run.final_eval_envs, _seed(self.run.seed, 2), key)
+    scores = self.evaluate(params, self.run.final_eval_episodes, self.run.final_eval_envs,
+                           _seed(self.run.seed, 2), key)
     timer['eval'] = timer.get('eval', 0.0) + time.perf_counter() - t0
     result = dict(game=self.game, agent=self.run.agent, protocol=self.run.protocol, seed=self.run.seed,
                   env_steps=int(state.env_steps), frames=4 * int(state.env_steps),
@@ -349,9 +350,9 @@ class Runner:
 
 def skip_refill(state: LearnerState, config, ratio: float) -> tuple[LearnerState, int]:
   """A resume with an empty replay waits for it to hold warmup_steps transitions again before
-  learning (acting goes on with the policy): otherwise the updates owed by the schedule would sample a replay
-  of one transition (and λ_r/|D| would be ~|D| times too large). The updates owed until then are
-  marked done without running; returns the state and how many were skipped."""
+  learning (acting goes on with the policy): otherwise the updates the schedule owes would sample a
+  replay of one transition (and λ_r/|D| would be ~|D| times too large). The updates owed until then
+  are marked done without running; returns the state and how many were skipped."""
   refilled = int(state.env_steps) + config.warmup_steps
   owed = int(due_updates(np.int32(refilled), config, ratio, xp=np)) - 1  # the first update comes at `refilled`
   skipped = max(owed - int(state.updates), 0)
