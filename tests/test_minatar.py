@@ -191,7 +191,15 @@ def test_index_spread_reads_the_gap_off_the_mean_and_the_spread_off_the_index_pa
   still = script.spread(with_index(jnp.zeros((2, 3, m))), None, None, jax.random.PRNGKey(0))
   assert still == pytest.approx(dict(gap=3.0, spread=0.0, changed=0.0), abs=1e-6)
   moving = script.spread(with_index(jnp.zeros((2, 3, m)).at[:, 0, :].set(100.0)), None, None, jax.random.PRNGKey(0))
-  assert moving['gap'] == 3.0 and moving['spread'] > 1.0 and 0.0 < moving['changed'] < 1.0
+  # Q of action 0 is 100·s + (1 or 0), s = Σ ξ̂ for ξ̂ uniform on the unit sphere, the other two fixed:
+  # the spread is std(100·s)/3 (one action of three moves); the greedy action changes where
+  # 100·s + 1 > 3 (first observation) or 100·s > 5 (second). Their values from a million numpy draws of
+  # the law; the script's 200 draws are within 4 standard errors (~5% and ~0.035).
+  unit = np.random.default_rng(0).normal(size=(1_000_000, m))
+  total = (unit / np.linalg.norm(unit, axis=1, keepdims=True)).sum(axis=1)
+  assert moving['gap'] == 3.0
+  assert moving['spread'] == pytest.approx(100 * total.std() / 3, rel=0.2)
+  assert moving['changed'] == pytest.approx(((100 * total > 2).mean() + (100 * total > 5).mean()) / 2, abs=0.15)
 
 
 @pytest.mark.parametrize('agent_name', ['ensemble', 'hyperagent_one_hot', 'hyperagent'])
