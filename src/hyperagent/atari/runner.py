@@ -177,7 +177,7 @@ class Runner:
     run, timer = self.run, {} if timer is None else timer
     os.makedirs(out_dir, exist_ok=True)
     ckpt_path = os.path.join(out_dir, 'checkpoint.npz')
-    host = dict(segment=0, best_score=-math.inf, best_params=None, best_step=-1)
+    host = dict(segment=0, best_score=-math.inf, best_params=None, best_step=-1, skipped_updates=0)
     held = [name for name in RUN_FILES if os.path.exists(os.path.join(out_dir, name))]
     if held and not (resume and os.path.exists(ckpt_path)):
       raise checkpoint.CheckpointError(
@@ -237,7 +237,7 @@ class Runner:
                                        'the same command resumes (from this cut: a resumed run is not bit-identical '
                                        'to an uninterrupted one).')
         if (every['log_every'] and steps % every['log_every'] == 0) or steps == total:
-          state, row = self._log(out_dir, state, log_start, host.get('skipped_updates', 0))
+          state, row = self._log(out_dir, state, log_start, host['skipped_updates'])
           log_start = (time.perf_counter(), steps)
           bar.set_postfix(sps=f'{row["sps"]:.0f}', train_return=f'{row["train_return"]:.1f}')
         if every['eval_every'] and steps % every['eval_every'] == 0:
@@ -297,8 +297,7 @@ class Runner:
     timer['eval'] = timer.get('eval', 0.0) + time.perf_counter() - t0
     result = dict(game=self.game, agent=self.run.agent, protocol=self.run.protocol, seed=self.run.seed,
                   env_steps=int(state.env_steps), frames=4 * int(state.env_steps),
-                  updates=int(state.updates) - host.get('skipped_updates', 0),
-                  skipped_updates=host.get('skipped_updates', 0),
+                  updates=int(state.updates) - host['skipped_updates'], skipped_updates=host['skipped_updates'],
                   params='best' if use_best else 'last', best_step=host['best_step'],
                   episodes=len(scores), raw_score=float(scores.mean()), raw_std=float(scores.std()),
                   hns=_hns(self.game, float(scores.mean())), scores=scores.tolist())
@@ -329,7 +328,7 @@ class Runner:
       templates['best_params'] = fresh.train.params
     meta, trees = checkpoint.load(path, templates, exact_shapes=('state', 'best_params'))
     state = trees['state']
-    host = dict(meta['host'], best_params=trees.get('best_params'))
+    host = {'skipped_updates': 0, **meta['host'], 'best_params': trees.get('best_params')}  # older: none skipped
     if meta['replay']:
       try:
         replay = checkpoint.restore_rows(trees['replay'], fresh.replay, REPLAY_ROWS, meta['replay_rows'])
@@ -339,7 +338,7 @@ class Runner:
       replay = fresh.replay
       if int(state.env_steps) < self.run.total_steps:  # a finished run is only loaded
         state, skipped = skip_refill(state, self.config, self.run.replay_ratio)
-        host['skipped_updates'] = host.get('skipped_updates', 0) + skipped
+        host['skipped_updates'] += skipped
         print(f'{path} holds no replay (--no-checkpoint-replay): learning, not acting, waits '
               f'{self.config.warmup_steps:,} agent steps for the empty replay to refill; the {skipped:,} '
               'updates owed meanwhile are skipped.')
