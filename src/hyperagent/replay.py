@@ -45,6 +45,12 @@ def capacity(wanted: int, most_steps: int | None = None) -> int:
   return wanted if most_steps is None else min(wanted, most_steps)
 
 
+def memory_capped(wanted: int, transition_bytes: int, max_bytes: int, floor: int) -> int:
+  """`wanted` transitions, or as many of `transition_bytes` as fit in `max_bytes` when fewer, but never
+  fewer than `floor` (one batch) on account of memory. Both bsuite engines cap their buffers here."""
+  return int(min(wanted, max(max_bytes // transition_bytes, floor)))
+
+
 def grow(state: ReplayState, capacity: int, axis: int = 0) -> ReplayState:
   """The buffer at a `capacity` at least its own (its C axis at `axis`: 1 for runs stacked on a leading
   axis), as a buffer of that size from the start would hold the same rows. Exact only for a buffer that

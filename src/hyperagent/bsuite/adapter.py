@@ -11,7 +11,8 @@ config's torso; the 'deepsea' preset's MLP flattens it, and none of bsuite's ima
 for the Nature CNN (36 px minimum). Observations are stored as float32 in bsuite's shape, except
 DeepSea's one-hot N x N grids: those travel as the int position of their 1 (`one_hot_input`, the
 same network and params as the dense MLP, as in the jitted DeepSea loop), so the replay holds
-SPEC's 1e6 transitions at any N instead of 2·N² floats each.
+SPEC's 1e6 transitions at any N instead of 2·N² floats each; the network holds rows for the
+N(N+1)/2 reachable cells only, as the jitted engine's does.
 dm_env ends an episode with discount 0 on termination; a last step with a non-zero discount would be
 a truncation (bootstrapped), which bsuite never produces.
 
@@ -40,6 +41,7 @@ from hyperagent.agent import make_agent
 from hyperagent.config import AGENTS, Config
 from hyperagent.bsuite import csv_format, sweep
 from hyperagent.bsuite.sweep import BOOT_DQN
+from hyperagent.deepsea import env as deepsea_env
 
 # The replay buffer of one id, per worker process. Every bsuite id but mnist* fits SPEC's 1e6
 # transitions in it (catch: 0.4 GiB); mnist's 28x28 floats get ~170k, more than its 10k steps.
@@ -51,8 +53,8 @@ ONE_HOT_EXPERIMENTS = ('deep_sea', 'deep_sea_stochastic')
 def memory_capped_capacity(config: Config, obs_shape, one_hot_input: bool = False,
                            max_bytes: int = MAX_REPLAY_BYTES) -> int:
   """config.replay_capacity, or what fits in max_bytes when that is smaller (at least one batch)."""
-  fit = max_bytes // replay.transition_bytes(obs_shape, one_hot_input, config.index_dim)
-  return int(min(config.replay_capacity, max(fit, config.batch_size)))
+  return replay.memory_capped(config.replay_capacity, replay.transition_bytes(obs_shape, one_hot_input, config.index_dim),
+                              max_bytes, config.batch_size)
 
 
 def one_hot_position(observation: np.ndarray) -> int:
@@ -75,7 +77,8 @@ class BsuiteAdapter(base.Agent):
   """
 
   def __init__(self, obs_spec: specs.Array, action_spec: specs.DiscreteArray, config: Config,
-               seed: int = 0, capacity: Optional[int] = None, one_hot_input: bool = False):
+               seed: int = 0, capacity: Optional[int] = None, one_hot_input: bool = False,
+               one_hot_cells: Optional[tuple[int, ...]] = None):
     if not isinstance(action_spec, specs.DiscreteArray):
       raise ValueError(f'bsuite agents need a DiscreteArray action spec, got {action_spec!r}')
     self.config = config
@@ -83,7 +86,7 @@ class BsuiteAdapter(base.Agent):
     self.one_hot_input = one_hot_input
     self.capacity = capacity or memory_capped_capacity(config, self.obs_shape, one_hot_input)
     self.agent, init_states, self._store, self._learn = _compiled(
-        config, self.obs_shape, int(action_spec.num_values), self.capacity, one_hot_input)
+        config, self.obs_shape, int(action_spec.num_values), self.capacity, one_hot_input, one_hot_cells)
     k_train, k_actor, self._key = jax.random.split(jax.random.key(seed), 3)
     self.train_state, self.replay_state = init_states(k_train)
     self.actor_state = self.agent.init_actor(k_actor, 1)
@@ -109,57 +112,59 @@ class BsuiteAdapter(base.Agent):
                   np.array([new_timestep.reward or 0.0], np.float32), np.array([terminated]),
                   np.array([last and not terminated]), self._obs(new_timestep.observation))
     self.stored += 1
-    self.replay_state, self._key = self._store(self.replay_state, self._key, transition)
+    self.replay_state, self._key, k_sample = self._store(self.replay_state, self._key, transition)
     if self.agent.warmed_up(self.stored):
-      self.train_state, self._key, self.metrics = self._learn(
-          self.train_state, self.replay_state, self._key)
+      self.train_state, self.metrics = self._learn(self.train_state, self.replay_state, k_sample)
 
 
 @functools.lru_cache(maxsize=8)
 def _compiled(config: Config, obs_shape: tuple[int, ...], num_actions: int, capacity: int,
-              one_hot_input: bool):
+              one_hot_input: bool, one_hot_cells: Optional[tuple[int, ...]]):
   """(agent, init_states, store, learn) for one (config, spec, capacity), made once.
 
   Compiling `learn` takes seconds; a sweep process playing several ids of one shape (bandit/0..19,
   the tests) reuses the compiled functions instead of making new closures that JAX would compile
   again. Everything cached is a pure function; the states live in each BsuiteAdapter.
   """
-  agent = make_agent(config, obs_shape, num_actions, one_hot_input)
+  agent = make_agent(config, obs_shape, num_actions, one_hot_input, one_hot_cells)
 
   @jax.jit  # one compile, instead of one per eager op (seconds per id)
   def init_states(key):
     example_obs = jnp.zeros((), jnp.int32) if one_hot_input else jnp.zeros(obs_shape, jnp.float32)
     return agent.init(key), replay.init(capacity, 1, example_obs, config.index_dim)
 
+  # The jitted loop's key schedule (jitloop.interact): the same split per step, its k_env unused
+  # (bsuite's environment draws from its own RNG). On a deterministic id the two engines then
+  # draw the same perturbations and replay batches, so their runs agree past the warm-up too.
   def store(replay_state, key, transition):
-    key, k_z = jax.random.split(key)
+    key, _, k_z, k_sample = jax.random.split(key, 4)
     z = agent.perturbation(k_z, (1,))
-    return replay.add(replay_state, *transition, z), key
+    return replay.add(replay_state, *transition, z), key, k_sample
 
   # Not fused with `store`: fused, a step took 2.4 instead of 1.0 ms at 1e6 transitions and grew
   # with the capacity (measured on CPU), as if the donated buffer were copied rather than updated.
-  def learn(train_state, replay_state, key):
-    key, k_sample = jax.random.split(key)
+  def learn(train_state, replay_state, k_sample):
     batch = replay.sample(replay_state, k_sample, config.batch_size, config.n_step, config.discount)
-    train_state, metrics = agent.learn(train_state, batch, replay.size(replay_state))
-    return train_state, key, metrics
+    return agent.learn(train_state, batch, replay.size(replay_state))
 
   return (agent, init_states, jax.jit(store, donate_argnums=(0, 1)),
-          jax.jit(learn, donate_argnums=(0, 2)))
+          jax.jit(learn, donate_argnums=(0,)))
 
 
 def make_bsuite_agent(agent_name: str, settings: Mapping[str, Any], obs_spec: specs.Array,
                       action_spec: specs.DiscreteArray, seed: int = 0,
-                      one_hot_input: bool = False) -> base.Agent:
+                      one_hot_input: bool = False, one_hot_cells: Optional[tuple[int, ...]] = None
+                      ) -> base.Agent:
   """Ours (config.AGENTS, settings = Config.to_dict()) or bsuite's boot_dqn (settings =
-  sweep.BOOT_DQN_DEFAULTS, possibly overridden; it always takes dense input)."""
+  sweep.BOOT_DQN_DEFAULTS, possibly overridden; it always takes dense input). one_hot_cells: see
+  hypermodel.make_network."""
   if agent_name == BOOT_DQN:
     from bsuite.baselines.jax import boot_dqn
     np.random.seed(seed)  # boot_dqn draws actions, heads and masks from numpy's global RNG
     return boot_dqn.default_agent(obs_spec, action_spec, seed=seed, **settings)
   cli.check_choice('agent', agent_name, AGENTS + (BOOT_DQN,))
   return BsuiteAdapter(obs_spec, action_spec, Config.from_dict(settings), seed,
-                     one_hot_input=one_hot_input)
+                     one_hot_input=one_hot_input, one_hot_cells=one_hot_cells)
 
 
 def run(bsuite_id: str, results_dir: str, agent_name: str, settings: Mapping[str, Any], seed: int = 0,
@@ -179,7 +184,9 @@ def run(bsuite_id: str, results_dir: str, agent_name: str, settings: Mapping[str
     env = bsuite.load_and_record_to_csv(bsuite_id, results_dir, overwrite=overwrite)
   episodes = int(num_episodes or env.bsuite_num_episodes)
   one_hot = bsuite_id.split('/')[0] in ONE_HOT_EXPERIMENTS
-  player = make_bsuite_agent(agent_name, settings, env.observation_spec(), env.action_spec(), seed, one_hot)
+  cells = deepsea_env.reachable_positions(env.observation_spec().shape[0]) if one_hot else None
+  player = make_bsuite_agent(agent_name, settings, env.observation_spec(), env.action_spec(), seed, one_hot,
+                             cells)
   steps, total_return = 0, 0.0
   for episode in range(1, episodes + 1):
     timestep = env.reset()

@@ -59,8 +59,7 @@ def capacity(config: Config, env: JaxEnv, steps: Sequence[int | None], runs: int
   `most_steps`; a FIFO that never wraps behaves the same at any larger size) and to `max_bytes`
   over the `runs` buffers."""
   fill = replay.capacity(config.replay_capacity, None if None in steps else max(steps))
-  fit = max_bytes // (runs * transition_bytes(config, env))
-  return int(max(min(fill, fit), config.batch_size))
+  return replay.memory_capped(fill, runs * transition_bytes(config, env), max_bytes, config.batch_size)
 
 
 def groups(ids: Iterable[str], config: Config, budgets: Mapping[str, int],
