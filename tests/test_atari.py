@@ -76,7 +76,8 @@ def test_hand_written_sequence():
   state = atari_replay.init(8, 1, index_dim=2, frame_shape=(2, 2))
   frame = lambda s: jnp.full((1, 2, 2), s, jnp.uint8)
   state = add_reset(state, frame(0))
-  # step: (reward, terminated, truncated, first); 3 is a life loss, 5 a truncation, 6 the pseudo-step.
+  # step: (reward, terminated, truncated, first); 3 is a life loss, 4 the life's reset (envpool ignores
+  # its action), 5 a truncation, 6 the game's reset (the pseudo-step).
   steps = {1: (1, 0, 0, 0), 2: (2, 0, 0, 0), 3: (3, 1, 0, 0), 4: (4, 0, 0, 0), 5: (5, 0, 1, 0),
            6: (9, 0, 0, 1), 7: (7, 0, 0, 0), 8: (8, 0, 0, 0), 9: (9, 0, 0, 0), 10: (10, 0, 0, 0)}
 
@@ -89,13 +90,12 @@ def test_hand_written_sequence():
     state = step(state, s)
   rows = jnp.arange(8)
   batch = gather(state, rows, jnp.zeros(8, jnp.int32), n_step=3, discount=0.5)
-  np.testing.assert_array_equal(valid_mask(state)[:, 0], [0, 1, 1, 1, 1, 1, 0, 1])
+  np.testing.assert_array_equal(valid_mask(state)[:, 0], [0, 1, 1, 1, 0, 1, 0, 1])
   # row: (return, discount, obs frames, next_obs frames), by hand
   expected = {1: (1 + .5 * 2 + .25 * 3, 0.0, [0, 0, 0, 0], [0, 1, 2, 3]),
               2: (2 + .5 * 3, 0.0, [0, 0, 0, 1], [0, 1, 2, 3]),
               3: (3, 0.0, [0, 0, 1, 2], [0, 1, 2, 3]),
-              4: (4 + .5 * 5, 0.25, [0, 1, 2, 3], [2, 3, 4, 5]),   # the stack crosses the life loss
-              5: (5, 0.5, [1, 2, 3, 4], [2, 3, 4, 5]),
+              5: (5, 0.5, [1, 2, 3, 4], [2, 3, 4, 5]),             # the stack crosses the life loss
               7: (7, 0.5, [6, 6, 6, 6], [6, 6, 6, 7])}             # the newest row ends the chain
   for row, (ret, disc, obs, next_obs) in expected.items():
     assert batch.reward[row] == pytest.approx(ret) and batch.discount[row] == pytest.approx(disc), row
@@ -127,7 +127,9 @@ def run_reference(records, total, capacity):
   steps = np.full((capacity, num_envs), -1)
   for s in range(oldest, total):
     for e in range(num_envs):
-      if not records['first'][s, e] and min(records['stack'][s - 1][e]) >= oldest:
+      # the step after a life loss resets the life (envpool ignores its action): no transition
+      after_terminal = records['terminated'][s - 1, e]
+      if not records['first'][s, e] and not after_terminal and min(records['stack'][s - 1][e]) >= oldest:
         steps[s % capacity, e] = s
   return steps
 
@@ -236,6 +238,33 @@ def test_simulated_envpool_with_wraparound():
 
 
 # ----------------------------------------------------------------------------- real envpool
+
+def test_envpool_ignores_the_action_after_a_life_loss():
+  """What `atari_replay.valid_mask` relies on: the step after a life loss (not a game over) resets the
+  life whatever the action, pushes one frame and leaves elapsed_step as it was (not `is_first`).
+  Played three times from one seed, with three actions at that step."""
+  def play(pseudo_action):
+    env = atari.make_env('Breakout', 'paper', num_envs=1, seed=1, num_threads=1)
+    obs, info = env.reset()
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+      obs, _, terminated, truncated, info = env.step(rng.integers(0, 4, 1))
+      if terminated[0] and not atari.game_over(truncated, info)[0]:
+        lost, elapsed = obs, int(info['elapsed_step'][0])
+        obs, reward, terminated, truncated, info = env.step(np.array([pseudo_action]))
+        later = env.step(np.zeros(1, np.int64))[0]
+        env.close()
+        assert not atari.is_first(info)[0] and int(info['elapsed_step'][0]) == elapsed
+        assert reward[0] == 0 and not terminated[0] and not truncated[0]
+        np.testing.assert_array_equal(obs[0, :3], lost[0, 1:])  # one new frame on the old stack
+        return obs, later
+    raise AssertionError('no life lost in 500 random steps')
+
+  (obs, later), *others = [play(a) for a in (0, 2, 3)]
+  for other_obs, other_later in others:
+    np.testing.assert_array_equal(obs, other_obs)
+    np.testing.assert_array_equal(later, other_later)
+
 
 def test_envpool_breakout_stacks_rebuilt_exactly():
   """Random play in Breakout ('paper' protocol, 2 envs, a 60-step cap so that truncations occur too:
@@ -490,7 +519,11 @@ def test_iqm_and_stratified_bootstrap():
 
 
 @pytest.mark.slow  # ~1 min on the CI machine; test_checkpoint_resume_reproduces_metrics covers resuming
-def test_ctrl_c_saves_where_it_stops_and_the_run_resumes(tmp_path):
+@pytest.mark.parametrize('call, step', [(10, 20), (16, 32)])
+def test_ctrl_c_saves_where_it_stops_and_the_run_resumes(tmp_path, call, step):
+  """Two envs, one `update` call per iteration of 2 steps, logs every 16 steps, evaluations every 32.
+  Ctrl-C during call 10 stops mid-chunk at step 20; during call 16, the chunk's last, it stops at 32
+  after that step's log and evaluation, which a resumed run would otherwise never make."""
   import os
   import signal
   from hyperagent import checkpoint
@@ -500,17 +533,21 @@ def test_ctrl_c_saves_where_it_stops_and_the_run_resumes(tmp_path):
 
   def update_then_ctrl_c(*args):
     calls.append(1)
-    if len(calls) == 10:
+    if len(calls) == call:
       os.kill(os.getpid(), signal.SIGINT)
     return update(*args)
 
   runner.update = update_then_ctrl_c
-  with pytest.raises(checkpoint.Interrupted, match='interrupted at step 20 of 64.*resumes'):
+  with pytest.raises(checkpoint.Interrupted, match=f'interrupted at step {step} of 64.*resumes'):
     runner.train(str(tmp_path), progress=False, stop_on_interrupt=True)
   assert checkpoint.load_meta(str(tmp_path / 'checkpoint.npz'))['host']['segment'] == 1
+  evaluated = [int(row['env_steps']) for row in _read(tmp_path / 'eval.csv')]
+  assert evaluated == [s for s in (0, 32) if s <= step]
   runner.update = update
   result = runner.train(str(tmp_path), resume=True, progress=False)
   assert result['env_steps'] == 64 and (tmp_path / 'final.json').exists()
+  assert [int(row['env_steps']) for row in _read(tmp_path / 'eval.csv')] == [0, 32, 64]
+  assert [int(row['env_steps']) for row in _read(tmp_path / 'train.csv')] == [16, 32, 48, 64]
 
 
 def test_cli_on_a_run_folder_another_process_holds_stops_at_once(tmp_path, capsys):

@@ -17,8 +17,10 @@ envpool facts the loop must respect (checked on envpool 1.2.5, see tests/test_at
   returns reward 0 and the new episode's first observation, with `info['elapsed_step'] == 0`
   (`is_first`). That pseudo-transition must not be learned from (atari_replay stores it as an
   episode start).
-- A life loss under episodic life sets `terminated` but does not reset: the next step is a real
-  transition whose stack still holds frames from before the life loss.
+- A life loss under episodic life sets `terminated`, and the next `step` resets the life: it ignores
+  its action, plays envpool's no-ops and FIRE, returns reward 0 and pushes one new frame onto a stack
+  that still holds frames from before the life loss; `elapsed_step` does not advance and is not 0
+  (not `is_first`). atari_replay never samples that step as a transition.
 - `info['reward']` is the raw game reward; `info['terminated']` marks a real game over.
 """
 from __future__ import annotations

@@ -10,7 +10,8 @@ frame of the observation that step returned and, unless the row is `first`, the 
 to it: action, reward, terminated, truncated and the perturbation z drawn for it. A `first` row
 holds an episode's first observation and no transition: it is written for the initial reset and for
 envpool's auto-reset pseudo-step (the step after a game over or a truncation, whose action is
-ignored), so that pseudo-transition is never stored as one.
+ignored), so that pseudo-transition is never stored as one. The step after a life loss is a reset
+too (of the life, same frame stack), so `valid_mask` never samples it either.
 
 Loop contract (E envs; `first = atari.is_first(info)`, i.e. `info['elapsed_step'] == 0`):
     obs, info = env.reset();            state = add_reset(state, obs[:, -1])
@@ -97,7 +98,11 @@ def add_reset(state: AtariReplayState, frame) -> AtariReplayState:
 
 
 def valid_mask(state: AtariReplayState, stack: int = STACK) -> jax.Array:
-  """[C, E] bool: rows holding a transition whose whole obs stack is still stored."""
+  """[C, E] bool: rows holding a transition whose whole obs stack is still stored.
+
+  The step after a life loss is not one: envpool resets the life there (no-ops and FIRE), ignoring
+  the action, so a row after a `terminated` row is excluded as a `first` row is (after a game over
+  that row is `first` anyway). Its frame stays, for the stacks of the rows after it."""
   capacity = state.first.shape[0]
   age = (state.position - 1 - jnp.arange(capacity)) % capacity   # 0 = the newest row
   older = (state.rows - 1 - age)[:, None]                          # stored rows before this one
@@ -105,7 +110,9 @@ def valid_mask(state: AtariReplayState, stack: int = STACK) -> jax.Array:
   start_seen = jnp.zeros_like(state.first)
   for k in range(1, stack + 1):
     start_seen |= jnp.roll(state.first, k, axis=0) & (k <= older)
-  return (age < state.rows)[:, None] & ~state.first & ((older >= stack) | start_seen)
+  # A row with older == 0 fails the stack test, so the ring's wrap in `roll` never decides a row.
+  after_terminal = jnp.roll(state.terminated, 1, axis=0)
+  return (age < state.rows)[:, None] & ~state.first & ~after_terminal & ((older >= stack) | start_seen)
 
 
 def nbytes(state: AtariReplayState) -> int:

@@ -209,6 +209,20 @@ class Runner:
                disable=None if progress is None else not progress)
     env = handle = None
     log_start = (time.perf_counter(), steps)
+
+    def stop():
+      """Cuts the running games here (as a checkpoint does) unless a checkpoint just did, saves, stops."""
+      nonlocal env
+      if env is not None:
+        env.close()
+        env = None
+        host['segment'] += 1
+        self._save(ckpt_path, state, host)
+      bar.close()
+      raise checkpoint.Interrupted(f'interrupted at step {steps:,} of {total:,}: checkpoint saved in {ckpt_path}; '
+                                   'the same command resumes (from this cut: a resumed run is not bit-identical '
+                                   'to an uninterrupted one).')
+
     with checkpoint.deferred_interrupt(stop_on_interrupt) as interrupted:
       while steps < total:
         if env is None:  # a new segment: fresh envs seeded by (seed, segment)
@@ -227,15 +241,8 @@ class Runner:
                                                               interrupted)
         bar.update(done * run.num_envs)
         steps += done * run.num_envs
-        if interrupted():  # cut the running games here, as a checkpoint does, and save
-          env.close()
-          env = None
-          host['segment'] += 1
-          self._save(ckpt_path, state, host)
-          bar.close()
-          raise checkpoint.Interrupted(f'interrupted at step {steps:,} of {total:,}: checkpoint saved in {ckpt_path}; '
-                                       'the same command resumes (from this cut: a resumed run is not bit-identical '
-                                       'to an uninterrupted one).')
+        if interrupted() and steps < target:
+          stop()
         if (every['log_every'] and steps % every['log_every'] == 0) or steps == total:
           state, row = self._log(out_dir, state, log_start, host['skipped_updates'])
           log_start = (time.perf_counter(), steps)
@@ -251,6 +258,8 @@ class Runner:
           if stop_after is not None and steps >= stop_after and steps < total:
             bar.close()
             return dict(interrupted_at=steps)
+        if interrupted() and steps < total:  # in a chunk that reached its boundary: log and evaluate first
+          stop()
     bar.close()
     return self._final(out_dir, state, host, timer)
 
