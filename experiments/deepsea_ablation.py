@@ -96,6 +96,7 @@ def main(argv=None) -> int:
                       help='one folder per (variant, size) is made below it (default: results/deepsea-ablation)')
   add_run_arguments(parser, exclude=('size',))
   args = parser.parse_args(argv)
+  args.sizes, args.variants = list(dict.fromkeys(args.sizes)), list(dict.fromkeys(args.variants))  # each run once
   unknown = [v for v in args.variants if v not in VARIANTS]
   if unknown:
     parser.error(f'unknown variant(s) {unknown}; valid: {"; ".join(VARIANTS)}')

@@ -42,6 +42,7 @@ def main(argv=None) -> int:
   parser.add_argument('--fresh', action='store_true', help='empty the folders of these runs and start them again')
   add_run_arguments(parser, exclude=('size',))
   args = parser.parse_args(argv)
+  args.sizes, args.agents = list(dict.fromkeys(args.sizes)), list(dict.fromkeys(args.agents))  # each run once
   runs = []
   try:  # every agent, size and override is checked before any training starts
     for agent in args.agents:
@@ -72,8 +73,11 @@ def main(argv=None) -> int:
   path = os.path.join(args.out, 'scaling.csv')
   if os.path.exists(path):  # keep the rows of (agent, size) pairs this invocation did not run
     old = pd.read_csv(path)
-    ran = set(zip(table['agent'], table['size']))
+    ran = set(zip(table['agent'], table['size'])) if rows else set()
     table = pd.concat([old[[pair not in ran for pair in zip(old['agent'], old['size'])]], table], ignore_index=True)
+  if table.empty:  # every run was another process's, and no table exists yet
+    print(f'nothing to tabulate yet in {args.out}/: the runs asked for are being trained by other processes')
+    return 0
   table = table.sort_values(['agent', 'size', 'seed'], kind='stable').reset_index(drop=True)
   table.to_csv(path, index=False)
   for criterion in CRITERIA:

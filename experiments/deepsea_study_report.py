@@ -33,6 +33,22 @@ def parse_range(text: str) -> tuple[int, int]:
     raise argparse.ArgumentTypeError(f'a range of N is LOW-HIGH, e.g. 10-50; got {text!r}') from None
 
 
+def describe_fit(part, criterion: str, fit) -> str:
+  """The exponent cell: k (95% CI), with the share of bootstrap draws an unsolved median left out
+  (they would have pushed the upper bound up), or why there is no fit."""
+  if fit is not None:
+    cell = f'{fit.k:.2f} ({fit.low:.2f} – {fit.high:.2f})'
+    return cell + (f'; {fit.dropped:.2%} of draws left out (an unsolved median), so the upper bound is low'
+                   if fit.dropped > 0 else '')
+  medians = results.median_episodes(part, criterion, by=('size',)) if len(part) else []
+  finite = int(np.isfinite(medians).sum())
+  if len(medians) < 3:
+    return f'no fit (only {len(medians)} size{"s" * (len(medians) != 1)}; 3 needed)'
+  if finite < len(medians):
+    return f'no fit (the median is never at {len(medians) - finite} of the {len(medians)} sizes)'
+  return 'no fit (half the bootstrap draws or more had an unsolved median)'
+
+
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                    allow_abbrev=False)
@@ -84,8 +100,7 @@ def main(argv=None) -> int:
         part = group[(group['size'] >= low) & (group['size'] <= high)]
         fit = results.bootstrap_exponent(part, criterion) if len(part) else None
         sizes = ', '.join(str(s) for s in sorted(part['size'].unique()))
-        value = f'{fit[0]:.2f} ({fit[1]:.2f} – {fit[2]:.2f})' if fit else 'no fit (fewer than 3 sizes with a finite median)'
-        lines.append(f'| {agent} | {criterion} | {low}–{high} | {sizes} | {value} |')
+        lines.append(f'| {agent} | {criterion} | {low}–{high} | {sizes} | {describe_fit(part, criterion, fit)} |')
   text = '\n'.join(lines)
   with open(os.path.join(out, 'study.md'), 'w') as f:
     f.write(text + '\n')

@@ -55,10 +55,18 @@ def main(argv=None) -> int:
           checkpoint.empty_folder(out)
         elif os.path.exists(path):  # another run's folder keeps its config.json
           checkpoint.check_same_run(path, run.run_meta(config, spec), may_grow=run.MAY_GROW)
-        with open(os.path.join(out, 'config.json'), 'w') as f:
+        config_path = os.path.join(out, 'config.json')
+        previous = open(config_path).read() if os.path.exists(config_path) else None
+        with open(config_path, 'w') as f:
           json.dump(dict(agent=args.agent, **run.run_meta(config, spec)), f, indent=2)
-        result = run.train_seeds(config, spec, progress=not args.no_progress, stop_on_interrupt=True,
-                                 checkpoint_path=path, announce=True)
+        try:
+          result = run.train_seeds(config, spec, progress=not args.no_progress, stop_on_interrupt=True,
+                                   checkpoint_path=path, announce=True)
+        except ValueError:  # the checkpoint refused this run (an extension off its chunks): its config stands
+          if previous is not None:
+            with open(config_path, 'w') as f:
+              f.write(previous)
+          raise
       except ValueError as error:  # a foreign or unreadable checkpoint, a folder that holds no run
         print(f'error: {error}', file=sys.stderr)
         return 2

@@ -44,6 +44,8 @@ def main(argv=None) -> int:
   parser.add_argument('--seed', type=int, default=0, help="the random policy's seed")
   parser.add_argument('--last', type=int, default=5, help='evaluations averaged per seed in the steadier column')
   args = parser.parse_args(argv)
+  if args.random_episodes < 2:
+    parser.error(f'--random-episodes must be at least 2 (a mean and its spread), got {args.random_episodes}')
   if args.last < 1:
     parser.error(f'--last must be >= 1, got {args.last}')
   try:

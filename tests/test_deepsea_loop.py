@@ -225,6 +225,7 @@ def test_scaling_has_no_flag_it_would_ignore():
     (['--agent', 'rainbow'], 'hyperagent, ensemble, dqn'),
     (['--mapping', 'random'], "'bsuite', 'seed'"),
     (['--seeds', '5-3'], 'distinct seeds'),
+    (['--seeds', '2', '--seed', str(2**31 - 1)], '0 .. 2**31 - 1'),  # the loop's seeds are int32
     (['--size', '1'], 'size'),
     (['--set', 'index_dist=uniform'], 'sphere, gaussian, one_hot, none'),
     (['--set', 'learning_rat=0.1'], 'Unknown config field'),
@@ -282,9 +283,24 @@ def test_bootstrap_statistics_over_seeds():
   assert median == 250 and low <= median and high == np.inf  # an unsolved seed counts as never
   # exact power law N^2 with the same spread at every size: the exponent is 2 and the interval holds it
   table = pd.DataFrame(dict(size=np.repeat([10, 20, 40], 3), episodes=[90, 100, 110, 360, 400, 440, 1440, 1600, 1760]))
-  k, low, high = results.bootstrap_exponent(table, 'episodes')
-  assert abs(k - 2.0) < 1e-9 and low <= 2.0 <= high
+  k, low, high, dropped = results.bootstrap_exponent(table, 'episodes')
+  assert abs(k - 2.0) < 1e-9 and low <= 2.0 <= high and dropped == 0
   assert results.bootstrap_exponent(table[table['size'] < 40], 'episodes') is None  # two sizes: no fit
+  # one of N = 40's three seeds unsolved: a draw's median there is never when it takes that seed twice
+  # or more, P = 3 (1/3)^2 (2/3) + (1/3)^3 = 7/27, and those draws are left out and counted
+  censored = table.assign(episodes=table['episodes'].where(table.index != 8))
+  fit = results.bootstrap_exponent(censored, 'episodes')
+  assert abs(fit.dropped - 7 / 27) < 0.04 and abs(fit.k - 2.0) < 0.05  # sd of the share over 2,000 draws: 0.01
+  # the study report's cell says so, and names why a range has no fit
+  import experiment_scripts
+  describe = experiment_scripts.load('deepsea_study_report').describe_fit
+  assert describe(table, 'episodes', results.bootstrap_exponent(table, 'episodes')).endswith(')')
+  assert f'; {fit.dropped:.2%} of draws left out' in describe(censored, 'episodes', fit)
+  two = table[table['size'] < 40]
+  assert describe(two, 'episodes', None) == 'no fit (only 2 sizes; 3 needed)'
+  never = table.assign(episodes=table['episodes'].where(table['size'] != 40))
+  assert describe(never, 'episodes', results.bootstrap_exponent(never, 'episodes')) == \
+      'no fit (the median is never at 1 of the 3 sizes)'
 
 
 def test_the_scaling_figure_counts_unsolved_seeds_as_the_table_does(tmp_path):
@@ -312,10 +328,10 @@ def test_a_study_read_from_several_folders_counts_each_seed_once(tmp_path):
   twice in a median."""
   from hyperagent.deepsea import results
 
-  def fake_run(study, agent, size, seeds, budget):
-    folder = tmp_path / study / f'{agent}-N{size}-seed-abc'
+  def fake_run(study, agent, size, seeds, budget, mapping='seed'):
+    folder = tmp_path / study / f'{agent}-N{size}-{mapping}-abc'
     folder.mkdir(parents=True)
-    (folder / 'config.json').write_text(json.dumps({'run': {'episodes': budget}}))
+    (folder / 'config.json').write_text(json.dumps({'run': {'episodes': budget, 'seeds': seeds, 'mapping': mapping}}))
     pd.DataFrame(dict(seed=seeds, size=size, episodes=budget, eval_solve_episode=[100.0 * size] * len(seeds),
                       bsuite_solve_episode=[90.0 * size] * len(seeds))).to_csv(folder / 'summary.csv', index=False)
 
@@ -326,11 +342,18 @@ def test_a_study_read_from_several_folders_counts_each_seed_once(tmp_path):
   table = results.collect_runs(str(tmp_path / 'small'), str(tmp_path / 'long'))
   assert sorted(table.groupby('size').size().items()) == [(10, 3), (20, 3), (70, 3)]
   assert table.set_index('size')['budget_episodes'].to_dict() == {10: 2500, 20: 2500, 70: 5000}
-  k, _, _ = results.bootstrap_exponent(table, 'eval_solve_episode')
+  k = results.bootstrap_exponent(table, 'eval_solve_episode').k
   assert abs(k - 1.0) < 1e-9  # 100 N episodes at every size
   fake_run('again', 'hyperagent', 20, [2, 3], 2500)
   with pytest.raises(ValueError, match='N = 20 seed 2 is in more than one run folder'):
     results.collect_runs(str(tmp_path / 'small'), str(tmp_path / 'again'))
+  # other seeds of N = 70 from the same setting join the sample; from another mapping they are refused
+  fake_run('more', 'hyperagent', 70, [3, 4], 5000)
+  assert len(results.collect_runs(str(tmp_path / 'long'), str(tmp_path / 'more'))) == 5
+  fake_run('bsuite', 'hyperagent', 70, [3, 4], 5000, mapping='bsuite')
+  with pytest.raises(ValueError, match='hyperagent N = 70: the run folders .* hold different settings'):
+    results.collect_runs(str(tmp_path / 'long'), str(tmp_path / 'bsuite'))
+  assert len(results.collect_runs(str(tmp_path / 'long'), str(tmp_path / 'bsuite'), labels=['', 'bsuite'])) == 5
   bad = subprocess.run([sys.executable, os.path.join(ROOT, 'experiments', 'deepsea_study_report.py'),
                         str(tmp_path / 'small'), str(tmp_path / 'nowhere')], capture_output=True, text=True, cwd=ROOT,
                        timeout=120)
@@ -520,6 +543,9 @@ def test_a_run_another_process_holds_stops_its_driver_and_the_study_goes_on(tmp_
     busy = script('deepsea.py', '--size', '4', '--out', held)
     assert busy.returncode == checkpoint.BUSY_EXIT and 'in use by another run' in busy.stderr, busy.stderr
     assert 'starting a new run' not in busy.stdout  # nothing said about a run that is not ours to start
+    alone = script('deepsea_scaling.py', '--sizes', '4', '4', '--agents', 'hyperagent', '--out', str(study))
+    assert alone.returncode == 0 and 'nothing to tabulate yet' in alone.stdout, alone.stderr
+    assert not (study / 'scaling.csv').exists()
     both = script('deepsea_scaling.py', '--sizes', '4', '5', '--agents', 'hyperagent', '--out', str(study))
   assert both.returncode == 0, both.stderr
   assert set(pd.read_csv(study / 'scaling.csv')['size']) == {5}

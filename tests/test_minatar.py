@@ -155,6 +155,22 @@ def test_make_minatar_script_writes_a_run_folder_and_a_rerun_returns_it(tmp_path
   assert 'breakout' in capsys.readouterr().err
 
 
+def test_an_extension_off_the_saved_chunks_is_refused_and_the_folder_keeps_its_config(tmp_path, capsys):
+  """150 steps evaluated every 100 end their chunks at 100 and 150; 200 steps would end them at 100
+  and 200, so the 150-step run cannot be extended to 200: refused, and config.json still says 150."""
+  import experiment_scripts
+  script = experiment_scripts.load('minatar')
+  argv = lambda steps: ['--game', 'breakout', '--seeds', '1', '--steps', str(steps), '--eval-every', '100',
+                        '--eval-episodes', '2', '--eval-steps', '20', '--out', str(tmp_path), '--no-progress',
+                        '--set', 'warmup_steps=50', '--set', 'batch_size=8', '--set', 'num_update_indices=2',
+                        '--set', 'cnn_feature_dim=16']
+  assert script.main(argv(150)) == 0
+  saved = (tmp_path / 'config.json').read_text()
+  assert script.main(argv(200)) == 2
+  assert 'evaluated at steps [100, 150], not at every 100 steps up to 200' in capsys.readouterr().err
+  assert (tmp_path / 'config.json').read_text() == saved
+
+
 @pytest.mark.parametrize('replay_capacity', [64, 256])
 def test_a_finished_run_extends_to_more_steps_as_if_run_in_one_go(tmp_path, replay_capacity):
   """200 steps into a checkpoint, then the same run asked for 300: the record of 300 steps run at once.

@@ -125,10 +125,10 @@ def parse_seeds(text: str) -> tuple[int, ...]:
       seeds = tuple(range(int(text)))
   except ValueError:
     seeds = ()
-  if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+  if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0 or max(seeds) >= 2**31:  # int32 in the loop
     raise argparse.ArgumentTypeError(
-        f"seeds must be a count ('3' = 0,1,2), a list ('2025,2030') or a range ('5-9') of distinct seeds >= 0; "
-        f'got {text!r}')
+        f"seeds must be a count ('3' = 0,1,2), a list ('2025,2030') or a range ('5-9') of distinct seeds in "
+        f'0 .. 2**31 - 1; got {text!r}')
   return seeds
 
 

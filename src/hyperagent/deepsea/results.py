@@ -16,7 +16,7 @@ import dataclasses
 import itertools
 import json
 import os
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -116,7 +116,8 @@ def format_summary(rows: Sequence[dict[str, Any]]) -> str:
              f"{r['final_eval_optimal']:>18.2f}" for r in rows)]
   for key, name in (('bsuite_solve_episode', "bsuite's criterion"), ('eval_solve_episode', 'all-optimal test')):
     solved = [r[key] for r in rows if r[key] is not None]
-    median = f', median {np.median(solved):g} episodes' if solved else ''
+    median = np.median(censored([r[key] for r in rows]))  # unsolved seeds count as never, as in the study
+    median = f', median {median:g} episodes' if np.isfinite(median) else ', median never' if solved else ''
     lines.append(f'solved under {name}: {len(solved)}/{len(rows)} seeds{median}')
   return '\n'.join(lines)
 
@@ -205,12 +206,20 @@ def bootstrap_median(episodes: Sequence[float | None], draws: int = 2_000, level
   return float(np.median(x)), float(low), float(high)
 
 
+class ExponentFit(NamedTuple):
+  k: float
+  low: float
+  high: float
+  dropped: float  # fraction of bootstrap draws left out: an unsolved median at some size
+
+
 def bootstrap_exponent(table: pd.DataFrame, criterion: str, draws: int = 2_000, level: float = 0.95,
-                       seed: int = 0) -> tuple[float, float, float] | None:
-  """(k, low, high) for episodes ∝ N^k fitted to the per-size medians of `table` (columns size and
-  `criterion`, one row per seed), with a bootstrap interval that resamples seeds within each size.
-  Needs three or more sizes whose median is finite; a draw whose median is infinite at some size
-  (too many unsolved seeds) is left out of the interval, and None is returned when half the draws are."""
+                       seed: int = 0) -> ExponentFit | None:
+  """(k, low, high, dropped) for episodes ∝ N^k fitted to the per-size medians of `table` (columns size
+  and `criterion`, one row per seed), with a bootstrap interval that resamples seeds within each size.
+  Needs three or more sizes whose median is finite. A draw whose median is infinite at some size (too
+  many unsolved seeds) has no exponent and is left out, which cuts the interval's upper tail: the
+  fraction left out is returned with it, and None when it is half the draws or more."""
   groups = [censored(g[criterion].tolist()) for _, g in sorted(table.groupby('size'))]
   sizes = np.array(sorted(table['size'].unique()), float)
   medians = np.array([np.median(g) for g in groups])
@@ -227,7 +236,7 @@ def bootstrap_exponent(table: pd.DataFrame, criterion: str, draws: int = 2_000, 
     return None
   tail = (1 - level) / 2
   low, high = np.quantile(boot, [tail, 1 - tail])
-  return k, float(low), float(high)
+  return ExponentFit(k, float(low), float(high), 1 - len(boot) / draws)
 
 
 def collect_runs(*study_dirs: str, labels: Sequence[str] = ()) -> pd.DataFrame:
@@ -237,7 +246,8 @@ def collect_runs(*study_dirs: str, labels: Sequence[str] = ()) -> pd.DataFrame:
   '<agent> (<label>)', a series of its own (e.g. the same agent with another prior).
   A study can grow across sessions and workspaces (a re-run of the small sizes in one folder, a long
   run in another); the same agent, size and seed found twice is an error naming both folders, since
-  a median must not count one seed twice. Column `unfinished`: the seed has not solved under both
+  a median must not count one seed twice; so is one agent and size in folders of different settings
+  (a mapping, a budget, an override). Column `unfinished`: the seed has not solved under both
   criteria and its run stopped short of the budget (a run still going, as the archive keeps it), so
   its episodes to solve are not known, only that they exceed `episodes`."""
   rows = []
@@ -247,10 +257,13 @@ def collect_runs(*study_dirs: str, labels: Sequence[str] = ()) -> pd.DataFrame:
       if '-N' not in name or not os.path.exists(path):
         continue
       with open(os.path.join(study_dir, name, 'config.json')) as f:
-        budget = json.load(f)['run']['episodes']
+        saved = json.load(f)
+      budget = saved['run']['episodes']
+      # what must agree for two folders' seeds to be one sample: everything but the seeds
+      setting = json.dumps(dict(saved, run={k: v for k, v in saved['run'].items() if k != 'seeds'}), sort_keys=True)
       agent = name.split('-N')[0] + (f' ({label})' if label else '')
       rows.append(pd.read_csv(path).assign(agent=agent, budget_episodes=budget,
-                                           folder=os.path.join(study_dir, name)))
+                                           folder=os.path.join(study_dir, name), setting=setting))
   if not rows:
     return pd.DataFrame()
   table = pd.concat(rows, ignore_index=True)
@@ -261,4 +274,9 @@ def collect_runs(*study_dirs: str, labels: Sequence[str] = ()) -> pd.DataFrame:
     (agent, size, seed), group = next(iter(twice.groupby(['agent', 'size', 'seed'])))
     raise ValueError(f'{agent} N = {size} seed {seed} is in more than one run folder: '
                      f'{", ".join(group["folder"])}; pass the study folders so that each seed is in one')
-  return table
+  for (agent, size), group in table.groupby(['agent', 'size']):
+    if group['setting'].nunique() > 1:
+      raise ValueError(f'{agent} N = {size}: the run folders {", ".join(sorted(set(group["folder"])))} hold '
+                       'different settings (config.json beyond the seeds), so their seeds are not one sample; '
+                       'label a folder (LABEL=FOLDER) to make its runs a series of their own')
+  return table.drop(columns='setting')
