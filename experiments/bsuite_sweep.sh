@@ -8,10 +8,11 @@
 # Two cores: the same command twice, each under `taskset -c <core>`. Each process locks the ids it
 # plays, so the other leaves them and takes the next experiment: the two share the list.
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-CODE=${CODE:-$ROOT}
+CODE=$(realpath -ms "${CODE:-$ROOT}")
 AGENT=${AGENT:-hyperagent}
 OUT=${OUT:-$ROOT/results/bsuite/$AGENT}
-PY=${PY:-$ROOT/.venv/bin/python}
+OUT=$(realpath -ms "$OUT")  # relative paths are the caller's, not $CODE's
+PY=$(realpath -ms "${PY:-$ROOT/.venv/bin/python}")
 cd $CODE
 # The cheapest experiments first (seconds to minutes each), then deep_sea, then the rest by cost
 # (HyperAgent, one core: memory_size 8 min and umbrella_distract ~40 min, as separate ids; memory_len

@@ -6,9 +6,10 @@
 # Session 5 ran it from a frozen worktree (CODE=/tmp/study-code at commit b2f7414), so that edits to the
 # working tree could not change a run half-way. Then: make deepsea-study-report STUDY=$OUT
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-CODE=${CODE:-$ROOT}
+CODE=$(realpath -ms "${CODE:-$ROOT}")
 OUT=${OUT:-$ROOT/results/scaling}
-PY=${PY:-$ROOT/.venv/bin/python}
+OUT=$(realpath -ms "$OUT")  # relative paths are the caller's, not $CODE's
+PY=$(realpath -ms "${PY:-$ROOT/.venv/bin/python}")
 cd $CODE
 run() { PYTHONPATH=$CODE/src $PY experiments/deepsea_scaling.py --out $OUT --no-progress "$@" >> $OUT.log 2>&1; }
 mkdir -p $OUT

@@ -13,12 +13,13 @@
 # each run (MinAtar's replay holds 100k, so a run extended from 100k equals one run straight to 1M).
 # then: make minatar-report
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-CODE=${CODE:-$ROOT}
+CODE=$(realpath -ms "${CODE:-$ROOT}")
 AGENT=${AGENT:-hyperagent}
 OUT=${OUT:-$ROOT/results/minatar}
-PY=${PY:-$ROOT/.venv/bin/python}
+OUT=$(realpath -ms "$OUT")  # relative paths are the caller's, not $CODE's
+PY=$(realpath -ms "${PY:-$ROOT/.venv/bin/python}")
 PIN=${CORE:+taskset -c $CORE}
-LOG=${LOG:-$OUT-$AGENT.log}
+LOG=$(realpath -ms "${LOG:-$OUT-$AGENT.log}")
 cd $CODE
 for game in ${GAMES:-breakout space_invaders asterix freeway seaquest}; do
   echo "=== $game $AGENT $(date +%T)" >> $LOG
