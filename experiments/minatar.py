@@ -75,6 +75,9 @@ def main(argv=None) -> int:
   except checkpoint.Interrupted as error:
     print(error, file=sys.stderr)
     return 130
+  except KeyboardInterrupt:  # before the first chunk (building, compiling): nothing to save yet
+    print(f'interrupted before the first evaluation of {out}: nothing saved for it.', file=sys.stderr)
+    return 130
   except checkpoint.FolderBusy as error:
     print(f'error: {error}', file=sys.stderr)
     return checkpoint.BUSY_EXIT

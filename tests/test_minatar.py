@@ -155,6 +155,17 @@ def test_make_minatar_script_writes_a_run_folder_and_a_rerun_returns_it(tmp_path
   assert 'breakout' in capsys.readouterr().err
 
 
+def test_ctrl_c_before_the_first_chunk_is_one_line_not_a_traceback(tmp_path, monkeypatch, capsys):
+  import experiment_scripts
+  script = experiment_scripts.load('minatar')
+
+  def compiling(*args, **kwargs):
+    raise KeyboardInterrupt
+  monkeypatch.setattr(run, 'train_seeds', compiling)
+  assert script.main(['--game', 'breakout', '--steps', '100', '--out', str(tmp_path), '--no-progress']) == 130
+  assert capsys.readouterr().err == f'interrupted before the first evaluation of {tmp_path}: nothing saved for it.\n'
+
+
 def test_an_extension_off_the_saved_chunks_is_refused_and_the_folder_keeps_its_config(tmp_path, capsys):
   """150 steps evaluated every 100 end their chunks at 100 and 150; 200 steps would end them at 100
   and 200, so the 150-step run cannot be extended to 200: refused, and config.json still says 150."""
