@@ -114,7 +114,7 @@ atari: $(STAMP)
 # RESULTS defaults to the bsuite folders above; for this target, unless given, it is $(ATARI_OUT).
 atari-report: $(STAMP)
 	$(PY) experiments/atari_report.py $(if $(filter command line environment,$(origin RESULTS)),$(RESULTS),$(ATARI_OUT)) \
-		--out $(ATARI_REPORT_DIR)
+		--out $(ATARI_REPORT_DIR) $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

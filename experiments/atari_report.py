@@ -1,7 +1,8 @@
 """Atari report over result directories: `make atari-report RESULTS=results/atari`.
 
-Writes report.md (per-game raw and human-normalised scores, IQM with stratified-bootstrap CIs),
-scores.csv, aggregate.csv and curves.png into --out.
+Writes report.md (per-game raw and human-normalised scores, IQM with stratified-bootstrap CIs of the
+final scores and of the evaluations at one step), scores.csv, aggregate.csv, aggregate_at_step.csv and
+curves.png into --out.
 """
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ def main(argv=None) -> int:
   p.add_argument('results', nargs='+', help='directories holding Atari runs (searched recursively)')
   p.add_argument('--out', default='reports/atari', help='where the report goes (default: reports/atari)')
   p.add_argument('--reps', type=int, default=2000, help='bootstrap resamples')
+  p.add_argument('--at-step', type=int, default=None,
+                 help='agent step of the per-evaluation IQM (default: the last evaluation every run reached)')
   args = p.parse_args(argv)
   try:
-    print(atari_report.write_report(args.results, args.out, args.reps))
+    print(atari_report.write_report(args.results, args.out, args.reps, args.at_step))
   except ValueError as e:
     p.error(str(e))
   print(f'written to {args.out}/', file=sys.stderr)

@@ -518,6 +518,43 @@ def test_iqm_and_stratified_bootstrap():
   assert l1 == h1 == p1
 
 
+def test_report_iqm_of_final_scores_and_at_one_step_by_hand(tmp_path):
+  """Two games, two seeds: Breakout's seed 1 has evaluated to 20,000 steps only, so the per-evaluation
+  IQM is read at 20,000 by default. HNS by hand from SPEC's constants (random, human)."""
+  import csv
+  import json
+  from hyperagent.atari import report as atari_report
+  evals = {('Pong', 0): [-21, -15.0, -10], ('Pong', 1): [-21, -13.2, -6],
+           ('Breakout', 0): [1, 16.1, 20], ('Breakout', 1): [2, 7.46]}
+  finals = {('Pong', 0): -8.0, ('Pong', 1): -3.0, ('Breakout', 0): 25.0, ('Breakout', 1): 10.34}
+  for (game, seed), returns in evals.items():
+    folder = tmp_path / f'{game}-{seed}'
+    folder.mkdir()
+    (folder / 'config.json').write_text(json.dumps(dict(game=game, run=dict(agent='hyperagent', protocol='paper',
+                                                                              seed=seed))))
+    with open(folder / 'eval.csv', 'w', newline='') as f:
+      writer = csv.DictWriter(f, fieldnames=['env_steps', 'eval_return'])
+      writer.writeheader()
+      writer.writerows(dict(env_steps=20_000 * i, eval_return=r) for i, r in enumerate(returns))
+    if (game, seed) != ('Breakout', 1):
+      (folder / 'final.json').write_text(json.dumps(dict(game=game, agent='hyperagent', protocol='paper', seed=seed,
+                                                         raw_score=finals[game, seed], env_steps=40_000)))
+  text = atari_report.write_report([str(tmp_path)], str(tmp_path / 'report'), reps=50)
+  pong = lambda x: (x + 20.7) / (14.6 + 20.7)
+  breakout = lambda x: (x - 1.7) / (30.5 - 1.7)
+  at = sorted([pong(-15.0), pong(-13.2), breakout(16.1), breakout(7.46)])  # 0.16, 0.21, 0.5, 0.2
+  final = sorted([pong(-8.0), pong(-3.0), breakout(25.0)])
+  (row,) = [line for line in text.split('## Aggregate human-normalised score at step 20,000')[1].splitlines()
+            if line.startswith('| hyperagent-paper')]
+  assert row.startswith(f'| hyperagent-paper | 2 | 4 | {np.mean(at[1:3]):.3f} [')  # IQM: the middle two of four
+  assert f'{np.median(at):.3f} | {np.mean(at):.3f} |' in row
+  (row,) = [line for line in text.split('## Aggregate human-normalised score at step')[0].splitlines()
+            if line.startswith('| hyperagent-paper | 2 |')]
+  assert row.startswith(f'| hyperagent-paper | 2 | 3 | {np.mean(final):.3f} [')  # 3 runs: int(0.75) cuts none
+  assert atari_report.write_report([str(tmp_path)], str(tmp_path / 'r2'), reps=50, step=40_000).count(
+      '| hyperagent-paper | 2 | 3 |') == 2  # at 40,000: Breakout's seed 1 has no evaluation and is left out
+
+
 @pytest.mark.slow  # ~1 min on the CI machine; test_checkpoint_resume_reproduces_metrics covers resuming
 @pytest.mark.parametrize('call, step', [(10, 20), (16, 32)])
 def test_ctrl_c_saves_where_it_stops_and_the_run_resumes(tmp_path, call, step):

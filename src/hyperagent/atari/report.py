@@ -81,12 +81,31 @@ def score_table(runs: list[dict]) -> list[dict]:
   return rows
 
 
-def aggregate(runs: list[dict], reps: int = 2000) -> list[dict]:
-  """Per label: IQM, median and mean of HNS over (game, seed), IQM with a stratified-bootstrap 95% CI."""
+def score_at(run: dict, step: int | None) -> float | None:
+  """The run's final score (step None: the best parameters' final test), or its evaluation at `step`
+  (None where it has none)."""
+  if step is None:
+    return None if run['final'] is None else run['final']['raw_score']
+  if run['curve'] is None:
+    return None
+  at = np.flatnonzero(run['curve'][0] == step)
+  return float(run['curve'][1][at[0]]) if len(at) else None
+
+
+def common_step(runs: list[dict]) -> int | None:
+  """The last evaluation step every run with a learning curve has reached (None without curves)."""
+  ends = [int(run['curve'][0][-1]) for run in runs if run['curve'] is not None and len(run['curve'][0])]
+  return min(ends) if ends else None
+
+
+def aggregate(runs: list[dict], reps: int = 2000, step: int | None = None) -> list[dict]:
+  """Per label: IQM, median and mean of HNS over (game, seed), IQM with a stratified-bootstrap 95% CI,
+  of the final scores (step None) or of the evaluations at `step` (runs without one are left out)."""
   per_label = defaultdict(lambda: defaultdict(list))
   for run in runs:
-    if run['final'] is not None and run['game'] in atari.HUMAN_RANDOM:
-      per_label[run['label']][run['game']].append(float(atari.human_normalized(run['game'], run['final']['raw_score'])))
+    score = score_at(run, step)
+    if score is not None and run['game'] in atari.HUMAN_RANDOM:
+      per_label[run['label']][run['game']].append(float(atari.human_normalized(run['game'], score)))
   out = []
   for label, games in sorted(per_label.items()):
     per_game = [np.array(v) for _, v in sorted(games.items())]
@@ -140,14 +159,18 @@ def plot_curves(runs: list[dict], path: str):
   return True
 
 
-def write_report(paths: Sequence[str], out_dir: str, reps: int = 2000) -> str:
-  """Writes scores.csv, aggregate.csv, curves.png and report.md into out_dir; returns the markdown."""
+def write_report(paths: Sequence[str], out_dir: str, reps: int = 2000, step: int | None = None) -> str:
+  """Writes scores.csv, aggregate.csv, aggregate_at_step.csv, curves.png and report.md into out_dir;
+  returns the markdown. `step`: where the per-evaluation IQM is read (default: the last evaluation
+  every run has reached)."""
   runs = find_runs(paths)
   if not runs:
     raise ValueError(f'No Atari runs (final.json or eval.csv) under {", ".join(paths)}.')
   os.makedirs(out_dir, exist_ok=True)
+  step = common_step(runs) if step is None else step
   table, agg = score_table(runs), aggregate(runs, reps)
-  for name, rows in (('scores.csv', table), ('aggregate.csv', agg)):
+  at_step = aggregate(runs, reps, step) if step is not None else []
+  for name, rows in (('scores.csv', table), ('aggregate.csv', agg), ('aggregate_at_step.csv', at_step)):
     if rows:
       with open(os.path.join(out_dir, name), 'w', newline='') as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -163,8 +186,17 @@ def write_report(paths: Sequence[str], out_dir: str, reps: int = 2000) -> str:
   lines += ['', '## Aggregate human-normalised score', '',
             f'IQM with a 95% stratified-bootstrap CI ({reps} resamples of the runs within each game).', '',
             '| agent | games | runs | IQM [95% CI] | median | mean |', '|---|---|---|---|---|---|']
-  lines += [f"| {a['agent']} | {a['games']} | {a['runs']} | {a['iqm']:.3f} [{a['iqm_low']:.3f}, {a['iqm_high']:.3f}] | "
-            f"{a['median']:.3f} | {a['mean']:.3f} |" for a in agg]
+  row = lambda a: (f"| {a['agent']} | {a['games']} | {a['runs']} | {a['iqm']:.3f} [{a['iqm_low']:.3f}, "
+                   f"{a['iqm_high']:.3f}] | {a['median']:.3f} | {a['mean']:.3f} |")
+  lines += [row(a) for a in agg]
+  lines += ['', 'These are the final scores: the best evaluation\'s parameters tested again over 200 episodes, '
+            'which picks the luckiest point of each run (optimistic, SPEC §7.9).']
+  if step is not None:
+    lines += ['', f'## Aggregate human-normalised score at step {step:,}', '',
+              f'Each run\'s evaluation at step {step:,} (its eval_episodes games, 10 by default, on the online '
+              'parameters), the measure of SPEC §5.3\'s figures; runs without an evaluation there are left out.', '',
+              '| agent | games | runs | IQM [95% CI] | median | mean |', '|---|---|---|---|---|---|']
+    lines += [row(a) for a in at_step]
   if has_curves:
     lines += ['', '## Learning curves', '', '![evaluation return vs agent steps](curves.png)']
   text = '\n'.join(lines) + '\n'
