@@ -12,7 +12,8 @@ CODE=$(realpath -ms "${CODE:-$ROOT}")
 AGENT=${AGENT:-hyperagent}
 OUT=${OUT:-$ROOT/results/bsuite/$AGENT}
 OUT=$(realpath -ms "$OUT")  # relative paths are the caller's, not $CODE's
-PY=$(realpath -ms "${PY:-$ROOT/.venv/bin/python}")
+PY=${PY:-$ROOT/.venv/bin/python}
+case $PY in */*) PY=$(realpath -ms "$PY");; esac  # a bare name (python3) is looked up on PATH
 cd $CODE
 # The cheapest experiments first (seconds to minutes each), then deep_sea, then the rest by cost
 # (HyperAgent, one core: memory_size 8 min and umbrella_distract ~40 min, as separate ids; memory_len

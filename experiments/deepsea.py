@@ -79,8 +79,8 @@ def train_in_folder(out: str, config, spec: run.RunSpec, *, progress: bool, fres
   except checkpoint.Interrupted as e:
     print(e, file=sys.stderr)
     raise RunStopped(130) from None
-  except KeyboardInterrupt:  # before the first chunk (building, compiling): nothing to save yet
-    print(f'interrupted before the first evaluation of {out}: nothing saved for it.', file=sys.stderr)
+  except KeyboardInterrupt:  # outside a chunk (building, compiling, writing) or a second Ctrl-C
+    print(checkpoint.interrupted_message(out, path), file=sys.stderr)
     raise RunStopped(130) from None
   except ValueError as e:
     print(f'error: {e}', file=sys.stderr)

@@ -9,7 +9,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CODE=$(realpath -ms "${CODE:-$ROOT}")
 OUT=${OUT:-$ROOT/results/scaling}
 OUT=$(realpath -ms "$OUT")  # relative paths are the caller's, not $CODE's
-PY=$(realpath -ms "${PY:-$ROOT/.venv/bin/python}")
+PY=${PY:-$ROOT/.venv/bin/python}
+case $PY in */*) PY=$(realpath -ms "$PY");; esac  # a bare name (python3) is looked up on PATH
 cd $CODE
 run() { PYTHONPATH=$CODE/src $PY experiments/deepsea_scaling.py --out $OUT --no-progress "$@" >> $OUT.log 2>&1; }
 mkdir -p $OUT

@@ -18,6 +18,7 @@ import argparse
 import os
 
 import numpy as np
+import pandas as pd
 
 from hyperagent import cli
 from hyperagent.deepsea import results
@@ -33,7 +34,7 @@ def parse_range(text: str) -> tuple[int, int]:
     raise argparse.ArgumentTypeError(f'a range of N is LOW-HIGH, e.g. 10-50; got {text!r}') from None
 
 
-def describe_fit(part, criterion: str, fit) -> str:
+def describe_fit(part: pd.DataFrame, criterion: str, fit: results.ExponentFit | None) -> str:
   """The exponent cell: k (95% CI), with the share of bootstrap draws an unsolved median left out
   (they would have pushed the upper bound up), or why there is no fit."""
   if fit is not None:
@@ -46,7 +47,7 @@ def describe_fit(part, criterion: str, fit) -> str:
     return f'no fit (only {len(medians)} size{"s" * (len(medians) != 1)}; 3 needed)'
   if finite < len(medians):
     return f'no fit (the median is never at {len(medians) - finite} of the {len(medians)} sizes)'
-  return 'no fit (half the bootstrap draws or more had an unsolved median)'
+  return 'no fit (more than half the bootstrap draws had an unsolved median)'
 
 
 def main(argv=None) -> int:

@@ -56,13 +56,16 @@ def main(argv=None) -> int:
         elif os.path.exists(path):  # another run's folder keeps its config.json
           checkpoint.check_same_run(path, run.run_meta(config, spec), may_grow=run.MAY_GROW)
         config_path = os.path.join(out, 'config.json')
-        previous = open(config_path).read() if os.path.exists(config_path) else None
+        previous = None
+        if os.path.exists(config_path):
+          with open(config_path) as f:
+            previous = f.read()
         with open(config_path, 'w') as f:
           json.dump(dict(agent=args.agent, **run.run_meta(config, spec)), f, indent=2)
         try:
           result = run.train_seeds(config, spec, progress=not args.no_progress, stop_on_interrupt=True,
                                    checkpoint_path=path, announce=True)
-        except ValueError:  # the checkpoint refused this run (an extension off its chunks): its config stands
+        except checkpoint.CheckpointError:  # refused before training (an extension off its chunks): its config stands
           if previous is not None:
             with open(config_path, 'w') as f:
               f.write(previous)
@@ -75,8 +78,8 @@ def main(argv=None) -> int:
   except checkpoint.Interrupted as error:
     print(error, file=sys.stderr)
     return 130
-  except KeyboardInterrupt:  # before the first chunk (building, compiling): nothing to save yet
-    print(f'interrupted before the first evaluation of {out}: nothing saved for it.', file=sys.stderr)
+  except KeyboardInterrupt:  # outside a chunk (building, compiling, writing) or a second Ctrl-C
+    print(checkpoint.interrupted_message(out, os.path.join(out, 'checkpoint.npz')), file=sys.stderr)
     return 130
   except checkpoint.FolderBusy as error:
     print(f'error: {error}', file=sys.stderr)

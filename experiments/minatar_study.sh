@@ -17,7 +17,8 @@ CODE=$(realpath -ms "${CODE:-$ROOT}")
 AGENT=${AGENT:-hyperagent}
 OUT=${OUT:-$ROOT/results/minatar}
 OUT=$(realpath -ms "$OUT")  # relative paths are the caller's, not $CODE's
-PY=$(realpath -ms "${PY:-$ROOT/.venv/bin/python}")
+PY=${PY:-$ROOT/.venv/bin/python}
+case $PY in */*) PY=$(realpath -ms "$PY");; esac  # a bare name (python3) is looked up on PATH
 PIN=${CORE:+taskset -c $CORE}
 LOG=$(realpath -ms "${LOG:-$OUT-$AGENT.log}")
 cd $CODE

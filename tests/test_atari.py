@@ -587,6 +587,26 @@ def test_ctrl_c_saves_where_it_stops_and_the_run_resumes(tmp_path, call, step):
   assert [int(row['env_steps']) for row in _read(tmp_path / 'train.csv')] == [16, 32, 48, 64]
 
 
+@pytest.mark.slow
+def test_ctrl_c_in_the_last_chunk_finishes_the_run_and_says_so(tmp_path, capsys):
+  import os
+  import signal
+  from hyperagent.atari.runner import Runner
+  runner = Runner(_tiny_run(checkpoint_every=0))
+  update, calls = runner.update, []
+
+  def update_then_ctrl_c(*args):
+    calls.append(1)
+    if len(calls) == 32:  # the last iteration: step 64 of 64
+      os.kill(os.getpid(), signal.SIGINT)
+    return update(*args)
+
+  runner.update = update_then_ctrl_c
+  result = runner.train(str(tmp_path), progress=False, stop_on_interrupt=True)
+  assert result['env_steps'] == 64 and (tmp_path / 'final.json').exists()
+  assert 'Ctrl-C in the last chunk: training is done' in capsys.readouterr().err
+
+
 def test_cli_on_a_run_folder_another_process_holds_stops_at_once(tmp_path, capsys):
   """Two processes never train one run: the second exits 75 (EX_TEMPFAIL) before building anything."""
   import importlib.util, os, pathlib

@@ -184,7 +184,8 @@ def test_resolve_ids():
     (['--sweep', 'catch/0', '--episodes', '0'], ['--episodes']),
     (['--sweep', 'catch/0', '--group-runs', '0'], ['group_runs must be >= 1']),
     (['--sweep', 'catch/0', '--checkpoint-every', '0'], ['checkpoint_every must be > 0']),
-    (['--sweep', 'catch/0', '--seed', '-1'], ['seed must be >= 0']),
+    (['--sweep', 'catch/0', '--seed', '-1'], ['seed must be in 0 .. 2,147,482']),
+    (['--sweep', 'catch/0', '--seed', '2147483'], ['seed must be in 0 .. 2,147,482']),  # 1000 x seed + n: int32
     (['--sweep', 'catch/0', '--set', 'learning_rate=abc'], ['learning_rate must be a number']),  # not saved
 ])
 def test_bad_arguments_name_the_valid_choices_before_any_work(argv, expected, tmp_path, capsys):

@@ -294,13 +294,28 @@ def test_bootstrap_statistics_over_seeds():
   # the study report's cell says so, and names why a range has no fit
   import experiment_scripts
   describe = experiment_scripts.load('deepsea_study_report').describe_fit
-  assert describe(table, 'episodes', results.bootstrap_exponent(table, 'episodes')).endswith(')')
+  whole = results.bootstrap_exponent(table, 'episodes')
+  assert describe(table, 'episodes', whole) == f'2.00 ({whole.low:.2f} – {whole.high:.2f})'  # nothing left out
   assert f'; {fit.dropped:.2%} of draws left out' in describe(censored, 'episodes', fit)
   two = table[table['size'] < 40]
   assert describe(two, 'episodes', None) == 'no fit (only 2 sizes; 3 needed)'
   never = table.assign(episodes=table['episodes'].where(table['size'] != 40))
   assert describe(never, 'episodes', results.bootstrap_exponent(never, 'episodes')) == \
       'no fit (the median is never at 1 of the 3 sizes)'
+
+
+def test_the_printed_summary_counts_unsolved_seeds_as_never():
+  """The line `make deepsea` ends with: 2 of 3 seeds solved give the larger of the two as median (the
+  third is never); 1 of 3 gives no median, where the median of the solved seed alone would flatter."""
+  from hyperagent.deepsea import results
+  row = lambda seed, bsuite, optimal: dict(seed=seed, bsuite_solve_episode=bsuite, eval_solve_episode=optimal,
+                                           final_eval_optimal=1.0)
+  text = results.format_summary([row(0, 100, 300), row(1, None, 500), row(2, 200, None)])
+  assert "solved under bsuite's criterion: 2/3 seeds, median 200 episodes" in text
+  assert 'solved under all-optimal test: 2/3 seeds, median 500 episodes' in text
+  text = results.format_summary([row(0, 100, None), row(1, None, None), row(2, None, None)])
+  assert "solved under bsuite's criterion: 1/3 seeds, median never" in text
+  assert text.endswith('solved under all-optimal test: 0/3 seeds')
 
 
 def test_the_scaling_figure_counts_unsolved_seeds_as_the_table_does(tmp_path):

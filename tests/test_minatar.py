@@ -162,8 +162,14 @@ def test_ctrl_c_before_the_first_chunk_is_one_line_not_a_traceback(tmp_path, mon
   def compiling(*args, **kwargs):
     raise KeyboardInterrupt
   monkeypatch.setattr(run, 'train_seeds', compiling)
-  assert script.main(['--game', 'breakout', '--steps', '100', '--out', str(tmp_path), '--no-progress']) == 130
+  argv = ['--game', 'breakout', '--steps', '100', '--out', str(tmp_path), '--no-progress']
+  assert script.main(argv) == 130
   assert capsys.readouterr().err == f'interrupted before the first evaluation of {tmp_path}: nothing saved for it.\n'
+  (tmp_path / 'checkpoint.npz').write_bytes(b'')  # a run resumed, then interrupted while it compiles
+  monkeypatch.setattr(checkpoint, 'check_same_run', lambda *args, **kwargs: None)
+  assert script.main(argv) == 130
+  assert capsys.readouterr().err == (f'interrupted: the last checkpoint in {tmp_path} is kept; the same command '
+                                     'resumes from it.\n')
 
 
 def test_an_extension_off_the_saved_chunks_is_refused_and_the_folder_keeps_its_config(tmp_path, capsys):
@@ -374,6 +380,9 @@ def test_the_report_tables_final_returns_with_a_t_interval_over_seeds(tmp_path, 
   with pytest.raises(SystemExit):
     report.main([str(tmp_path / 'missing')])
   assert 'is not a folder' in capsys.readouterr().err
+  with pytest.raises(SystemExit):  # one episode has no spread: the random interval needs two
+    report.main([str(tmp_path), '--random-episodes', '1'])
+  assert '--random-episodes must be at least 2' in capsys.readouterr().err
 
 
 def test_the_report_calls_a_game_above_random_only_when_the_intervals_are_apart():

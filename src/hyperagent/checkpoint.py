@@ -232,6 +232,14 @@ class Interrupted(Exception):
   """A run stopped by Ctrl-C after saving its checkpoint; the message says where and how to resume."""
 
 
+def interrupted_message(out: str, path: str) -> str:
+  """What a Ctrl-C outside a chunk (building, compiling, writing results, or a second Ctrl-C) leaves
+  of the run in folder `out`: its last checkpoint at `path`, or nothing yet."""
+  if os.path.exists(path):
+    return f'interrupted: the last checkpoint in {out} is kept; the same command resumes from it.'
+  return f'interrupted before the first evaluation of {out}: nothing saved for it.'
+
+
 @contextlib.contextmanager
 def deferred_interrupt(enabled: bool = True) -> Iterator[Callable[[], bool]]:
   """Within the block, a first Ctrl-C only sets a flag (the returned function reads it), so a driver can

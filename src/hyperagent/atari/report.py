@@ -93,8 +93,9 @@ def score_at(run: dict, step: int | None) -> float | None:
 
 
 def common_step(runs: list[dict]) -> int | None:
-  """The last evaluation step every run with a learning curve has reached (None without curves)."""
-  ends = [int(run['curve'][0][-1]) for run in runs if run['curve'] is not None and len(run['curve'][0])]
+  """The last evaluation step every run of a scored game (HUMAN_RANDOM) has reached (None without one)."""
+  ends = [int(run['curve'][0][-1]) for run in runs
+          if run['curve'] is not None and len(run['curve'][0]) and run['game'] in atari.HUMAN_RANDOM]
   return min(ends) if ends else None
 
 
@@ -169,13 +170,16 @@ def write_report(paths: Sequence[str], out_dir: str, reps: int = 2000, step: int
   os.makedirs(out_dir, exist_ok=True)
   step = common_step(runs) if step is None else step
   table, agg = score_table(runs), aggregate(runs, reps)
-  at_step = aggregate(runs, reps, step) if step is not None else []
+  at_step = [dict(step=step, **a) for a in aggregate(runs, reps, step)] if step is not None else []
   for name, rows in (('scores.csv', table), ('aggregate.csv', agg), ('aggregate_at_step.csv', at_step)):
+    path = os.path.join(out_dir, name)
     if rows:
-      with open(os.path.join(out_dir, name), 'w', newline='') as f:
+      with open(path, 'w', newline='') as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+    elif os.path.exists(path):  # an earlier report's, for other runs
+      os.remove(path)
   has_curves = plot_curves(runs, os.path.join(out_dir, 'curves.png'))
   lines = ['# Atari report', '', f'{len(runs)} run directories under {", ".join(paths)}; '
            f'{sum(r["final"] is not None for r in runs)} with a final evaluation.', '',
@@ -189,14 +193,15 @@ def write_report(paths: Sequence[str], out_dir: str, reps: int = 2000, step: int
   row = lambda a: (f"| {a['agent']} | {a['games']} | {a['runs']} | {a['iqm']:.3f} [{a['iqm_low']:.3f}, "
                    f"{a['iqm_high']:.3f}] | {a['median']:.3f} | {a['mean']:.3f} |")
   lines += [row(a) for a in agg]
-  lines += ['', 'These are the final scores: the best evaluation\'s parameters tested again over 200 episodes, '
-            'which picks the luckiest point of each run (optimistic, SPEC §7.9).']
+  lines += ['', 'These are the final scores: the best evaluation\'s parameters tested again over '
+            'final_eval_episodes games (200 by default), which picks the luckiest point of each run '
+            '(optimistic, SPEC §7.9).']
   if step is not None:
     lines += ['', f'## Aggregate human-normalised score at step {step:,}', '',
               f'Each run\'s evaluation at step {step:,} (its eval_episodes games, 10 by default, on the online '
               'parameters), the measure of SPEC §5.3\'s figures; runs without an evaluation there are left out.', '',
               '| agent | games | runs | IQM [95% CI] | median | mean |', '|---|---|---|---|---|---|']
-    lines += [row(a) for a in at_step]
+    lines += [row(a) for a in at_step] or [f'| (no run of a scored game has an evaluation at step {step:,}) |']
   if has_curves:
     lines += ['', '## Learning curves', '', '![evaluation return vs agent steps](curves.png)']
   text = '\n'.join(lines) + '\n'

@@ -26,6 +26,7 @@ import dataclasses
 import json
 import math
 import os
+import sys
 import time
 
 import jax
@@ -260,6 +261,9 @@ class Runner:
             return dict(interrupted_at=steps)
         if interrupted() and steps < total:  # in a chunk that reached its boundary: log and evaluate first
           stop()
+      if interrupted():
+        print(f'Ctrl-C in the last chunk: training is done and saved in {ckpt_path}; running the final test '
+              '(Ctrl-C again stops it, and the same command runs it later).', file=sys.stderr)
     bar.close()
     return self._final(out_dir, state, host, timer)
 

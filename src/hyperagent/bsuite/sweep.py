@@ -66,8 +66,9 @@ class SweepSettings:
                                  "call overhead, not FLOPs, dominates) or '' to let JAX choose")
 
   def __post_init__(self):
-    if self.seed < 0:
-      raise ValueError(f'seed must be >= 0 (id seeds are 1000 x seed + n), got {self.seed}.')
+    most = (2**31 - 1) // ID_SEED_STRIDE - 1  # id seeds up to 1000 x seed + 999 stay int32, as the loop takes them
+    if not 0 <= self.seed <= most:
+      raise ValueError(f'seed must be in 0 .. {most:,} (id seeds are 1000 x seed + n, int32), got {self.seed}.')
     if self.workers < 1 or (self.episodes is not None and self.episodes < 1):
       raise ValueError(f'workers and episodes must be >= 1, got {self.workers} and {self.episodes}.')
     if not self.checkpoint_every > 0:

@@ -117,8 +117,8 @@ def format_summary(rows: Sequence[dict[str, Any]]) -> str:
   for key, name in (('bsuite_solve_episode', "bsuite's criterion"), ('eval_solve_episode', 'all-optimal test')):
     solved = [r[key] for r in rows if r[key] is not None]
     median = np.median(censored([r[key] for r in rows]))  # unsolved seeds count as never, as in the study
-    median = f', median {median:g} episodes' if np.isfinite(median) else ', median never' if solved else ''
-    lines.append(f'solved under {name}: {len(solved)}/{len(rows)} seeds{median}')
+    shown = f', median {median:g} episodes' if np.isfinite(median) else (', median never' if solved else '')
+    lines.append(f'solved under {name}: {len(solved)}/{len(rows)} seeds{shown}')
   return '\n'.join(lines)
 
 
@@ -207,6 +207,7 @@ def bootstrap_median(episodes: Sequence[float | None], draws: int = 2_000, level
 
 
 class ExponentFit(NamedTuple):
+  """episodes ∝ N^k, with a bootstrap interval over seeds."""
   k: float
   low: float
   high: float
@@ -219,7 +220,7 @@ def bootstrap_exponent(table: pd.DataFrame, criterion: str, draws: int = 2_000, 
   and `criterion`, one row per seed), with a bootstrap interval that resamples seeds within each size.
   Needs three or more sizes whose median is finite. A draw whose median is infinite at some size (too
   many unsolved seeds) has no exponent and is left out, which cuts the interval's upper tail: the
-  fraction left out is returned with it, and None when it is half the draws or more."""
+  fraction left out is returned with it, and None when it is more than half the draws."""
   groups = [censored(g[criterion].tolist()) for _, g in sorted(table.groupby('size'))]
   sizes = np.array(sorted(table['size'].unique()), float)
   medians = np.array([np.median(g) for g in groups])

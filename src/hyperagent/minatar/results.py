@@ -1,6 +1,6 @@
 """MinAtar results: one run's folder (metrics.csv and curve.png, `write_results`) and the table and
 curves over many runs that `experiments/minatar_report.py` writes (final test returns with Student's t
-intervals over seeds, a random policy measured on the same episodes, published DQN figures)."""
+intervals over seeds, a uniform random policy under the same test protocol, published DQN figures)."""
 from __future__ import annotations
 
 import glob
