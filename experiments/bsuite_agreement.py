@@ -6,9 +6,11 @@
 
 Agreement: each id is played by the same agent through ENGINE=python (bsuite's own environment
 stepped from Python, its own logger) and ENGINE=jax (the pure-JAX port in the jitted loop), per
-seed, on a shortened budget (default per experiment below). Their random streams differ, so they can
-agree only in distribution: the table gives, per id and engine, bsuite's own score of each seed's
-CSV and the mean episode return, over seeds.
+seed, on a shortened budget (default per experiment below). The table gives, per id and engine,
+bsuite's own score of each seed's CSV and the mean episode return, over seeds. Both engines split the
+agent's keys alike, so where the environment draws nothing of its own (bandit, deep_sea) they play the
+same run until float rounding, which Adam amplifies, flips an action; elsewhere they agree in
+distribution. A second table says, per id and seed, through which episode the two CSVs are equal.
 
 Speed (--speed): the same ids through both engines, alternated for --rounds rounds in one process;
 steps per second of each (the jax engine's ids of one experiment run as one vmapped group; its first
@@ -61,6 +63,20 @@ def scores(folder: str, ids) -> dict[str, tuple[float, float]]:
   return out
 
 
+def equal_through(folder_a: str, folder_b: str, bsuite_id: str) -> str:
+  """The last logged episode through which two CSVs of `bsuite_id` agree (every shared column, to
+  1e-5; the jax engine writes float32, the Python one float64), or 'all (to episode N)'."""
+  from hyperagent.bsuite import csv_format
+  a, b = (pd.read_csv(csv_format.bsuite_csv_path(f, bsuite_id)) for f in (folder_a, folder_b))
+  columns = [c for c in a.columns if c in b.columns]
+  rows = min(len(a), len(b))
+  same = np.isclose(a[columns][:rows].to_numpy(float), b[columns][:rows].to_numpy(float), rtol=1e-5, atol=1e-6).all(1)
+  if same.all() and len(a) == len(b):
+    return f'all (to episode {int(a.episode.iloc[-1]):,})'
+  first = int(np.argmin(same)) if not same.all() else rows
+  return f'{int(a.episode.iloc[first - 1]):,}' if first else 'none'
+
+
 def agreement(args, budgets, out: str) -> None:
   rows = []
   for seed in args.seeds:
@@ -81,6 +97,12 @@ def agreement(args, budgets, out: str) -> None:
     print(f"| {bsuite_id} | {budgets[bsuite_id]} | {engine_name} | {' '.join(f'{s:.2f}' for s in g.score)} | "
           f"{g.score.mean():.2f} | {' '.join(f'{r:.3f}' for r in g.mean_return)} | {g.mean_return.mean():.3f} | "
           f"{g.steps.sum() / g.seconds.sum():,.0f} |")
+  print('\n| id | seed | logged rows equal between the engines, through episode |')
+  print('|---|---|---|')
+  for bsuite_id in args.ids:
+    for seed in args.seeds:
+      folders = [os.path.join(out, e, f'seed_{seed}', bsuite_id.replace('/', '-')) for e in ('python', 'jax')]
+      print(f'| {bsuite_id} | {seed} | {equal_through(*folders, bsuite_id)} |')
 
 
 def _ratio(r: float) -> str:

@@ -403,8 +403,10 @@ def test_agreement_script_runs_both_engines(tmp_path, capsys):
   for engine in ('python', 'jax'):
     assert f'| deep_sea/0 | 5 | {engine} | 0.00 | 0.00 |' in out
     assert os.path.exists(bsuite_csv.bsuite_csv_path(str(tmp_path / engine / 'seed_0' / 'deep_sea-0'), 'deep_sea/0'))
-  bandit = {row.split(' | ')[2]: row.split(' | ')[3:7] for row in out.splitlines() if row.startswith('| bandit/0 |')}
+  bandit = {row.split(' | ')[2]: row.split(' | ')[3:7] for row in out.splitlines() if row.startswith('| bandit/0 | 5 |')}
   assert set(bandit) == {'python', 'jax'} and bandit['python'] == bandit['jax']  # all but steps/s
+  # ... and so are their CSVs, row for row (deep_sea/0 too: its environment draws nothing)
+  assert '| bandit/0 | 0 | all (to episode 5) |' in out and '| deep_sea/0 | 0 | all (to episode 5) |' in out
   assert agreement.main(['--speed', '--ids', 'bandit/0', '--rounds', '1', '--episodes', '5',
                          '--out', str(tmp_path)]) == 0
   (row,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith('| 0 |')]
@@ -412,6 +414,22 @@ def test_agreement_script_runs_both_engines(tmp_path, capsys):
   # steps/s are printed rounded (a few, on 5 one-step episodes with compiling); the ratio, from the
   # unrounded rates, is positive
   assert float(python_sps.replace(',', '')) >= 0 <= float(jax_sps.replace(',', '')) and float(ratio.rstrip('x').replace(',', '')) > 0
+
+
+def test_agreement_script_finds_where_two_csvs_part(tmp_path):
+  agreement = experiment_scripts.load('bsuite_agreement')
+  rows = pd.DataFrame(dict(episode=[1, 2, 3, 10], steps=[1, 2, 3, 10], total_return=[0.1, 0.2, 0.30000001, 1.0]))
+
+  def write(name, frame):
+    path = bsuite_csv.bsuite_csv_path(str(tmp_path / name), 'bandit/0')
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    frame.to_csv(path, index=False)
+    return str(tmp_path / name)
+  a = write('a', rows)
+  assert agreement.equal_through(a, write('same', rows.assign(total_return=[0.1, 0.2, 0.3, 1.0])), 'bandit/0') == \
+      'all (to episode 10)'  # float32 against float64 rounding is equal
+  assert agreement.equal_through(a, write('parts', rows.assign(total_return=[0.1, 0.2, 0.4, 1.0])), 'bandit/0') == '2'
+  assert agreement.equal_through(a, write('never', rows.assign(steps=[2, 2, 3, 10])), 'bandit/0') == 'none'
 
 
 def test_agreement_script_rejects_bad_ids_and_budgets():
