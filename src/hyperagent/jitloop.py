@@ -107,6 +107,13 @@ def example_observation(env: JaxEnv) -> jax.Array:
 INIT_KEY, RESET_KEY = 2**31 + 1, 2**31 + 2
 
 
+def step_keys(key: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+  """(next key, env step, perturbation z, replay sample) for one env step of a run. The bsuite
+  adapter splits its keys here too, so both bsuite engines draw the same z and batches."""
+  key, k_env, k_z, k_sample = jax.random.split(key, 4)
+  return key, k_env, k_z, k_sample
+
+
 def env_keys(key: jax.Array) -> tuple[jax.Array, jax.Array]:
   """(init, reset) keys derived from `key` apart from its splits. Environments that draw nothing at
   init and reset (DeepSea) see exactly the step draws they saw before the loop was generic."""
@@ -143,7 +150,7 @@ def interact(agent: Agent, env: JaxEnv, env_params: Any, state: RunState
 
   Returns the state, the step's log and the key for this step's replay sample.
   """
-  key, k_env, k_z, k_sample = jax.random.split(state.key, 4)
+  key, k_env, k_z, k_sample = step_keys(state.key)
   action, actor = agent.act(state.train.params, state.actor, state.observation[None], state.first[None])
   env_state, out = env.step(env_params, state.env, action[0], k_env)
   terminated = out.last & (out.discount == 0)

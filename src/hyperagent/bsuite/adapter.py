@@ -36,7 +36,7 @@ import numpy as np
 from bsuite.baselines import base
 from dm_env import specs
 
-from hyperagent import cli, replay
+from hyperagent import cli, jitloop, replay
 from hyperagent.agent import make_agent
 from hyperagent.config import AGENTS, Config
 from hyperagent.bsuite import csv_format, sweep
@@ -133,11 +133,10 @@ def _compiled(config: Config, obs_shape: tuple[int, ...], num_actions: int, capa
     example_obs = jnp.zeros((), jnp.int32) if one_hot_input else jnp.zeros(obs_shape, jnp.float32)
     return agent.init(key), replay.init(capacity, 1, example_obs, config.index_dim)
 
-  # The jitted loop's key schedule (jitloop.interact): the same split per step, its k_env unused
-  # (bsuite's environment draws from its own RNG). On a deterministic id the two engines then
-  # draw the same perturbations and replay batches, so their runs agree past the warm-up too.
+  # The jitted loop's key schedule, its env key unused (bsuite's environment draws from its own RNG):
+  # on a deterministic id the two engines draw the same perturbations and replay batches.
   def store(replay_state, key, transition):
-    key, _, k_z, k_sample = jax.random.split(key, 4)
+    key, _, k_z, k_sample = jitloop.step_keys(key)
     z = agent.perturbation(k_z, (1,))
     return replay.add(replay_state, *transition, z), key, k_sample
 
