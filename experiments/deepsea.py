@@ -40,7 +40,7 @@ def make_run(args, agent_name: str, **given):
   valid choices."""
   config = make_config(agent_name, 'deepsea', **parse_overrides(args.set))
   seeds = tuple(s + args.seed for s in given.pop('seeds', args.seeds))
-  if not 0 <= min(seeds) <= max(seeds) < 2**31:  # the loop takes them as int32 (JAX without x64)
+  if not 0 <= min(seeds) <= max(seeds) <= cli.MAX_SEED:
     raise ValueError(f'--seed {args.seed} gives seeds {min(seeds)}..{max(seeds)}; '
                      'every seed must be in 0 .. 2**31 - 1.')
   return config, cli.settings_from(run.RunSpec, args, seeds=seeds, **given)

@@ -47,10 +47,10 @@ def main(argv=None) -> int:
   run_id = checkpoint.run_id(config.to_dict(), dataclasses.asdict(spec))
   out = args.out or os.path.join('results', 'minatar', spec.game, f'{args.agent}-{run_id}')
   runtime.configure()
+  path = os.path.join(out, 'checkpoint.npz')
   try:
     with checkpoint.folder_lock(out):
       try:
-        path = os.path.join(out, 'checkpoint.npz')
         if args.fresh:
           checkpoint.empty_folder(out)
         elif os.path.exists(path):  # another run's folder keeps its config.json
@@ -79,7 +79,7 @@ def main(argv=None) -> int:
     print(error, file=sys.stderr)
     return 130
   except KeyboardInterrupt:  # outside a chunk (building, compiling, writing) or a second Ctrl-C
-    print(checkpoint.interrupted_message(out, os.path.join(out, 'checkpoint.npz')), file=sys.stderr)
+    print(checkpoint.interrupted_message(out, path), file=sys.stderr)
     return 130
   except checkpoint.FolderBusy as error:
     print(f'error: {error}', file=sys.stderr)

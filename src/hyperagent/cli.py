@@ -111,6 +111,10 @@ def from_record(cls: type, record: Mapping[str, Any]) -> Any:
   return cls(**{name: as_tuple(value) for name, value in record.items()})
 
 
+# The jitted loops take seeds as int32 (JAX without x64): every seed a run plays is at most this.
+MAX_SEED = 2**31 - 1
+
+
 def parse_seeds(text: str) -> tuple[int, ...]:
   """'3' -> seeds 0, 1, 2; '2025,2030' -> those seeds; '5-9' -> 5..9; anything else is an
   argparse.ArgumentTypeError, which argparse reports as a usage error naming the flag."""
@@ -125,7 +129,7 @@ def parse_seeds(text: str) -> tuple[int, ...]:
       seeds = tuple(range(int(text)))
   except ValueError:
     seeds = ()
-  if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0 or max(seeds) >= 2**31:  # int32 in the loop
+  if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0 or max(seeds) > MAX_SEED:
     raise argparse.ArgumentTypeError(
         f"seeds must be a count ('3' = 0,1,2), a list ('2025,2030') or a range ('5-9') of distinct seeds in "
         f'0 .. 2**31 - 1; got {text!r}')

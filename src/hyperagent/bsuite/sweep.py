@@ -19,7 +19,7 @@ from typing import Any, Mapping, Optional, Sequence
 from bsuite import sweep
 
 from hyperagent import config as config_lib
-from hyperagent.cli import check_choice, setting
+from hyperagent.cli import MAX_SEED, check_choice, setting
 from hyperagent.bsuite import csv_format as bsuite_csv
 
 ALL = 'all'
@@ -66,7 +66,7 @@ class SweepSettings:
                                  "call overhead, not FLOPs, dominates) or '' to let JAX choose")
 
   def __post_init__(self):
-    most = (2**31 - 1) // ID_SEED_STRIDE - 1  # id seeds up to 1000 x seed + 999 stay int32, as the loop takes them
+    most = MAX_SEED // ID_SEED_STRIDE - 1  # so that every id seed, up to 1000 x seed + 999, is a valid seed
     if not 0 <= self.seed <= most:
       raise ValueError(f'seed must be in 0 .. {most:,} (id seeds are 1000 x seed + n, int32), got {self.seed}.')
     if self.workers < 1 or (self.episodes is not None and self.episodes < 1):
