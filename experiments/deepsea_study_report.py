@@ -18,7 +18,6 @@ import argparse
 import os
 
 import numpy as np
-import pandas as pd
 
 from hyperagent import cli
 from hyperagent.deepsea import results
@@ -34,20 +33,14 @@ def parse_range(text: str) -> tuple[int, int]:
     raise argparse.ArgumentTypeError(f'a range of N is LOW-HIGH, e.g. 10-50; got {text!r}') from None
 
 
-def describe_fit(part: pd.DataFrame, criterion: str, fit: results.ExponentFit | None) -> str:
+def describe_fit(fit: results.ExponentFit | results.NoFit) -> str:
   """The exponent cell: k (95% CI), with the share of bootstrap draws an unsolved median left out
   (they would have pushed the upper bound up), or why there is no fit."""
-  if fit is not None:
-    cell = f'{fit.k:.2f} ({fit.low:.2f} – {fit.high:.2f})'
-    return cell + (f'; {fit.dropped:.2%} of draws left out (an unsolved median), so the upper bound is low'
-                   if fit.dropped > 0 else '')
-  medians = results.median_episodes(part, criterion, by=('size',)) if len(part) else []
-  finite = int(np.isfinite(medians).sum())
-  if len(medians) < 3:
-    return f'no fit (only {len(medians)} size{"s" * (len(medians) != 1)}; 3 needed)'
-  if finite < len(medians):
-    return f'no fit (the median is never at {len(medians) - finite} of the {len(medians)} sizes)'
-  return 'no fit (more than half the bootstrap draws had an unsolved median)'
+  if isinstance(fit, results.NoFit):
+    return f'no fit ({fit.reason})'
+  cell = f'{fit.k:.2f} ({fit.low:.2f} – {fit.high:.2f})'
+  return cell + (f'; {fit.dropped:.2%} of draws left out (an unsolved median), so the upper bound is low'
+                 if fit.dropped > 0 else '')
 
 
 def main(argv=None) -> int:
@@ -99,9 +92,8 @@ def main(argv=None) -> int:
     for criterion in CRITERIA:
       for low, high in args.ranges:
         part = group[(group['size'] >= low) & (group['size'] <= high)]
-        fit = results.bootstrap_exponent(part, criterion) if len(part) else None
         sizes = ', '.join(str(s) for s in sorted(part['size'].unique()))
-        lines.append(f'| {agent} | {criterion} | {low}–{high} | {sizes} | {describe_fit(part, criterion, fit)} |')
+        lines.append(f'| {agent} | {criterion} | {low}–{high} | {sizes} | {describe_fit(results.bootstrap_exponent(part, criterion))} |')
   text = '\n'.join(lines)
   with open(os.path.join(out, 'study.md'), 'w') as f:
     f.write(text + '\n')

@@ -285,7 +285,9 @@ def test_bootstrap_statistics_over_seeds():
   table = pd.DataFrame(dict(size=np.repeat([10, 20, 40], 3), episodes=[90, 100, 110, 360, 400, 440, 1440, 1600, 1760]))
   k, low, high, dropped = results.bootstrap_exponent(table, 'episodes')
   assert abs(k - 2.0) < 1e-9 and low <= 2.0 <= high and dropped == 0
-  assert results.bootstrap_exponent(table[table['size'] < 40], 'episodes') is None  # two sizes: no fit
+  assert results.bootstrap_exponent(table[table['size'] < 40], 'episodes') == \
+      results.NoFit('only 2 sizes; 3 needed')
+  assert results.bootstrap_exponent(table[:0], 'episodes') == results.NoFit('only 0 sizes; 3 needed')
   # one of N = 40's three seeds unsolved: a draw's median there is never when it takes that seed twice
   # or more, P = 3 (1/3)^2 (2/3) + (1/3)^3 = 7/27, and those draws are left out and counted
   censored = table.assign(episodes=table['episodes'].where(table.index != 8))
@@ -295,12 +297,11 @@ def test_bootstrap_statistics_over_seeds():
   import experiment_scripts
   describe = experiment_scripts.load('deepsea_study_report').describe_fit
   whole = results.bootstrap_exponent(table, 'episodes')
-  assert describe(table, 'episodes', whole) == f'2.00 ({whole.low:.2f} – {whole.high:.2f})'  # nothing left out
-  assert f'; {fit.dropped:.2%} of draws left out' in describe(censored, 'episodes', fit)
-  two = table[table['size'] < 40]
-  assert describe(two, 'episodes', None) == 'no fit (only 2 sizes; 3 needed)'
+  assert describe(whole) == f'2.00 ({whole.low:.2f} – {whole.high:.2f})'  # nothing left out
+  assert f'; {fit.dropped:.2%} of draws left out' in describe(fit)
+  assert describe(results.NoFit('only 2 sizes; 3 needed')) == 'no fit (only 2 sizes; 3 needed)'
   never = table.assign(episodes=table['episodes'].where(table['size'] != 40))
-  assert describe(never, 'episodes', results.bootstrap_exponent(never, 'episodes')) == \
+  assert describe(results.bootstrap_exponent(never, 'episodes')) == \
       'no fit (the median is never at 1 of the 3 sizes)'
 
 

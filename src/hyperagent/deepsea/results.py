@@ -214,18 +214,25 @@ class ExponentFit(NamedTuple):
   dropped: float  # fraction of bootstrap draws left out: an unsolved median at some size
 
 
+class NoFit(NamedTuple):
+  """Why a table gives no exponent."""
+  reason: str
+
+
 def bootstrap_exponent(table: pd.DataFrame, criterion: str, draws: int = 2_000, level: float = 0.95,
-                       seed: int = 0) -> ExponentFit | None:
+                       seed: int = 0) -> ExponentFit | NoFit:
   """(k, low, high, dropped) for episodes ∝ N^k fitted to the per-size medians of `table` (columns size
   and `criterion`, one row per seed), with a bootstrap interval that resamples seeds within each size.
   Needs three or more sizes whose median is finite. A draw whose median is infinite at some size (too
   many unsolved seeds) has no exponent and is left out, which cuts the interval's upper tail: the
-  fraction left out is returned with it, and None when it is more than half the draws."""
+  fraction left out is returned with it, and NoFit when it is more than half the draws."""
   groups = [censored(g[criterion].tolist()) for _, g in sorted(table.groupby('size'))]
   sizes = np.array(sorted(table['size'].unique()), float)
   medians = np.array([np.median(g) for g in groups])
-  if len(sizes) < 3 or not np.all(np.isfinite(medians)):
-    return None
+  if len(sizes) < 3:
+    return NoFit(f'only {len(sizes)} size{"s" * (len(sizes) != 1)}; 3 needed')
+  if not np.all(np.isfinite(medians)):
+    return NoFit(f'the median is never at {int((~np.isfinite(medians)).sum())} of the {len(sizes)} sizes')
   k, _ = fit_exponent(sizes, medians)
   rng = np.random.default_rng(seed)
   boot = []
@@ -234,7 +241,7 @@ def bootstrap_exponent(table: pd.DataFrame, criterion: str, draws: int = 2_000, 
     if np.all(np.isfinite(m)):
       boot.append(fit_exponent(sizes, m)[0])
   if len(boot) < draws / 2:
-    return None
+    return NoFit('more than half the bootstrap draws had an unsolved median')
   tail = (1 - level) / 2
   low, high = np.quantile(boot, [tail, 1 - tail])
   return ExponentFit(k, float(low), float(high), 1 - len(boot) / draws)
