@@ -53,23 +53,13 @@ def main(argv=None) -> int:
       try:
         if args.fresh:
           checkpoint.empty_folder(out)
-        elif os.path.exists(path):  # another run's folder keeps its config.json
-          checkpoint.check_same_run(path, run.run_meta(config, spec), may_grow=run.MAY_GROW)
-        config_path = os.path.join(out, 'config.json')
-        previous = None
-        if os.path.exists(config_path):
-          with open(config_path) as f:
-            previous = f.read()
-        with open(config_path, 'w') as f:
-          json.dump(dict(agent=args.agent, **run.run_meta(config, spec)), f, indent=2)
-        try:
-          result = run.train_seeds(config, spec, progress=not args.no_progress, stop_on_interrupt=True,
-                                   checkpoint_path=path, announce=True)
-        except checkpoint.CheckpointError:  # refused before training (an extension off its chunks): its config stands
-          if previous is not None:
-            with open(config_path, 'w') as f:
-              f.write(previous)
-          raise
+
+        def write_config():  # only once the checkpoint is accepted: a refused run leaves the folder's as it was
+          with open(os.path.join(out, 'config.json'), 'w') as f:
+            json.dump(dict(agent=args.agent, **run.run_meta(config, spec)), f, indent=2)
+
+        result = run.train_seeds(config, spec, progress=not args.no_progress, stop_on_interrupt=True,
+                                 checkpoint_path=path, announce=True, on_accepted=write_config)
       except ValueError as error:  # a foreign or unreadable checkpoint, a folder that holds no run
         print(f'error: {error}', file=sys.stderr)
         return 2

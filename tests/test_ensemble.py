@@ -243,6 +243,16 @@ def test_bootstrap_prob_is_checked():
     make_config('hyperagent', 'deepsea', bootstrap_prob=0.5)
 
 
+@pytest.mark.parametrize('env', ['deepsea', 'minatar'])  # independent and shared torsos alike
+@pytest.mark.parametrize('field', ['perturbation_scale', 'hyper_reg_coef', 'grad_penalty_coef'])
+def test_hyperagent_only_terms_are_refused_for_ensemble_plus(env, field):
+  """Osband et al.'s method has none of them: the members would drop them and a shared torso would
+  apply them, so a --set of one is an error naming the fields, not a silent difference."""
+  with pytest.raises(ValueError, match=f"model='ensemble'.*must be 0; got {{'{field}': 0.01}}"):
+    make_config('ensemble', env, **{field: 0.01})
+  make_config('hyperagent_one_hot', env, **{field: 0.01})  # the one-hot hypermodel is HyperAgent's
+
+
 def test_a_members_prior_head_has_weights_of_variance_one_over_h_times_a_hyperagents_one_over_m():
   """The reason the same prior_scale makes a smaller prior in Ensemble+ (README, bsuite section): a
   member's frozen head is prior_std × a unit vector over its H·A weights; HyperAgent's prior head

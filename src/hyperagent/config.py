@@ -96,6 +96,11 @@ class Config:
     if self.model == 'ensemble' and (self.index_dist != 'one_hot' or self.index_dim < 1):
       raise ValueError(f"model='ensemble' draws one of index_dim members: it needs index_dist='one_hot' and "
                        f'index_dim >= 1; got index_dist={self.index_dist!r}, index_dim={self.index_dim}.')
+    hyperagent_only = {name: getattr(self, name) for name in ('perturbation_scale', 'hyper_reg_coef', 'grad_penalty_coef')
+                       if getattr(self, name)}
+    if self.model == 'ensemble' and hyperagent_only:  # else the shared torso would use them and members drop them
+      raise ValueError(f"model='ensemble' (Ensemble+) has no perturbation, index regulariser or gradient penalty: "
+                       f'perturbation_scale, hyper_reg_coef and grad_penalty_coef must be 0; got {hyperagent_only}.')
     if not 0.0 < self.bootstrap_prob <= 1.0:
       raise ValueError(f'bootstrap_prob must be in (0, 1], got {self.bootstrap_prob}.')
     if self.bootstrap_prob < 1.0 and self.model != 'ensemble':

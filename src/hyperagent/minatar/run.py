@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -123,12 +123,13 @@ def _saved_steps(path: str | None) -> int | None:
 
 def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpoint_path: str | None = None,
                 checkpoint_every_s: float = 300.0, stop_on_interrupt: bool = False,
-                announce: bool = False) -> Result:
+                announce: bool = False, on_accepted: Callable[[], None] = lambda: None) -> Result:
   """Runs every seed of `spec` to `spec.steps`; returns the host-side record. A matching checkpoint at
   `checkpoint_path` is resumed (saved every `checkpoint_every_s` seconds, at the end and on Ctrl-C
   when `stop_on_interrupt`, which then raises `checkpoint.Interrupted`); a finished run's checkpoint
   also resumes with more `steps`, which extends it. `announce`: print whether the run starts, resumes
-  (where) or is finished, once its checkpoint matches."""
+  (where) or is finished, once its checkpoint matches. `on_accepted` is called once the checkpoint (if
+  any) is accepted, before the first chunk: a refused one raises before it."""
   env, env_params, agent, states = initial_states(config, spec)
   seeds = len(spec.seeds)
   saved_steps = _saved_steps(checkpoint_path)
@@ -151,6 +152,7 @@ def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpo
     raise checkpoint.CheckpointError(
         f'{checkpoint_path} evaluated at steps {result.steps.tolist()}, not at every {spec.eval_every:,} steps '
         f'up to {spec.steps:,}; use another results folder, or --fresh to start again.')
+  on_accepted()
   return jitloop.drive(driver, states, result, done, len(driver.lengths), wall_before=wall_before,
                        desc=f'MinAtar {spec.game} x{seeds} seeds', progress=progress,
                        stop_on_interrupt=stop_on_interrupt)
