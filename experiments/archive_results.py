@@ -100,7 +100,8 @@ def merge_into(source: str, target: str) -> None:
 def archive(src: str, dst: str) -> list[str]:
   """Copies the kept files of `src` into `dst`; returns the paths written (relative to `dst`)."""
   written = []
-  for folder, _, files in os.walk(src):
+  for folder, folders, files in os.walk(src):
+    folders[:] = [f for f in folders if not f.startswith('.')]  # lock files (.locks), not results
     rel = os.path.relpath(folder, src)
     target = os.path.normpath(os.path.join(dst, rel))
     kept = [n for n in files if n.endswith(KEEP) and os.path.getsize(os.path.join(folder, n)) <= MAX_BYTES]

@@ -29,5 +29,10 @@ for s in ${EXPERIMENTS:-bandit catch bandit_noise bandit_scale catch_noise catch
   # (episodes so far): passed on as they come, so the log shows where a sweep is.
   PYTHONPATH=$CODE/src $PY experiments/bsuite_run.py --sweep $s --agent $AGENT --results $OUT < /dev/null 2>&1 \
     | grep --line-buffered -v "it/s\|ep/s\|s/it"
+  status=${PIPESTATUS[0]}  # 75: ids left to the other process; 1: an id failed; 130: interrupted
+  if [ "$status" != 0 ]; then
+    echo "=== $s: bsuite_run exited $status"
+    LEFT="$LEFT $s"
+  fi
 done
-echo "SWEEP-DONE $(date +%T)"
+echo "SWEEP-DONE $(date +%T)${LEFT:+; not all finished here:$LEFT (run the sweep again once the other process ends)}"

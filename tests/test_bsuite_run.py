@@ -352,6 +352,27 @@ def test_runner_refuses_a_folder_holding_another_config(tmp_path):
   assert json.load(open(tmp_path / 'config.json'))['commands'] == ['first', 'again']
 
 
+def test_two_processes_recording_commands_at_once_lose_none(tmp_path):
+  """The sweep's two processes rewrite config.json at each experiment's start; unlocked, a reader
+  caught the other's emptied file (JSONDecodeError, the experiment skipped) and commands were lost."""
+  import subprocess
+  import sys
+  script = ('import sys\n'
+            'from hyperagent.bsuite import sweep\n'
+            'settings = sweep.resolve_agent("hyperagent", {})\n'
+            'for i in range(150):\n'
+            '  sweep.write_run_info(sys.argv[1], "hyperagent", settings, 0, f"{sys.argv[2]} {i}")\n')
+  env = {**os.environ, 'PYTHONPATH': os.pathsep.join(filter(None, [os.path.join(os.path.dirname(__file__), '..', 'src'),
+                                                                   os.environ.get('PYTHONPATH')]))}
+  runs = [subprocess.Popen([sys.executable, '-c', script, str(tmp_path), name], env=env, stderr=subprocess.PIPE, text=True)
+          for name in ('a', 'b')]
+  for run in runs:
+    assert run.wait(timeout=300) == 0, run.stderr.read()
+  commands = json.load(open(tmp_path / 'config.json'))['commands']
+  assert sorted(commands) == sorted(f'{name} {i}' for name in 'ab' for i in range(150))
+  assert [c for c in commands if c[0] == 'a'] == [f'a {i}' for i in range(150)]  # each process's in order
+
+
 @pytest.mark.parametrize('engine', ['jax', 'python'])
 def test_runner_csvs_score_with_bsuite_analysis(tmp_path, engine, monkeypatch, capsys):
   """What the runner writes is what bsuite's loader and scorer read (through our report module)."""

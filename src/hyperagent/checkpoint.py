@@ -189,16 +189,17 @@ class FolderBusy(CheckpointError):
 
 
 @contextlib.contextmanager
-def folder_lock(path: str, name: str = LOCK_FILE) -> Iterator[None]:
+def folder_lock(path: str, name: str = LOCK_FILE, wait: bool = False) -> Iterator[None]:
   """Holds the results folder `path` (created if need be) for the block, so a second run started on
   the same folder stops at once with FolderBusy instead of overwriting the first one's checkpoint (both
   would write the same temporary file). It is an flock on `path`/`name`: the OS drops it when the
   process ends, a kill -9 included, so a stale lock never blocks a resume. Another `name` locks a
-  part of a folder (a bsuite id of a sweep's folder)."""
+  part of a folder (a bsuite id of a sweep's folder). `wait`: block until the lock is free instead (for
+  a moment's read-modify-write of a shared file)."""
   os.makedirs(path, exist_ok=True)
   fd = os.open(os.path.join(path, name), os.O_RDWR | os.O_CREAT, 0o644)
   try:
-    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
   except BlockingIOError:
     holder = os.pread(fd, 200, 0).decode(errors='replace').strip() or 'unknown'
     os.close(fd)

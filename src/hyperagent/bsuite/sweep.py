@@ -18,6 +18,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from bsuite import sweep
 
+from hyperagent import checkpoint
 from hyperagent import config as config_lib
 from hyperagent.cli import MAX_SEED, check_choice, setting
 from hyperagent.bsuite import csv_format as bsuite_csv
@@ -229,24 +230,27 @@ def write_run_info(results_dir: str, agent_name: str, settings: Mapping[str, Any
   path = os.path.join(results_dir, RUN_INFO)
   info = dict(agent=agent_name, seed=seed, config=_jsonable(dict(settings)), notes=_jsonable(notes or {}),
               commands=[])
-  if os.path.exists(path) and not overwrite:
-    with open(path) as f:
-      old = json.load(f)
-    differ = sorted(k for k in ('agent', 'seed') if old.get(k) != info[k])
-    old_config = old.get('config', {})
-    differ += sorted(f'config.{k}' for k in set(old_config) | set(info['config'])
-                     if old_config.get(k) != info['config'].get(k))
-    if differ:
-      raise ValueError(f'{results_dir} holds a run with different {", ".join(differ)}; use another '
-                       f'results folder, or --overwrite to start it again')
-    info['commands'] = list(old.get('commands', []))
-    if command is None:
-      return path
-  if command is not None:
-    info['commands'].append(command)
-  os.makedirs(results_dir, exist_ok=True)
-  with open(path, 'w') as f:
-    json.dump(info, f, indent=2)
+  # the sweep's two processes read and rewrite it at each experiment's start: one at a time, and
+  # replaced whole, so neither reads it half-written and a kill mid-write leaves the old one
+  with checkpoint.folder_lock(os.path.join(results_dir, '.locks'), RUN_INFO + '.lock', wait=True):
+    if os.path.exists(path) and not overwrite:
+      with open(path) as f:
+        old = json.load(f)
+      differ = sorted(k for k in ('agent', 'seed') if old.get(k) != info[k])
+      old_config = old.get('config', {})
+      differ += sorted(f'config.{k}' for k in set(old_config) | set(info['config'])
+                       if old_config.get(k) != info['config'].get(k))
+      if differ:
+        raise ValueError(f'{results_dir} holds a run with different {", ".join(differ)}; use another '
+                         f'results folder, or --overwrite to start it again')
+      info['commands'] = list(old.get('commands', []))
+      if command is None:
+        return path
+    if command is not None:
+      info['commands'].append(command)
+    with open(path + '.tmp', 'w') as f:
+      json.dump(info, f, indent=2)
+    os.replace(path + '.tmp', path)
   return path
 
 
