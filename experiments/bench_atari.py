@@ -21,7 +21,7 @@ from hyperagent import runtime
 
 
 def bench(game: str, num_envs: int, ratio: float, iters: int, mode: str, num_threads: int) -> dict:
-  from hyperagent.atari.loop import RunConfig, init_learner
+  from hyperagent.atari.loop import RunConfig, init_learner, reset_carry
   from hyperagent.atari.runner import Runner
   warmup = 64
   run = RunConfig(game=game, num_envs=num_envs, replay_ratio=ratio, env_mode=mode, num_threads=num_threads,
@@ -29,23 +29,23 @@ def bench(game: str, num_envs: int, ratio: float, iters: int, mode: str, num_thr
   runner = Runner(run)
   state = init_learner(runner.agent, run, jax.random.PRNGKey(0))
   env = runner.make_env(num_envs, 0, evaluation=False)
-  obs, _ = env.reset()
+  obs, info = env.reset()
   state = runner.start_segment(state, obs[:, -1])
-  first = np.ones(num_envs, bool)
+  carry = reset_carry(info)
   # Warm-up plus a few learning iterations: compiles every variant before timing.
   fill = -(-warmup // num_envs) + max(4, int(np.ceil(4 / max(ratio * num_envs, 1e-9))))
   handle = env.xla()[0] if mode == 'xla' else None
   if mode == 'host':
-    state, obs, first, _ = runner.run_host(env, state, obs, first, fill, {})
+    state, obs, carry, _ = runner.run_host(env, state, obs, carry, fill, {})
   else:
-    handle, state, obs, first, _ = runner.run_xla(env, handle, state, obs, first, fill, {})
+    handle, state, obs, carry, _ = runner.run_xla(env, handle, state, obs, carry, fill, {})
   updates0 = int(state.updates)
   timer = {'sync': True}
   t0 = time.perf_counter()
   if mode == 'host':
-    state, obs, first, _ = runner.run_host(env, state, obs, first, iters, timer)
+    state, obs, carry, _ = runner.run_host(env, state, obs, carry, iters, timer)
   else:
-    handle, state, obs, first, _ = runner.run_xla(env, handle, state, obs, first, iters, timer)
+    handle, state, obs, carry, _ = runner.run_xla(env, handle, state, obs, carry, iters, timer)
   jax.block_until_ready(state.env_steps)
   wall = time.perf_counter() - t0
   env.close()

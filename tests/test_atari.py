@@ -249,7 +249,7 @@ def test_envpool_ignores_the_action_after_a_life_loss():
     rng = np.random.default_rng(0)
     for _ in range(500):
       obs, _, terminated, truncated, info = env.step(rng.integers(0, 4, 1))
-      if terminated[0] and not atari.game_over(truncated, info)[0]:
+      if terminated[0] and not atari.game_over(terminated, truncated, info)[0]:
         lost, elapsed = obs, int(info['elapsed_step'][0])
         obs, reward, terminated, truncated, info = env.step(np.array([pseudo_action]))
         later = env.step(np.zeros(1, np.int64))[0]
@@ -266,39 +266,64 @@ def test_envpool_ignores_the_action_after_a_life_loss():
     np.testing.assert_array_equal(later, other_later)
 
 
-def test_envpool_breakout_stacks_rebuilt_exactly():
-  """Random play in Breakout ('paper' protocol, 2 envs, a 60-step cap so that truncations occur too:
-  random play ends a game after about 120 steps; envpool's elapsed_step, which the cap counts, skips
-  the FIRE steps after life losses):
-  every sampleable transition's rebuilt obs / next_obs equals what envpool returned."""
-  num_envs, capacity, num_steps = 2, 128, 400
-  env = atari.make_env('Breakout', 'paper', num_envs=num_envs, seed=1, num_threads=1, max_episode_steps=60)
+@pytest.mark.parametrize('game, seed, num_envs, num_steps, capacity, cap', [
+    ('Breakout', 1, 2, 400, 128, 60),
+    # RoadRunner kills during the no-ops of a life reset: here envpool starts 3 games inside life
+    # resets (steps 70, 255, 298; no flag, elapsed_step not 0) and 1 game ends during the FIRE (292)
+    ('RoadRunner', 2, 4, 320, 320, None),
+])
+def test_envpool_stacks_rebuilt_exactly(game, seed, num_envs, num_steps, capacity, cap):
+  """Random play ('paper' protocol; Breakout with a 60-step cap so that truncations occur too: random
+  play ends a game after about 120 steps; envpool's elapsed_step, which the cap counts, skips the FIRE
+  steps after life losses): every sampleable transition's rebuilt obs / next_obs equals what envpool
+  returned, and every game is counted once (`loop.track_episodes`)."""
+  from hyperagent.atari import loop
+  extra = {} if cap is None else dict(max_episode_steps=cap)
+  env = atari.make_env(game, 'paper', num_envs=num_envs, seed=seed, num_threads=1, **extra)
   obs, info = env.reset()
   assert (obs == obs[:, -1:]).all()  # a reset observation is its first frame repeated
+  start_lives = np.asarray(info['lives']).copy()
   rng = np.random.default_rng(0)
   shape = (num_steps, num_envs)
   rec = dict(first=np.zeros(shape, bool), reward=np.zeros(shape, np.float32), terminated=np.zeros(shape, bool),
-             truncated=np.zeros(shape, bool), action=rng.integers(0, 4, shape),
+             truncated=np.zeros(shape, bool), action=rng.integers(0, env.action_space.n, shape),
              z=rng.normal(size=shape + (4,)).astype(np.float32), obs=np.zeros(shape + obs.shape[1:], np.uint8))
   rec['first'][0], rec['obs'][0] = True, obs
   state = add_reset(atari_replay.init(capacity, num_envs, index_dim=4), jnp.asarray(obs[:, -1]))
-  points = life_losses = 0
+  carry = loop.reset_carry(info)
+  zeros = jnp.zeros((num_envs,))
+  stats = loop.EpisodeStats(zeros, zeros.astype(jnp.int32), jnp.zeros(()), jnp.zeros((), jnp.int32),
+                            jnp.zeros((), jnp.int32))
+  points = life_losses = unseen = resets = 0
   for s in range(1, num_steps):
     obs, reward, terminated, truncated, info = env.step(rec['action'][s])
-    first = np.asarray(atari.is_first(info))
+    step, carry = loop.read_step(carry, rec['action'][s], obs, reward, terminated, truncated, info)
+    first = np.asarray(step.first)
     rec['first'][s], rec['reward'][s], rec['obs'][s] = first, reward, obs
     rec['terminated'][s], rec['truncated'][s] = terminated, truncated
     assert (reward[first] == 0).all() and (obs[first] == obs[first][:, -1:]).all()
+    hidden = first & (info['elapsed_step'] != 0)  # a game begun inside a life reset: full lives again
+    assert (np.asarray(info['lives'])[hidden] == start_lives[hidden]).all()
+    unseen += hidden.sum()
+    resets += (info['elapsed_step'] == 0).sum()
     np.testing.assert_array_equal(np.sign(atari.raw_reward(info)), reward)  # the env clips, info keeps the score
     points += atari.raw_reward(info).sum()
-    life_losses += (terminated & ~atari.game_over(truncated, info)).sum()
+    life_losses += (terminated & ~step.game_over).sum()
+    stats = loop.track_episodes(stats, step)
     state = add(state, rec['action'][s], reward, terminated, truncated, obs[:, -1], rec['z'][s], first)
     if s + 1 in (100, 300, num_steps):
       rec['stack'] = [[list(_sources(rec['first'][:, e], p)) for e in range(num_envs)] for p in range(s + 1)]
       for n_step in (1, 5):
         assert check_all(state, rec, lambda p, e: rec['obs'][p, e], s + 1, n_step) > 0.8 * min(s, capacity)
   env.close()
-  assert rec['first'][1:].sum() >= 2 and rec['truncated'].sum() >= 1 and life_losses >= 4 and points > 0
+  assert rec['first'][1:].sum() >= 2 and life_losses >= 4
+  if cap:  # Breakout
+    assert rec['truncated'].sum() >= 1 and points > 0
+  else:  # RoadRunner: random play scores nothing
+    assert unseen == 3
+  # a game over is followed by a reset; a game ended unseen is closed at the next one's first frame
+  pending = int((np.asarray(step.game_over)).sum())  # ended on the last step: its reset not played
+  assert int(stats.count) == resets + pending + unseen
 
 
 def _sources(first, p):

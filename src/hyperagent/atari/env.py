@@ -20,7 +20,8 @@ envpool facts the loop must respect (checked on envpool 1.2.5, see tests/test_at
 - A life loss under episodic life sets `terminated`, and the next `step` resets the life: it ignores
   its action, plays envpool's no-ops and FIRE, returns reward 0 and pushes one new frame onto a stack
   that still holds frames from before the life loss; `elapsed_step` does not advance and is not 0
-  (not `is_first`). atari_replay never samples that step as a transition.
+  (not `is_first`). atari_replay never samples that step as a transition. A game that ends during its
+  no-ops is reset there without a flag (see `is_first`).
 - `info['reward']` is the raw game reward; `info['terminated']` marks a real game over.
 """
 from __future__ import annotations
@@ -146,18 +147,24 @@ def make_env(game: str, protocol: str = 'paper', num_envs: int = 1, seed: int = 
                       batch_size=num_envs, seed=seed, num_threads=num_threads, **kwargs)
 
 
-def is_first(info) -> Any:
-  """[E] bool: the observation just returned starts an episode (reset or auto-reset pseudo-step).
+def is_first(info, lost_life=False, lives=0) -> Any:
+  """[E] bool: the observation just returned starts a game (reset or auto-reset pseudo-step).
 
-  Pass it as `first` to `atari_replay.add`; the step that returned it is not a transition.
+  Pass it as `first` to `atari_replay.add`; the step that returned it is not a transition. Also a
+  game envpool began inside a life reset: when the game ends during the no-ops it plays after a life
+  loss (`lost_life` on the previous step, with `lives` left), it resets the game there, refills the
+  stack with the new game's first frame and raises the lives, but leaves `elapsed_step` counting and
+  sets no flag (RoadRunner: ~9% of games under random play).
   """
-  return info['elapsed_step'] == 0
+  return (info['elapsed_step'] == 0) | (lost_life & (info['lives'] > lives))
 
 
-def game_over(truncated, info) -> Any:
+def game_over(terminated, truncated, info) -> Any:
   """[E] bool: the game really ended (not a life loss): the next step resets, and a score is final.
-  The step's own `terminated` marks life losses too (episodic lives); info's marks the game's end."""
-  return (info['terminated'] != 0) | truncated
+  The step's own `terminated` marks life losses too (episodic lives); info's marks the game's end. Both
+  are needed: a game that ends during the FIRE of a life reset sets info's on that (non-terminal)
+  step and again on the next, which terminates."""
+  return (terminated & (info['terminated'] != 0)) | truncated
 
 
 def raw_reward(info) -> Any:

@@ -12,6 +12,7 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from hyperagent.acting import ActorState
 from hyperagent.agent import Agent, TrainState
@@ -102,17 +103,29 @@ class Step(NamedTuple):
   terminated: Any     # terminal for learning (a life loss under episodic life)
   truncated: Any
   frame: Any          # newest frame of the returned observation
-  first: Any          # the returned observation starts a game: the step was envpool's auto-reset
+  first: Any          # the returned observation starts a game: the step was envpool's auto-reset (`is_first`)
   game_over: Any
 
 
-def read_step(action, obs, reward, terminated, truncated, info) -> tuple[Step, Any]:
-  """(Step, act_first): act_first marks where the next action needs a fresh index (SPEC §2.1:
-  after every end of a training episode, life losses included, and at a game's first observation)."""
-  first = atari.is_first(info)
-  step = Step(action, reward, atari.raw_reward(info), terminated, truncated, obs[:, -1], first,
-              atari.game_over(truncated, info))
-  return step, terminated | truncated | first
+class Carry(NamedTuple):
+  """What the next env step needs from the last one ([E] each)."""
+  fresh_index: Any  # the next action draws a new index (SPEC §2.1: a training episode, life or game ended or began)
+  lost_life: Any    # the last step lost a life (not the game): the next one is envpool's life reset
+  lives: Any        # lives left after the last step
+
+
+def reset_carry(info) -> Carry:
+  """The carry after `env.reset()` (host arrays): every env starts a game."""
+  lives = np.asarray(info['lives'])
+  return Carry(np.ones(lives.shape, bool), np.zeros(lives.shape, bool), lives)
+
+
+def read_step(carry: Carry, action, obs, reward, terminated, truncated, info) -> tuple[Step, Carry]:
+  """(Step, the next step's Carry)."""
+  first = atari.is_first(info, carry.lost_life, carry.lives)
+  over = atari.game_over(terminated, truncated, info)
+  step = Step(action, reward, atari.raw_reward(info), terminated, truncated, obs[:, -1], first, over)
+  return step, Carry(terminated | truncated | first, terminated & ~over, info['lives'])
 
 
 # ----------------------------------------------------------------------------- pure functions
@@ -129,10 +142,15 @@ def due_updates(env_steps, config: Config, ratio: float, xp=jnp):
 
 
 def track_episodes(stats: EpisodeStats, step: Step) -> EpisodeStats:
-  ret = stats.running_return + step.raw_reward
-  length = stats.running_length + 1
-  done = jnp.asarray(step.game_over, bool)
-  restart = done | jnp.asarray(step.first, bool)
+  over = jnp.asarray(step.game_over, bool)
+  first = jnp.asarray(step.first, bool)
+  # a game still running at a first observation ended unseen (in a life reset, `atari.is_first`): it
+  # is scored as it stood, and the step that started the next one is not counted in it
+  unseen = first & (stats.running_length > 0) & ~over
+  ret = jnp.where(unseen, stats.running_return, stats.running_return + step.raw_reward)
+  length = jnp.where(unseen, stats.running_length, stats.running_length + 1)
+  done = over | unseen
+  restart = done | first
   return EpisodeStats(
       jnp.where(restart, 0.0, ret), jnp.where(restart, 0, length),
       stats.return_sum + jnp.sum(jnp.where(done, ret, 0.0)),

@@ -13,10 +13,11 @@ envpool's auto-reset pseudo-step (the step after a game over or a truncation, wh
 ignored), so that pseudo-transition is never stored as one. The step after a life loss is a reset
 too (of the life, same frame stack), so `valid_mask` never samples it either.
 
-Loop contract (E envs; `first = atari.is_first(info)`, i.e. `info['elapsed_step'] == 0`):
+Loop contract (E envs; `first` from `atari.loop.read_step`: `info['elapsed_step'] == 0`, or a game
+envpool began inside a life reset, `atari.is_first`):
     obs, info = env.reset();            state = add_reset(state, obs[:, -1])
     obs, r, term, trunc, info = env.step(a)
-    state = add(state, a, r, term, trunc, obs[:, -1], z, atari.is_first(info))
+    state = add(state, a, r, term, trunc, obs[:, -1], z, first)
 
 Stacks are rebuilt as envpool builds them: oldest frame first, and frames before an episode's first
 observation are replaced by that first frame (envpool's reset observation is its first frame
@@ -66,7 +67,7 @@ def add(state: AtariReplayState, action, reward, terminated, truncated, frame, p
   """Writes one env step of every env; each argument has a leading [E] axis.
 
   frame: [E, H, W], the newest frame of the returned observation (`obs[:, -1]`).
-  first: [E] bool, the returned observation starts an episode (`atari.is_first(info)`); then the
+  first: [E] bool, the returned observation starts an episode (`atari.is_first`); then the
     step's action, reward and flags are ignored (envpool's auto-reset pseudo-step).
   Jit it with `donate_argnums=0`, or every call copies the whole buffer.
   """

@@ -37,8 +37,8 @@ from tqdm import tqdm
 from hyperagent import checkpoint
 from hyperagent.agent import make_agent
 from hyperagent.atari import env as atari
-from hyperagent.atari.loop import (OBS_SHAPE, LEARN_METRICS, LearnerState, RunConfig, due_updates, read_step,
-                                   init_learner, make_update, start_segment, zero_sums)
+from hyperagent.atari.loop import (OBS_SHAPE, LEARN_METRICS, Carry, LearnerState, RunConfig, due_updates, read_step,
+                                   init_learner, make_update, reset_carry, start_segment, zero_sums)
 
 # Files that make a folder a run's: a new run never writes over them (resume, or --fresh).
 RUN_FILES = ('checkpoint.npz', 'train.csv', 'eval.csv', 'final.json')
@@ -84,22 +84,22 @@ class Runner:
                           num_threads=self.run.num_threads, **overrides)
 
   # --- training envs -------------------------------------------------------------------------
-  def run_host(self, env, state: LearnerState, obs, act_first, iterations: int, timer: dict, stop=None):
+  def run_host(self, env, state: LearnerState, obs, carry: Carry, iterations: int, timer: dict, stop=None):
     """Runs `iterations` iterations, or fewer if `stop()` turns true; returns how many ran last."""
     steps, updates = int(state.env_steps), int(state.updates)
     for done in range(iterations):
       if stop is not None and stop():
-        return state, obs, act_first, done
+        return state, obs, carry, done
       steps += self.run.num_envs
       due = int(due_updates(np.int32(steps), self.config, self.run.replay_ratio, xp=np))
       num_updates, updates = max(due - updates, 0), max(due, updates)
       t0 = time.perf_counter()
-      action, actor = self.agent.act(state.train.params, state.actor, obs, act_first)
+      action, actor = self.agent.act(state.train.params, state.actor, obs, carry.fresh_index)
       action = np.asarray(action)
       t1 = time.perf_counter()
       obs, reward, terminated, truncated, info = env.step(action)
       t2 = time.perf_counter()
-      step, act_first = read_step(action, obs, reward, terminated, truncated, info)
+      step, carry = read_step(carry, action, obs, reward, terminated, truncated, info)
       state = self.update(state._replace(actor=actor), step, num_updates)
       if timer.get('sync'):
         jax.block_until_ready(state.env_steps)
@@ -107,25 +107,25 @@ class Runner:
       timer['act'] = timer.get('act', 0.0) + t1 - t0
       timer['env'] = timer.get('env', 0.0) + t2 - t1
       timer['learn'] = timer.get('learn', 0.0) + t3 - t2
-    return state, obs, act_first, iterations
+    return state, obs, carry, iterations
 
   def _xla_chunk(self, env):
     """jit(fori_loop(act → envpool XLA step → update)) over a traced number of iterations."""
     _, _, _, xla_step = env.xla()
     agent, update = self.agent, self._update_fn
 
-    def chunk(handle, state, obs, act_first, iterations):
-      def body(_, carry):
-        handle, state, obs, act_first = carry
-        action, actor = agent.act(state.train.params, state.actor, obs, act_first)
+    def chunk(handle, state, obs, carry, iterations):
+      def body(_, loop):
+        handle, state, obs, env_carry = loop
+        action, actor = agent.act(state.train.params, state.actor, obs, env_carry.fresh_index)
         handle, (obs, reward, terminated, truncated, info) = xla_step(handle, action)
-        step, act_first = read_step(action, obs, reward, terminated, truncated, info)
-        return handle, update(state._replace(actor=actor), step), obs, act_first
-      return jax.lax.fori_loop(0, iterations, body, (handle, state, obs, act_first))
+        step, env_carry = read_step(env_carry, action, obs, reward, terminated, truncated, info)
+        return handle, update(state._replace(actor=actor), step), obs, env_carry
+      return jax.lax.fori_loop(0, iterations, body, (handle, state, obs, carry))
 
     return jax.jit(chunk, donate_argnums=1)
 
-  def run_xla(self, env, handle, state, obs, act_first, iterations: int, timer: dict, stop=None):
+  def run_xla(self, env, handle, state, obs, carry: Carry, iterations: int, timer: dict, stop=None):
     if self._xla_env is not env:  # the XLA step is bound to its env: one compiled chunk per segment
       self._xla_env, self._xla_fn = env, self._xla_chunk(env)
     chunk = self._xla_fn
@@ -133,11 +133,11 @@ class Runner:
     done = 0
     while done < iterations and not (stop is not None and stop()):
       n = min(iterations - done, self.run.chunk)
-      handle, state, obs, act_first = chunk(handle, state, obs, act_first, n)
+      handle, state, obs, carry = chunk(handle, state, obs, carry, n)
       done += n
     jax.block_until_ready(state.env_steps)
     timer['fused'] = timer.get('fused', 0.0) + time.perf_counter() - t0
-    return handle, state, obs, act_first, done
+    return handle, state, obs, carry, done
 
   # --- evaluation ----------------------------------------------------------------------------
   def evaluate(self, params, num_episodes: int, num_envs: int, seed: int, key: jax.Array) -> np.ndarray:
@@ -155,7 +155,7 @@ class Runner:
       action, actor = self.agent.act(params, actor, obs, first, evaluation=True)
       obs, reward, terminated, truncated, info = env.step(np.asarray(action))
       running += atari.raw_reward(info)
-      over = atari.game_over(truncated, info)
+      over = atari.game_over(terminated, truncated, info)
       for e in np.flatnonzero(over):
         if len(scores[e]) < per_env:
           scores[e].append(float(running[e]))
@@ -228,17 +228,17 @@ class Runner:
       while steps < total:
         if env is None:  # a new segment: fresh envs seeded by (seed, segment)
           env = self.make_env(run.num_envs, _seed(run.seed, 0, host['segment']), evaluation=False)
-          obs, _ = env.reset()
-          act_first = np.ones(run.num_envs, bool)
+          obs, info = env.reset()
+          carry = reset_carry(info)
           state = self.start_segment(state, obs[:, -1])
           if run.env_mode == 'xla':
             handle = env.xla()[0]
         target = min([total] + [(steps // k + 1) * k for k in every.values() if k])
         iterations = (target - steps) // run.num_envs
         if run.env_mode == 'host':
-          state, obs, act_first, done = self.run_host(env, state, obs, act_first, iterations, timer, interrupted)
+          state, obs, carry, done = self.run_host(env, state, obs, carry, iterations, timer, interrupted)
         else:
-          handle, state, obs, act_first, done = self.run_xla(env, handle, state, obs, act_first, iterations, timer,
+          handle, state, obs, carry, done = self.run_xla(env, handle, state, obs, carry, iterations, timer,
                                                               interrupted)
         bar.update(done * run.num_envs)
         steps += done * run.num_envs
