@@ -155,6 +155,31 @@ def test_an_interrupted_group_resumes_to_the_uninterrupted_result(tmp_path):
   pd.testing.assert_frame_equal(read('straight'), read('resumed'))
 
 
+def test_a_slow_group_checkpoint_is_written_less_often(tmp_path, monkeypatch):
+  """As `jitloop.drive`: asked for a checkpoint after every chunk, a group whose checkpoint takes
+  0.5 s to write saves at most CHECKPOINT_SHARE of its time (every 10 s here), not 59 times."""
+  config = make_config('hyperagent', 'deepsea', **TINY)
+  budgets = {'deep_sea/0': 600}
+  group = engine.groups(list(budgets), config, budgets)[0]
+  saved, clock = [], [0.0]
+  monkeypatch.setattr(engine.time, 'monotonic', lambda: clock[0])
+  def slow_save(path, meta, trees):
+    clock[0] += 0.5
+    saved.append(clock[0])
+  make_chunk_fn = jitloop.make_chunk_fn
+  def chunks_of_a_second(*args, **kwargs):
+    chunk = make_chunk_fn(*args, **kwargs)
+    def timed(*chunk_args):
+      clock[0] += 1.0
+      return chunk(*chunk_args)
+    return timed
+  monkeypatch.setattr(engine.checkpoint, 'save', slow_save)
+  monkeypatch.setattr(jitloop, 'make_chunk_fn', chunks_of_a_second)
+  engine.run_group(group, config, budgets, 0, str(tmp_path), chunk_steps=100, checkpoint_every_s=1e-3)
+  # 60 chunks (N = 10: 10 steps an episode): the first one saves, then one in about every 11
+  assert saved[0] == 1.5 and 4 <= len(saved) <= 6 and np.all(np.diff(saved) > 10), saved
+
+
 def test_a_group_checkpoint_of_other_network_shapes_restarts_the_group(tmp_path):
   """A deep_sea checkpoint saved with the full N²-row input layer (before the env named its reachable
   cells) is not resumed into the smaller network: the group starts again, with a warning, and plays

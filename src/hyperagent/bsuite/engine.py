@@ -9,8 +9,9 @@ The host writes, per id, exactly the rows bsuite's CSV logger would (`bsuite.uti
 its five columns, then the env's bsuite_info(), at the log-spaced episodes), into the same file
 names, so `bsuite-report` reads both engines.
 
-A group's state is checkpointed every `checkpoint_every_s` seconds (and on Ctrl-C): a killed sweep
-restarts the group from there. Finished ids are recognised from their CSVs, as with the Python engine.
+A group's state is checkpointed every `checkpoint_every_s` seconds (less often where a save takes
+more than `jitloop.CHECKPOINT_SHARE` of that) and on Ctrl-C: a killed sweep restarts the group from
+there. Finished ids are recognised from their CSVs, as with the Python engine.
 """
 from __future__ import annotations
 
@@ -242,7 +243,7 @@ def run_group(group: Group, config: Config, budgets: Mapping[str, int], seed: in
     return dict(episodes=int(counters.episode[r]), steps=int(counters.steps[r]),
                 total_return=float(counters.total_return[r]))
 
-  last_save = time.monotonic()
+  last_save, save_seconds = time.monotonic(), 0.0
   counted = np.asarray(states.counters.episode)
   played = int(counted.sum()) + sum(c['episodes'] for c in left.values())
   if on_chunk is not None and played:  # resumed: the bars start where the group is
@@ -265,9 +266,12 @@ def run_group(group: Group, config: Config, budgets: Mapping[str, int], seed: in
     if interrupted():
       save()
       raise checkpoint.Interrupted(f'interrupted in {ids[0]} (+{len(ids) - 1} ids); saved in {path}')
-    if not finished and time.monotonic() - last_save > checkpoint_every_s:
+    # a large group is saved less often (as `jitloop.drive`): cartpole's replay makes ~1.5 GB
+    if not finished and time.monotonic() - last_save > max(checkpoint_every_s, save_seconds / jitloop.CHECKPOINT_SHARE):
+      began = time.monotonic()
       save()
       last_save = time.monotonic()
+      save_seconds = last_save - began
 
   seconds = time.monotonic() - start
   host = jax.device_get(states.counters)
