@@ -578,6 +578,17 @@ def test_report_iqm_of_final_scores_and_at_one_step_by_hand(tmp_path):
   assert row.startswith(f'| hyperagent-paper | 2 | 3 | {np.mean(final):.3f} [')  # 3 runs: int(0.75) cuts none
   assert atari_report.write_report([str(tmp_path)], str(tmp_path / 'r2'), reps=50, step=40_000).count(
       '| hyperagent-paper | 2 | 3 |') == 2  # at 40,000: Breakout's seed 1 has no evaluation and is left out
+  # one label's runs under other settings, or one run twice, are not pooled
+  other = tmp_path / 'Pong-2'
+  other.mkdir()
+  (other / 'config.json').write_text(json.dumps(dict(game='Pong', run=dict(agent='hyperagent', protocol='paper',
+                                                                            seed=2, steps=10_000_000))))
+  (other / 'eval.csv').write_text((tmp_path / 'Pong-0' / 'eval.csv').read_text())
+  with pytest.raises(ValueError, match='are both hyperagent-paper but differ in run.steps'):
+    atari_report.write_report([str(tmp_path)], str(tmp_path / 'r3'), reps=50)
+  (other / 'config.json').write_text((tmp_path / 'Pong-0' / 'config.json').read_text())
+  with pytest.raises(ValueError, match='are both hyperagent-paper on Pong, seed 0'):
+    atari_report.write_report([str(tmp_path)], str(tmp_path / 'r3'), reps=50)
 
 
 @pytest.mark.slow  # ~1 min on the CI machine; test_checkpoint_resume_reproduces_metrics covers resuming

@@ -19,8 +19,14 @@ import numpy as np
 from hyperagent.atari import env as atari
 
 
+# run settings that do not change what a run learns, or that differ between the runs pooled under one label
+POOLED = ('game', 'seed', 'env_mode', 'num_threads', 'chunk', 'log_every', 'checkpoint_replay')
+
+
 def find_runs(paths: Sequence[str]) -> list[dict]:
-  """Every run directory under `paths` with a final.json or an eval.csv, with its results loaded."""
+  """Every run directory under `paths` with a final.json or an eval.csv, with its results loaded.
+  Runs are pooled by agent and protocol: runs of one label under other settings (steps, --set, ...),
+  or the same game and seed twice, are refused, naming the folders."""
   runs = []
   for root in paths:
     for directory, _, files in sorted(os.walk(root)):
@@ -31,7 +37,9 @@ def find_runs(paths: Sequence[str]) -> list[dict]:
         with open(os.path.join(directory, 'config.json')) as f:
           config = json.load(f)
         run.update(game=config['game'], agent=config['run']['agent'], protocol=config['run']['protocol'],
-                   seed=config['run']['seed'])
+                   seed=config['run']['seed'],
+                   settings=dict(run={k: v for k, v in config['run'].items() if k not in POOLED},
+                                 agent=config.get('agent', {})))
       if 'final.json' in files:
         with open(os.path.join(directory, 'final.json')) as f:
           run['final'] = json.load(f)
@@ -44,7 +52,29 @@ def find_runs(paths: Sequence[str]) -> list[dict]:
       if 'game' in run:
         run['label'] = f"{run['agent']}-{run['protocol']}"
         runs.append(run)
+  check_pooled(runs)
   return runs
+
+
+def check_pooled(runs: list[dict]) -> None:
+  """Raises ValueError where one label's runs were made under different settings, or repeat a run."""
+  first: dict[str, dict] = {}
+  seen: dict[tuple, str] = {}
+  for run in runs:
+    key = (run['label'], run['game'], run['seed'])
+    if key in seen:
+      raise ValueError(f'{run["dir"]} and {seen[key]} are both {run["label"]} on {run["game"]}, seed {run["seed"]}: '
+                       'give one of them.')
+    seen[key] = run['dir']
+    if 'settings' not in run:
+      continue
+    other = first.setdefault(run['label'], run)
+    differ = [f'{section}.{k}' for section in ('run', 'agent')
+              for k in sorted(set(run['settings'][section]) | set(other['settings'][section]))
+              if run['settings'][section].get(k) != other['settings'][section].get(k)]
+    if differ:
+      raise ValueError(f'{run["dir"]} and {other["dir"]} are both {run["label"]} but differ in {", ".join(differ)}; '
+                       'report them separately.')
 
 
 def iqm(scores: np.ndarray) -> float:
