@@ -134,15 +134,18 @@ def test_dqn_epsilon_greedy_schedule():
 
 
 def test_replay_sampling_follows_env_columns_and_episode_ends():
-  """Two envs writing in lockstep: n-step chains stay in their own column and stop at episode ends."""
+  """Two envs writing in lockstep: n-step chains stay in their own column and stop at episode ends;
+  the action and the perturbation z are the chain's first transition's."""
   state = replay.init(capacity=6, num_envs=2, obs_example=jnp.zeros((), jnp.int32), index_dim=1)
   # env 0: one long episode; env 1: episodes of length 2 (terminal on odd steps).
   for t in range(8):
-    state = replay.add(state, jnp.array([t, 100 + t]), jnp.array([0, 1]), jnp.array([1.0, 10.0 + t]),
+    state = replay.add(state, jnp.array([t, 100 + t]), jnp.array([t % 3, (t + 1) % 3]), jnp.array([1.0, 10.0 + t]),
                        jnp.array([False, t % 2 == 1]), jnp.array([False, False]),
-                       jnp.array([t + 1, 101 + t]), jnp.zeros((2, 1)))
+                       jnp.array([t + 1, 101 + t]), jnp.array([[t], [100. + t]]))
   assert int(replay.size(state)) == 12
   batch = replay.sample(state, jax.random.key(0), 500, n_step=3, discount=0.5)
+  np.testing.assert_array_equal(np.asarray(batch.perturbation)[:, 0], np.asarray(batch.obs))
+  np.testing.assert_array_equal(np.asarray(batch.action), (np.asarray(batch.obs) % 100 + (batch.obs >= 100)) % 3)  # t % 3, (t + 1) % 3
   for obs, ret, disc, nxt in zip(*map(np.asarray, (batch.obs, batch.reward, batch.discount, batch.next_obs))):
     assert 2 <= obs <= 7 or 102 <= obs <= 107      # the ring holds the last 6 steps
     if obs < 100:

@@ -156,7 +156,7 @@ def test_shared_torso_ensemble_regresses_each_member_onto_its_own_target():
   trainable, prior = hypermodel.split_params(state.params)
   assert 'b' not in trainable['hyper'] and 'b' not in prior['prior_hyper']
   data = batch(jax.random.key(1))
-  target_params = jax.tree.map(lambda x: x + 0.05, trainable)  # a target network that differs
+  target_params = jax.tree.map(lambda x: -30 * x, trainable)  # differs, argmax included: it outweighs the prior
   every = jnp.broadcast_to(jnp.eye(M), (B, M, M))
   total, info = losses.loss(agent.network, SHARED, trainable, prior, target_params, data, every, every,
                             jax.random.key(2), jnp.array(100))
@@ -164,11 +164,14 @@ def test_shared_torso_ensemble_regresses_each_member_onto_its_own_target():
   online_params = hk.data_structures.merge(trainable, prior)
   target_full = hk.data_structures.merge(target_params, prior)
   expected = []
+  disagree = 0
   for m in range(M):
     best = jnp.argmax(q(online_params, data.next_obs, m), axis=-1)
+    disagree += int(jnp.sum(best != jnp.argmax(q(target_full, data.next_obs, m), axis=-1)))
     g = data.reward + data.discount * q(target_full, data.next_obs, m)[jnp.arange(B), best]
     expected.append((g - q(online_params, data.obs, m)[jnp.arange(B), data.action]) ** 2)
   np.testing.assert_allclose(info.td_loss, np.mean(expected), rtol=1e-5)
+  assert disagree >= B * M // 4  # so the target's own argmax (plain Q-learning) would give another loss
   # with bootstrap masks, member m's terms are weighted by column m of the stored masks
   masks = jax.random.bernoulli(jax.random.key(3), 0.5, (B, M)).astype(jnp.float32)
   _, info = losses.loss(agent.network, SHARED, trainable, prior, target_params, data._replace(weight=masks),

@@ -57,6 +57,31 @@ def test_loss_matches_hand_computation():
   np.testing.assert_allclose(total, 0.105 + 0.05 + 0.1 * 2.1875, rtol=1e-6)
 
 
+def test_sphere_index_law_by_hand():
+  """The paper's law (SPEC §1.6, §2.3): the network sees ξ̂ = ξ/‖ξ‖ (Q and R), the perturbation the raw ξ,
+  the target its own index ξ⁻ (not an update index), and posterior_scale scales the trained part."""
+  config = TINY.replace(index_dist='sphere', posterior_scale=0.5, grad_penalty_coef=0.0)
+  network = hypermodel.make_network(config, (2,), 2)
+  # Q(s, ξ̂) = 0.5 [s0 ξ̂0 + s1 (ξ̂0 + ξ̂1),  s0 ξ̂1 + s1 b(1,1)] + 2 [s0, 0]
+  batch = Batch(obs=jnp.array([[1., 2.], [0., 1.]]), action=jnp.array([0, 1]), reward=jnp.array([0.5, 1.0]),
+                discount=jnp.array([0.0, 0.9]), next_obs=jnp.array([[1., 1.], [1., 1.]]),
+                perturbation=jnp.array([[1., 0.], [0., 1.]]))
+  update_index = jnp.array([[[3., 4.], [0., 2.]], [[-2., 0.], [0., 0.5]]])  # ξ̂ (.6, .8), (0, 1); (-1, 0), (0, 1)
+  target_index = jnp.array([[2., 0.], [0., 5.]])                          # ξ̂⁻ of transition 2: (0, 1)
+  total, info = losses.loss(network, config, {'hyper': {'U': U, 'b': B_ONLINE}}, PRIOR,
+                            {'hyper': {'U': U, 'b': B_TARGET}}, batch, update_index, target_index,
+                            jax.random.key(0), jnp.array(4))
+  # Transition 1 is terminal: G = 0.5. Transition 2: at s' = (1, 1) under ξ̂⁻ = (0, 1) the online Q is
+  # [0.5 + 2, 1] → a* = 0, which the target net values at 2.5 too: G = 1 + 0.9 · 2.5 = 3.25.
+  np.testing.assert_allclose(info.target_mean, (0.5 + 3.25) / 2, rtol=1e-6)
+  # Q(s, a, ξ̂): 0.5 · 3.4 + 2 = 3.7 and 0.5 · 2 + 2 = 3; 0.5 and 0.5. Perturbations σ⟨ξ, z⟩ with the
+  # raw ξ: 0.5 · 3 = 1.5 and 0; 0 and 0.5 · 0.5 = 0.25. TD errors: -1.7, -2.5, 2.75, 3.
+  np.testing.assert_allclose(info.td_loss, (1.7 ** 2 + 2.5 ** 2 + 2.75 ** 2 + 3.0 ** 2) / 4, rtol=1e-6)
+  # R over the generated weights Uξ̂ + b: [.6, .8, 1.4, 1], [0, 1, 1, 1], [-1, 0, -1, 1], [0, 1, 1, 1]
+  np.testing.assert_allclose(info.hyper_reg, (3.96 + 3 + 3 + 3) / 16, rtol=1e-6)
+  np.testing.assert_allclose(total, 6.425625 + 0.2 / 4 * 0.81, rtol=1e-6)
+
+
 def test_prior_never_receives_gradient():
   network, trainable, target, batch, update_index, target_index = tiny_case()
 
