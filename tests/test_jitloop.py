@@ -409,6 +409,66 @@ def key_recording_env() -> JaxEnv:
                 reset=reset, step=step, info=info, max_episode_steps=3)
 
 
+def alternating_ends_env() -> JaxEnv:
+  """Episodes of three steps from one constant observation; episodes 0, 2, 4, ... end in a truncation
+  (discount 1), 1, 3, 5, ... in a termination. Its info says whether an episode's actions changed."""
+  def init(params, key):
+    return dict(t=jnp.zeros((), jnp.int32), episode=jnp.zeros((), jnp.int32), first_action=jnp.zeros((), jnp.int32),
+                switched=jnp.zeros((), jnp.int32))
+
+  def reset(params, state, key):
+    return dict(state, t=jnp.zeros((), jnp.int32), switched=jnp.zeros((), jnp.int32)), jnp.ones(2)
+
+  def step(params, state, action, key):
+    t = state['t'] + 1
+    last = t >= 3
+    first_action = jnp.where(t == 1, action, state['first_action'])
+    switched = state['switched'] | (action != first_action).astype(jnp.int32)
+    discount = jnp.where(last & (state['episode'] % 2 == 1), 0.0, 1.0)
+    out = EnvStep(jnp.ones(2), jnp.zeros(()), discount, last)
+    return dict(t=t, episode=state['episode'] + last, first_action=first_action, switched=switched), out
+
+  info = lambda params, state: {name: state[name] for name in ('first_action', 'switched')}
+  return JaxEnv(name='alternating_ends', static=(), num_actions=2, observation_shape=(2,),
+                observation_dtype=jnp.float32, info_names=('first_action', 'switched'), init=init,
+                reset=reset, step=step, info=info, max_episode_steps=3)
+
+
+def test_truncations_and_terminations_are_stored_apart_and_the_index_is_drawn_per_episode():
+  """The loop stores a last step with discount 1 as a truncation (bootstrapped) and one with discount 0
+  as a termination, and the actor draws a new index exactly at each episode's first step (no per-step
+  switch here)."""
+  env = alternating_ends_env()
+  config = make_config('hyperagent', 'deepsea', warmup_steps=10**6, batch_size=4, index_resample_prob=0.0)
+  agent = jitloop.make_agent_for(config, env)
+  params = jitloop.stack_runs([jnp.zeros(())])
+  states = jitloop.init_runs(agent, env, 64, jnp.array([0]), params, np.array([10**6]))
+  one_step = jax.jit(lambda p, s: jitloop.run_chunk(agent, env, jitloop.LoopSpec(), 1, p, s)[0])
+  indices = []
+  for _ in range(12):
+    states = one_step(params, states)
+    indices.append(np.asarray(states.actor.index[0]))
+  t = np.arange(12)
+  last = t % 3 == 2
+  np.testing.assert_array_equal(np.asarray(states.replay.truncated[0, :12, 0]), last & (t // 3 % 2 == 0))
+  np.testing.assert_array_equal(np.asarray(states.replay.terminated[0, :12, 0]), last & (t // 3 % 2 == 1))
+  changed = [not np.array_equal(indices[i], indices[i - 1]) for i in range(1, 12)]
+  assert changed == [i % 3 == 0 for i in range(1, 12)]
+
+
+def test_a_test_episode_keeps_its_index():
+  """Greedy test episodes under one sampled index each (SPEC §2.2): from a constant observation every
+  episode repeats its first action, while the first actions differ between episodes (the policy does
+  depend on the index, so a per-step redraw would show)."""
+  env = alternating_ends_env()
+  agent = jitloop.make_agent_for(make_config('hyperagent', 'deepsea'), env)
+  train = agent.init(jax.random.key(0))
+  _, info = jitloop.run_test_episodes(agent, env, jitloop.LoopSpec(eval_episodes=64, eval_steps=3), jnp.zeros(()),
+                                      train.params, jax.random.key(1))
+  assert np.all(np.asarray(info['switched']) == 0)
+  assert 8 <= np.asarray(info['first_action']).sum() <= 56
+
+
 def test_no_environment_key_is_handed_out_twice():
   """A run's init, every reset and every step get keys of their own, and so do the test episodes':
   fold_in(key, i) equals split(key, n)[i], so keys folded in at small i collided with split ones
