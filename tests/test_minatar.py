@@ -396,6 +396,12 @@ def test_the_report_calls_a_game_above_random_only_when_the_intervals_are_apart(
   runs = {('breakout', 'dqn'): (high, 'finished'), ('freeway', 'dqn'): (high, 'finished'),
           ('asterix', 'dqn'): (high, 'unfinished: 200 of 300 steps')}
   random = {'breakout': np.zeros(4), 'freeway': np.array([4.0, 5.0, 4.0, 5.0]), 'asterix': np.zeros(4)}
+  # a finished run shorter than the others says so in its cell
+  trained = high.assign(train_return=0.0)
+  runs_of_lengths = {('breakout', 'dqn'): (trained, 'finished'), ('freeway', 'dqn'): (trained, 'finished'),
+                     ('asterix', 'dqn'): (trained[trained.steps == 100], 'finished')}
+  cells = minatar_results.table(runs_of_lengths, random, ['dqn'], ['breakout', 'asterix'])
+  assert '[at 100 steps]' in cells.splitlines()[3] and '[' not in cells.splitlines()[2].split('|')[2]
   text = minatar_results.verdicts(runs, random, ['dqn'], ['breakout', 'freeway', 'asterix'])
   assert ('- dqn: above a random policy on 1 of 2 finished games (breakout); not on freeway; '
           'unfinished: asterix') in text

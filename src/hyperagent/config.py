@@ -227,7 +227,8 @@ def make_config(agent: str = 'hyperagent', env: str = 'deepsea', **overrides: An
                             perturbation_scale=0.0)
   elif agent == 'dqn':
     # SPEC §4 (4), the official DDQN script: 1 → 0.1 over 200k steps for its 2M-step runs, n = 10;
-    # MinAtar's DQN: 1 → 0.1 over 100k steps
+    # MinAtar's DQN: 1 → 0.1 over 100k steps (here from step 0, the warm-up included; MinAtar's
+    # dqn.py anneals over the 100k steps after its 5,000-step warm-up)
     decay = {'atari': 200_000, 'minatar': 100_000}.get(env, 10_000)
     # prior_std: DQN has no prior, but the field also scales 'sphere' biases (DeepSea's), so DQN keeps
     # the default everywhere: a change to HyperAgent's prior scales leaves DQN's resolved config, and

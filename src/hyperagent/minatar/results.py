@@ -56,7 +56,8 @@ PUBLISHED_NOTE = (
     "games that tests/test_minatar_reference.py pins). The training-return column (training episodes "
     "that ended in the last evaluation period, ε-greedy for DQN) is the closer match to theirs. Our DQN is "
     "this project's learner with no index and their target settings (Double DQN, Adam, 1-step targets, "
-    "target copied every 1,000 steps, ε 1 → 0.1 over 100k steps), not theirs (plain DQN, RMSProp); "
+    "target copied every 1,000 steps, ε 1 → 0.1 over the first 100k steps, warm-up included, where "
+    "theirs anneals over the 100k after its warm-up), not theirs (plain DQN, RMSProp); "
     "HyperAgent and Ensemble+ (ten heads on one shared CNN, each on its own target) share these "
     "settings. A \"spec-targets\" row, where shown, copied its target every 4 "
     "updates with 5-step returns (the SPEC's short targets, the MinAtar preset's until session 23). "
@@ -149,6 +150,9 @@ def table(runs: dict, random: dict[str, np.ndarray], agents, games, last: int = 
           + [f'{agent}: mean of the last {last} evaluations' for agent in agents]
           + [f'{agent}: training return, last period' for agent in agents] + ['random policy', 'published DQN 1M (5M)'])
   lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+  # finished runs of other lengths than most (a 100k pass beside 1M runs) say their length
+  lengths = [int(frame.steps.max()) for frame, status in runs.values() if status == 'finished']
+  usual = max(set(lengths), key=lengths.count) if lengths else None
   for game in games:
     cells = [game]
     for agent in agents:
@@ -158,6 +162,8 @@ def table(runs: dict, random: dict[str, np.ndarray], agents, games, last: int = 
       frame, status = runs[game, agent]
       values = final(frame)
       cell = f'{fmt(*mean_ci(values))}; seeds {", ".join(f"{v:.1f}" for v in values)}'
+      if status == 'finished' and int(frame.steps.max()) != usual:
+        status = f'at {int(frame.steps.max()):,} steps'
       cells.append(cell if status == 'finished' else f'{cell} [{status}]')
     for agent in agents:
       cells.append(fmt(*mean_ci(final(runs[game, agent][0], last=last))) if (game, agent) in runs else '')
