@@ -73,11 +73,12 @@ bsuite: $(STAMP)
 	$(PY) experiments/bsuite_run.py --sweep $(SWEEP) --agent $(AGENT) --results $(RESULTS) \
 	  $(if $(EPISODES),--episodes $(EPISODES)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(ENGINE),--engine $(ENGINE)) $(ARGS)
 
-RESULTS ?= $(wildcard results/bsuite/*)
+# the archived runs (docs/results) when this workspace has none of its own
+RESULTS ?= $(or $(wildcard results/bsuite/*),$(wildcard docs/results/bsuite/*))
 REPORT_DIR ?= reports/bsuite
 
 bsuite-report: $(STAMP)
-	$(PY) experiments/bsuite_report.py $(RESULTS) --out $(REPORT_DIR)
+	$(PY) experiments/bsuite_report.py $(RESULTS) --out $(REPORT_DIR) $(ARGS)
 
 # make minatar [GAME=breakout] [SEEDS=3] [STEPS=1000000] [AGENT=hyperagent|ensemble|dqn] [ARGS=...]
 # (GAME's default is set in the recipe: `make atari` shares the variable)
@@ -87,7 +88,7 @@ minatar: $(STAMP)
 
 # make minatar-report [MINATAR_RESULTS=results/minatar]: table (final returns, CIs, random policy) and curves;
 # runs with the SPEC's short targets (the preset's until session 23) are a series of their own where they exist
-MINATAR_RESULTS ?= results/minatar $(if $(wildcard results/minatar-spec-targets),spec-targets=results/minatar-spec-targets)
+MINATAR_RESULTS ?= $(if $(wildcard results/minatar),results/minatar $(if $(wildcard results/minatar-spec-targets),spec-targets=results/minatar-spec-targets),docs/results/minatar)
 minatar-report: $(STAMP)
 	$(PY) experiments/minatar_report.py $(MINATAR_RESULTS) --out reports/minatar
 
@@ -100,7 +101,8 @@ archive: $(STAMP)
 # The default budget is a CPU demo of a few minutes; ATARI_ARGS holds its lighter settings: clear it
 # (ATARI_ARGS=) for the paper's (1 update/step, 2k warm-up, 10 eval games of up to 27k steps every
 # 20k steps, 200 final games), e.g. `make atari GAME=pong STEPS=2000000 ATARI_ARGS=`.
-# SEEDS is a count (3 = seeds 0,1,2), a list (2025,2030) or a range (5-9).
+# SEEDS is a count (3 = seeds 0,1,2), a list (2025,2030) or a range (5-9). ARGS adds flags after
+# ATARI_ARGS (a later flag wins), e.g. ARGS="--num-envs 4".
 ATARI_ARGS ?= --replay-ratio 0.25 --set warmup_steps=1000 --eval-every 2000 --eval-episodes 4 \
 	--final-eval-episodes 8 --final-eval-envs 4 --eval-max-episode-steps 2000 --log-every 500 \
 	--checkpoint-every 1000
@@ -109,7 +111,7 @@ ATARI_REPORT_DIR ?= reports/atari
 
 atari: $(STAMP)
 	$(PY) experiments/atari.py --game $(or $(GAME),breakout) --steps $(or $(STEPS),3000) --seeds $(or $(SEEDS),1) \
-		--protocol $(or $(PROTOCOL),paper) --agent $(or $(AGENT),hyperagent) --out $(ATARI_OUT) $(ATARI_ARGS)
+		--protocol $(or $(PROTOCOL),paper) --agent $(or $(AGENT),hyperagent) --out $(ATARI_OUT) $(ATARI_ARGS) $(ARGS)
 
 # RESULTS defaults to the bsuite folders above; for this target, unless given, it is $(ATARI_OUT).
 atari-report: $(STAMP)

@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     run = cli.settings_from(bsuite_sweep.SweepSettings, args)
     ids = bsuite_sweep.resolve_ids(args.sweep)
     settings = bsuite_sweep.resolve_agent(args.agent, parse_overrides(args.overrides))
-    bsuite_sweep.check_data(ids)
+    bsuite_sweep.check_data([i for i in ids if run.engine != 'jax' or bsuite_sweep.has_jax_port(i)])
   except ValueError as error:
     parser.error(str(error))
   results = run.results_dir

@@ -69,6 +69,17 @@ def test_protocol_config_read_back():
     atari.make_env('Pong', 'nature')
 
 
+@pytest.mark.parametrize('field, value, low', [('eval_episodes', 0, 1), ('num_threads', -1, 0), ('eval_every', -5, 0),
+                                               ('log_every', 0, 1), ('checkpoint_every', -1, 0), ('steps', 0, 1),
+                                               ('eval_max_episode_steps', 0, 1), ('final_eval_envs', 0, 1)])
+def test_run_settings_out_of_range_are_named(field, value, low):
+  """Before, --eval-episodes 0 trained and then failed on an empty array, --num-threads -1 aborted in
+  envpool's C++, and --final-eval-envs 0 ran to the end."""
+  from hyperagent.atari.loop import RunConfig
+  with pytest.raises(ValueError, match=f'^{field} must be >= {low}, got {value}.$'):
+    RunConfig(**{field: value})
+
+
 # ----------------------------------------------------------------------------- a hand-written sequence
 
 def test_hand_written_sequence():
@@ -578,6 +589,10 @@ def test_report_iqm_of_final_scores_and_at_one_step_by_hand(tmp_path):
   assert row.startswith(f'| hyperagent-paper | 2 | 3 | {np.mean(final):.3f} [')  # 3 runs: int(0.75) cuts none
   assert atari_report.write_report([str(tmp_path)], str(tmp_path / 'r2'), reps=50, step=40_000).count(
       '| hyperagent-paper | 2 | 3 |') == 2  # at 40,000: Breakout's seed 1 has no evaluation and is left out
+  with pytest.raises(ValueError, match='no run evaluated at step 30,000; the steps evaluated are 0, 20,000, 40,000.'):
+    atari_report.write_report([str(tmp_path)], str(tmp_path / 'r3'), reps=50, step=30_000)
+  with pytest.raises(ValueError, match='reps must be >= 1, got 0.'):
+    atari_report.write_report([str(tmp_path)], str(tmp_path / 'r3'), reps=0)
   # one label's runs under other settings, or one run twice, are not pooled
   other = tmp_path / 'Pong-2'
   other.mkdir()

@@ -70,6 +70,14 @@ def test_parse_seeds_refuses_empty_repeated_or_unreadable(text):
     cli.parse_seeds(text)
 
 
+@pytest.mark.parametrize('text', ['2147483648', '1001', '0-1000', '5-2147483647'])
+def test_parse_seeds_refuses_too_many_before_building_them(text):
+  """'2147483648' once built a tuple of 2**31 seeds (a hang, then out of memory) before its check."""
+  with pytest.raises(argparse.ArgumentTypeError, match='at most 1,000 seeds'):
+    cli.parse_seeds(text)
+  assert len(cli.parse_seeds('1000')) == len(cli.parse_seeds('0-999')) == 1000
+
+
 def test_a_field_without_help_is_refused():
   @dataclasses.dataclass
   class Bare:

@@ -113,6 +113,7 @@ def from_record(cls: type, record: Mapping[str, Any]) -> Any:
 
 # The jitted loops take seeds as int32 (JAX without x64): every seed a run plays is at most this.
 MAX_SEED = 2**31 - 1
+MAX_SEEDS = 1_000  # seeds of one run: vmapped together, so each one costs memory (a replay per seed)
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
@@ -123,12 +124,14 @@ def parse_seeds(text: str) -> tuple[int, ...]:
     if ',' in text:
       seeds = tuple(int(s) for s in text.split(',') if s.strip())
     elif '-' in text.lstrip('-'):
-      lo, hi = text.split('-')
-      seeds = tuple(range(int(lo), int(hi) + 1))
+      lo, hi = (int(x) for x in text.split('-'))
+      seeds = tuple(range(lo, hi + 1)) if hi - lo < MAX_SEEDS else None
     else:
-      seeds = tuple(range(int(text)))
+      seeds = tuple(range(int(text))) if int(text) <= MAX_SEEDS else None
   except ValueError:
     seeds = ()
+  if seeds is None or len(seeds) > MAX_SEEDS:  # checked before a range is built: '2147483648' would fill memory
+    raise argparse.ArgumentTypeError(f'at most {MAX_SEEDS:,} seeds in one run (they are vmapped together); got {text!r}')
   if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0 or max(seeds) > MAX_SEED:
     raise argparse.ArgumentTypeError(
         f"seeds must be a count ('3' = 0,1,2), a list ('2025,2030') or a range ('5-9') of distinct seeds in "

@@ -59,8 +59,12 @@ class RunConfig:
   def __post_init__(self):
     check_choice('env_mode', self.env_mode, ENV_MODES)
     check_choice('Atari protocol', self.protocol, atari.PROTOCOLS)
-    if self.num_envs < 1 or self.steps < 1 or self.replay_ratio < 0 or self.chunk < 1:
-      raise ValueError('num_envs, steps and chunk must be >= 1 and replay_ratio >= 0.')
+    at_least = dict(num_envs=1, steps=1, chunk=1, eval_episodes=1, final_eval_episodes=1, final_eval_envs=1,
+                    eval_max_episode_steps=1, log_every=1, num_threads=0, eval_every=0, checkpoint_every=0,
+                    replay_ratio=0)
+    for name, low in at_least.items():
+      if getattr(self, name) < low:
+        raise ValueError(f'{name} must be >= {low}, got {getattr(self, name)}.')
 
   def agent_config(self) -> Config:
     return make_config(self.agent, 'atari', **dict(self.overrides))

@@ -197,6 +197,12 @@ def write_report(paths: Sequence[str], out_dir: str, reps: int = 2000, step: int
   runs = find_runs(paths)
   if not runs:
     raise ValueError(f'No Atari runs (final.json or eval.csv) under {", ".join(paths)}.')
+  if reps < 1:
+    raise ValueError(f'reps must be >= 1, got {reps}.')
+  evaluated = sorted({int(x) for run in runs if run['curve'] is not None for x in run['curve'][0]})
+  if step is not None and step not in evaluated:
+    raise ValueError(f'no run evaluated at step {step:,}; the steps evaluated are '
+                     f'{", ".join(f"{x:,}" for x in evaluated) or "none"}.')
   os.makedirs(out_dir, exist_ok=True)
   step = common_step(runs) if step is None else step
   table, agg = score_table(runs), aggregate(runs, reps)
