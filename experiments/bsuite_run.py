@@ -76,6 +76,11 @@ def main(argv: list[str] | None = None) -> int:
   unported = [i for i in ids if run.engine == 'jax' and not bsuite_sweep.has_jax_port(i)]
   ids = tuple(i for i in ids if i not in unported)
   todo, done = bsuite_sweep.plan(ids, results, args.episodes, args.overwrite)
+  if run.engine == 'jax' or min(args.workers, len(todo)) <= 1:  # this process computes: its JAX settings first
+    try:
+      bsuite_sweep.init_worker(False, run.platform or None, compile_cache=True)
+    except ValueError as error:
+      parser.error(str(error))
   try:
     bsuite_sweep.write_run_info(results, args.agent, settings, args.seed, command if todo else None,
                                 args.overwrite, notes)
@@ -113,8 +118,6 @@ def main(argv: list[str] | None = None) -> int:
 def _run_in_process(todo, episodes, results, agent, settings, run, workers, finished) -> dict[str, str]:
   del workers
   from tqdm import tqdm
-  if 'jax' not in sys.modules:  # a fresh process: JAX reads these flags once, when first imported
-    bsuite_sweep.init_worker(False, run.platform or None, compile_cache=True)
   from hyperagent.bsuite import adapter  # imports JAX: only after the flags above
   failures = {}
   for bsuite_id in tqdm(todo, desc='ids', unit='id', disable=None):
@@ -136,8 +139,6 @@ def _run_jax(todo, episodes, results, agent, settings, run, workers, finished) -
   """Every group of ids in this process, one jitted loop each; Ctrl-C saves the group it is in."""
   del workers
   from tqdm import tqdm
-  if 'jax' not in sys.modules:
-    bsuite_sweep.init_worker(False, run.platform or None, compile_cache=True)
   from hyperagent import checkpoint
   from hyperagent.bsuite import engine  # import JAX: only after the flags above
   config = Config.from_dict(settings)

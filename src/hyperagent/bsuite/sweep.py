@@ -14,6 +14,7 @@ import dataclasses
 import json
 import os
 import signal
+import sys
 from typing import Any, Mapping, Optional, Sequence
 
 from bsuite import sweep
@@ -326,6 +327,13 @@ def init_worker(single_thread: bool, platform: Optional[str], progress_queue=Non
       os.environ[name] = '1'
   if platform:
     os.environ['JAX_PLATFORMS'] = platform
+    if 'jax' in sys.modules:  # the runner itself imported JAX already, which read JAX_PLATFORMS then
+      import jax
+      jax.config.update('jax_platforms', platform)
+      try:
+        jax.devices()
+      except RuntimeError as error:
+        raise ValueError(f'--platform {platform!r}: {str(error).split(" (set JAX_PLATFORMS")[0]}') from None
   os.environ['XLA_PYTHON_CLIENT_PREALLOCATE'] = 'false'
   if compile_cache:
     from hyperagent import runtime  # imports JAX: only after the flags above
