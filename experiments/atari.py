@@ -36,7 +36,7 @@ def main(argv=None) -> int:
                       'hash of the settings that change the numbers (the same command resumes its run)')
   p.add_argument('--fresh', action='store_true', help='empty the run folders and start again')
   p.add_argument('--resume', action='store_true', help='(the default now: kept so old commands still work)')
-  p.add_argument('--no-progress', action='store_true')
+  p.add_argument('--no-progress', action='store_true', help='no progress bar')
   args = p.parse_args(argv)
 
   try:

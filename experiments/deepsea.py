@@ -32,7 +32,8 @@ def add_run_arguments(parser: argparse.ArgumentParser, exclude=()) -> None:
                       help='added to every seed, so --seeds 10 --seed 2020 runs seeds 2020..2029 (default: 0)')
   parser.add_argument('--set', action='append', default=[], metavar='FIELD=VALUE',
                       help='override any agent Config field, e.g. --set batch_size=64')
-  parser.add_argument('--no-progress', action='store_true')
+  parser.add_argument('--no-progress', action='store_true',
+                      help='no progress bar (a run logged to a file): a line saying where it is every 10 minutes instead')
 
 
 def make_run(args, agent_name: str, **given):

@@ -33,11 +33,12 @@ def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split('\n', 1)[0], epilog=__doc__.split('\n', 1)[1],
                                    formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
   cli.add_settings(parser, run.RunSpec, group='run settings (RunSpec)')
-  parser.add_argument('--agent', default='hyperagent', choices=AGENTS, help='(default: hyperagent)')
+  parser.add_argument('--agent', default='hyperagent', choices=AGENTS, help='the agent preset (default: hyperagent)')
   parser.add_argument('--set', action='append', default=[], metavar='FIELD=VALUE', help='override a config field')
   parser.add_argument('--out', default=None, help='results folder (default: results/minatar/<game>/<agent>-<run id>)')
   parser.add_argument('--fresh', action='store_true', help='empty the run folder and start again')
-  parser.add_argument('--no-progress', action='store_true')
+  parser.add_argument('--no-progress', action='store_true',
+                      help='no progress bar (a run logged to a file): a line saying where it is every 10 minutes instead')
   args = parser.parse_args(argv)
   try:
     config = make_config(args.agent, 'minatar', **parse_overrides(args.set))

@@ -38,8 +38,8 @@ def main(argv=None) -> int:
                       help='folders of <game>/<agent>/ run folders; a label marks a variant, e.g. '
                            '"paper scales=results/minatar-paper-scales"')
   parser.add_argument('--out', default='reports/minatar', help='where the table and curves go (default: reports/minatar)')
-  parser.add_argument('--games', nargs='+', default=list(GAMES), choices=GAMES)
-  parser.add_argument('--agents', nargs='+', default=list(AGENTS), choices=AGENTS)
+  parser.add_argument('--games', nargs='+', default=list(GAMES), choices=GAMES, help='games to table (default: all five)')
+  parser.add_argument('--agents', nargs='+', default=list(AGENTS), choices=AGENTS, help='agents to table (default: all)')
   parser.add_argument('--random-episodes', type=int, default=100, help='episodes of the random policy per game')
   parser.add_argument('--seed', type=int, default=0, help="the random policy's seed")
   parser.add_argument('--last', type=int, default=5, help='evaluations averaged per seed in the steadier column')

@@ -181,6 +181,8 @@ def test_resolve_ids():
     (['--sweep', 'catch/0', '--agent', 'rainbow'], ['hyperagent', 'ensemble', 'dqn', 'boot_dqn']),
     (['--sweep', 'catch/0', '--set', 'learning_rte=1'], ['learning_rte', 'learning_rate']),
     (['--sweep', 'catch/0', '--agent', 'boot_dqn', '--set', 'learning_rate=1'], ['num_ensemble']),
+    (['--sweep', 'catch/0', '--agent', 'boot_dqn', '--set', 'num_ensemble=abc'], ["num_ensemble must be an integer >= 1, got 'abc'"]),
+    (['--sweep', 'catch/0', '--agent', 'boot_dqn', '--set', 'num_ensemble=0'], ['num_ensemble must be an integer >= 1, got 0']),
     (['--sweep', 'catch/0', '--episodes', '0'], ['--episodes']),
     (['--sweep', 'catch/0', '--group-runs', '0'], ['group_runs must be >= 1']),
     (['--sweep', 'catch/0', '--checkpoint-every', '0'], ['checkpoint_every must be > 0']),

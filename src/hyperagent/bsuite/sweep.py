@@ -153,7 +153,11 @@ def resolve_agent(agent_name: str, overrides: Mapping[str, Any]) -> dict[str, An
     if unknown:
       raise ValueError(f'boot_dqn has no setting(s) {unknown}; valid: {sorted(BOOT_DQN_DEFAULTS)} '
                        f'(the rest is fixed in bsuite.baselines.jax.boot_dqn.default_agent)')
-    return {**BOOT_DQN_DEFAULTS, **overrides}
+    settings = {**BOOT_DQN_DEFAULTS, **overrides}
+    members = settings['num_ensemble']
+    if isinstance(members, bool) or not isinstance(members, int) or members < 1:
+      raise ValueError(f'boot_dqn: num_ensemble must be an integer >= 1, got {members!r}')
+    return settings
   check_choice('agent', agent_name, BSUITE_AGENTS)
   return config_lib.make_config(agent_name, 'deepsea', **overrides).to_dict()
 
