@@ -390,6 +390,14 @@ def test_ablation_and_study_report_end_to_end(tmp_path):
   (k1,) = out.glob('K_1-N4-seed-*')
   assert json.loads((k1 / 'config.json').read_text())['config']['num_update_indices'] == 1
   assert (out / 'ablation.png').exists() and '| K=1 | 4 |' in (out / 'ablation.md').read_text()
+  # a second command for one variant and size (finished: loaded) keeps the other rows of the table
+  again = subprocess.run(
+      [sys.executable, os.path.join(ROOT, 'experiments', 'deepsea_ablation.py'), '--sizes', '4', '--seeds', '2',
+       '--episodes', '40', '--eval-every', '40', '--eval-episodes', '4', '--variants', 'K=1',
+       '--out', str(out), '--no-progress', '--set', 'batch_size=16', '--set', 'warmup_steps=20'],
+      capture_output=True, text=True, cwd=ROOT, timeout=600)
+  assert again.returncode == 0, again.stderr
+  pd.testing.assert_frame_equal(pd.read_csv(out / 'ablation.csv'), rows)
   bad = subprocess.run([sys.executable, os.path.join(ROOT, 'experiments', 'deepsea_ablation.py'), '--variants', 'M=3'],
                        capture_output=True, text=True, cwd=ROOT, timeout=120)
   assert bad.returncode == 2 and 'no prior' in bad.stderr
