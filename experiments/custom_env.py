@@ -66,6 +66,8 @@ def main(argv=None) -> int:
   parser.add_argument('--agent', default='hyperagent', choices=AGENTS)
   parser.add_argument('--chunks', type=int, default=8, help='chunks of 1,000 steps per seed')
   args = parser.parse_args(argv)
+  if args.chunks < 1:
+    parser.error(f'--chunks must be >= 1, got {args.chunks}')
   for i, returns, episodes in train(args.agent, args.chunks):
     print(f'after {i:,}k steps: test return per seed {[round(float(r), 2) for r in returns]}, episodes {episodes.tolist()}')
   return 0

@@ -28,9 +28,12 @@ CRITERIA = ('eval_solve_episode', 'bsuite_solve_episode')
 def parse_range(text: str) -> tuple[int, int]:
   low, _, high = text.partition('-')
   try:
-    return int(low), int(high)
+    low, high = int(low), int(high)
   except ValueError:
-    raise argparse.ArgumentTypeError(f'a range of N is LOW-HIGH, e.g. 10-50; got {text!r}') from None
+    low = high = -1
+  if not 0 < low <= high:
+    raise argparse.ArgumentTypeError(f'a range of N is LOW-HIGH with 0 < LOW <= HIGH, e.g. 10-50; got {text!r}')
+  return low, high
 
 
 def describe_fit(fit: results.ExponentFit | results.NoFit) -> str:

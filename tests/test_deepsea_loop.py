@@ -305,6 +305,16 @@ def test_bootstrap_statistics_over_seeds():
       'no fit (the median is never at 1 of the 3 sizes)'
 
 
+@pytest.mark.parametrize('text', ['10-5', '0-50', 'ten-50', '10'])
+def test_the_study_report_refuses_an_empty_or_unreadable_range(text):
+  import argparse
+  import experiment_scripts
+  parse_range = experiment_scripts.load('deepsea_study_report').parse_range
+  assert parse_range('10-50') == (10, 50) and parse_range('70-70') == (70, 70)
+  with pytest.raises(argparse.ArgumentTypeError, match='0 < LOW <= HIGH'):
+    parse_range(text)
+
+
 def test_the_printed_summary_counts_unsolved_seeds_as_never():
   """The line `make deepsea` ends with: 2 of 3 seeds solved give the larger of the two as median (the
   third is never); 1 of 3 gives no median, where the median of the solved seed alone would flatter."""
