@@ -69,8 +69,10 @@ def main(argv: list[str] | None = None) -> int:
   command = shlex.join([sys.executable, *sys.argv]) if argv is None else shlex.join(['bsuite_run.py', *argv])
   notes = {} if args.agent == bsuite_sweep.BOOT_DQN else {
       'preset': 'deepsea',
-      'replay': 'per id: config.replay_capacity, or what fits in 1 GiB when less '
-                '(hyperagent.bsuite.adapter.memory_capped_capacity; runs.jsonl has the value used)',
+      'replay': 'per id: config.replay_capacity, cut on the python engine to what fits in 1 GiB '
+                '(hyperagent.bsuite.adapter.memory_capped_capacity) and on the jax engine to what the '
+                'longest run of its group can fill, within a cap per group (hyperagent.bsuite.engine.capacity); '
+                'runs.jsonl has the value used',
       'deep_sea': 'one-hot grids enter as int positions (one_hot_input), same network',
       'seeds': 'id <experiment>/<n> plays seed 1000 x seed + n (bsuite.sweep.id_seed)'}
   unported = [i for i in ids if run.engine == 'jax' and not bsuite_sweep.has_jax_port(i)]
