@@ -27,8 +27,8 @@ import os
 import sys
 
 from hyperagent.config import AGENTS
-from hyperagent.minatar.results import (GAMES, PUBLISHED_NOTE, TUNED_NOTE, find_run, load_run, parse_root, plot,
-                                        random_baseline, series_name, table, verdicts)
+from hyperagent.minatar.results import (GAMES, PUBLISHED_NOTE, TUNED_NOTE, eval_steps, find_run, load_run,
+                                        parse_root, plot, random_baseline, series_name, table, verdicts)
 
 
 def main(argv=None) -> int:
@@ -55,7 +55,7 @@ def main(argv=None) -> int:
   for root, _ in roots:
     if not os.path.isdir(root):
       parser.error(f'{root} is not a folder (expected <game>/<agent>/ run folders, as make minatar writes)')
-  runs, agents = {}, []
+  runs, agents, caps = {}, [], {}
   for root, label in roots:
     for agent in args.agents:
       name = series_name(agent, label)
@@ -64,12 +64,19 @@ def main(argv=None) -> int:
         loaded = folder and load_run(folder)
         if loaded:
           runs[game, name] = loaded
+          caps.setdefault(game, set()).add(eval_steps(folder))
           agents += [name] if name not in agents else []
           print(f'{game}, {name}: {folder} ({loaded[1]})')
   if not runs:
     print(f'no MinAtar runs under {", ".join(root for root, _ in roots)}', file=sys.stderr)
     return 1
-  random = random_baseline(args.games, args.random_episodes, args.seed)
+  # the random policy's episodes are cut where the runs' test episodes were, where they agree
+  mixed = sorted(game for game, cap in caps.items() if len(cap) > 1)
+  if mixed:
+    print(f'note: the runs of {", ".join(mixed)} cut their test episodes at different steps; the random policy '
+          'there uses the game\'s own limit', file=sys.stderr)
+  random = random_baseline(args.games, args.random_episodes, args.seed,
+                           {game: next(iter(cap)) for game, cap in caps.items() if len(cap) == 1 and None not in cap})
   os.makedirs(args.out, exist_ok=True)
   text = (f'Final test return: mean over seeds of each seed\'s last evaluation; 95% CI: Student\'s t over '
           f'seeds. Random policy: {args.random_episodes} episodes per game, mean (95% CI).\n\n'

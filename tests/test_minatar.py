@@ -349,7 +349,7 @@ def test_random_returns_equal_a_python_rollout_of_the_same_draws():
   assert returns.min() >= 0 and len(set(returns.tolist())) > 1  # distinct episodes, not one repeated
 
 
-def test_the_report_tables_final_returns_with_a_t_interval_over_seeds(tmp_path, capsys):
+def test_the_report_tables_final_returns_with_a_t_interval_over_seeds(tmp_path, capsys, monkeypatch):
   """Hand-made metrics: last evaluation's returns 1, 2, 3 over three seeds -> mean 2, sd 1, and the
   95% t interval 2 ± 4.3027 / sqrt(3) = (-0.48, 4.48); an earlier evaluation does not count, but
   does in the mean over the last two."""
@@ -377,6 +377,16 @@ def test_the_report_tables_final_returns_with_a_t_interval_over_seeds(tmp_path, 
   head = (out / 'minatar.md').read_text().splitlines()[2]
   assert ('| game | hyperagent: final test return (95% CI) | hyperagent (paper scales): final test return '
           '(95% CI) |') in head
+  # the random policy's test episodes are cut where the runs' were (their config.json)
+  (folder / 'config.json').write_text(json.dumps(dict(agent='hyperagent', spec=dict(steps=200, eval_steps=20))))
+  caps = []
+  real = minatar_results.run.random_returns
+  def recording(game, episodes, seed=0, max_steps=None):
+    caps.append(max_steps)
+    return real(game, episodes, seed, max_steps)
+  monkeypatch.setattr(minatar_results.run, 'random_returns', recording)
+  assert report.main([str(tmp_path), '--out', str(out), '--games', 'breakout', '--random-episodes', '4']) == 0
+  assert caps == [20]
   with pytest.raises(SystemExit):
     report.main([str(tmp_path / 'missing')])
   assert 'is not a folder' in capsys.readouterr().err

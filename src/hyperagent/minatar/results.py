@@ -139,8 +139,19 @@ def fmt(mean: float, low: float, high: float) -> str:
   return f'{mean:.2f} ({low:.2f}–{high:.2f})'
 
 
-def random_baseline(games, episodes: int, seed: int) -> dict[str, np.ndarray]:
-  return {game: run.random_returns(game, episodes, seed) for game in games}
+def random_baseline(games, episodes: int, seed: int, max_steps: dict[str, int] | None = None) -> dict[str, np.ndarray]:
+  """The random policy's test returns per game, its episodes cut where the runs' are (`max_steps`
+  per game; default: the game's own limit)."""
+  return {game: run.random_returns(game, episodes, seed, (max_steps or {}).get(game)) for game in games}
+
+
+def eval_steps(folder: str) -> int | None:
+  """The step cap of a run folder's test episodes (its config.json), None where it does not say."""
+  try:
+    with open(os.path.join(folder, 'config.json')) as f:
+      return json.load(f)['spec']['eval_steps']
+  except (OSError, KeyError, ValueError):
+    return None
 
 
 def table(runs: dict, random: dict[str, np.ndarray], agents, games, last: int = 5) -> str:
