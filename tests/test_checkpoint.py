@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hyperagent import checkpoint
+from hyperagent import checkpoint, cli
 
 SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'src')
 
@@ -92,9 +92,9 @@ def test_fresh_under_the_lock_empties_the_run_but_keeps_it_locked(tmp_path):
 def test_differences_name_the_nested_leaf_that_differs():
   saved = dict(config=dict(batch_size=8, hidden_sizes=[64, 64]), spec=dict(size=10, seeds=[0, 1]), tag='a')
   now = dict(config=dict(batch_size=8, hidden_sizes=(64, 32)), spec=dict(size=10, seeds=(0, 1)), tag='a')
-  assert checkpoint.differences(saved, now) == ['config.hidden_sizes=[64, 64] (now [64, 32])']
-  assert checkpoint.differences(saved, dict(now, extra=dict(x=1)), ignore=('config',)) == ['extra.x=None (now 1)']
-  assert checkpoint.differences(saved, saved) == []
+  assert cli.differences(saved, now) == ['config.hidden_sizes=[64, 64] (now [64, 32])']
+  assert cli.differences(saved, dict(now, extra=dict(x=1)), ignore=('config',)) == ['extra.x=None (now 1)']
+  assert cli.differences(saved, saved) == []
 
 
 def test_a_first_ctrl_c_is_a_request_a_second_interrupts_and_the_handler_is_restored():

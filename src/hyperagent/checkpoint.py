@@ -28,6 +28,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from hyperagent import cli
+
 META = '__meta__'
 
 
@@ -132,27 +134,6 @@ def restore_rows(saved: Any, fresh: Any, names: Iterable[str], rows: int, axis: 
                            for name in names})
 
 
-def _flat(tree: Mapping[str, Any], prefix: str = '') -> dict[str, Any]:
-  """{'spec.episodes': 60, ...}: nested mappings as dotted keys, so a difference names its leaf."""
-  flat = {}
-  for key, value in tree.items():
-    if isinstance(value, Mapping) and value:
-      flat.update(_flat(value, f'{prefix}{key}.'))
-    else:
-      flat[f'{prefix}{key}'] = value
-  return flat
-
-
-def differences(saved: Mapping[str, Any], current: Mapping[str, Any], ignore: Iterable[str] = ()) -> list[str]:
-  """'field=saved (now current)' for every field that differs, nested ones named by their dotted path
-  ('spec.episodes=60 (now 80)'), after a JSON round trip (tuples and lists compare equal); top-level
-  fields in `ignore` may change between a run and its resumption."""
-  norm = lambda d: _flat(json.loads(json.dumps({k: v for k, v in dict(d).items() if k not in ignore})))
-  saved, current = norm(saved), norm(current)
-  return [f'{k}={saved.get(k)!r} (now {current.get(k)!r})'
-          for k in sorted(set(saved) | set(current)) if saved.get(k) != current.get(k)]
-
-
 def check_same_run(path: str, run: Mapping[str, Any], ignore: Iterable[str] = (),
                    may_grow: Iterable[tuple[str, str]] = ()) -> dict[str, Any]:
   """The checkpoint's meta, after checking that its meta['run'] is `run` (up to `ignore`); a checkpoint
@@ -164,7 +145,7 @@ def check_same_run(path: str, run: Mapping[str, Any], ignore: Iterable[str] = ()
     old, new = saved.get(section, {}).get(field), run.get(section, {}).get(field)
     if isinstance(old, int) and isinstance(new, int) and old <= new:
       run[section] = {**run[section], field: old}
-  differ = differences(saved, run, ignore)
+  differ = cli.differences(saved, run, ignore)
   if differ:
     raise CheckpointError(f'{path} belongs to another run ({"; ".join(differ)}); use another results folder, '
                           'or --fresh to empty this one and start again.')

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import types
 import typing
@@ -109,6 +110,27 @@ def as_tuple(value: Any) -> Any:
 def from_record(cls: type, record: Mapping[str, Any]) -> Any:
   """`cls` from a record of its fields, as a run's config.json keeps it (`dataclasses.asdict`)."""
   return cls(**{name: as_tuple(value) for name, value in record.items()})
+
+
+def _flat(tree: Mapping[str, Any], prefix: str = '') -> dict[str, Any]:
+  """{'spec.episodes': 60, ...}: nested mappings as dotted keys, so a difference names its leaf."""
+  flat = {}
+  for key, value in tree.items():
+    if isinstance(value, Mapping) and value:
+      flat.update(_flat(value, f'{prefix}{key}.'))
+    else:
+      flat[f'{prefix}{key}'] = value
+  return flat
+
+
+def differences(saved: Mapping[str, Any], current: Mapping[str, Any], ignore: Iterable[str] = ()) -> list[str]:
+  """'field=saved (now current)' for every field that differs, nested ones named by their dotted path
+  ('spec.episodes=60 (now 80)'), after a JSON round trip (tuples and lists compare equal); top-level
+  fields in `ignore` may change between a run and its resumption."""
+  norm = lambda d: _flat(json.loads(json.dumps({k: v for k, v in dict(d).items() if k not in ignore})))
+  saved, current = norm(saved), norm(current)
+  return [f'{k}={saved.get(k)!r} (now {current.get(k)!r})'
+          for k in sorted(set(saved) | set(current)) if saved.get(k) != current.get(k)]
 
 
 # The jitted loops take seeds as int32 (JAX without x64): every seed a run plays is at most this.

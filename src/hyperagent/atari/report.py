@@ -16,6 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
+from hyperagent import cli
 from hyperagent.atari import env as atari
 
 
@@ -69,9 +70,7 @@ def check_pooled(runs: list[dict]) -> None:
     if 'settings' not in run:
       continue
     other = first.setdefault(run['label'], run)
-    differ = [f'{section}.{k}' for section in ('run', 'agent')
-              for k in sorted(set(run['settings'][section]) | set(other['settings'][section]))
-              if run['settings'][section].get(k) != other['settings'][section].get(k)]
+    differ = cli.differences(other['settings'], run['settings'])
     if differ:
       raise ValueError(f'{run["dir"]} and {other["dir"]} are both {run["label"]} but differ in {", ".join(differ)}; '
                        'report them separately.')
