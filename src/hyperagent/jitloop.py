@@ -320,6 +320,13 @@ class Driver(NamedTuple):
 CHECKPOINT_SHARE = 0.05  # the most of a run's time that periodic checkpoints may take
 
 
+def checkpoint_period(every_s: float, save_seconds: float) -> float:
+  """Seconds between periodic checkpoints: `every_s`, or longer where the last save took more than
+  CHECKPOINT_SHARE of that (Ensemble+'s three seeds at DeepSea N = 100 are ~390 MB, ~2 s to write,
+  which every 15 s would cost a tenth of the run; a bsuite cartpole group's replay ~1.5 GB)."""
+  return max(every_s, save_seconds / CHECKPOINT_SHARE)
+
+
 def resume(driver: Driver, states: RunState, record: Any, announce: bool = False) -> tuple[RunState, Any, int, float]:
   """(states, record, chunks done, wall seconds already spent) from a matching checkpoint; the fresh
   ones if there is none. A checkpoint of another run is refused with a one-line error. `announce`
@@ -366,9 +373,7 @@ def drive(driver: Driver, states: RunState, record: Any, chunks_done: int, end: 
         print(f'{desc}: {driver.position(steps)}, {time.perf_counter() - start:,.0f} s{fields}', flush=True)
         last_log = time.perf_counter()
       done, stop = driver.finished(record), interrupted()
-      # a large state is saved less often: Ensemble+'s three seeds at DeepSea N = 100 are ~390 MB, ~2 s
-      # to write, which every 15 s would cost a tenth of the run
-      every = max(driver.checkpoint_every_s, save_seconds / CHECKPOINT_SHARE)
+      every = checkpoint_period(driver.checkpoint_every_s, save_seconds)
       if path and (i == end - 1 or done or stop or time.perf_counter() - last_save > every):
         began = time.perf_counter()
         checkpoint.save(path, dict(run=driver.run_meta, chunks_done=i + 1, wall_s=began - start),

@@ -10,7 +10,7 @@ its five columns, then the env's bsuite_info(), at the log-spaced episodes), int
 names, so `bsuite-report` reads both engines.
 
 A group's state is checkpointed every `checkpoint_every_s` seconds (less often where a save takes
-more than `jitloop.CHECKPOINT_SHARE` of that) and on Ctrl-C: a killed sweep restarts the group from
+longer, `jitloop.checkpoint_period`) and on Ctrl-C: a killed sweep restarts the group from
 there. Finished ids are recognised from their CSVs, as with the Python engine.
 """
 from __future__ import annotations
@@ -266,8 +266,7 @@ def run_group(group: Group, config: Config, budgets: Mapping[str, int], seed: in
     if interrupted():
       save()
       raise checkpoint.Interrupted(f'interrupted in {ids[0]} (+{len(ids) - 1} ids); saved in {path}')
-    # a large group is saved less often (as `jitloop.drive`): cartpole's replay makes ~1.5 GB
-    if not finished and time.monotonic() - last_save > max(checkpoint_every_s, save_seconds / jitloop.CHECKPOINT_SHARE):
+    if not finished and time.monotonic() - last_save > jitloop.checkpoint_period(checkpoint_every_s, save_seconds):
       began = time.monotonic()
       save()
       last_save = time.monotonic()
