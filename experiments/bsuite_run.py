@@ -62,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     run = cli.settings_from(bsuite_sweep.SweepSettings, args)
     ids = bsuite_sweep.resolve_ids(args.sweep)
     settings = bsuite_sweep.resolve_agent(args.agent, parse_overrides(args.overrides))
-    bsuite_sweep.check_data([i for i in ids if run.engine != 'jax' or bsuite_sweep.has_jax_port(i)])
+    unported = [i for i in ids if run.engine == 'jax' and not bsuite_sweep.has_jax_port(i)]
+    ids = tuple(i for i in ids if i not in unported)
+    bsuite_sweep.check_data(ids)  # after the jax engine dropped mnist: it needs no download there
   except ValueError as error:
     parser.error(str(error))
   results = run.results_dir
@@ -75,10 +77,10 @@ def main(argv: list[str] | None = None) -> int:
                 'runs.jsonl has the value used',
       'deep_sea': 'one-hot grids enter as int positions (one_hot_input), same network',
       'seeds': 'id <experiment>/<n> plays seed 1000 x seed + n (bsuite.sweep.id_seed)'}
-  unported = [i for i in ids if run.engine == 'jax' and not bsuite_sweep.has_jax_port(i)]
-  ids = tuple(i for i in ids if i not in unported)
   todo, done = bsuite_sweep.plan(ids, results, args.episodes, args.overwrite)
-  if run.engine == 'jax' or min(args.workers, len(todo)) <= 1:  # this process computes: its JAX settings first
+  workers = min(args.workers, len(todo))
+  runner = _run_jax if run.engine == 'jax' else _run_in_process if workers <= 1 else _run_in_pool
+  if runner is not _run_in_pool:  # this process computes: its JAX settings first
     try:
       bsuite_sweep.init_worker(False, run.platform or None, compile_cache=True)
     except ValueError as error:
@@ -94,9 +96,7 @@ def main(argv: list[str] | None = None) -> int:
   print(f'{args.agent} ({run.engine} engine): {len(ids)} ids, {len(done)} finished already, {len(todo)} to run '
         f'-> {results}', flush=True)
   episodes = {i: bsuite_sweep.target_episodes(i, args.episodes) for i in todo}
-  workers = min(args.workers, len(todo))
   start = time.monotonic()
-  runner = _run_jax if run.engine == 'jax' else _run_in_process if workers <= 1 else _run_in_pool
   finished = []
   try:
     failures = runner(todo, episodes, results, args.agent, settings, run, workers, finished)
