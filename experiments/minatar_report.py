@@ -27,8 +27,8 @@ import os
 import sys
 
 from hyperagent.config import AGENTS
-from hyperagent.minatar.results import (GAMES, PUBLISHED_NOTE, TUNED_NOTE, eval_steps, find_run, load_run,
-                                        parse_root, plot, random_baseline, series_name, table, verdicts)
+from hyperagent.minatar.results import (GAMES, PUBLISHED_NOTE, TUNED_NOTE, find_run, load_run, parse_root, plot,
+                                        random_baseline, run_spec, series_name, table, verdicts)
 
 
 def main(argv=None) -> int:
@@ -64,7 +64,7 @@ def main(argv=None) -> int:
         loaded = folder and load_run(folder)
         if loaded:
           runs[game, name] = loaded
-          caps.setdefault(game, set()).add(eval_steps(folder))
+          caps.setdefault(game, set()).add((run_spec(folder) or {}).get('eval_steps'))
           agents += [name] if name not in agents else []
           print(f'{game}, {name}: {folder} ({loaded[1]})')
   if not runs:

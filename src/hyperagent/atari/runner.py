@@ -239,7 +239,7 @@ class Runner:
           state, obs, carry, done = self.run_host(env, state, obs, carry, iterations, timer, interrupted)
         else:
           handle, state, obs, carry, done = self.run_xla(env, handle, state, obs, carry, iterations, timer,
-                                                              interrupted)
+                                                         interrupted)
         bar.update(done * run.num_envs)
         steps += done * run.num_envs
         if interrupted() and steps < target:

@@ -81,12 +81,20 @@ def find_run(root: str, game: str, agent: str) -> str | None:
   return found[-1] if found else None
 
 
+def run_spec(folder: str) -> dict | None:
+  """The run settings (`spec`) in a run folder's config.json, the latest command's; None without one."""
+  path = os.path.join(folder, 'config.json')
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)['spec']
+
+
 def load_run(folder: str) -> tuple[pd.DataFrame, str] | None:
   """(metrics rows, status) of one run folder, or None where nothing has been written yet."""
-  metrics, ckpt, config = (os.path.join(folder, name) for name in ('metrics.csv', 'checkpoint.npz', 'config.json'))
-  if os.path.exists(ckpt) and os.path.exists(config):  # config.json: the settings of the latest command
-    with open(config) as f:
-      spec = json.load(f)['spec']
+  metrics, ckpt = os.path.join(folder, 'metrics.csv'), os.path.join(folder, 'checkpoint.npz')
+  spec = run_spec(folder)
+  if os.path.exists(ckpt) and spec is not None:
     frame = run.checkpointed_frame(ckpt, tuple(spec['seeds']))
     if len(frame):
       return frame, status(frame, spec['steps'])
@@ -94,10 +102,7 @@ def load_run(folder: str) -> tuple[pd.DataFrame, str] | None:
     frame = pd.read_csv(metrics)
     if not len(frame):
       return None
-    if not os.path.exists(config):
-      return frame, 'finished'
-    with open(config) as f:
-      return frame, status(frame, json.load(f)['spec']['steps'])
+    return frame, 'finished' if spec is None else status(frame, spec['steps'])
   return None
 
 
@@ -143,15 +148,6 @@ def random_baseline(games, episodes: int, seed: int, max_steps: dict[str, int] |
   """The random policy's test returns per game, its episodes cut where the runs' are (`max_steps`
   per game; default: the game's own limit)."""
   return {game: run.random_returns(game, episodes, seed, (max_steps or {}).get(game)) for game in games}
-
-
-def eval_steps(folder: str) -> int | None:
-  """The step cap of a run folder's test episodes (its config.json), None where it does not say."""
-  try:
-    with open(os.path.join(folder, 'config.json')) as f:
-      return json.load(f)['spec']['eval_steps']
-  except (OSError, KeyError, ValueError):
-    return None
 
 
 def table(runs: dict, random: dict[str, np.ndarray], agents, games, last: int = 5) -> str:
