@@ -123,15 +123,13 @@ def main(argv=None) -> int:
     print(f'{variant} N={spec.size}: {time.perf_counter() - start:.0f} s', flush=True)
     rows += [dict(variant=variant, budget_episodes=spec.episodes, **r) for r in summary]
 
-  frame = pd.DataFrame(rows)
   path = os.path.join(args.out, 'ablation.csv')
-  if os.path.exists(path):  # keep the rows of (variant, size) pairs this invocation did not run
-    old = pd.read_csv(path)
-    ran = set(zip(frame['variant'], frame['size']))
-    frame = pd.concat([old[[pair not in ran for pair in zip(old['variant'], old['size'])]], frame], ignore_index=True)
+  frame = pd.DataFrame(rows)
+  if os.path.exists(path):  # earlier commands' rows join this one's, in the variants' order
     order = {v: i for i, v in enumerate(VARIANTS)}
-    frame = frame.sort_values(['variant', 'size', 'seed'], key=lambda c: c.map(order) if c.name == 'variant' else c,
-                              kind='stable').reset_index(drop=True)
+    frame = report.with_earlier_rows(path, frame, 'variant').sort_values(
+        ['variant', 'size', 'seed'], key=lambda c: c.map(order) if c.name == 'variant' else c,
+        kind='stable').reset_index(drop=True)
   frame.to_csv(path, index=False)
   text = '\n\n'.join(table(frame, criterion) for criterion in CRITERIA)
   with open(os.path.join(args.out, 'ablation.md'), 'w') as f:

@@ -69,12 +69,8 @@ def main(argv=None) -> int:
     print(report.format_summary(summary))
     rows += [dict(agent=agent, budget_episodes=spec.episodes, **r) for r in summary]
 
-  table = pd.DataFrame(rows)
   path = os.path.join(args.out, 'scaling.csv')
-  if os.path.exists(path):  # keep the rows of (agent, size) pairs this invocation did not run
-    old = pd.read_csv(path)
-    ran = set(zip(table['agent'], table['size'])) if rows else set()
-    table = pd.concat([old[[pair not in ran for pair in zip(old['agent'], old['size'])]], table], ignore_index=True)
+  table = report.with_earlier_rows(path, pd.DataFrame(rows), 'agent')
   if table.empty:  # every run was another process's, and no table exists yet
     print(f'nothing to tabulate yet in {args.out}/: the runs asked for are being trained by other processes')
     return 0

@@ -206,6 +206,16 @@ def bootstrap_median(episodes: Sequence[float | None], draws: int = 2_000, level
   return float(np.median(x)), float(low), float(high)
 
 
+def with_earlier_rows(path: str, table: pd.DataFrame, key: str) -> pd.DataFrame:
+  """`table` (one row per `key`, size and seed) after the rows of the table at `path`, if any, whose
+  (`key`, size) pairs `table` does not hold: what a script's summary keeps of its earlier commands."""
+  if not os.path.exists(path):
+    return table
+  old = pd.read_csv(path)
+  ran = set(zip(table[key], table['size'])) if len(table) else set()
+  return pd.concat([old[[pair not in ran for pair in zip(old[key], old['size'])]], table], ignore_index=True)
+
+
 class ExponentFit(NamedTuple):
   """episodes ∝ N^k, with a bootstrap interval over seeds."""
   k: float
