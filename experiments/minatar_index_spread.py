@@ -41,7 +41,7 @@ def load_run(folder: str):
   config = Config.from_dict(saved['config'])
   # the checkpoint's own spec: a run being extended has config.json's new steps and its buffer still
   # at the old run's size
-  saved_spec = checkpoint.load_meta(paths[1]).get('run', {}).get('spec', saved['spec'])
+  saved_spec = checkpoint.load_meta(paths[1]).get('run', {}).get('spec', saved.get('spec', {}))
   spec = cli.from_record(run.RunSpec, saved_spec)
   _, _, agent, template = run.initial_states(config, spec)
   _, trees = checkpoint.load(paths[1], dict(states=template, result=run.empty_result(len(spec.seeds))),
@@ -101,10 +101,12 @@ def main(argv=None) -> int:
   parser.add_argument('--episodes', type=int, default=0,
                       help='test episodes per seed under a sampled index and under the posterior mean (0: none)')
   args = parser.parse_args(argv)
+  if args.states < 1 or args.episodes < 0:
+    parser.error(f'--states must be >= 1 and --episodes >= 0, got {args.states} and {args.episodes}')
   try:
     config, spec, agent, states, steps = load_run(args.folder)
-  except checkpoint.CheckpointError as error:
-    parser.error(str(error))
+  except (checkpoint.CheckpointError, ValueError) as error:  # ValueError: another kind of run's record
+    parser.error(f'{args.folder}: {error}')
   if config.index_dim == 0:
     parser.error(f'{args.folder} has no index (index_dim 0: DQN); nothing to measure.')
   print(f'{args.folder}: {spec.game}, {steps:,} steps; medians over {args.states:,} replay states per seed')

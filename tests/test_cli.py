@@ -97,6 +97,17 @@ def test_a_settings_record_round_trips_through_json():
     assert rebuilt == spec and hash(rebuilt) == hash(spec) and rebuilt.seeds == spec.seeds
 
 
+def test_a_record_of_another_kind_is_refused_naming_its_fields():
+  """A MinAtar run's spec read as a DeepSea spec (a diagnostic script pointed at the wrong folder) is a
+  ValueError naming the foreign fields, not a TypeError from deep inside; a record without a field that
+  has a default (written before the field existed) still loads."""
+  from hyperagent.minatar.run import RunSpec as MinAtarSpec
+  record = json.loads(json.dumps(dataclasses.asdict(MinAtarSpec(game='freeway', seeds=(5,), steps=100))))
+  with pytest.raises(ValueError, match='not a record of RunSpec: unknown field.*eval_steps, game, steps$'):
+    cli.from_record(RunSpec, record)
+  assert cli.from_record(MinAtarSpec, {'game': 'freeway', 'seeds': [1]}) == MinAtarSpec(game='freeway', seeds=(1,))
+
+
 def test_labelled_folder_reads_label_then_folder(tmp_path):
   odd = tmp_path / 'a=b'  # an existing folder is taken whole, '=' and all
   odd.mkdir()

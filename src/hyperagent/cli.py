@@ -108,7 +108,12 @@ def as_tuple(value: Any) -> Any:
 
 
 def from_record(cls: type, record: Mapping[str, Any]) -> Any:
-  """`cls` from a record of its fields, as a run's config.json keeps it (`dataclasses.asdict`)."""
+  """`cls` from a record of its fields, as a run's config.json keeps it (`dataclasses.asdict`).
+  A record of another kind (a MinAtar run's spec read as DeepSea's) is a ValueError naming the fields
+  `cls` lacks (fields the record lacks take their defaults: records written before a field existed)."""
+  unknown = sorted(set(record) - {field.name for field in dataclasses.fields(cls)})
+  if unknown:
+    raise ValueError(f'not a record of {cls.__name__}: unknown field(s) {", ".join(unknown)}')
   return cls(**{name: as_tuple(value) for name, value in record.items()})
 
 

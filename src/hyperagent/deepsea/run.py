@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hyperagent import checkpoint, jitloop, replay
+from hyperagent import checkpoint, cli, jitloop, replay
 from hyperagent.cli import check_choice, parse_seeds, setting
 from hyperagent.agent import Agent
 from hyperagent.config import Config
@@ -207,7 +207,10 @@ def checkpointed(path: str) -> tuple[dict[str, Any], RunSpec, Result]:
   """(config settings, spec, record so far) of the run whose checkpoint is `path`, the record alone
   read (not the agent or the replay): what the archive keeps of a run still going."""
   settings = checkpoint.load_meta(path)['run']
-  spec = RunSpec(**{**settings['spec'], 'seeds': tuple(settings['spec']['seeds'])})
+  try:
+    spec = cli.from_record(RunSpec, settings['spec'])
+  except ValueError as error:
+    raise checkpoint.CheckpointError(f'{path} is not a DeepSea run\'s checkpoint ({error})') from None
   _, trees = checkpoint.load(path, dict(result=empty_result(len(spec.seeds))))
   return settings['config'], spec, Result(*trees['result'])
 
