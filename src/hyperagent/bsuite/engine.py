@@ -34,7 +34,8 @@ from hyperagent.bsuite.envs import registry
 # The replay buffers of one group together. A buffer never holds more than its id can play
 # (budget x the longest episode), so only the long-episode experiments reach this.
 MAX_GROUP_REPLAY_BYTES = 4 << 30
-LOGGER_COLUMNS = jitloop.Counters._fields  # bsuite's logger's bookkeeping, in its CSV's column order
+# bsuite's logger's bookkeeping, in its CSV's column order
+LOGGER_COLUMNS = csv_format.COLUMNS[:5]
 CHECKPOINT_PREFIX = 'jax-engine-'  # `<results>/jax-engine-<first id>+<n>.npz` while a group runs
 
 
@@ -102,6 +103,8 @@ def log_rows(out: jitloop.ChunkOut, env: JaxEnv, log_episodes: Sequence[np.ndarr
     run_rows = []
     for t in ended:
       row = {name: _python(getattr(steps.counters, name)[r, t]) for name in LOGGER_COLUMNS}
+      # the compensated sum, exact to float64 rounding as bsuite's own
+      row['total_return'] -= float(steps.counters.total_return_error[r, t])
       row.update({name: _python(steps.info[name][r, t]) for name in env.info_names})
       run_rows.append(row)
     rows.append(run_rows)
@@ -241,7 +244,7 @@ def run_group(group: Group, config: Config, budgets: Mapping[str, int], seed: in
 
   def final_counters(counters: Any, r: int) -> dict[str, Any]:
     return dict(episodes=int(counters.episode[r]), steps=int(counters.steps[r]),
-                total_return=float(counters.total_return[r]))
+                total_return=float(counters.total_return[r]) - float(counters.total_return_error[r]))
 
   last_save, save_seconds = time.monotonic(), 0.0
   counted = np.asarray(states.counters.episode)
