@@ -78,6 +78,6 @@ def test_every_non_mnist_id_builds_as_bsuites_loader_builds_it():
     while not timestep.last():
       timestep, steps = ref.step(0), steps + 1
     assert steps <= env.max_episode_steps, bsuite_id
-    if bsuite_id.split('/')[0] in ('catch', 'deep_sea', 'memory_len', 'umbrella_length', 'bandit',
-                                   'discounting_chain'):
+    if bsuite_id.split('/')[0] in ('catch', 'deep_sea', 'memory_len', 'memory_size', 'umbrella_length',
+                                   'umbrella_distract', 'bandit', 'discounting_chain'):
       assert steps == env.max_episode_steps, bsuite_id  # fixed-length episodes: the bound is exact

@@ -21,14 +21,13 @@ import pytest
 from scipy import special
 
 import bsuite
-from bsuite import sweep as bsuite_sweep
 from bsuite.environments import catch as bsuite_catch
 from bsuite.environments import discounting_chain as bsuite_discounting_chain
 from bsuite.environments import memory_chain as bsuite_memory_chain
 from bsuite.environments import umbrella_chain as bsuite_umbrella_chain
 
 from bsuite_env_checks import assert_info, assert_specs, assert_step
-from hyperagent.bsuite.envs import catch, discounting_chain, memory_chain, umbrella_chain
+from hyperagent.bsuite.envs import catch, discounting_chain, memory_chain, registry, umbrella_chain
 
 KEY = jax.random.PRNGKey(0)  # for the functions that draw nothing: any key will do
 NUM_DRAWS = 4000
@@ -380,23 +379,13 @@ def test_umbrella_chain_draws_are_fair():
 
 # --------------------------------------------------------------------------- bsuite's sweep ids
 
-# bsuite's experiment `load` functions: how an id's SETTINGS become the environment's arguments.
-_LOADS = {
-    'catch': lambda kwargs: catch.make(**kwargs),
-    'discounting_chain': lambda kwargs: discounting_chain.make(**kwargs),
-    'memory_len': lambda kwargs: memory_chain.make(kwargs['memory_length'], num_bits=1, seed=0),
-    'memory_size': lambda kwargs: memory_chain.make(2, num_bits=kwargs['num_bits'], seed=0),
-    'umbrella_length': lambda kwargs: umbrella_chain.make(**kwargs),
-    'umbrella_distract': lambda kwargs: umbrella_chain.make(20, kwargs['n_distractor'], seed=0),
-}
-
-
 @pytest.mark.parametrize('bsuite_id', ['catch/0', 'discounting_chain/3', 'memory_len/5',
                                        'memory_size/4', 'umbrella_length/5', 'umbrella_distract/5'])
 def test_sweep_ids_match_bsuite(bsuite_id):
-  """`make` on an id's settings builds bsuite's `load_from_id` environment, and plays like it."""
+  """`registry.make_id`, as the engine builds an id, builds bsuite's `load_from_id` environment (its
+  settings too: memory_size's chain length, umbrella_distract's) and plays like it."""
   ref = bsuite.load_from_id(bsuite_id)
-  env, params = _LOADS[bsuite_id.split('/')[0]](bsuite_sweep.SETTINGS[bsuite_id])
+  env, params = registry.make_id(bsuite_id)
   assert_specs(env, ref)
   assert env.observation_dtype == ref.observation_spec().dtype
   assert tuple(ref.bsuite_info()) == env.info_names

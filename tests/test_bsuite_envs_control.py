@@ -41,7 +41,7 @@ from bsuite.experiments.cartpole_swingup import cartpole_swingup as bsuite_swing
 from bsuite.utils import wrappers as bsuite_wrappers
 
 from bsuite_env_checks import assert_info, assert_specs
-from hyperagent.bsuite.envs import bandit, cartpole, mountain_car, wrappers
+from hyperagent.bsuite.envs import bandit, cartpole, mountain_car, umbrella_chain, wrappers
 
 from hyperagent.bsuite.envs import catch
 
@@ -413,6 +413,15 @@ def test_cartpole_time_limit_is_bsuites_float64_count():
   assert cartpole.time_limit(0.1, 1.) == 11
   assert cartpole.time_limit(0.01, 0.3) == 30
   assert cartpole.time_limit(0.01, -1.) == 1  # bsuite's first step is already past it
+  # sums that land exactly on max_time end one step later (`>`, not `>=`): bsuite's own Cartpole,
+  # made never to lose its reward, so that only the time ends its episode
+  for timescale, max_time in ((0.5, 1.0), (0.25, 2.0), (0.3, 0.9)):
+    ref = bsuite_cartpole.Cartpole(timescale=timescale, max_time=max_time, height_threshold=-2.0,
+                                   x_threshold=1e9, seed=0)
+    timestep, steps = ref.reset(), 0
+    while not timestep.last():
+      timestep, steps = ref.step(1), steps + 1
+    assert cartpole.time_limit(timescale, max_time) == steps, (timescale, max_time)
   assert cartpole.time_limit(0.01, float('inf')) == 2 ** 31 - 1
   with pytest.raises(ValueError):
     cartpole.time_limit(0., 1.)
@@ -463,33 +472,43 @@ def test_wrapped_envs_compile_apart_from_their_inner_env():
 
 
 @pytest.mark.parametrize('wrap', ['noise', 'scale'])
-def test_wrapped_step_is_the_core_with_key_draws(wrap):
+@pytest.mark.parametrize('inner_name', ['mountain_car', 'umbrella_chain'])
+def test_wrapped_step_is_the_core_with_key_draws(wrap, inner_name):
   """The key-based wrapped `step` is the inner step plus the core tested above, its noise a
-  standard normal from its own half of the key (so the inner env's draws stay independent)."""
-  inner, inner_params = mountain_car.make()
+  standard normal from its own half of the key (so the inner env's draws stay independent). The
+  umbrella chain draws its distractors in `step`, so the key the wrapper hands on is checked too."""
+  if inner_name == 'mountain_car':
+    inner, inner_params = mountain_car.make()
+  else:
+    inner, inner_params = umbrella_chain.make(5, 3, seed=0)
   if wrap == 'noise':
     env, params = wrappers.reward_noise((inner, inner_params), 0.7)
   else:
     env, params = wrappers.reward_scale((inner, inner_params), 0.7)
-  state, _ = MOUNTAIN_CAR.start(inner_params, env.init(params, KEY), -0.5)
+  if inner_name == 'mountain_car':
+    state, _ = MOUNTAIN_CAR.start(inner_params, env.init(params, KEY), -0.5)
+  else:
+    state, _ = env.reset(params, env.init(params, KEY), jax.random.PRNGKey(9))
 
   @jax.jit
   def ours_and_want(state, action, key):
     ours = env.step(params, state, action, key)
     if wrap == 'noise':
       inner_key, noise_key = wrappers.split_step_key(key)
-      want_state, want = inner.step(inner_params, state, action, inner_key)
-      want = want._replace(reward=want.reward + 0.7 * jax.random.normal(noise_key))
+      want_state, plain = inner.step(inner_params, state, action, inner_key)
+      want = plain._replace(reward=plain.reward + 0.7 * jax.random.normal(noise_key))
     else:
-      want_state, want = inner.step(inner_params, state, action, key)
-      want = want._replace(reward=want.reward * 0.7)
-    return ours, (want_state, want)
+      want_state, plain = inner.step(inner_params, state, action, key)
+      want = plain._replace(reward=plain.reward * 0.7)
+    return ours, (want_state, want), plain.reward
 
   for seed in range(3):
-    ours, want = ours_and_want(state, jnp.int32(seed), jax.random.PRNGKey(seed))
+    ours, want, plain_reward = ours_and_want(state, jnp.int32(seed % 2), jax.random.PRNGKey(seed))
     for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(want)):
       np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6)
-    assert (float(ours[1].reward) != np.float32(-0.7)) == (wrap == 'noise')
+    unnoised = float(plain_reward) * (1.0 if wrap == 'noise' else 0.7)
+    assert (float(ours[1].reward) != np.float32(unnoised)) == (wrap == 'noise')
+    state = ours[0]
 
 
 # ------------------------------------------------------------------------- in distribution
