@@ -50,8 +50,8 @@ class Counters(NamedTuple):
   episode_len: jax.Array     # int32: steps of the current episode
   episode_return: jax.Array  # float32: reward of the current episode
   # float32: what total_return's rounding has dropped so far (Kahan's compensated sum), so that
-  # total_return - total_return_error is bsuite's float64 sum to ~1e-7 over cartpole's 10⁶ steps, where
-  # the plain float32 sum drifts by up to ~0.6%
+  # total_return - total_return_error is bsuite's float64 sum to 1e-8 over 10⁶ steps of cartpole_swingup's
+  # rewards, where a plain float32 sum drifts by ~0.07% (tests/test_jitloop.py)
   total_return_error: jax.Array
 
 
