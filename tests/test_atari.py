@@ -554,6 +554,16 @@ def test_iqm_and_stratified_bootstrap():
   assert l1 == h1 == p1
 
 
+def test_score_table_gives_the_sample_std_over_seeds():
+  from hyperagent.atari import report as atari_report
+  runs = [dict(label='a', game='Pong', final=dict(raw_score=s)) for s in (-21.0, -19.0, -14.0)]
+  runs.append(dict(label='a', game='Breakout', final=dict(raw_score=5.0)))
+  rows = {r['game']: r for r in atari_report.score_table(runs)}
+  assert rows['Pong']['raw_mean'] == pytest.approx(-18.0) and rows['Pong']['seeds'] == 3
+  assert rows['Pong']['raw_std'] == pytest.approx(np.sqrt((9 + 1 + 16) / 2))  # ddof 1, by hand
+  assert rows['Breakout']['raw_std'] == 0.0  # one seed: no spread to show
+
+
 def test_report_iqm_of_final_scores_and_at_one_step_by_hand(tmp_path):
   """Two games, two seeds: Breakout's seed 1 has evaluated to 20,000 steps only, so the per-evaluation
   IQM is read at 20,000 by default. HNS by hand from SPEC's constants (random, human)."""

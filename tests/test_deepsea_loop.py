@@ -281,6 +281,8 @@ def test_bootstrap_statistics_over_seeds():
   assert results.bootstrap_median([7, 7, 7]) == (7.0, 7.0, 7.0)
   median, low, high = results.bootstrap_median([100, 200, 300, None, 250])
   assert median == 250 and low <= median and high == np.inf  # an unsolved seed counts as never
+  # NaN of any float type (a float32 column) is unsolved too, not a NaN median
+  assert results.censored([3, None, float('nan'), np.float32('nan'), 5]).tolist() == [3, np.inf, np.inf, np.inf, 5]
   # exact power law N^2 with the same spread at every size: the exponent is 2 and the interval holds it
   table = pd.DataFrame(dict(size=np.repeat([10, 20, 40], 3), episodes=[90, 100, 110, 360, 400, 440, 1440, 1600, 1760]))
   k, low, high, dropped = results.bootstrap_exponent(table, 'episodes')

@@ -105,7 +105,8 @@ def score_table(runs: list[dict]) -> list[dict]:
   for (label, game), raw in sorted(groups.items()):
     raw = np.array(raw)
     hns = atari.human_normalized(game, raw) if game in atari.HUMAN_RANDOM else np.full_like(raw, np.nan)
-    rows.append(dict(agent=label, game=game, seeds=len(raw), raw_mean=float(raw.mean()), raw_std=float(raw.std()),
+    std = float(raw.std(ddof=1)) if len(raw) > 1 else 0.0  # the sample std over seeds
+    rows.append(dict(agent=label, game=game, seeds=len(raw), raw_mean=float(raw.mean()), raw_std=std,
                      hns_mean=float(np.mean(hns)), hns_median=float(np.median(hns))))
   return rows
 
@@ -218,7 +219,7 @@ def write_report(paths: Sequence[str], out_dir: str, reps: int = 2000, step: int
   has_curves = plot_curves(runs, os.path.join(out_dir, 'curves.png'))
   lines = ['# Atari report', '', f'{len(runs)} run directories under {", ".join(paths)}; '
            f'{sum(r["final"] is not None for r in runs)} with a final evaluation.', '',
-           '## Final scores per game', '', '| agent | game | seeds | raw score (mean ± std) | HNS mean | HNS median |',
+           '## Final scores per game', '', '| agent | game | seeds | raw score (mean ± std over seeds) | HNS mean | HNS median |',
            '|---|---|---|---|---|---|']
   lines += [f"| {r['agent']} | {r['game']} | {r['seeds']} | {r['raw_mean']:.1f} ± {r['raw_std']:.1f} | "
             f"{r['hns_mean']:.3f} | {r['hns_median']:.3f} |" for r in table]

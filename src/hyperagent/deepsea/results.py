@@ -191,7 +191,7 @@ def plot_scaling(path: str, table: pd.DataFrame, criterion: str) -> dict[str, tu
 def censored(episodes: Sequence[float | None]) -> np.ndarray:
   """Episodes to solve with unsolved seeds as +inf: they solved later than any solved seed, if ever, so
   medians and their bootstrap stay honest about them."""
-  return np.array([np.inf if e is None or (isinstance(e, float) and np.isnan(e)) else float(e) for e in episodes])
+  return np.array([np.inf if e is None or np.isnan(float(e)) else float(e) for e in episodes])
 
 
 def bootstrap_median(episodes: Sequence[float | None], draws: int = 2_000, level: float = 0.95,
