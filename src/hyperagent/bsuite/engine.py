@@ -94,17 +94,25 @@ def shard(tree: Any, devices: Sequence[jax.Device]) -> Any:
 # ----------------------------------------------------------------------------- the logger's rows
 
 
+def logged_counters(counters: jitloop.Counters) -> dict[str, np.ndarray]:
+  """bsuite's logger's columns from the loop's counters (host arrays), `total_return` the compensated
+  sum in float64, as bsuite's own."""
+  columns = {name: np.asarray(getattr(counters, name)) for name in LOGGER_COLUMNS}
+  columns['total_return'] = (np.asarray(counters.total_return, np.float64)
+                             - np.asarray(counters.total_return_error, np.float64))
+  return columns
+
+
 def log_rows(out: jitloop.ChunkOut, env: JaxEnv, log_episodes: Sequence[np.ndarray]) -> list[list[dict]]:
   """Per run, the rows bsuite's logger writes for the episodes this chunk ended (host side)."""
   steps = jax.device_get(out.steps)
+  columns = logged_counters(steps.counters)
   rows = []
   for r, wanted in enumerate(log_episodes):
     ended = np.nonzero(steps.last[r] & np.isin(steps.counters.episode[r], wanted))[0]
     run_rows = []
     for t in ended:
-      row = {name: _python(getattr(steps.counters, name)[r, t]) for name in LOGGER_COLUMNS}
-      # the compensated sum, exact to float64 rounding as bsuite's own
-      row['total_return'] -= float(steps.counters.total_return_error[r, t])
+      row = {name: _python(column[r, t]) for name, column in columns.items()}
       row.update({name: _python(steps.info[name][r, t]) for name in env.info_names})
       run_rows.append(row)
     rows.append(run_rows)
@@ -242,9 +250,9 @@ def run_group(group: Group, config: Config, budgets: Mapping[str, int], seed: in
                                left={str(r): c for r, c in left.items()}, wall_s=time.monotonic() - start),
                     dict(states=trimmed))
 
-  def final_counters(counters: Any, r: int) -> dict[str, Any]:
-    return dict(episodes=int(counters.episode[r]), steps=int(counters.steps[r]),
-                total_return=float(counters.total_return[r]) - float(counters.total_return_error[r]))
+  def final_counters(columns: Mapping[str, np.ndarray], r: int) -> dict[str, Any]:
+    return dict(episodes=int(columns['episode'][r]), steps=int(columns['steps'][r]),
+                total_return=float(columns['total_return'][r]))
 
   last_save, save_seconds = time.monotonic(), 0.0
   counted = np.asarray(states.counters.episode)
@@ -262,7 +270,7 @@ def run_group(group: Group, config: Config, budgets: Mapping[str, int], seed: in
     finished = not np.any(counted < budget[active])
     keep = None if finished or not compact else still_playing(counted, budget[active], len(devices))
     if keep is not None:
-      host = jax.device_get(states.counters)
+      host = logged_counters(jax.device_get(states.counters))
       left.update({int(active[r]): final_counters(host, r) for r in np.setdiff1d(np.arange(len(active)), keep)})
       states, env_params = shard(_take(states, keep), devices), shard(_take(all_params, active[keep]), devices)
       active, counted = active[keep], counted[keep]
@@ -276,7 +284,7 @@ def run_group(group: Group, config: Config, budgets: Mapping[str, int], seed: in
       save_seconds = last_save - began
 
   seconds = time.monotonic() - start
-  host = jax.device_get(states.counters)
+  host = logged_counters(jax.device_get(states.counters))
   left.update({int(r): final_counters(host, i) for i, r in enumerate(active)})
   summaries = []
   for r, bsuite_id in enumerate(ids):

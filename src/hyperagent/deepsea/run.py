@@ -10,8 +10,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hyperagent import checkpoint, cli, jitloop, replay
-from hyperagent.cli import check_choice, parse_seeds, setting
+from hyperagent import checkpoint, jitloop, replay
+from hyperagent.cli import check_choice, from_record, parse_seeds, setting
 from hyperagent.agent import Agent
 from hyperagent.config import Config
 from hyperagent.deepsea import env
@@ -208,7 +208,7 @@ def checkpointed(path: str) -> tuple[dict[str, Any], RunSpec, Result]:
   read (not the agent or the replay): what the archive keeps of a run still going."""
   settings = checkpoint.load_meta(path)['run']
   try:
-    spec = cli.from_record(RunSpec, settings['spec'])
+    spec = from_record(RunSpec, settings['spec'])
   except ValueError as error:
     raise checkpoint.CheckpointError(f'{path} is not a DeepSea run\'s checkpoint ({error})') from None
   _, trees = checkpoint.load(path, dict(result=empty_result(len(spec.seeds))))
