@@ -62,6 +62,7 @@ deepsea-study-report: $(STAMP)
 #   AGENT=<hyperagent|ensemble|dqn|hyperagent_one_hot|boot_dqn> [EPISODES=N] [RESULTS=DIR] [ARGS=...]
 #   [ENGINE=jax|python] (jax: pure-JAX ports in one jitted loop, the default for our agents; python:
 #   bsuite's own environments, the reference, and the engine for boot_dqn and mnist) [WORKERS=N] (python only)
+#   [SEEDS=S] (jax only: sweep seeds 0 .. S-1 vmapped beside the ids, seed s>0 into $(RESULTS)-seed<s>)
 SWEEP ?= deep_sea/0
 AGENT ?= hyperagent
 EPISODES ?=
@@ -71,7 +72,7 @@ ENGINE ?=
 bsuite: RESULTS = results/bsuite/$(AGENT)
 bsuite: $(STAMP)
 	$(PY) experiments/bsuite_run.py --sweep $(SWEEP) --agent $(AGENT) --results $(RESULTS) \
-	  $(if $(EPISODES),--episodes $(EPISODES)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(ENGINE),--engine $(ENGINE)) $(ARGS)
+	  $(if $(EPISODES),--episodes $(EPISODES)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(ENGINE),--engine $(ENGINE)) $(if $(SEEDS),--seeds $(SEEDS)) $(ARGS)
 
 # the archived runs (docs/results) when this workspace has none of its own
 RESULTS ?= $(or $(wildcard results/bsuite/*),$(wildcard docs/results/bsuite/*))

@@ -53,7 +53,7 @@ def compaction(experiment: str, episodes: int, rounds: int, agent: str = 'hypera
   config = make_config(agent, 'deepsea')
   ids = sweep.resolve_ids(experiment)
   budgets = {i: episodes for i in ids}
-  groups = engine.groups(ids, config, budgets)
+  groups = engine.groups(engine.runs(ids), config, budgets)
   print(f'{experiment}: {len(ids)} ids, {episodes} episodes each, {len(groups)} group(s)')
   print('| round | finished runs stay: s | finished runs leave: s | ratio |')
   print('|---|---|---|---|')
@@ -66,7 +66,7 @@ def compaction(experiment: str, episodes: int, rounds: int, agent: str = 'hypera
         start = time.perf_counter()
         with tempfile.TemporaryDirectory() as out:
           for group in groups:
-            engine.run_group(group, config, budgets, 0, out, compact=compact, on_chunk=bar.update)
+            engine.run_group(group, config, budgets, out, compact=compact, on_chunk=bar.update)
         seconds.append(time.perf_counter() - start)
     print(f'| {r + 1} | {seconds[0]:.1f} | {seconds[1]:.1f} | {seconds[0] / seconds[1]:.2f}x |', flush=True)
 

@@ -46,8 +46,8 @@ def play(engine_name: str, ids, agent: str, seed: int, budgets, out: str) -> dic
       steps += adapter.play_id(bsuite_id, out, agent, settings, seed, budgets[bsuite_id])['steps']
   else:
     config = Config.from_dict(settings)
-    for group in engine.groups(ids, config, budgets):
-      steps += sum(s['steps'] for s in engine.run_group(group, config, budgets, seed, out))
+    for group in engine.groups(engine.runs(ids, (seed,)), config, budgets):
+      steps += sum(s['steps'] for s in engine.run_group(group, config, budgets, out))
   return dict(steps=steps, seconds=time.monotonic() - start)
 
 

@@ -5,7 +5,8 @@ environments in parallel processes (`--engine python`, where --workers applies).
   python experiments/bsuite_run.py --sweep deep_sea --agent ensemble --engine python --workers 8
   python experiments/bsuite_run.py --sweep exploration,catch --episodes 100 --set learning_rate=3e-4
   python experiments/bsuite_run.py --sweep deep_sea/0,deep_sea/5 --agent boot_dqn
-  make bsuite SWEEP=deep_sea AGENT=dqn [EPISODES=1000] [ENGINE=jax|python] [RESULTS=results/bsuite/dqn]
+  python experiments/bsuite_run.py --sweep catch --seeds 3
+  make bsuite SWEEP=deep_sea AGENT=dqn [EPISODES=1000] [ENGINE=jax|python] [RESULTS=results/bsuite/dqn] [SEEDS=3]
 
 SWEEP is a bsuite id (deep_sea/3), an experiment (deep_sea), a tag (exploration) or "all", or several
 joined by commas. AGENT is hyperagent, ensemble, dqn or hyperagent_one_hot (our agents, the 'deepsea' preset: MLP 64-64,
@@ -16,6 +17,8 @@ jitted loop, the ids of an experiment vmapped together, and writes the rows bsui
 it checkpoints each group of ids, so a killed sweep resumes where it stopped. MNIST has no port:
 those ids are skipped there (run them with ENGINE=python). ENGINE=python steps bsuite's own
 environments from Python through its own logger, one process per id (--workers), the reference.
+--seeds S (jax engine) plays sweep seeds seed .. seed+S-1 vmapped beside the ids, the first seed into
+<results> and seed s into <results>-seed<s>, one bsuite run per folder.
 Each id writes `<results>/bsuite_id_-_<experiment>-<i>.csv`; ids whose CSV already ends at the last
 logged episode are skipped, others restart (from their group's checkpoint with ENGINE=jax).
 `<results>/config.json` holds the resolved config and every command run into the folder, and
@@ -67,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     bsuite_sweep.check_data(ids)  # after the jax engine dropped mnist: it needs no download there
   except ValueError as error:
     parser.error(str(error))
+  folders = run.results_dirs  # sweep seed -> its folder
   results = run.results_dir
   command = shlex.join([sys.executable, *sys.argv]) if argv is None else shlex.join(['bsuite_run.py', *argv])
   notes = {} if args.agent == bsuite_sweep.BOOT_DQN else {
@@ -77,7 +81,12 @@ def main(argv: list[str] | None = None) -> int:
                 'runs.jsonl has the value used',
       'deep_sea': 'one-hot grids enter as int positions (one_hot_input), same network',
       'seeds': 'id <experiment>/<n> plays seed 1000 x seed + n (bsuite.sweep.id_seed)'}
-  todo, done = bsuite_sweep.plan(ids, results, args.episodes, args.overwrite)
+  plans = {s: bsuite_sweep.plan(ids, folder, args.episodes, args.overwrite) for s, folder in folders.items()}
+  done = sum(len(skipped) for _, skipped in plans.values())
+  # the jax engine's runs are (id, sweep seed), the seeds of an id side by side; the python engine's, ids
+  todo = [(i, s) for i in ids for s in folders if i in plans[s][0]]
+  if run.engine == 'python':
+    todo = [i for i, _ in todo]
   workers = min(args.workers, len(todo))
   runner = _run_jax if run.engine == 'jax' else _run_in_process if workers <= 1 else _run_in_pool
   if runner is not _run_in_pool:  # this process computes: its JAX settings first
@@ -86,31 +95,34 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
       parser.error(str(error))
   try:
-    bsuite_sweep.write_run_info(results, args.agent, settings, args.seed, command if todo else None,
-                                args.overwrite, notes)
+    for s, folder in folders.items():
+      bsuite_sweep.write_run_info(folder, args.agent, settings, s, command if plans[s][0] else None,
+                                  args.overwrite, notes)
   except ValueError as error:
     parser.error(str(error))
   if unported:
     print(f'skipping {len(unported)} ids without a pure-JAX port ({", ".join(sorted({i.split("/")[0] for i in unported}))}); '
           'run them with --engine python', flush=True)
-  print(f'{args.agent} ({run.engine} engine): {len(ids)} ids, {len(done)} finished already, {len(todo)} to run '
-        f'-> {results}', flush=True)
-  episodes = {i: bsuite_sweep.target_episodes(i, args.episodes) for i in todo}
+  what = 'ids' if run.seeds == 1 else 'runs'
+  print(f'{args.agent} ({run.engine} engine): {len(ids)} ids' + (f' x {run.seeds} seeds' if run.seeds > 1 else '') +
+        f', {done} finished already, {len(todo)} to run -> {", ".join(folders.values())}', flush=True)
+  episodes = {i: bsuite_sweep.target_episodes(i, args.episodes) for i in dict.fromkeys(_id(r) for r in todo)}
   start = time.monotonic()
   finished = []
   try:
-    failures = runner(todo, episodes, results, args.agent, settings, run, workers, finished)
+    failures = runner(todo, episodes, results if run.engine == 'python' else folders, args.agent, settings, run,
+                      workers, finished)
   except KeyboardInterrupt:
-    print(f'interrupted: {len(done) + len(finished)} of {len(ids)} ids are finished and kept in {results}; '
-          'the same command resumes (finished ids are skipped, unfinished ones start again' +
-          (' from their group\'s checkpoint).' if run.engine == 'jax' else ').'), file=sys.stderr)
+    print(f'interrupted: {done + len(finished)} of {len(ids) * run.seeds} {what} are finished and kept in '
+          f'{", ".join(folders.values())}; the same command resumes (finished {what} are skipped, unfinished ones '
+          'start again' + (' from their group\'s checkpoint).' if run.engine == 'jax' else ').'), file=sys.stderr)
     return 130
-  print(f'{len(finished)} ids run in {time.monotonic() - start:.1f} s', flush=True)
-  for bsuite_id, error in failures.items():
-    print(f'FAILED {bsuite_id}: {error}', file=sys.stderr)
-  elsewhere = [i for i in todo if i not in finished and i not in failures]
+  print(f'{len(finished)} {what} run in {time.monotonic() - start:.1f} s', flush=True)
+  for r, error in failures.items():
+    print(f'FAILED {_label(r, run.seeds)}: {error}', file=sys.stderr)
+  elsewhere = [_label(r, run.seeds) for r in todo if r not in finished and r not in failures]
   if elsewhere:
-    print(f'{len(elsewhere)} ids left to the other process running them ({", ".join(elsewhere[:3])}'
+    print(f'{len(elsewhere)} {what} left to the other process running them ({", ".join(elsewhere[:3])}'
           f'{", ..." if len(elsewhere) > 3 else ""}); run this again once it ends to check they finished.', flush=True)
     from hyperagent import checkpoint  # imports JAX, which the runner has set up by now
     return 1 if failures else checkpoint.BUSY_EXIT
@@ -137,57 +149,67 @@ def _run_in_process(todo, episodes, results, agent, settings, run, workers, fini
   return failures
 
 
-def _run_jax(todo, episodes, results, agent, settings, run, workers, finished) -> dict[str, str]:
-  """Every group of ids in this process, one jitted loop each; Ctrl-C saves the group it is in."""
+def _id(run) -> str:
+  """The id of a run: (id, sweep seed) on the jax engine, the id itself on the python one."""
+  return run if isinstance(run, str) else run[0]
+
+
+def _label(run, seeds: int) -> str:
+  return run if isinstance(run, str) else run[0] if seeds == 1 else f'{run[0]} seed {run[1]}'
+
+
+def _run_jax(todo, episodes, folders, agent, settings, run, workers, finished) -> dict[str, str]:
+  """Every group of runs in this process, one jitted loop each; Ctrl-C saves the group it is in."""
   del workers
   from tqdm import tqdm
   from hyperagent import checkpoint
   from hyperagent.bsuite import engine  # import JAX: only after the flags above
   config = Config.from_dict(settings)
   groups = engine.groups(todo, config, episodes, max_runs=run.group_runs)
-  for path, size in engine.unused_checkpoints(results, groups, todo):
-    print(f'note: {path} holds a group of {size} ids that this grouping does not resume, so its ids start '
-          f'from scratch; stop now and add --group-runs {size} to resume it', flush=True)
-  with tqdm(total=len(todo), desc='ids', unit='id', position=0, disable=None) as id_bar, \
-      tqdm(total=sum(episodes.values()), desc='episodes', unit='ep', position=1, disable=None) as episode_bar, \
+  ids = list(dict.fromkeys(_id(r) for r in todo))
+  for folder in folders.values():
+    for path, size in engine.unused_checkpoints(folder, groups, ids, folders):
+      print(f'note: {path} holds a group of {size} runs that this grouping does not resume, so its ids start '
+            f'from scratch; stop now and add --group-runs {size} to resume it', flush=True)
+  with tqdm(total=len(todo), desc=('ids' if run.seeds == 1 else 'runs'), unit='id', position=0, disable=None) as id_bar, \
+      tqdm(total=sum(episodes[i] for i, _ in todo), desc='episodes', unit='ep', position=1, disable=None) as episode_bar, \
       checkpoint.deferred_interrupt(True) as interrupted:
     for group in groups:
-      label = f'{group.ids[0]} +{len(group.ids) - 1}' if len(group.ids) > 1 else group.ids[0]
+      label = _label((group.ids[0], group.seeds[0]), run.seeds) + (f' +{len(group.ids) - 1}' if len(group.ids) > 1 else '')
       episode_bar.set_description(label)
+      total = sum(episodes[i] for i in group.ids)
       try:
-        with _held(results, group.ids):
-          if all(bsuite_sweep.is_finished(results, i, episodes[i]) for i in group.ids):
+        with _held(folders, group):
+          if all(bsuite_sweep.is_finished(folders[s], i, episodes[i]) for i, s in zip(group.ids, group.seeds)):
             # another process played the group after this one made its list, and let go of it
             tqdm.write(f'{label}: finished by another process; left to it')
-            episode_bar.update(sum(episodes[i] for i in group.ids))
+            episode_bar.update(total)
             id_bar.update(len(group.ids))
             continue
-          summaries = engine.run_group(group, config, episodes, run.seed, results,
-                                       checkpoint_every_s=run.checkpoint_every,
-                                       on_chunk=_counted(episode_bar, label, sum(episodes[i] for i in group.ids)),
-                                       interrupted=interrupted)
+          summaries = engine.run_group(group, config, episodes, folders, checkpoint_every_s=run.checkpoint_every,
+                                       on_chunk=_counted(episode_bar, label, total), interrupted=interrupted)
       except checkpoint.FolderBusy:
         tqdm.write(f'{label}: another process is running ids of this group; left to it')
-        episode_bar.update(sum(episodes[i] for i in group.ids))
+        episode_bar.update(total)
         id_bar.update(len(group.ids))
         continue
       except checkpoint.Interrupted:
         raise KeyboardInterrupt from None
       for summary in summaries:
-        _finished(results, dict(summary, agent=agent))
-        finished.append(summary['bsuite_id'])
+        _finished(folders[summary['seed']], dict(summary, agent=agent), run.seeds)
+        finished.append((summary['bsuite_id'], summary['seed']))
       id_bar.update(len(group.ids))
   return {}
 
 
 @contextlib.contextmanager
-def _held(results: str, ids):
-  """A lock on each of `ids` in `results` (FolderBusy, holding none, if another process has one), so two
-  sweeps into one folder, one per core, share its ids instead of both running them."""
+def _held(folders, group):
+  """A lock on each run of `group` in its seed's folder (FolderBusy, holding none, if another process
+  has one), so two sweeps into one folder, one per core, share its ids instead of both running them."""
   from hyperagent import checkpoint
   with contextlib.ExitStack() as stack:
-    for bsuite_id in ids:
-      stack.enter_context(checkpoint.folder_lock(os.path.join(results, '.locks'), bsuite_id.replace('/', '-')))
+    for bsuite_id, seed in zip(group.ids, group.seeds):
+      stack.enter_context(checkpoint.folder_lock(os.path.join(folders[seed], '.locks'), bsuite_id.replace('/', '-')))
     yield
 
 
@@ -207,11 +229,11 @@ def _counted(bar, label: str, total: int):
   return on_chunk
 
 
-def _finished(results, summary) -> None:
+def _finished(results, summary, seeds: int = 1) -> None:
   from tqdm import tqdm
   bsuite_sweep.record_finished(results, summary)
-  tqdm.write(f"{summary['bsuite_id']}: {summary['episodes']} episodes, {summary['steps']} steps, "
-             f"{summary['seconds']:.1f} s")
+  tqdm.write(f"{_label((summary['bsuite_id'], summary.get('seed')), seeds)}: {summary['episodes']} episodes, "
+             f"{summary['steps']} steps, {summary['seconds']:.1f} s")
 
 
 class _BarQueue:

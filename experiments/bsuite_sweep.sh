@@ -2,7 +2,7 @@
 # The whole non-MNIST bsuite sweep for one agent on the jax engine, cheap experiments first, so that
 # complete experiments come early. Resumable: run it again (finished ids are skipped, a group in
 # progress resumes from its checkpoint).
-#   CODE=<a git worktree of the commit to run> AGENT=hyperagent OUT=results/bsuite/hyperagent \
+#   CODE=<a git worktree of the commit to run> AGENT=hyperagent OUT=results/bsuite/hyperagent [SEEDS=3] \
 #     bash experiments/bsuite_sweep.sh
 # A frozen worktree (CODE) keeps edits to the working tree from changing the code half-way.
 # Two cores: the same command twice, each under `taskset -c <core>`. Each process locks the ids it
@@ -27,7 +27,8 @@ for s in ${EXPERIMENTS:-bandit catch bandit_noise bandit_scale catch_noise catch
   echo "=== $s $(date +%T)"
   # Without a terminal bsuite_run prints a line per finished id and, for a long group, one every 10 min
   # (episodes so far): passed on as they come, so the log shows where a sweep is.
-  PYTHONPATH=$CODE/src $PY experiments/bsuite_run.py --sweep $s --agent $AGENT --results $OUT < /dev/null 2>&1 \
+  PYTHONPATH=$CODE/src $PY experiments/bsuite_run.py --sweep $s --agent $AGENT --results $OUT ${SEEDS:+--seeds $SEEDS} \
+    < /dev/null 2>&1 \
     | grep --line-buffered -v "it/s\|ep/s\|s/it"
   status=${PIPESTATUS[0]}  # 75: ids left to the other process; 1: an id failed; 130: interrupted
   if [ "$status" != 0 ]; then

@@ -189,6 +189,9 @@ def test_resolve_ids():
     (['--sweep', 'catch/0', '--seed', '-1'], ['seed must be in 0 .. 2,147,482']),
     (['--sweep', 'catch/0', '--seed', '2147483'], ['seed must be in 0 .. 2,147,482']),  # 1000 x seed + n: int32
     (['--sweep', 'catch/0', '--set', 'learning_rate=abc'], ['learning_rate must be a number']),  # not saved
+    (['--sweep', 'catch/0', '--seeds', '0'], ['seeds must be in 1 .. 2,147,483']),
+    (['--sweep', 'catch/0', '--seed', '2147482', '--seeds', '2'], ['seeds must be in 1 .. 1 ']),
+    (['--sweep', 'catch/0', '--seeds', '2', '--engine', 'python'], ['python engine runs one seed a command']),
 ])
 def test_bad_arguments_name_the_valid_choices_before_any_work(argv, expected, tmp_path, capsys):
   results = tmp_path / 'results'
@@ -226,7 +229,7 @@ def test_a_checkpoint_of_another_grouping_is_named_before_its_ids_restart(tmp_pa
   (results / 'jax-engine-catch-0+20.npz').write_bytes(b'')  # ids not asked for here
   config = config_lib.make_config('ensemble', 'deepsea', **TINY)
   ids = ['bandit/0', 'bandit/1', 'bandit/2']
-  groups = engine.groups(ids, config, {i: 3 for i in ids}, max_runs=2)
+  groups = engine.groups(engine.runs(ids), config, {i: 3 for i in ids}, max_runs=2)
   assert engine.unused_checkpoints(str(results), groups, ids) == [(str(results / 'jax-engine-bandit-0+20.npz'), 20)]
   (results / 'jax-engine-bandit-0+2.npz').write_bytes(b'')  # this grouping's own: resumed, not reported
   assert len(engine.unused_checkpoints(str(results), groups, ids)) == 1
@@ -321,6 +324,30 @@ def test_runner_resumes_finished_skipped_unfinished_restarted(tmp_path, capsys, 
   assert run('bandit/0') == 0  # nothing to run: checked against the folder, not recorded
   assert '1 ids, 1 finished already, 0 to run' in capsys.readouterr().out
   assert json.loads((results / 'config.json').read_text())['commands'] == info['commands']
+
+
+def test_seeds_run_beside_the_ids_each_into_its_own_folder(tmp_path, capsys):
+  """--seeds 2: the runs of both seeds in one group, seed 1's CSVs in <results>-seed1 exactly as a
+  lone --seed 1 run writes them there; adding a seed later runs that seed only."""
+  results = tmp_path / 'ha'
+  assert _run_cli(results, 'bandit/0,bandit/1', '--seeds', '2') == 0
+  assert '2 ids x 2 seeds, 0 finished already, 4 to run' in capsys.readouterr().out
+  logged = [json.loads(l) for l in (tmp_path / 'ha-seed1' / 'runs.jsonl').read_text().splitlines()]
+  assert [(r['bsuite_id'], r['seed'], r['group_size']) for r in logged] == [('bandit/0', 1, 4), ('bandit/1', 1, 4)]
+  assert [json.loads((tmp_path / d / 'config.json').read_text())['seed'] for d in ('ha', 'ha-seed1')] == [0, 1]
+  alone = tmp_path / 'alone'
+  assert _run_cli(alone, 'bandit/0,bandit/1', '--seed', '1') == 0
+  for bsuite_id in ('bandit/0', 'bandit/1'):
+    pd.testing.assert_frame_equal(_rows(tmp_path / 'ha-seed1', bsuite_id), _rows(alone, bsuite_id), rtol=1e-6)
+    assert _rows(results, bsuite_id).total_return.tolist() != _rows(alone, bsuite_id).total_return.tolist()
+  capsys.readouterr()
+  assert _run_cli(results, 'bandit/0,bandit/1', '--seeds', '3') == 0
+  out = capsys.readouterr().out
+  assert '2 ids x 3 seeds, 4 finished already, 2 to run' in out and 'bandit/0 seed 2:' in out
+  assert all(bsuite_sweep.is_finished(str(tmp_path / 'ha-seed2'), i, 3) for i in ('bandit/0', 'bandit/1'))
+  # the folders keep one seed each: a lone seed-1 command into seed 1's folder finds its ids done
+  assert _run_cli(tmp_path / 'ha-seed1', 'bandit/0,bandit/1', '--seed', '1') == 0
+  assert '2 ids, 2 finished already, 0 to run' in capsys.readouterr().out
 
 
 def test_is_finished(tmp_path):
@@ -593,6 +620,10 @@ def test_experiment_costs_count_each_group_once_and_only_complete_experiments(tm
   assert (costs['catch']['groups'], costs['catch']['seconds']) == (2, 80.0)
   assert (costs['bandit_scale']['groups'], costs['bandit_scale']['seconds'], costs['bandit_scale']['engines']) == (
       20, 100.0, ['python'])
+
+  # a group of 4 runs with 2 of them here (the others: another seed's folder) charges half its clock
+  shared = [dict(r, seconds=40.0, group_size=4) for r in rows('bandit', [0.0])[:2]]
+  assert bsuite_sweep.experiment_costs(shared + rows('bandit', [0.0])[2:])[0]['seconds'] == 20.0
 
   old, new = tmp_path / 'old', tmp_path / 'new'
   for folder, summaries in ((old, rows('bandit', [100.0]) + rows('catch', [30.0, 50.0])), (new, rows('catch', [20.0]))):

@@ -121,11 +121,11 @@ def test_vmapped_runs_equal_separate_runs_and_replicate_ids_differ(tmp_path):
   one whichever group it is in, so they are separate runs, not one run copied."""
   config = make_config('hyperagent', 'deepsea', **TINY)
   budgets = {'catch/0': 12, 'catch/1': 12}
-  both = engine.groups(list(budgets), config, budgets)
+  both = engine.groups(engine.runs(list(budgets)), config, budgets)
   assert len(both) == 1 and both[0].ids == ('catch/0', 'catch/1')
-  engine.run_group(both[0], config, budgets, 0, str(tmp_path / 'both'), chunk_steps=27)
-  alone = engine.Group(both[0].env, ('catch/1',))
-  engine.run_group(alone, config, budgets, 0, str(tmp_path / 'alone'), chunk_steps=27)
+  engine.run_group(both[0], config, budgets, str(tmp_path / 'both'), chunk_steps=27)
+  alone = engine.Group(both[0].env, ('catch/1',), (0,))
+  engine.run_group(alone, config, budgets, str(tmp_path / 'alone'), chunk_steps=27)
   read = lambda d, i: pd.read_csv(csv_format.bsuite_csv_path(str(tmp_path / d), i))
   pd.testing.assert_frame_equal(read('both', 'catch/1'), read('alone', 'catch/1'), rtol=1e-6)
   first, second = read('both', 'catch/0'), read('both', 'catch/1')
@@ -164,14 +164,14 @@ def test_every_id_of_the_sweep_has_its_own_seed():
 def test_an_interrupted_group_resumes_to_the_uninterrupted_result(tmp_path):
   config = make_config('hyperagent', 'deepsea', **TINY)
   budgets = {'deep_sea/0': 30}
-  group = engine.groups(list(budgets), config, budgets)[0]
-  engine.run_group(group, config, budgets, 0, str(tmp_path / 'straight'), chunk_steps=50)
+  group = engine.groups(engine.runs(list(budgets)), config, budgets)[0]
+  engine.run_group(group, config, budgets, str(tmp_path / 'straight'), chunk_steps=50)
   calls, before, after = [], [], []
   with pytest.raises(checkpoint.Interrupted):
-    engine.run_group(group, config, budgets, 0, str(tmp_path / 'resumed'), chunk_steps=50,
+    engine.run_group(group, config, budgets, str(tmp_path / 'resumed'), chunk_steps=50,
                      interrupted=lambda: calls.append(1) or len(calls) == 2, on_chunk=before.append)
   assert (tmp_path / 'resumed' / 'jax-engine-deep_sea-0+1.npz').exists()
-  engine.run_group(group, config, budgets, 0, str(tmp_path / 'resumed'), chunk_steps=50, on_chunk=after.append)
+  engine.run_group(group, config, budgets, str(tmp_path / 'resumed'), chunk_steps=50, on_chunk=after.append)
   # deep_sea/0 is N = 10: 5 episodes per 50-step chunk; the resumed bar starts at the 10 played before
   assert before == [5, 5] and after == [10, 5, 5, 5, 5] and sum(after) == budgets['deep_sea/0']
   assert not (tmp_path / 'resumed' / 'jax-engine-deep_sea-0+1.npz').exists()
@@ -184,7 +184,7 @@ def test_a_slow_group_checkpoint_is_written_less_often(tmp_path, monkeypatch):
   0.5 s to write saves at most CHECKPOINT_SHARE of its time (every 10 s here), not 59 times."""
   config = make_config('hyperagent', 'deepsea', **TINY)
   budgets = {'deep_sea/0': 600}
-  group = engine.groups(list(budgets), config, budgets)[0]
+  group = engine.groups(engine.runs(list(budgets)), config, budgets)[0]
   saved, clock = [], [0.0]
   monkeypatch.setattr(engine.time, 'monotonic', lambda: clock[0])
   def slow_save(path, meta, trees):
@@ -199,7 +199,7 @@ def test_a_slow_group_checkpoint_is_written_less_often(tmp_path, monkeypatch):
     return timed
   monkeypatch.setattr(engine.checkpoint, 'save', slow_save)
   monkeypatch.setattr(jitloop, 'make_chunk_fn', chunks_of_a_second)
-  engine.run_group(group, config, budgets, 0, str(tmp_path), chunk_steps=100, checkpoint_every_s=1e-3)
+  engine.run_group(group, config, budgets, str(tmp_path), chunk_steps=100, checkpoint_every_s=1e-3)
   # 60 chunks (N = 10: 10 steps an episode): the first one saves, then one in about every 11
   assert saved[0] == 1.5 and 4 <= len(saved) <= 6 and np.all(np.diff(saved) > 10), saved
 
@@ -211,16 +211,16 @@ def test_a_group_checkpoint_of_other_network_shapes_restarts_the_group(tmp_path)
   import dataclasses
   config = make_config('hyperagent', 'deepsea', **TINY)
   budgets = {'deep_sea/0': 30}
-  group = engine.groups(list(budgets), config, budgets)[0]
-  full = engine.Group(dataclasses.replace(group.env, one_hot_cells=None), group.ids)
+  group = engine.groups(engine.runs(list(budgets)), config, budgets)[0]
+  full = engine.Group(dataclasses.replace(group.env, one_hot_cells=None), group.ids, group.seeds)
   calls = []
   with pytest.raises(checkpoint.Interrupted):
-    engine.run_group(full, config, budgets, 0, str(tmp_path / 'resumed'), chunk_steps=50,
+    engine.run_group(full, config, budgets, str(tmp_path / 'resumed'), chunk_steps=50,
                      interrupted=lambda: calls.append(1) or len(calls) == 2)
   assert (tmp_path / 'resumed' / 'jax-engine-deep_sea-0+1.npz').exists()
   with pytest.warns(UserWarning, match='where this run has.*another version.*from scratch'):
-    engine.run_group(group, config, budgets, 0, str(tmp_path / 'resumed'), chunk_steps=50)
-  engine.run_group(group, config, budgets, 0, str(tmp_path / 'straight'), chunk_steps=50)
+    engine.run_group(group, config, budgets, str(tmp_path / 'resumed'), chunk_steps=50)
+  engine.run_group(group, config, budgets, str(tmp_path / 'straight'), chunk_steps=50)
   read = lambda d: pd.read_csv(csv_format.bsuite_csv_path(str(tmp_path / d), 'deep_sea/0'))
   pd.testing.assert_frame_equal(read('straight'), read('resumed'))
 
@@ -242,8 +242,8 @@ def test_finished_runs_leave_the_loop_and_each_id_plays_as_before(tmp_path):
   the same."""
   config = make_config('hyperagent', 'deepsea', **TINY)
   budgets = {'catch/0': 4, 'catch/1': 4, 'catch/2': 4, 'catch/3': 12}
-  group = engine.groups(list(budgets), config, budgets)[0]
-  played = lambda d, **kw: engine.run_group(group, config, budgets, 0, str(tmp_path / d), chunk_steps=18, **kw)
+  group = engine.groups(engine.runs(list(budgets)), config, budgets)[0]
+  played = lambda d, **kw: engine.run_group(group, config, budgets, str(tmp_path / d), chunk_steps=18, **kw)
   sizes = []
   chunk_fn = jitloop.make_chunk_fn
 
@@ -258,7 +258,7 @@ def test_finished_runs_leave_the_loop_and_each_id_plays_as_before(tmp_path):
   full = played('full', compact=False)
   assert compacted == [dict(s, seconds=c['seconds']) for s, c in zip(full, compacted)]
   assert [s['episodes'] for s in compacted] == [4, 4, 4, 12]
-  engine.run_group(engine.Group(group.env, ('catch/3',)), config, budgets, 0, str(tmp_path / 'alone'), chunk_steps=18)
+  engine.run_group(engine.Group(group.env, ('catch/3',), (0,)), config, budgets, str(tmp_path / 'alone'), chunk_steps=18)
   read = lambda d, i: pd.read_csv(csv_format.bsuite_csv_path(str(tmp_path / d), i))
   for bsuite_id in budgets:
     pd.testing.assert_frame_equal(read('compacted', bsuite_id), read('full', bsuite_id), rtol=1e-6)
@@ -274,20 +274,44 @@ def test_finished_runs_leave_the_loop_and_each_id_plays_as_before(tmp_path):
     pd.testing.assert_frame_equal(read('resumed', bsuite_id), read('compacted', bsuite_id))
 
 
+def test_a_group_of_two_seeds_resumes_into_each_seeds_folder(tmp_path):
+  config = make_config('hyperagent', 'deepsea', **TINY)
+  budgets = {'deep_sea/0': 30}
+  group, = engine.groups(engine.runs(list(budgets), (0, 3)), config, budgets)
+  assert group.ids == ('deep_sea/0', 'deep_sea/0') and group.seeds == (0, 3)
+  folders = lambda name: {0: str(tmp_path / name), 3: str(tmp_path / f'{name}-3')}
+  with pytest.raises(ValueError, match='a results folder each'):
+    engine.run_group(group, config, budgets, str(tmp_path / 'one'))
+  engine.run_group(group, config, budgets, folders('straight'), chunk_steps=50)
+  calls = []
+  with pytest.raises(checkpoint.Interrupted):
+    engine.run_group(group, config, budgets, folders('resumed'), chunk_steps=50,
+                     interrupted=lambda: calls.append(1) or len(calls) == 2)
+  assert (tmp_path / 'resumed' / 'jax-engine-deep_sea-0+2.npz').exists()
+  summaries = engine.run_group(group, config, budgets, folders('resumed'), chunk_steps=50)
+  assert [(s['seed'], s['episodes']) for s in summaries] == [(0, 30), (3, 30)]
+  read = lambda d: pd.read_csv(csv_format.bsuite_csv_path(str(tmp_path / d), 'deep_sea/0'))
+  for name in ('', '-3'):
+    pd.testing.assert_frame_equal(read('straight' + name), read('resumed' + name))
+  assert read('straight').total_return.tolist() != read('straight-3').total_return.tolist()
+
+
 def test_groups_share_shapes_and_respect_the_memory_cap():
   config = make_config('hyperagent', 'deepsea')
   ids = ['bandit/0', 'bandit/1', 'deep_sea/0', 'deep_sea/1', 'bandit/2']
   budgets = {i: 10_000 for i in ids}
-  found = engine.groups(ids, config, budgets)
+  found = engine.groups(engine.runs(ids), config, budgets)
   assert [g.ids for g in found] == [('bandit/0', 'bandit/1', 'bandit/2'), ('deep_sea/0',), ('deep_sea/1',)]
   per_run = engine.capacity(config, found[0].env, [10_000], 1) * engine.transition_bytes(config, found[0].env)
   assert engine.capacity(config, found[0].env, [engine.most_steps('bandit/0', 10_000)], 1) == 10_000
-  split = engine.groups(ids, config, budgets, max_bytes=2 * per_run)
+  split = engine.groups(engine.runs(ids), config, budgets, max_bytes=2 * per_run)
   assert [g.ids for g in split][:2] == [('bandit/0', 'bandit/1'), ('bandit/2',)]
-  capped = engine.groups(ids, config, budgets, max_runs=2)
+  capped = engine.groups(engine.runs(ids), config, budgets, max_runs=2)
   assert [g.ids for g in capped] == [('bandit/0', 'bandit/1'), ('bandit/2',), ('deep_sea/0',), ('deep_sea/1',)]
-  assert [g.ids for g in engine.groups(ids, config, budgets, max_runs=1)][:3] == [('bandit/0',), ('bandit/1',),
+  assert [g.ids for g in engine.groups(engine.runs(ids), config, budgets, max_runs=1)][:3] == [('bandit/0',), ('bandit/1',),
                                                                                  ('bandit/2',)]
+  seeded = engine.groups(engine.runs(ids, (0, 1)), config, budgets, max_runs=2)  # an id's seeds side by side
+  assert [(g.ids, g.seeds) for g in seeded][:2] == [(('bandit/0',) * 2, (0, 1)), (('bandit/1',) * 2, (0, 1))]
   with pytest.raises(ValueError, match='ENGINE=python'):
     registry.make_id('mnist/0')
 
@@ -304,14 +328,14 @@ assert len(jax.local_devices()) == 2
 from hyperagent.config import make_config
 from hyperagent.bsuite import engine
 config = make_config('hyperagent', 'deepsea', **{TINY!r})
-group = engine.groups({ids!r}, config, {budgets!r})[0]
-engine.run_group(group, config, {budgets!r}, 0, {str(tmp_path / 'two')!r}, chunk_steps=32)
+group = engine.groups(engine.runs({ids!r}), config, {budgets!r})[0]
+engine.run_group(group, config, {budgets!r}, {str(tmp_path / 'two')!r}, chunk_steps=32)
 '''
   env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=2', JAX_PLATFORMS='cpu')
   done = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True, timeout=600)
   assert done.returncode == 0, done.stderr
   config = make_config('hyperagent', 'deepsea', **TINY)
-  engine.run_group(engine.groups(ids, config, budgets)[0], config, budgets, 0, str(tmp_path / 'one'), chunk_steps=32)
+  engine.run_group(engine.groups(engine.runs(ids), config, budgets)[0], config, budgets, str(tmp_path / 'one'), chunk_steps=32)
   for bsuite_id in ids:
     read = lambda d: pd.read_csv(csv_format.bsuite_csv_path(str(tmp_path / d), bsuite_id))
     pd.testing.assert_frame_equal(read('two'), read('one'))

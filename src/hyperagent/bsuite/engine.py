@@ -1,13 +1,14 @@
 """bsuite ids through the jitted loop (`jitloop.py`) instead of bsuite's Python environments.
 
-The ids of one experiment that share shapes form a group: one compiled loop steps them together,
-their env params stacked along the vmapped axis, each id counting its own episodes and stopping
-(counting and learning) at its own budget; once at most half of a group's runs still play, the
-finished ones leave the compiled loop (an experiment's ids differ in episode length: umbrella_length's
-chains run 1 to 100 steps, and a group would otherwise pay its longest id's steps for every id).
-The host writes, per id, exactly the rows bsuite's CSV logger would (`bsuite.utils.wrappers.Logging`:
-its five columns, then the env's bsuite_info(), at the log-spaced episodes), into the same file
-names, so `bsuite-report` reads both engines.
+The ids of one experiment that share shapes, at one or more sweep seeds, form a group: one
+compiled loop steps these runs together, their env params stacked along the vmapped axis, each run
+counting its own episodes and stopping (counting and learning) at its id's budget; once at most half
+of a group's runs still play, the finished ones leave the compiled loop (an experiment's ids differ
+in episode length: umbrella_length's chains run 1 to 100 steps, and a group would otherwise pay its
+longest id's steps for every id). The host writes, per run, exactly the rows bsuite's CSV logger
+would (`bsuite.utils.wrappers.Logging`: its five columns, then the env's bsuite_info(), at the
+log-spaced episodes), into the same file names in its seed's folder, so `bsuite-report` reads both
+engines.
 
 A group's state is checkpointed every `checkpoint_every_s` seconds (less often where a save takes
 longer, `jitloop.checkpoint_period`) and on Ctrl-C: a killed sweep restarts the group from
@@ -40,9 +41,16 @@ CHECKPOINT_PREFIX = 'jax-engine-'  # `<results>/jax-engine-<first id>+<n>.npz` w
 
 
 class Group(NamedTuple):
-  """Ids one compiled loop runs together."""
+  """Runs one compiled loop steps together: run r plays id `ids[r]` at sweep seed `seeds[r]`."""
   env: JaxEnv
   ids: tuple[str, ...]
+  seeds: tuple[int, ...]
+
+
+def runs(ids: Iterable[str], seeds: Sequence[int] = (0,)) -> list[tuple[str, int]]:
+  """(id, sweep seed) of every id at every seed, the seeds of an id side by side (`groups` keeps
+  them in one group where it can)."""
+  return [(bsuite_id, seed) for bsuite_id in ids for seed in seeds]
 
 
 def transition_bytes(config: Config, env: JaxEnv) -> int:
@@ -64,20 +72,22 @@ def capacity(config: Config, env: JaxEnv, steps: Sequence[int | None], runs: int
   return replay.memory_capped(fill, runs * transition_bytes(config, env), max_bytes, config.batch_size)
 
 
-def groups(ids: Iterable[str], config: Config, budgets: Mapping[str, int],
+def groups(planned: Iterable[tuple[str, int]], config: Config, budgets: Mapping[str, int],
            max_bytes: int = MAX_GROUP_REPLAY_BYTES, max_runs: int | None = None) -> list[Group]:
-  """The ids in sweep order, grouped by equal JaxEnv; a group is split where its buffers at full
-  size (config.replay_capacity, or what the budget fills) would pass `max_bytes`, or its ids `max_runs`."""
-  by_env: dict[JaxEnv, list[str]] = {}
-  for bsuite_id in ids:
-    by_env.setdefault(registry.make_id(bsuite_id)[0], []).append(bsuite_id)
+  """The (id, sweep seed) runs (`runs`) in their order, grouped by equal JaxEnv; a group is split
+  where its buffers at full size (config.replay_capacity, or what the budget fills) would pass
+  `max_bytes`, or its runs `max_runs`."""
+  by_env: dict[JaxEnv, list[tuple[str, int]]] = {}
+  for bsuite_id, seed in planned:
+    by_env.setdefault(registry.make_id(bsuite_id)[0], []).append((bsuite_id, seed))
   out = []
   for env, members in by_env.items():
-    full = capacity(config, env, [most_steps(i, budgets[i]) for i in members], 1, max_bytes=1 << 62)
+    full = capacity(config, env, [most_steps(i, budgets[i]) for i, _ in members], 1, max_bytes=1 << 62)
     per_group = max(1, int(max_bytes // (full * transition_bytes(config, env))))
     per_group = min(per_group, max_runs or per_group)
     for start in range(0, len(members), per_group):
-      out.append(Group(env, tuple(members[start:start + per_group])))
+      ids, seeds = zip(*members[start:start + per_group])
+      out.append(Group(env, ids, seeds))
   return out
 
 
@@ -132,16 +142,31 @@ def write_csv(results_dir: str, bsuite_id: str, rows: Sequence[Mapping[str, Any]
 # ----------------------------------------------------------------------------- one group
 
 
-def checkpoint_path(results_dir: str, group: Group) -> str:
+def folders_of(results: Mapping[int, str] | str, seeds: Iterable[int]) -> dict[int, str]:
+  """The results folder of each sweep seed: `results` maps seeds to folders, or is the one folder of
+  a single seed (two seeds in one folder would write the same CSVs)."""
+  seeds = sorted(set(seeds))
+  if isinstance(results, str):
+    if len(seeds) > 1:
+      raise ValueError(f'runs of seeds {seeds} need a results folder each, got one: {results}')
+    return {seeds[0]: results}
+  return {s: results[s] for s in seeds}
+
+
+def checkpoint_path(results: Mapping[int, str] | str, group: Group) -> str:
+  """In the folder of the group's first run, named by its first id and its number of runs."""
   first = group.ids[0].replace('/', '-')
-  return os.path.join(results_dir, f'{CHECKPOINT_PREFIX}{first}+{len(group.ids)}.npz')
+  folder = folders_of(results, group.seeds)[group.seeds[0]]
+  return os.path.join(folder, f'{CHECKPOINT_PREFIX}{first}+{len(group.ids)}.npz')
 
 
-def unused_checkpoints(results_dir: str, groups: Sequence[Group], ids: Iterable[str]) -> list[tuple[str, int]]:
-  """(path, ids in its group) of each checkpoint in `results_dir` of a group that starts at one of
-  `ids` but is none of `groups`: another grouping's (another --group-runs), which these groups would
-  leave unused while they play its ids from scratch."""
-  planned = {checkpoint_path(results_dir, g) for g in groups}
+def unused_checkpoints(results_dir: str, groups: Sequence[Group], ids: Iterable[str],
+                       results: Mapping[int, str] | str | None = None) -> list[tuple[str, int]]:
+  """(path, runs in its group) of each checkpoint in `results_dir` of a group that starts at one of
+  `ids` but is none of `groups` (whose folders are `results`, default `results_dir`): another
+  grouping's (another --group-runs or --seeds), which these groups would leave unused while they
+  play its ids from scratch."""
+  planned = {checkpoint_path(results_dir if results is None else results, g) for g in groups}
   firsts = {i.replace('/', '-') for i in ids}
   found = []
   for name in sorted(os.listdir(results_dir)) if os.path.isdir(results_dir) else []:
@@ -167,13 +192,15 @@ def _untrimmed(saved: jitloop.RunState, fresh: jitloop.RunState, rows: int) -> j
   return saved._replace(replay=checkpoint.restore_rows(saved.replay, fresh.replay, REPLAY_ROWS, rows, axis=1))
 
 
-def initial_runs(config: Config, env: JaxEnv, ids: Sequence[str], budget: Any, seed: int, size: int
-                 ) -> tuple[Any, Any, jax.Array, jitloop.RunState]:
+def initial_runs(config: Config, env: JaxEnv, ids: Sequence[str], budget: Any, seed: int | Sequence[int],
+                 size: int) -> tuple[Any, Any, jax.Array, jitloop.RunState]:
   """(agent, env params[R], seeds[R], initial states[R]) of the runs of `ids` (one per entry, repeats
-  allowed), each on its own seed `sweep.id_seed(seed, id)`, with replay capacity `size` per run."""
+  allowed), each on its own seed `sweep.id_seed(seed, id)` (`seed`: the sweep's, or one per run),
+  with replay capacity `size` per run."""
   env_params = jitloop.stack_runs([registry.make_id(i)[1] for i in ids])
   agent = jitloop.make_agent_for(config, env)
-  seeds = jnp.asarray([sweep.id_seed(seed, i) for i in ids])
+  sweep_seeds = [int(seed)] * len(ids) if np.ndim(seed) == 0 else list(seed)
+  seeds = jnp.asarray([sweep.id_seed(s, i) for s, i in zip(sweep_seeds, ids, strict=True)])
   return agent, env_params, seeds, jitloop.init_runs(agent, env, size, seeds, env_params, jnp.asarray(budget))
 
 
@@ -195,12 +222,13 @@ def still_playing(counted: np.ndarray, budget: np.ndarray, devices: int) -> np.n
   return np.sort(np.concatenate([playing, finished[:keep - len(playing)]]))
 
 
-def run_group(group: Group, config: Config, budgets: Mapping[str, int], seed: int, results_dir: str, *,
+def run_group(group: Group, config: Config, budgets: Mapping[str, int], results: Mapping[int, str] | str, *,
               chunk_steps: int = 1_000, checkpoint_every_s: float = 60.0, compact: bool = True,
               on_chunk: Callable[[int], None] | None = None,
               interrupted: Callable[[], bool] = lambda: False) -> list[dict[str, Any]]:
-  """Plays every id of `group` to its budget; writes their CSVs; returns one summary per id. Each id
-  plays its own seed, `sweep.id_seed(seed, id)`.
+  """Plays every run of `group` to its id's budget; writes their CSVs, each into the folder of its
+  sweep seed (`results`: seed -> folder, or the one folder when the group has one seed); returns one
+  summary per run. Run r plays its own seed, `sweep.id_seed(group.seeds[r], group.ids[r])`.
 
   compact: once at most half of the runs still play, the finished ones leave the compiled loop
     (`still_playing`). The runs left are the same runs; only the vmapped batch changes, which moves
@@ -215,18 +243,22 @@ def run_group(group: Group, config: Config, budgets: Mapping[str, int], seed: in
   # The runs axis is sharded over the local devices; padding runs (budget 0: they never count or
   # learn) make it divide evenly.
   devices = jax.local_devices()
+  folders = folders_of(results, group.seeds)
   padded = list(ids) + [ids[-1]] * ((-len(ids)) % len(devices))
+  padded_seeds = list(group.seeds) + [group.seeds[-1]] * (len(padded) - len(ids))
   budget = np.array([budgets[i] for i in ids] + [0] * (len(padded) - len(ids)), np.int32)
   size = capacity(config, env, [most_steps(i, budgets[i]) for i in ids], len(padded))
-  agent, all_params, seeds, states = initial_runs(config, env, padded, budget, seed, size)
+  agent, all_params, seeds, states = initial_runs(config, env, padded, budget, padded_seeds, size)
   chunk = jitloop.make_chunk_fn(config, env, jitloop.LoopSpec(own_budgets=True))
   log_episodes = [csv_format.bsuite_log_episodes(int(b)) for b in budget]
   rows: list[list[dict]] = [[] for _ in padded]
   active = np.arange(len(padded))  # the runs in the compiled loop, as positions in `padded`
   left: dict[int, dict[str, Any]] = {}  # the final counters of the runs that left it
-  run_meta = dict(ids=list(ids), budgets=budget.tolist(), seed=seed, seeds=seeds.tolist(), config=config.to_dict(),
+  # `seeds` (the runs' own) tell the runs of several sweep seeds apart; `seed`, the first run's, keeps a
+  # one-seed group's record as it was, so checkpoints written before groups had several seeds resume
+  run_meta = dict(ids=list(ids), budgets=budget.tolist(), seed=group.seeds[0], seeds=seeds.tolist(), config=config.to_dict(),
                   capacity=size)
-  path = checkpoint_path(results_dir, group)
+  path = checkpoint_path(folders, group)
   if os.path.exists(path):
     try:
       meta = checkpoint.check_same_run(path, run_meta)
@@ -245,7 +277,7 @@ def run_group(group: Group, config: Config, budgets: Mapping[str, int], seed: in
 
   def save():
     trimmed, replay_rows = _trimmed(states)
-    os.makedirs(results_dir, exist_ok=True)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     checkpoint.save(path, dict(run=run_meta, rows=rows, replay_rows=replay_rows, active=active.tolist(),
                                left={str(r): c for r, c in left.items()}, wall_s=time.monotonic() - start),
                     dict(states=trimmed))
@@ -287,9 +319,9 @@ def run_group(group: Group, config: Config, budgets: Mapping[str, int], seed: in
   host = logged_counters(jax.device_get(states.counters))
   left.update({int(r): final_counters(host, i) for i, r in enumerate(active)})
   summaries = []
-  for r, bsuite_id in enumerate(ids):
-    write_csv(results_dir, bsuite_id, rows[r])
-    summaries.append(dict(bsuite_id=bsuite_id, engine='jax', **left[r], replay_capacity=size,
+  for r, (bsuite_id, seed) in enumerate(zip(ids, group.seeds)):
+    write_csv(folders[seed], bsuite_id, rows[r])
+    summaries.append(dict(bsuite_id=bsuite_id, seed=seed, engine='jax', **left[r], replay_capacity=size,
                           group_size=len(ids), seconds=round(seconds, 3)))
   if os.path.exists(path):
     os.remove(path)

@@ -57,6 +57,9 @@ class SweepSettings:
   workers: int = setting(os.cpu_count() or 1, 'parallel processes over ids; 1 runs in this process')
   episodes: int | None = setting(None, "cap on episodes per id (quick runs); default: bsuite's count per id")
   seed: int = setting(0, "the sweep's seed: id <experiment>/<n> plays seed 1000 x seed + n (id_seed)")
+  seeds: int = setting(1, "sweep seeds seed, seed+1, ...: the jax engine vmaps them beside the ids, each "
+                          "seed into its own folder (results_dirs: <results> for the first, <results>-seed<s> "
+                          "for the others, as --seed s --results <results>-seed<s> would write)")
   overwrite: bool = setting(False, 'rerun every id, even finished ones, and replace config.json')
   group_runs: int | None = setting(
       None, "most ids of an experiment vmapped in one jitted loop (jax engine). Default: all that fit the "
@@ -71,6 +74,9 @@ class SweepSettings:
     most = MAX_SEED // ID_SEED_STRIDE - 1  # so that every id seed, up to 1000 x seed + 999, is a valid seed
     if not 0 <= self.seed <= most:
       raise ValueError(f'seed must be in 0 .. {most:,} (id seeds are 1000 x seed + n, int32), got {self.seed}.')
+    if not 1 <= self.seeds <= most + 1 - self.seed:
+      raise ValueError(f'seeds must be in 1 .. {most + 1 - self.seed:,} (the last sweep seed, seed + seeds - 1, '
+                       f'at most {most:,}), got {self.seeds}.')
     if self.workers < 1 or (self.episodes is not None and self.episodes < 1):
       raise ValueError(f'workers and episodes must be >= 1, got {self.workers} and {self.episodes}.')
     if not self.checkpoint_every > 0:
@@ -84,10 +90,20 @@ class SweepSettings:
     check_choice('engine', self.engine, ENGINES)
     if self.engine == 'jax' and self.agent == BOOT_DQN:
       raise ValueError("boot_dqn is bsuite's own agent and runs on bsuite's environments: use --engine python")
+    if self.engine == 'python' and self.seeds > 1:
+      raise ValueError('--seeds > 1 vmaps seeds in the jax engine; the python engine runs one seed a command: '
+                       'run it once per seed with --seed s --results <folder of seed s>')
 
   @property
   def results_dir(self) -> str:
     return self.results or os.path.join('results', 'bsuite', self.agent)
+
+  @property
+  def results_dirs(self) -> dict[int, str]:
+    """The folder of each sweep seed; the first seed's is `results_dir`, so adding seeds to a sweep
+    keeps the ids it has finished."""
+    return {s: self.results_dir if s == self.seed else f'{os.path.normpath(self.results_dir)}-seed{s}'
+            for s in range(self.seed, self.seed + self.seeds)}
 
 
 def experiments() -> tuple[str, ...]:
@@ -276,9 +292,10 @@ def read_finished(results_dir: str) -> list[dict[str, Any]]:
 
 def experiment_costs(summaries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
   """What each complete experiment cost, in sweep order: ids, run-steps (summed over ids), groups,
-  wall-clock seconds (each jitted group's once, as its ids share it; a Python-engine id is its own
-  group) and ms per run-step. The last summary of an id counts; an experiment with an id missing or
-  short of bsuite's budget is left out."""
+  wall-clock seconds (a jitted group's once, or its share where some of its runs are elsewhere: other
+  seeds' folders, other experiments; a Python-engine id is its own group) and ms per run-step. The
+  last summary of an id counts; an experiment with an id missing or short of bsuite's budget is
+  left out."""
   last = {s['bsuite_id']: s for s in summaries}
   costs = []
   for name in experiments():
@@ -286,8 +303,10 @@ def experiment_costs(summaries: Sequence[Mapping[str, Any]]) -> list[dict[str, A
     rows = [last.get(i) for i in ids]
     if any(r is None or r['episodes'] < target_episodes(i) for i, r in zip(ids, rows)):
       continue
-    groups = {(r['seconds'], r['group_size']) if r.get('group_size') else (r['bsuite_id'],): r['seconds']
-              for r in rows}
+    groups: dict[tuple, float] = {}
+    for r in rows:  # a group's runs share its clock: each run here takes its part of it
+      key = (r['seconds'], r['group_size']) if r.get('group_size') else (r['bsuite_id'],)
+      groups[key] = groups.get(key, 0.0) + r['seconds'] / (r.get('group_size') or 1)
     steps, seconds = sum(r['steps'] for r in rows), sum(groups.values())
     costs.append(dict(experiment=name, ids=len(ids), run_steps=steps, groups=len(groups), seconds=seconds,
                       ms_per_run_step=1e3 * seconds / steps, engines=sorted({r['engine'] for r in rows})))
