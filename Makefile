@@ -62,7 +62,8 @@ deepsea-study-report: $(STAMP)
 #   AGENT=<hyperagent|ensemble|dqn|hyperagent_one_hot|boot_dqn> [EPISODES=N] [RESULTS=DIR] [ARGS=...]
 #   [ENGINE=jax|python] (jax: pure-JAX ports in one jitted loop, the default for our agents; python:
 #   bsuite's own environments, the reference, and the engine for boot_dqn and mnist) [WORKERS=N] (python only)
-#   [SEEDS=S] (jax only: sweep seeds 0 .. S-1 vmapped beside the ids, seed s>0 into $(RESULTS)-seed<s>)
+#   [SEEDS=S] (jax only: sweep seeds seed .. seed+S-1 vmapped beside the ids, a folder each: the first
+#   seed's is RESULTS, seed s's $(RESULTS)-seed<s>; ARGS="--seed k" starts them at k)
 SWEEP ?= deep_sea/0
 AGENT ?= hyperagent
 EPISODES ?=

@@ -168,10 +168,12 @@ def _run_jax(todo, episodes, folders, agent, settings, run, workers, finished) -
   groups = engine.groups(todo, config, episodes, max_runs=run.group_runs)
   ids = list(dict.fromkeys(_id(r) for r in todo))
   for folder in folders.values():
-    for path, size in engine.unused_checkpoints(folder, groups, ids, folders):
+    for path, size, seeds in engine.unused_checkpoints(folder, groups, ids, folders):
+      again = f'--group-runs {size}' + ('' if seeds is None else
+                                        f' and the seeds {", ".join(map(str, seeds))} (--seed, --seeds)')
       print(f'note: {path} holds a group of {size} runs that this grouping does not resume, so its ids start '
-            f'from scratch; stop now and add --group-runs {size} to resume it', flush=True)
-  with tqdm(total=len(todo), desc=('ids' if run.seeds == 1 else 'runs'), unit='id', position=0, disable=None) as id_bar, \
+            f'from scratch; stop now and add {again} to resume it', flush=True)
+  with tqdm(total=len(todo), desc=('ids' if run.seeds == 1 else 'runs'), unit='run', position=0, disable=None) as id_bar, \
       tqdm(total=sum(episodes[i] for i, _ in todo), desc='episodes', unit='ep', position=1, disable=None) as episode_bar, \
       checkpoint.deferred_interrupt(True) as interrupted:
     for group in groups:

@@ -230,13 +230,42 @@ def test_a_checkpoint_of_another_grouping_is_named_before_its_ids_restart(tmp_pa
   config = config_lib.make_config('ensemble', 'deepsea', **TINY)
   ids = ['bandit/0', 'bandit/1', 'bandit/2']
   groups = engine.groups(engine.runs(ids), config, {i: 3 for i in ids}, max_runs=2)
-  assert engine.unused_checkpoints(str(results), groups, ids) == [(str(results / 'jax-engine-bandit-0+20.npz'), 20)]
+  assert engine.unused_checkpoints(str(results), groups, ids) == [(str(results / 'jax-engine-bandit-0+20.npz'), 20, None)]
   (results / 'jax-engine-bandit-0+2.npz').write_bytes(b'')  # this grouping's own: resumed, not reported
   assert len(engine.unused_checkpoints(str(results), groups, ids)) == 1
   assert engine.unused_checkpoints(str(tmp_path / 'none'), groups, ids) == []
   (results / 'jax-engine-bandit-0+2.npz').unlink()
   assert _run_cli(results, 'bandit/0,bandit/1,bandit/2', '--agent', 'ensemble') == 0
   assert '--group-runs 20 to resume it' in capsys.readouterr().out
+
+
+def test_groups_of_one_seed_and_of_several_never_share_a_checkpoint(tmp_path, capsys):
+  """A group of 2 ids at seed 0 and a group of one id at seeds 0 and 1 both start at bandit/0 with 2
+  runs: their checkpoints are named apart, so neither run deletes the other's as a stale one, and
+  each names the other's with what resumes it."""
+  from hyperagent.bsuite import engine
+  results = tmp_path / 'ha'
+  folders = {0: str(results), 1: f'{results}-seed1'}
+  config = config_lib.make_config('hyperagent', 'deepsea', **TINY)
+  ids = ['bandit/0', 'bandit/1']
+  one = engine.groups(engine.runs(ids), config, {i: 3 for i in ids}, max_runs=2)
+  both = engine.groups(engine.runs(ids, (0, 1)), config, {i: 3 for i in ids}, max_runs=2)
+  assert engine.checkpoint_path(str(results), one[0]) == str(results / 'jax-engine-bandit-0+2.npz')
+  assert engine.checkpoint_path(folders, both[0]) == str(results / 'jax-engine-bandit-0+2-seeds0-1.npz')
+  results.mkdir()
+  (results / 'jax-engine-bandit-0+2.npz').write_bytes(b'')  # as left by an interrupted one-seed sweep
+  assert _run_cli(results, 'bandit/0,bandit/1', '--group-runs', '2', '--seeds', '2') == 0
+  assert ('jax-engine-bandit-0+2.npz holds a group of 2 runs' in capsys.readouterr().out
+          and (results / 'jax-engine-bandit-0+2.npz').exists())
+  (results / 'jax-engine-bandit-0+2-seeds0-1.npz').write_bytes(b'')  # and the other way round
+  assert engine.unused_checkpoints(str(results), one, ids) == [
+      (str(results / 'jax-engine-bandit-0+2-seeds0-1.npz'), 2, (0, 1))]
+  assert _run_cli(tmp_path / 'fresh', 'bandit/0,bandit/1', '--group-runs', '2') == 0  # a new folder: no note
+  assert 'note:' not in capsys.readouterr().out
+  (tmp_path / 'fresh' / 'jax-engine-bandit-0+2-seeds0-1.npz').write_bytes(b'')
+  (tmp_path / 'fresh' / 'bsuite_id_-_bandit-0.csv').unlink()
+  assert _run_cli(tmp_path / 'fresh', 'bandit/0,bandit/1', '--group-runs', '2') == 0
+  assert '--group-runs 2 and the seeds 0, 1 (--seed, --seeds) to resume it' in capsys.readouterr().out
 
 
 def test_mnist_needs_its_data_before_any_work(tmp_path, monkeypatch, capsys):

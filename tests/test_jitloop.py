@@ -287,7 +287,7 @@ def test_a_group_of_two_seeds_resumes_into_each_seeds_folder(tmp_path):
   with pytest.raises(checkpoint.Interrupted):
     engine.run_group(group, config, budgets, folders('resumed'), chunk_steps=50,
                      interrupted=lambda: calls.append(1) or len(calls) == 2)
-  assert (tmp_path / 'resumed' / 'jax-engine-deep_sea-0+2.npz').exists()
+  assert (tmp_path / 'resumed' / 'jax-engine-deep_sea-0+2-seeds0-3.npz').exists()
   summaries = engine.run_group(group, config, budgets, folders('resumed'), chunk_steps=50)
   assert [(s['seed'], s['episodes']) for s in summaries] == [(0, 30), (3, 30)]
   read = lambda d: pd.read_csv(csv_format.bsuite_csv_path(str(tmp_path / d), 'deep_sea/0'))

@@ -154,27 +154,35 @@ def folders_of(results: Mapping[int, str] | str, seeds: Iterable[int]) -> dict[i
 
 
 def checkpoint_path(results: Mapping[int, str] | str, group: Group) -> str:
-  """In the folder of the group's first run, named by its first id and its number of runs."""
+  """In the folder of the group's first run, named by its first id, its number of runs and, where
+  it has several, its sweep seeds (`jax-engine-catch-0+20.npz`, `jax-engine-catch-0+20-seeds0-1.npz`):
+  groups of one seed keep the names they had before there could be several, and no two groups that
+  can start in one folder share a name (a group that finds another's checkpoint starts afresh and
+  deletes it)."""
   first = group.ids[0].replace('/', '-')
   folder = folders_of(results, group.seeds)[group.seeds[0]]
-  return os.path.join(folder, f'{CHECKPOINT_PREFIX}{first}+{len(group.ids)}.npz')
+  distinct = sorted(set(group.seeds))
+  seeds = '' if len(distinct) == 1 else '-seeds' + '-'.join(map(str, distinct))
+  return os.path.join(folder, f'{CHECKPOINT_PREFIX}{first}+{len(group.ids)}{seeds}.npz')
 
 
 def unused_checkpoints(results_dir: str, groups: Sequence[Group], ids: Iterable[str],
-                       results: Mapping[int, str] | str | None = None) -> list[tuple[str, int]]:
-  """(path, runs in its group) of each checkpoint in `results_dir` of a group that starts at one of
-  `ids` but is none of `groups` (whose folders are `results`, default `results_dir`): another
-  grouping's (another --group-runs or --seeds), which these groups would leave unused while they
-  play its ids from scratch."""
+                       results: Mapping[int, str] | str | None = None
+                       ) -> list[tuple[str, int, tuple[int, ...] | None]]:
+  """(path, runs in its group, its sweep seeds where it has several) of each checkpoint in
+  `results_dir` of a group that starts at one of `ids` but is none of `groups` (whose folders are
+  `results`, default `results_dir`): another grouping's (another --group-runs or --seeds), which
+  these groups would leave unused while they play its ids from scratch."""
   planned = {checkpoint_path(results_dir if results is None else results, g) for g in groups}
   firsts = {i.replace('/', '-') for i in ids}
   found = []
   for name in sorted(os.listdir(results_dir)) if os.path.isdir(results_dir) else []:
     path = os.path.join(results_dir, name)
     if name.startswith(CHECKPOINT_PREFIX) and name.endswith('.npz') and path not in planned:
-      first, _, size = name[len(CHECKPOINT_PREFIX):-len('.npz')].rpartition('+')
-      if first in firsts and size.isdigit():
-        found.append((path, int(size)))
+      first, _, tail = name[len(CHECKPOINT_PREFIX):-len('.npz')].rpartition('+')
+      size, _, seeds = tail.partition('-seeds')
+      if first in firsts and size.isdigit() and all(s.isdigit() for s in seeds.split('-') if seeds):
+        found.append((path, int(size), tuple(map(int, seeds.split('-'))) if seeds else None))
   return found
 
 
@@ -244,6 +252,7 @@ def run_group(group: Group, config: Config, budgets: Mapping[str, int], results:
   # learn) make it divide evenly.
   devices = jax.local_devices()
   folders = folders_of(results, group.seeds)
+  what = 'ids' if len(folders) == 1 else 'runs'
   padded = list(ids) + [ids[-1]] * ((-len(ids)) % len(devices))
   padded_seeds = list(group.seeds) + [group.seeds[-1]] * (len(padded) - len(ids))
   budget = np.array([budgets[i] for i in ids] + [0] * (len(padded) - len(ids)), np.int32)
@@ -267,7 +276,7 @@ def run_group(group: Group, config: Config, budgets: Mapping[str, int], results:
       saved = taken._replace(replay=checkpoint.written_rows(taken.replay, REPLAY_ROWS, meta['replay_rows'], axis=1))
       _, trees = checkpoint.load(path, dict(states=saved), exact_shapes=('states',))
     except checkpoint.CheckpointError as error:  # another grouping or version: this group starts again
-      warnings.warn(f'{error}; starting {ids[0]} (+{len(ids) - 1} ids) from scratch')
+      warnings.warn(f'{error}; starting {ids[0]} (+{len(ids) - 1} {what}) from scratch')
       os.remove(path)
     else:
       active, left = saved_active, {int(r): c for r, c in meta.get('left', {}).items()}
@@ -308,7 +317,7 @@ def run_group(group: Group, config: Config, budgets: Mapping[str, int], results:
       active, counted = active[keep], counted[keep]
     if interrupted():
       save()
-      raise checkpoint.Interrupted(f'interrupted in {ids[0]} (+{len(ids) - 1} ids); saved in {path}')
+      raise checkpoint.Interrupted(f'interrupted in {ids[0]} (+{len(ids) - 1} {what}); saved in {path}')
     if not finished and time.monotonic() - last_save > jitloop.checkpoint_period(checkpoint_every_s, save_seconds):
       began = time.monotonic()
       save()
