@@ -403,7 +403,7 @@ def test_runner_refuses_a_folder_holding_another_config(tmp_path):
   bsuite_sweep.write_run_info(str(tmp_path), 'hyperagent', settings, 0, 'first')
   with pytest.raises(ValueError, match='config.learning_rate'):
     bsuite_sweep.write_run_info(str(tmp_path), 'hyperagent', {**settings, 'learning_rate': 1.0}, 0, 'x')
-  with pytest.raises(ValueError, match='agent, config'):
+  with pytest.raises(ValueError, match="agent='hyperagent' \\(now 'dqn'\\)"):
     bsuite_sweep.write_run_info(str(tmp_path), 'dqn', bsuite_sweep.resolve_agent('dqn', {}), 0, 'x')
   bsuite_sweep.write_run_info(str(tmp_path), 'hyperagent', settings, 0, 'again')
   assert json.load(open(tmp_path / 'config.json'))['commands'] == ['first', 'again']

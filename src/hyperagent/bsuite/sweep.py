@@ -21,7 +21,7 @@ from bsuite import sweep
 
 from hyperagent import checkpoint
 from hyperagent import config as config_lib
-from hyperagent.cli import MAX_SEED, check_choice, setting
+from hyperagent.cli import MAX_SEED, check_choice, differences, setting
 from hyperagent.bsuite import csv_format as bsuite_csv
 
 ALL = 'all'
@@ -257,12 +257,10 @@ def write_run_info(results_dir: str, agent_name: str, settings: Mapping[str, Any
     if os.path.exists(path) and not overwrite:
       with open(path) as f:
         old = json.load(f)
-      differ = sorted(k for k in ('agent', 'seed') if old.get(k) != info[k])
-      old_config = old.get('config', {})
-      differ += sorted(f'config.{k}' for k in set(old_config) | set(info['config'])
-                       if old_config.get(k) != info['config'].get(k))
+      kept = ('agent', 'seed', 'config')
+      differ = differences({k: old.get(k) for k in kept}, {k: info[k] for k in kept})
       if differ:
-        raise ValueError(f'{results_dir} holds a run with different {", ".join(differ)}; use another '
+        raise ValueError(f'{results_dir} holds another run ({"; ".join(differ)}); use another '
                          f'results folder, or --overwrite to start it again')
       info['commands'] = list(old.get('commands', []))
       if command is None:
