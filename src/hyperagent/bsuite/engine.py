@@ -156,8 +156,8 @@ def folders_of(results: Mapping[int, str] | str, seeds: Iterable[int]) -> dict[i
 def checkpoint_path(results: Mapping[int, str] | str, group: Group) -> str:
   """In the folder of the group's first run, named by its first id, its number of runs and, where
   it has several, its sweep seeds (`jax-engine-catch-0+20.npz`, `jax-engine-catch-0+20-seeds0-1.npz`):
-  groups of one seed keep the names they had before there could be several, and no two groups that
-  can start in one folder share a name (a group that finds another's checkpoint starts afresh and
+  groups of one seed keep the names they had before there could be several, and never share a name
+  with a group of several (a group that finds another's checkpoint under its name starts afresh and
   deletes it)."""
   first = group.ids[0].replace('/', '-')
   folder = folders_of(results, group.seeds)[group.seeds[0]]
