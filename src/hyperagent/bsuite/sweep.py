@@ -57,7 +57,7 @@ class SweepSettings:
   workers: int = setting(os.cpu_count() or 1, 'parallel processes over ids; 1 runs in this process')
   episodes: int | None = setting(None, "cap on episodes per id (quick runs); default: bsuite's count per id")
   seed: int = setting(0, "the sweep's seed: id <experiment>/<n> plays seed 1000 x seed + n (id_seed)")
-  seeds: int = setting(1, "sweep seeds seed, seed+1, ...: the jax engine vmaps them beside the ids, each "
+  seeds: int = setting(1, "how many sweep seeds, from seed on (seed, seed+1, ...): the jax engine vmaps them beside the ids, each "
                           "seed into its own folder (results_dirs: <results> for the first, <results>-seed<s> "
                           "for the others, as --seed s --results <results>-seed<s> would write)")
   overwrite: bool = setting(False, 'rerun every id, even finished ones, and replace config.json')
