@@ -412,3 +412,27 @@ def test_the_radar_keeps_to_tags_every_agent_has_scored():
                                                             credit_assignment=None)))) == sorted(full)
   assert bsuite_report._radar_tags(tags(dict(a=dict(basic=0.5, noise=None, scale=None,
                                                     credit_assignment=None)))) == sorted(full)
+
+
+def test_seed_spread_over_the_folders_of_one_agent_at_several_seeds(tmp_path):
+  """Folders whose config.json hold one agent and config at seeds 0-2 form a family named after seed 0's;
+  another config, a lone seed and a folder without config.json stay out. Its spread: experiments complete
+  in every member only, with mean, min and max by hand."""
+  import json
+  folders = {}
+  for name, agent, seed, rate in (('ha', 'hyperagent', 0, 1e-3), ('ha-seed1', 'hyperagent', 1, 1e-3),
+                                  ('ha-seed2', 'hyperagent', 2, 1e-3), ('tuned', 'hyperagent', 1, 3e-4),
+                                  ('dqn', 'dqn', 0, 1e-3)):
+    (tmp_path / name).mkdir()
+    (tmp_path / name / 'config.json').write_text(json.dumps(
+        dict(agent=agent, seed=seed, config={'learning_rate': rate}, commands=[])))
+    folders[name] = str(tmp_path / name)
+  (tmp_path / 'bare').mkdir()
+  families = bsuite_report.seed_families({**folders, 'bare': str(tmp_path / 'bare')})
+  assert families == {'ha': 'ha', 'ha-seed1': 'ha', 'ha-seed2': 'ha'}
+  table = pd.DataFrame({bsuite_report.AGENT: ['ha', 'ha-seed1', 'ha-seed2'] * 2 + ['dqn'],
+                        'experiment': ['bandit'] * 3 + ['catch'] * 3 + ['bandit'],
+                        'complete': [True] * 5 + [False, True], 'score': [0.9, 0.6, 0.75, 1.0, 1.0, 0.2, 0.1]})
+  spread = bsuite_report.seed_spread(table, families)
+  assert spread.to_dict('records') == [dict(family='ha', experiment='bandit', folders=3, mean=pytest.approx(0.75),
+                                            min=0.6, max=0.9)]  # catch is short on seed 2: left out

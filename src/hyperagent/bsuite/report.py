@@ -187,6 +187,41 @@ def completeness_markdown(table: pd.DataFrame) -> str:
   return '\n'.join(lines)
 
 
+def seed_families(results: Mapping[str, str | os.PathLike]) -> dict[str, str]:
+  """{agent name: family} for the folders that are one agent and config at several sweep seeds (their
+  config.json from bsuite_run.py, `--seeds`); the family is named after its lowest seed's folder.
+  Folders without a config.json, or alone in their family, are left out."""
+  import json
+  members: dict[str, list[tuple[int, str]]] = {}
+  for name, folder in results.items():
+    path = os.path.join(os.fspath(folder), 'config.json')
+    if not os.path.exists(path):
+      continue
+    with open(path) as f:
+      info = json.load(f)
+    key = json.dumps([info.get('agent'), info.get('config')], sort_keys=True)
+    members.setdefault(key, []).append((int(info.get('seed', 0)), name))
+  families = {}
+  for found in members.values():
+    if len({seed for seed, _ in found}) > 1:
+      family = min(found)[1]
+      families.update({name: family for _, name in found})
+  return families
+
+
+def seed_spread(complete: pd.DataFrame, families: Mapping[str, str]) -> pd.DataFrame:
+  """Per family (`seed_families`) and experiment complete in every member: its folders, and the
+  mean, min and max of bsuite's score over them."""
+  rows = []
+  table = complete[complete[AGENT].isin(list(families))]
+  for (family, experiment), frame in table.groupby([table[AGENT].map(families), 'experiment']):
+    size = sum(1 for f in families.values() if f == family)
+    if len(frame) == size and frame.complete.all():
+      rows.append({'family': family, 'experiment': experiment, 'folders': size, 'mean': frame.score.mean(),
+                   'min': frame.score.min(), 'max': frame.score.max()})
+  return pd.DataFrame(rows, columns=['family', 'experiment', 'folders', 'mean', 'min', 'max'])
+
+
 def _coverage_note(cover: pd.DataFrame) -> str:
   """One line per agent naming its partial tags, for the summary plots' captions."""
   lines = []
@@ -327,8 +362,10 @@ def _solution_cell(row: Any) -> str:
 
 def _write_html(path: str, title: str, results: Mapping[str, str], scores: Scores,
                 radar_tags: Sequence[str], solutions: Mapping[str, pd.DataFrame], cover: pd.DataFrame,
-                complete: pd.DataFrame, counted: pd.DataFrame | None, common: bool, plots: _Plots) -> None:
-  """counted: the (agent, experiment) rows tag scores average (`common`: those complete for every
+                complete: pd.DataFrame, counted: pd.DataFrame | None, common: bool, plots: _Plots,
+                spread: pd.DataFrame | None = None) -> None:
+  """spread: `seed_spread`'s table, or None.
+  counted: the (agent, experiment) rows tag scores average (`common`: those complete for every
   agent), or None for everything that ran."""
   import bsuite
   df, score_df, tag_df = scores.data, scores.by_experiment, scores.by_tag
@@ -353,6 +390,10 @@ def _write_html(path: str, title: str, results: Mapping[str, str], scores: Score
             _table(_by_agent(complete, 'experiment', plain, agents, 'experiment'), index=False),
             '<p class="note"><i>complete</i>: every id of the experiment in bsuite\'s sweep ran bsuite\'s full '
             'episode count (completeness.csv, completeness.md).</p>']
+  if spread is not None and len(spread):
+    parts += ['<h2>Over seeds</h2>', _table(spread.round(3), index=False),
+              '<p class="note">Folders of one agent and config at several sweep seeds (their config.json), '
+              'named after the lowest seed\'s folder; experiments complete in every one of them (seeds.csv).</p>']
   if scores.failures:
     parts += ['<p>bsuite could not score (shown as <i>n/a</i>):</p>', '<ul>']
     parts += [f'<li><b>{html.escape(agent)}</b> / {html.escape(experiment)}: {html.escape(reason)}</li>'
@@ -492,6 +533,10 @@ def make_report(results: Mapping[str, str | os.PathLike],
   cover = coverage(df_counted, score_df_counted)
   cover.to_csv(os.path.join(out, 'coverage.csv'), index=False)
   complete.to_csv(os.path.join(out, 'completeness.csv'), index=False)
+  families = seed_families(checked)
+  spread = seed_spread(complete, families) if families else None  # several seeds of one agent
+  if spread is not None:
+    spread.to_csv(os.path.join(out, 'seeds.csv'), index=False)
   with open(os.path.join(out, 'completeness.md'), 'w') as f:
     f.write(completeness_markdown(complete) + '\n')
   note = _coverage_note(cover)
@@ -519,6 +564,7 @@ def make_report(results: Mapping[str, str | os.PathLike],
                  _experiment_plot(experiment, df[df.bsuite_env == experiment].copy()), kind='ggplot')
 
   index = os.path.join(out, 'index.html')
-  _write_html(index, title, checked, scores, radar_tags, solutions, cover, complete, counted, common_only, plots)
+  _write_html(index, title, checked, scores, radar_tags, solutions, cover, complete, counted, common_only, plots,
+              spread)
   return index
 
