@@ -436,3 +436,8 @@ def test_seed_spread_over_the_folders_of_one_agent_at_several_seeds(tmp_path):
   spread = bsuite_report.seed_spread(table, families)
   assert spread.to_dict('records') == [dict(family='ha', experiment='bandit', folders=3, mean=pytest.approx(0.75),
                                             min=0.6, max=0.9)]  # catch is short on seed 2: left out
+  assert bsuite_report.seed_spread(table.iloc[1:], families).empty  # seed 0 never ran bandit: left out too
+  (tmp_path / 'rerun').mkdir()  # seed 0 again: a spread would count it twice
+  (tmp_path / 'rerun' / 'config.json').write_text((tmp_path / 'ha' / 'config.json').read_text())
+  with pytest.warns(UserWarning, match='a seed in two of them'):
+    assert bsuite_report.seed_families({**folders, 'rerun': str(tmp_path / 'rerun')}) == {}

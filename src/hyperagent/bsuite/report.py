@@ -190,7 +190,8 @@ def completeness_markdown(table: pd.DataFrame) -> str:
 def seed_families(results: Mapping[str, str | os.PathLike]) -> dict[str, str]:
   """{agent name: family} for the folders that are one agent and config at several sweep seeds (their
   config.json from bsuite_run.py, `--seeds`); the family is named after its lowest seed's folder.
-  Folders without a config.json, or alone in their family, are left out."""
+  Folders without a config.json, or alone in their family, are left out, and so, with a warning, is a
+  family holding one seed twice (an archived run beside its rerun): its spread would count that seed twice."""
   import json
   members: dict[str, list[tuple[int, str]]] = {}
   for name, folder in results.items():
@@ -203,7 +204,11 @@ def seed_families(results: Mapping[str, str | os.PathLike]) -> dict[str, str]:
     members.setdefault(key, []).append((int(info.get('seed', 0)), name))
   families = {}
   for found in members.values():
-    if len({seed for seed, _ in found}) > 1:
+    seeds = [seed for seed, _ in found]
+    if len(set(seeds)) < len(seeds):
+      warnings.warn(f'{", ".join(sorted(name for _, name in found))} are one agent and config with a seed in '
+                    'two of them: no spread over seeds for them (name one folder per seed)')
+    elif len(found) > 1:
       family = min(found)[1]
       families.update({name: family for _, name in found})
   return families
