@@ -24,6 +24,7 @@ import contextlib
 import html
 import importlib
 import io
+import json
 import os
 import warnings
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
@@ -32,6 +33,7 @@ import pandas as pd
 
 from hyperagent.bsuite import compat as bsuite_compat
 from hyperagent.bsuite import csv_format as bsuite_csv
+from hyperagent.bsuite import sweep as bsuite_sweep
 
 AGENT = 'agent_name'  # the sweep variable csv_load.load_bsuite gives a {name: dir} mapping
 # Per-experiment plot, first one the experiment's analysis module has. deep_sea has no
@@ -192,10 +194,9 @@ def seed_families(results: Mapping[str, str | os.PathLike]) -> dict[str, str]:
   config.json from bsuite_run.py, `--seeds`); the family is named after its lowest seed's folder.
   Folders without a config.json, or alone in their family, are left out, and so, with a warning, is a
   family holding one seed twice (an archived run beside its rerun): its spread would count that seed twice."""
-  import json
   members: dict[str, list[tuple[int, str]]] = {}
   for name, folder in results.items():
-    path = os.path.join(os.fspath(folder), 'config.json')
+    path = os.path.join(os.fspath(folder), bsuite_sweep.RUN_INFO)
     if not os.path.exists(path):
       continue
     with open(path) as f:
