@@ -268,6 +268,66 @@ def test_groups_of_one_seed_and_of_several_never_share_a_checkpoint(tmp_path, ca
   assert '--group-runs 2 and the seeds 0, 1 (--seed, --seeds) to resume it' in capsys.readouterr().out
 
 
+def test_groups_of_other_members_never_share_a_checkpoint():
+  """bandit/0+2 after bandit/1 finished elsewhere is bandit/0 and bandit/2: its own name, so it never
+  takes the planned group's checkpoint for a stale one and deletes it; the planned groups keep theirs."""
+  from hyperagent.bsuite import engine
+  config = config_lib.make_config('hyperagent', 'deepsea', **TINY)
+  budgets = {f'bandit/{k}': 3 for k in range(4)}
+  planned = engine.groups(engine.runs(['bandit/0', 'bandit/1']), config, budgets)[0]
+  gap = engine.groups(engine.runs(['bandit/0', 'bandit/2']), config, budgets)[0]
+  later = engine.groups(engine.runs(['bandit/1', 'bandit/2']), config, budgets)[0]
+  two_seeds = engine.groups(engine.runs(['bandit/0', 'bandit/1'], (0, 1)), config, budgets)[0]
+  # seed 1 of bandit/0 finished: (bandit/0, 0), (bandit/1, 0), (bandit/1, 1)
+  partial = engine.Group(two_seeds.env, ('bandit/0', 'bandit/1', 'bandit/1'), (0, 0, 1))
+  folders = {0: 'r', 1: 'r-seed1'}
+  names = [os.path.basename(engine.checkpoint_path(folders, g)) for g in (planned, gap, later, two_seeds, partial)]
+  assert names[0] == 'jax-engine-bandit-0+2.npz' and names[2] == 'jax-engine-bandit-1+2.npz'
+  assert names[3] == 'jax-engine-bandit-0+4-seeds0-1.npz'
+  assert names[1].startswith('jax-engine-bandit-0+2-m') and names[4].startswith('jax-engine-bandit-0+3-seeds0-1-m')
+  assert len(set(names)) == 5
+  assert engine.checkpoint_path(folders, gap) == engine.checkpoint_path(folders, gap)  # a rerun finds it
+
+
+def test_unused_checkpoints_reads_names_with_a_member_digest(tmp_path):
+  from hyperagent.bsuite import engine
+  config = config_lib.make_config('hyperagent', 'deepsea', **TINY)
+  budgets = {f'bandit/{k}': 3 for k in range(4)}
+  gap = engine.groups(engine.runs(['bandit/0', 'bandit/2']), config, budgets)[0]
+  planned = engine.groups(engine.runs(['bandit/0', 'bandit/1']), config, budgets)
+  left = engine.checkpoint_path(str(tmp_path), gap)
+  open(left, 'wb').close()
+  (tmp_path / 'jax-engine-bandit-0+3-seeds0-1-m0123abcd.npz').write_bytes(b'')
+  (tmp_path / 'jax-engine-bandit-0+2-mnothex.npz').write_bytes(b'')  # not a name this engine writes
+  assert engine.unused_checkpoints(str(tmp_path), planned, ['bandit/0', 'bandit/1']) == [
+      (left, 2, None), (str(tmp_path / 'jax-engine-bandit-0+3-seeds0-1-m0123abcd.npz'), 3, (0, 1))]
+  assert engine.unused_checkpoints(str(tmp_path), [gap], ['bandit/0']) == [
+      (str(tmp_path / 'jax-engine-bandit-0+3-seeds0-1-m0123abcd.npz'), 3, (0, 1))]
+
+
+def test_a_group_writes_none_of_its_csvs_if_one_fails(tmp_path, monkeypatch):
+  """A kill while a finished group writes its CSVs must not leave some ids finished and others not
+  (the rest would restart from scratch in another grouping): all are written, then all renamed."""
+  frame = pd.DataFrame({'episode': [1], 'total_return': [0.5]})
+  calls = []
+  real = pd.DataFrame.to_csv
+
+  def fails_second(self, *args, **kwargs):
+    calls.append(args[0])
+    if len(calls) == 2:
+      raise KeyboardInterrupt
+    return real(self, *args, **kwargs)
+
+  monkeypatch.setattr(pd.DataFrame, 'to_csv', fails_second)
+  with pytest.raises(KeyboardInterrupt):
+    bsuite_csv.write_csvs([(tmp_path, 'bandit/0', frame), (tmp_path / 's1', 'bandit/1', frame)])
+  assert not list(tmp_path.rglob('*.csv'))
+  monkeypatch.setattr(pd.DataFrame, 'to_csv', real)
+  paths = bsuite_csv.write_csvs([(tmp_path, 'bandit/0', frame), (tmp_path / 's1', 'bandit/1', frame)])
+  assert [os.path.basename(p) for p in paths] == ['bsuite_id_-_bandit-0.csv', 'bsuite_id_-_bandit-1.csv']
+  assert pd.read_csv(paths[1]).equals(frame) and not list(tmp_path.rglob('*.tmp'))
+
+
 def test_mnist_needs_its_data_before_any_work(tmp_path, monkeypatch, capsys):
   from bsuite.utils import datasets
 

@@ -81,11 +81,21 @@ def bsuite_csv_path(results_dir: str | os.PathLike, bsuite_id: str) -> str:
 def write_csv(results_dir: str | os.PathLike, bsuite_id: str, frame: pd.DataFrame) -> str:
   """The whole file, written whole: via a temporary file, so a reader (the report, a resuming sweep)
   never sees half of it. Returns its path."""
-  os.makedirs(os.fspath(results_dir), exist_ok=True)
-  path = bsuite_csv_path(results_dir, bsuite_id)
-  frame.to_csv(path + '.tmp', index=False)
-  os.replace(path + '.tmp', path)
-  return path
+  return write_csvs([(results_dir, bsuite_id, frame)])[0]
+
+
+def write_csvs(files: Sequence[tuple[str | os.PathLike, str, pd.DataFrame]]) -> list[str]:
+  """Several ids' files, (results_dir, bsuite_id, frame) each: every one to a temporary file first,
+  then all renamed, so a kill while the slow part runs leaves none of them finished, not some
+  (a resumed sweep would play the rest in another grouping, from scratch). Returns their paths."""
+  paths = []
+  for results_dir, bsuite_id, frame in files:
+    os.makedirs(os.fspath(results_dir), exist_ok=True)
+    paths.append(bsuite_csv_path(results_dir, bsuite_id))
+    frame.to_csv(paths[-1] + '.tmp', index=False)
+  for path in paths:
+    os.replace(path + '.tmp', path)
+  return paths
 
 
 def _is_log_episode(episode: int) -> bool:

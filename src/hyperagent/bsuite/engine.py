@@ -16,7 +16,9 @@ there. Finished ids are recognised from their CSVs, as with the Python engine.
 """
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import time
 import warnings
 from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
@@ -153,17 +155,34 @@ def folders_of(results: Mapping[int, str] | str, seeds: Iterable[int]) -> dict[i
   return {s: results[s] for s in seeds}
 
 
+def _consecutive(group: Group) -> bool:
+  """Whether the group's runs are ids k, k+1, ... of one experiment, each at every one of the group's
+  seeds, in `runs` order: a grouping of the planned ids with none finished in between."""
+  experiment, first = group.ids[0].split('/')
+  seeds = sorted(set(group.seeds))
+  count = len(group.ids) // len(seeds)
+  expected = runs([f'{experiment}/{int(first) + k}' for k in range(count)], seeds)
+  return list(zip(group.ids, group.seeds)) == expected
+
+
 def checkpoint_path(results: Mapping[int, str] | str, group: Group) -> str:
   """In the folder of the group's first run, named by its first id, its number of runs and, where
-  it has several, its sweep seeds (`jax-engine-catch-0+20.npz`, `jax-engine-catch-0+20-seeds0-1.npz`):
-  groups of one seed keep the names they had before there could be several, and never share a name
-  with a group of several (a group that finds another's checkpoint under its name starts afresh and
-  deletes it)."""
+  it has several, its sweep seeds (`jax-engine-catch-0+20.npz`, `jax-engine-catch-0+20-seeds0-1.npz`);
+  a group of other members (ids finished in between by another process, or before a kill) adds a
+  digest of them (`jax-engine-catch-0+20-m1a2b3c4d.npz`). So two groups share a name only when they
+  are the same runs (a group that found another's checkpoint under its name would start afresh and
+  delete it), and the planned groups of one seed keep the names they had before these rules."""
   first = group.ids[0].replace('/', '-')
   folder = folders_of(results, group.seeds)[group.seeds[0]]
   distinct = sorted(set(group.seeds))
   seeds = '' if len(distinct) == 1 else '-seeds' + '-'.join(map(str, distinct))
-  return os.path.join(folder, f'{CHECKPOINT_PREFIX}{first}+{len(group.ids)}{seeds}.npz')
+  members = '' if _consecutive(group) else '-m' + hashlib.sha256(
+      repr(list(zip(group.ids, group.seeds))).encode()).hexdigest()[:8]
+  return os.path.join(folder, f'{CHECKPOINT_PREFIX}{first}+{len(group.ids)}{seeds}{members}.npz')
+
+
+_CHECKPOINT_NAME = re.compile(re.escape(CHECKPOINT_PREFIX)
+                              + r'(?P<first>.+)\+(?P<size>\d+)(?:-seeds(?P<seeds>\d+(?:-\d+)*))?(?:-m[0-9a-f]{8})?\.npz')
 
 
 def unused_checkpoints(results_dir: str, groups: Sequence[Group], ids: Iterable[str],
@@ -178,11 +197,10 @@ def unused_checkpoints(results_dir: str, groups: Sequence[Group], ids: Iterable[
   found = []
   for name in sorted(os.listdir(results_dir)) if os.path.isdir(results_dir) else []:
     path = os.path.join(results_dir, name)
-    if name.startswith(CHECKPOINT_PREFIX) and name.endswith('.npz') and path not in planned:
-      first, _, tail = name[len(CHECKPOINT_PREFIX):-len('.npz')].rpartition('+')
-      size, _, seeds = tail.partition('-seeds')
-      if first in firsts and size.isdigit() and all(s.isdigit() for s in seeds.split('-') if seeds):
-        found.append((path, int(size), tuple(map(int, seeds.split('-'))) if seeds else None))
+    match = _CHECKPOINT_NAME.fullmatch(name)
+    if match and path not in planned and match['first'] in firsts:
+      seeds = match['seeds']
+      found.append((path, int(match['size']), tuple(map(int, seeds.split('-'))) if seeds else None))
   return found
 
 
@@ -327,9 +345,10 @@ def run_group(group: Group, config: Config, budgets: Mapping[str, int], results:
   seconds = time.monotonic() - start
   host = logged_counters(jax.device_get(states.counters))
   left.update({int(r): final_counters(host, i) for i, r in enumerate(active)})
+  csv_format.write_csvs([(folders[seed], bsuite_id, pd.DataFrame(list(rows[r])))
+                         for r, (bsuite_id, seed) in enumerate(zip(ids, group.seeds))])
   summaries = []
   for r, (bsuite_id, seed) in enumerate(zip(ids, group.seeds)):
-    write_csv(folders[seed], bsuite_id, rows[r])
     summaries.append(dict(bsuite_id=bsuite_id, seed=seed, engine='jax', **left[r], replay_capacity=size,
                           group_size=len(ids), seconds=round(seconds, 3)))
   if os.path.exists(path):
