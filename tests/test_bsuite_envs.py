@@ -69,6 +69,9 @@ def test_every_non_mnist_id_builds_as_bsuites_loader_builds_it():
     assert env.info_names == tuple(ref.bsuite_info()), bsuite_id
     raw = getattr(ref, '_env', ref)  # under a RewardNoise / RewardScale wrapper
     inner = getattr(params, 'inner', params)
+    for level in ('noise_scale', 'reward_scale'):  # the wrapper's level, and no wrapper where bsuite has none
+      assert (float(getattr(params, level)) if hasattr(params, level) else None) == (
+          pytest.approx(getattr(ref, '_' + level), rel=1e-7) if hasattr(ref, '_' + level) else None), bsuite_id
     if hasattr(raw, '_rewards'):  # bandit arms, discounting chain bonus: drawn in the constructor
       np.testing.assert_allclose(np.asarray(inner.rewards), raw._rewards, rtol=1e-6, err_msg=bsuite_id)
     if hasattr(raw, '_action_mapping'):

@@ -44,6 +44,7 @@ from bsuite_env_checks import assert_info, assert_specs
 from hyperagent.bsuite.envs import bandit, cartpole, mountain_car, umbrella_chain, wrappers
 
 from hyperagent.bsuite.envs import catch
+from hyperagent.bsuite.envs import registry
 
 KEY = jax.random.PRNGKey(0)  # for the functions that draw nothing: any key will do
 FORCED_MARGIN = 1e-5
@@ -599,7 +600,7 @@ def test_ids_share_one_program_and_vmap(experiment):
   """All ids of an experiment make equal JaxEnvs; their params stack, and a jitted vmapped reset
   and steps over them agree with each id run alone."""
   ids = [i for i in bsuite_sweep.SETTINGS if i.startswith(experiment + '/')]
-  pairs = [_make_ours(i) for i in ids]
+  pairs = [registry.make_id(i) for i in ids]
   env = pairs[0][0]
   assert all(other == env for other, _ in pairs) and len({other for other, _ in pairs}) == 1
   stacked = _stack([params for _, params in pairs])
@@ -627,35 +628,13 @@ def test_ids_share_one_program_and_vmap(experiment):
 
 
 def test_jit_step_is_the_eager_step():
-  env, params = _make_ours('cartpole_noise/3')
+  env, params = registry.make_id('cartpole_noise/3')
   key = jax.random.PRNGKey(8)
   state, _ = jax.jit(env.reset)(params, env.init(params, key), key)
   eager = env.step(params, state, jnp.int32(2), key)
   jitted = jax.jit(env.step)(params, state, jnp.int32(2), key)
   for a, b in zip(jax.tree.leaves(eager), jax.tree.leaves(jitted)):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
-
-
-def _make_ours(bsuite_id):
-  """Our counterpart of bsuite's `load` for an id: `make` of the base env, wrapped as bsuite's
-  experiment wraps it."""
-  name, _ = bsuite_loader.unpack_bsuite_id(bsuite_id)
-  settings = dict(bsuite_sweep.SETTINGS[bsuite_id])
-  if name == 'cartpole':
-    return cartpole.make(**settings)
-  if name == 'cartpole_swingup':
-    return cartpole.make_swingup(**settings)
-  if name == 'mountain_car':
-    return mountain_car.make(**settings)
-  seed = settings.pop('seed')
-  base, wrapper = name.rsplit('_', 1)
-  if base == 'bandit':
-    inner = bandit.make(settings.pop('mapping_seed'), settings.pop('num_actions', 11))
-  else:
-    inner = dict(cartpole=cartpole, mountain_car=mountain_car, catch=catch)[base].make(seed=seed)
-  if wrapper == 'noise':
-    return wrappers.reward_noise(inner, settings.pop('noise_scale'), seed)
-  return wrappers.reward_scale(inner, settings.pop('reward_scale'), seed)
 
 
 ID_CASES = [  # (bsuite_id, kind, policy, episodes, padded episode length)
@@ -672,14 +651,14 @@ ID_CASES = [  # (bsuite_id, kind, policy, episodes, padded episode length)
 @pytest.mark.parametrize('bsuite_id,kind,policy,episodes,pad', ID_CASES,
                          ids=[case[0] for case in ID_CASES])
 def test_ids_match_bsuite_load(bsuite_id, kind, policy, episodes, pad):
-  """Our make + wrapper for an id against the env bsuite's own loader builds for it (its sweep
-  seeds are None: we seed its generators afterwards, to replay them)."""
+  """The engine's env for an id (`registry.make_id`) against the env bsuite's own loader builds for
+  it (its sweep seeds are None: we seed its generators afterwards, to replay them)."""
   if kind == 'catch':
     kind = _catch_kind(10, 5)
   name, _ = bsuite_loader.unpack_bsuite_id(bsuite_id)
   settings = bsuite_sweep.SETTINGS[bsuite_id]
   ref = bsuite_loader.load(name, settings)
-  env, params = _make_ours(bsuite_id)
+  env, params = registry.make_id(bsuite_id)
   wrapped = isinstance(ref, (bsuite_wrappers.RewardNoise, bsuite_wrappers.RewardScale))
   wrapper = None
   if wrapped:

@@ -316,6 +316,19 @@ def test_the_minatar_torso_is_a_3x3_valid_convolution():
   np.testing.assert_allclose(net.apply(params, obs), expected, rtol=1e-5, atol=1e-5)
 
 
+def test_the_minatar_torso_starts_as_hk_conv2d_starts():
+  """Its weights are the ones hk.Conv2D draws from the same key (Xavier over a 3x3xCx16 kernel: fans
+  9C and 144), not a dense layer's (fans 9C and 16, whose std would be ~1.9x larger at C = 4)."""
+  import haiku as hk
+  from hyperagent import networks
+  obs = jnp.zeros((10, 10, 4))
+  ours = hk.transform(lambda o: networks.MinAtarCNN(32, name='torso')(o)).init(jax.random.PRNGKey(3), obs)
+  conv = hk.transform(lambda o: hk.Conv2D(16, 3, padding='VALID', w_init=networks.XAVIER_NORMAL,
+                                          name='conv')(o)).init(jax.random.PRNGKey(3), obs)
+  np.testing.assert_array_equal(ours['torso/conv']['w'], conv['conv']['w'].reshape(36, 16))
+  assert abs(float(np.std(ours['torso/conv']['w'])) - np.sqrt(2 / (36 + 144))) < 0.02
+
+
 def test_eval_steps_default_to_the_games_own_limit():
   assert run.RunSpec(game='freeway').eval_steps == 2500
   assert run.RunSpec(game='breakout').eval_steps == 1000  # the value the first runs were started with

@@ -131,13 +131,15 @@ class MinAtarCNN(hk.Module):
     self.feature_dim = feature_dim
 
   def __call__(self, obs: jax.Array) -> jax.Array:
-    # The 3x3 VALID convolution as one matmul over the image's 3x3 patches (im2col): the same function
-    # and the same Xavier fan-in (9C) as hk.Conv2D, but XLA's CPU convolution, vmapped over batch and
-    # indices, ran ~20x slower than this matmul.
+    # The 3x3 VALID convolution as one matmul over the image's 3x3 patches (im2col): XLA's CPU
+    # convolution, vmapped over batch and indices, ran ~20x slower than this matmul. Its weights are
+    # drawn as hk.Conv2D's (HWIO, whose Xavier fans are 9C and 9x16, not the matmul's 9C and 16) and
+    # flattened in the patches' order.
     x = obs.astype(jnp.float32)
-    height, width = x.shape[0] - 2, x.shape[1] - 2
+    height, width, channels = x.shape[0] - 2, x.shape[1] - 2, x.shape[2]
     patches = jnp.concatenate([x[i:i + height, j:j + width] for i in range(3) for j in range(3)], axis=-1)
-    x = jax.nn.relu(hk.Linear(16, w_init=XAVIER_NORMAL, name='conv')(patches))
+    conv_init = lambda shape, dtype: XAVIER_NORMAL((3, 3, channels, 16), dtype).reshape(shape)
+    x = jax.nn.relu(hk.Linear(16, w_init=conv_init, name='conv')(patches))
     return jax.nn.relu(hk.Linear(self.feature_dim, w_init=XAVIER_NORMAL, name='linear')(jnp.ravel(x)))
 
 
