@@ -398,8 +398,8 @@ def test_sweep_ids_match_bsuite(bsuite_id):
   elif isinstance(ref, bsuite_memory_chain.MemoryChain):
     assert int(params.memory_length) == ref._memory_length
     assert dict(env.static) == dict(num_bits=ref._num_bits)
-    draws = lambda: (ref._context, ref._query)
-    _play_memory_chain(ref, env, params, draws,
+    # bsuite's memory loaders seed the chain with 0: its draws replayed, not read back from it
+    _play_memory_chain(ref, env, params, _memory_chain_replay(0, ref._num_bits),
                        actions.randint(2, size=(5, ref._memory_length + 1)))
   else:
     assert int(params.chain_length) == ref._chain_length
