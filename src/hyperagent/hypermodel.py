@@ -131,13 +131,25 @@ def make_network(config: Config, obs_shape: Sequence[int], num_actions: int,
   has_prior = config.prior_scale != 0.0 and config.prior_std > 0.0
   index_law = indices.make_index_law(config.index_dist, config.index_dim)
 
-  def bias_init(scale):
-    if config.model == 'ensemble':
-      return None  # Ensemble+ on a shared torso: independent heads U[:, m], no shared intercept
+  ensemble = config.model == 'ensemble'
+
+  def intercept_init(scale):
     if config.bias_init == 'sphere':
       return _unit_sphere_init(scale)
     # Atari: the flattening of an (A x H) Xavier-normal matrix; not multiplied by prior_std.
     return hk.initializers.RandomNormal(stddev=(2.0 / (A + H)) ** 0.5)
+
+  def bias_init(scale):
+    if ensemble:
+      return None  # Ensemble+ on a shared torso: independent heads U[:, m], no shared intercept
+    return intercept_init(scale)
+
+  def member_heads(scale):
+    """Ensemble+ on a shared torso: column m of U (or U₀) is member m's head (or prior head), drawn as
+    an independent member's (an M = 0 network's intercept), not with the Xavier fans of the stacked
+    (H·A, M) matrix, which would make each head √((H·A + M)/(H + A)) times narrower (2-4x)."""
+    members = intercept_init(scale)
+    return lambda shape, dtype: jnp.stack([members(shape[:1], dtype) for _ in range(shape[1])], axis=1)
 
   def torso(name):
     return networks.make_torso(config.torso, config.hidden_sizes, config.cnn_feature_dim, name, one_hot_size,
@@ -145,11 +157,12 @@ def make_network(config: Config, obs_shape: Sequence[int], num_actions: int,
 
   # One place for the heads' names and inits: forward and forward_coefficients must share their params.
   def head():
-    return HyperLinear(A, config.index_dim, networks.XAVIER_NORMAL, bias_init(config.prior_std), name='hyper')
+    u_init = member_heads(config.prior_std) if ensemble else networks.XAVIER_NORMAL
+    return HyperLinear(A, config.index_dim, u_init, bias_init(config.prior_std), name='hyper')
 
   def prior_head():
-    return HyperLinear(A, config.index_dim, _sdb_init(config.prior_std), bias_init(config.prior_std),
-                       name='prior_hyper')
+    u_init = member_heads(config.prior_std) if ensemble else _sdb_init(config.prior_std)
+    return HyperLinear(A, config.index_dim, u_init, bias_init(config.prior_std), name='prior_hyper')
 
   # With one-hot inputs the frozen prior C₀ (base prior torso + prior head) takes only n + 1
   # values (one per cell that can be hot, and the all-zeros input); it is tabulated once at init, from
