@@ -29,9 +29,9 @@ def main(argv=None) -> int:
                               allow_abbrev=False)
   cli.add_settings(p, RunConfig, exclude=('seed', 'overrides'), group='run settings (RunConfig)')
   p.add_argument('--seeds', type=cli.parse_seeds, default=(0,),
-                 help="a count ('3' = 0,1,2), a list ('2025,2030') or a range ('5-9') (default: 0)")
+                 help="a count ('3' = 0,1,2), a list ('2025,2030') or a range ('5-9') (default: '1': seed 0)")
   p.add_argument('--set', action='append', default=[], metavar='NAME=VALUE', help='agent Config override')
-  p.add_argument('--out', default='results/atari',
+  p.add_argument('--out', type=cli.folder_flag, default='results/atari',
                  help='results root: each seed writes <out>/<Game>/<agent>-<protocol>-<run id>/seed<k>, the run id a '
                       'hash of the settings that change the numbers (the same command resumes its run)')
   p.add_argument('--fresh', action='store_true', help='empty the run folders and start again')

@@ -9,13 +9,14 @@ from __future__ import annotations
 import argparse
 import sys
 
+from hyperagent import cli
 from hyperagent.atari import report as atari_report
 
 
 def main(argv=None) -> int:
   p = argparse.ArgumentParser(description=__doc__)
   p.add_argument('results', nargs='+', help='directories holding Atari runs (searched recursively)')
-  p.add_argument('--out', default='reports/atari', help='where the report goes (default: reports/atari)')
+  p.add_argument('--out', type=cli.folder_flag, default='reports/atari', help='where the report goes (default: reports/atari)')
   p.add_argument('--reps', type=int, default=2000, help='bootstrap resamples')
   p.add_argument('--at-step', type=int, default=None,
                  help='agent step of the per-evaluation IQM (default: the last evaluation every run reached)')

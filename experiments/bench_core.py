@@ -125,6 +125,8 @@ def main():
   parser.add_argument('--repeats', type=int, default=200)
   parser.add_argument('--json', default=None, help='also write the figures to this JSON file')
   args = parser.parse_args()
+  if args.repeats < 1:
+    parser.error(f'--repeats must be >= 1, got {args.repeats}')
   runtime.unroll_cpu_threefry()  # HYPERAGENT_STOCK_PRNG=1 measures JAX's own lowering
   device = jax.devices()[0]
   print(f'# device: {device.platform} ({device.device_kind}); {platform.processor() or platform.machine()}; '

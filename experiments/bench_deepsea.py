@@ -66,7 +66,7 @@ def official_row(wall_s: float, first_chunk_s: float, per_step_ms: float, solved
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('--parts', nargs='+', default=['official', 'seeds', 'sizes'])
+  parser.add_argument('--parts', nargs='+', default=['official', 'seeds', 'sizes'], choices=['official', 'seeds', 'sizes'])
   parser.add_argument('--steps', type=int, default=2_000)
   parser.add_argument('--agent', default='hyperagent', choices=AGENTS)
   parser.add_argument('--sizes', type=int, nargs='+', default=[10, 20, 50, 100])
@@ -81,6 +81,10 @@ def main():
   try:
     overrides = parse_overrides(args.set)
     make_config(args.agent, 'deepsea', **overrides)
+    if args.steps < 1 or min(args.seed_counts) < 1:
+      raise ValueError(f'--steps and --seed-counts must be >= 1, got {args.steps} and {args.seed_counts}')
+    for size in args.sizes:  # the runs time_chunks builds, checked before any is compiled
+      run.RunSpec(size=size, episodes=10 * args.steps, seeds=(0,), eval_every=args.steps)
   except ValueError as e:
     parser.error(str(e))
   runtime.unroll_cpu_threefry()  # HYPERAGENT_STOCK_PRNG=1 measures JAX's own lowering

@@ -27,6 +27,8 @@ import time
 import numpy as np
 import pandas as pd
 
+from hyperagent import cli
+
 # Shortened budgets (episodes) that keep the Python engine within minutes per id and seed.
 EPISODES = dict(bandit=500, bandit_noise=500, bandit_scale=500, catch=300, catch_noise=300, catch_scale=300,
                 cartpole=30, cartpole_noise=30, cartpole_scale=30, cartpole_swingup=10, mountain_car=10,
@@ -143,7 +145,7 @@ def main(argv=None) -> int:
   parser.add_argument('--episodes', type=int, default=None, help='episodes per id (default: per experiment, above)')
   parser.add_argument('--speed', action='store_true', help='time the engines instead (alternating rounds)')
   parser.add_argument('--rounds', type=int, default=3)
-  parser.add_argument('--out', default=None, help='folder for the CSVs (default: a temporary one)')
+  parser.add_argument('--out', type=cli.folder_flag, default=None, help='folder for the CSVs (default: a temporary one)')
   args = parser.parse_args(argv)
   from hyperagent.bsuite import sweep
   ported = [e for e in sweep.experiments() if e not in sweep.NO_JAX_PORT]

@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
       epilog='\n'.join(__doc__.splitlines()[1:]))
   parser.add_argument('results', nargs='+', metavar='RESULTS_DIR',
                       help='directory of bsuite CSVs for one agent, or NAME=DIR')
-  parser.add_argument('--out', required=True, metavar='DIR', help='report directory (created)')
+  parser.add_argument('--out', type=cli.folder_flag, required=True, metavar='DIR', help='report directory (created)')
   parser.add_argument('--title', default='bsuite report', help='page title')
   parser.add_argument('--dpi', type=int, default=90, help='resolution of the PNG plots')
   counting = parser.add_mutually_exclusive_group()  # what tag scores average: one choice

@@ -48,8 +48,8 @@ from hyperagent.bsuite import sweep as bsuite_sweep
 
 def make_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
-      description=__doc__.split('\n', 1)[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-      epilog='\n'.join(__doc__.splitlines()[1:]), allow_abbrev=False)
+      description=__doc__.split('\n\n', 1)[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+      epilog=__doc__.split('\n\n', 1)[1], allow_abbrev=False)
   cli.add_settings(parser, bsuite_sweep.SweepSettings, group='run settings (SweepSettings)')
   parser.add_argument('--set', dest='overrides', action='append', default=[], metavar='FIELD=VALUE',
                       help='override a config field (repeatable)')
@@ -67,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     settings = bsuite_sweep.resolve_agent(args.agent, parse_overrides(args.overrides))
     unported = [i for i in ids if run.engine == 'jax' and not bsuite_sweep.has_jax_port(i)]
     ids = tuple(i for i in ids if i not in unported)
+    if not ids:
+      raise ValueError(f'{", ".join(unported[:3])}{" ..." if len(unported) > 3 else ""}: no pure-JAX port '
+                       f'({", ".join(sorted({i.split("/")[0] for i in unported}))}); run them with --engine python')
     bsuite_sweep.check_data(ids)  # after the jax engine dropped mnist: it needs no download there
   except ValueError as error:
     parser.error(str(error))

@@ -72,6 +72,7 @@ def train_in_folder(out: str, config, spec: run.RunSpec, *, progress: bool, fres
     with checkpoint.folder_lock(out):
       if fresh:
         checkpoint.empty_folder(out)
+      checkpoint.check_run_folder(out, path)
       return run.train_seeds(config, spec, progress=progress, stop_when_solved=stop_when_solved,
                              checkpoint_path=path, stop_on_interrupt=True, announce=announce)
   except checkpoint.FolderBusy as e:
@@ -92,7 +93,7 @@ def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                    allow_abbrev=False)
   parser.add_argument('--agent', default='hyperagent', help=f'one of {", ".join(AGENTS)} (default: hyperagent)')
-  parser.add_argument('--out', default=None,
+  parser.add_argument('--out', type=cli.folder_flag, default=None,
                       help='results folder (default results/deepsea/<agent>-N<size>-<mapping>-<run id>, the run id '
                            'a hash of the resolved config and run settings: the same settings resume their run, '
                            'changed ones start their own)')

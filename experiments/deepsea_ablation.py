@@ -23,7 +23,7 @@ import pandas as pd
 # experiments/deepsea.py, the `make deepsea` script: Python puts this script's folder on sys.path
 from deepsea import RunStopped, add_run_arguments, make_run, run_folder, train_in_folder
 
-from hyperagent import runtime
+from hyperagent import cli, runtime
 from hyperagent.deepsea import results as report
 
 # name -> Config overrides on HyperAgent's DeepSea preset (M = 4, K = 20, sphere index, prior 10, σ = 0)
@@ -92,7 +92,7 @@ def main(argv=None) -> int:
   parser.add_argument('--variants', nargs='+', default=list(VARIANTS), metavar='VARIANT',
                       help=f'a subset of: {"; ".join(VARIANTS)} (default: all; quote names with spaces, '
                            "e.g. --variants 'no prior' 'M=16')")
-  parser.add_argument('--out', default=os.path.join('results', 'deepsea-ablation'),
+  parser.add_argument('--out', type=cli.folder_flag, default=os.path.join('results', 'deepsea-ablation'),
                       help='one folder per (variant, size) is made below it (default: results/deepsea-ablation)')
   add_run_arguments(parser, exclude=('size',))
   args = parser.parse_args(argv)

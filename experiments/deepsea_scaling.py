@@ -23,7 +23,7 @@ import pandas as pd
 # experiments/deepsea.py, the `make deepsea` script: Python puts this script's folder on sys.path
 from deepsea import RunStopped, add_run_arguments, make_run, run_folder, train_in_folder
 
-from hyperagent import checkpoint, runtime
+from hyperagent import checkpoint, cli, runtime
 from hyperagent.config import AGENTS
 from hyperagent.deepsea import results as report
 
@@ -37,7 +37,7 @@ def main(argv=None) -> int:
                       help='DeepSea sizes N, each >= 2 (default: 10 20 30 40 50)')
   parser.add_argument('--agents', nargs='+', default=['hyperagent', 'ensemble', 'dqn'], choices=AGENTS,
                       metavar='AGENT', help=f'a subset of: {", ".join(AGENTS)} (default: hyperagent ensemble dqn)')
-  parser.add_argument('--out', default=os.path.join('results', 'deepsea-scaling'),
+  parser.add_argument('--out', type=cli.folder_flag, default=os.path.join('results', 'deepsea-scaling'),
                       help='one folder per (agent, size) is made below it (default: results/deepsea-scaling)')
   parser.add_argument('--fresh', action='store_true', help='empty the folders of these runs and start them again')
   add_run_arguments(parser, exclude=('size',))

@@ -52,7 +52,7 @@ def main(argv=None) -> int:
   parser.add_argument('study', nargs='+', metavar='[LABEL=]FOLDER',
                       help='folders deepsea_scaling.py wrote into (its --out); a label makes the runs of its '
                            'folder a variant of their agent, e.g. "prior 50=results/ens-prior50"')
-  parser.add_argument('--out', help='where study.md and the figures go (default: the first study folder)')
+  parser.add_argument('--out', type=cli.folder_flag, help='where study.md and the figures go (default: the first study folder)')
   parser.add_argument('--ranges', type=parse_range, nargs='+', default=[(10, 50), (10, 120)],
                       help='size ranges LOW-HIGH over which each exponent is fitted (default: 10-50 10-120)')
   args = parser.parse_args(argv)
@@ -63,6 +63,10 @@ def main(argv=None) -> int:
   missing = [d for d in folders if not os.path.isdir(d)]
   if missing:
     parser.error(f'no such study folder: {", ".join(missing)}')
+  real = [os.path.realpath(d) for d in folders]
+  twice = sorted({d for d, r in zip(folders, real) if real.count(r) > 1})
+  if twice:
+    parser.error(f'a study folder given more than once: {", ".join(twice)}')
   try:
     table = results.collect_runs(*folders, labels=labels)
   except ValueError as e:

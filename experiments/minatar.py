@@ -35,7 +35,7 @@ def main(argv=None) -> int:
   cli.add_settings(parser, run.RunSpec, group='run settings (RunSpec)')
   parser.add_argument('--agent', default='hyperagent', choices=AGENTS, help='the agent preset (default: hyperagent)')
   parser.add_argument('--set', action='append', default=[], metavar='FIELD=VALUE', help='override a config field')
-  parser.add_argument('--out', default=None, help='results folder (default: results/minatar/<game>/<agent>-<run id>)')
+  parser.add_argument('--out', type=cli.folder_flag, default=None, help='results folder (default: results/minatar/<game>/<agent>-<run id>)')
   parser.add_argument('--fresh', action='store_true', help='empty the run folder and start again')
   parser.add_argument('--no-progress', action='store_true',
                       help='no progress bar (a run logged to a file): a line saying where it is every 10 minutes instead')
@@ -54,6 +54,7 @@ def main(argv=None) -> int:
       try:
         if args.fresh:
           checkpoint.empty_folder(out)
+        checkpoint.check_run_folder(out, path, own=('config.json',))  # config.json: written at the start
 
         def write_config():  # only once the checkpoint is accepted: a refused run leaves the folder's as it was
           with open(os.path.join(out, 'config.json'), 'w') as f:

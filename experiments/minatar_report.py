@@ -26,6 +26,7 @@ import argparse
 import os
 import sys
 
+from hyperagent import cli
 from hyperagent.config import AGENTS
 from hyperagent.minatar.results import (GAMES, PUBLISHED_NOTE, TUNED_NOTE, find_run, load_run, parse_root, plot,
                                         random_baseline, run_spec, series_name, table, verdicts)
@@ -37,7 +38,7 @@ def main(argv=None) -> int:
   parser.add_argument('roots', nargs='*', default=['results/minatar'], metavar='[LABEL=]FOLDER',
                       help='folders of <game>/<agent>/ run folders; a label marks a variant, e.g. '
                            '"paper scales=results/minatar-paper-scales"')
-  parser.add_argument('--out', default='reports/minatar', help='where the table and curves go (default: reports/minatar)')
+  parser.add_argument('--out', type=cli.folder_flag, default='reports/minatar', help='where the table and curves go (default: reports/minatar)')
   parser.add_argument('--games', nargs='+', default=list(GAMES), choices=GAMES, help='games to table (default: all five)')
   parser.add_argument('--agents', nargs='+', default=list(AGENTS), choices=AGENTS, help='agents to table (default: all)')
   parser.add_argument('--random-episodes', type=int, default=100, help='episodes of the random policy per game')

@@ -339,8 +339,13 @@ def test_mnist_needs_its_data_before_any_work(tmp_path, monkeypatch, capsys):
     cli.main(['--sweep', 'catch/0,mnist/0', '--results', str(tmp_path / 'r'), '--workers', '1', '--engine', 'python'])
   assert '/tmp/mnist' in capsys.readouterr().err and not (tmp_path / 'r').exists()
   # the jax engine skips mnist, so an offline machine can run SWEEP=all there
-  assert cli.main(['--sweep', 'mnist', '--results', str(tmp_path / 'j'), '--workers', '1']) == 0
-  assert 'skipping 20 ids without a pure-JAX port (mnist)' in capsys.readouterr().out
+  assert _run_cli(tmp_path / 'j', 'catch/0,mnist/0') == 0
+  assert 'skipping 1 ids without a pure-JAX port (mnist)' in capsys.readouterr().out
+  # ... but a sweep of nothing else is a mistake, not a success with nothing run
+  with pytest.raises(SystemExit) as exit_:
+    cli.main(['--sweep', 'mnist', '--results', str(tmp_path / 'm'), '--workers', '1'])
+  assert exit_.value.code == 2 and not (tmp_path / 'm').exists()
+  assert 'mnist/0, mnist/1, mnist/2 ...: no pure-JAX port (mnist); run them with --engine python' in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------------ the runner
@@ -471,6 +476,22 @@ def test_runner_refuses_a_folder_holding_another_config(tmp_path):
     bsuite_sweep.write_run_info(str(tmp_path), 'hyperagent', {**settings, 'learning_rate': 1.0}, 0, None)
   bsuite_sweep.write_run_info(str(tmp_path), 'hyperagent', settings, 0, None)
   assert json.load(open(tmp_path / 'config.json'))['commands'] == ['first', 'again']
+
+
+def test_overwrite_removes_the_other_runs_results(tmp_path, capsys):
+  """--overwrite on a folder of another agent starts it again: none of the old run's CSVs, run log
+  or group checkpoints stays to be scored as the new run's; other files are left alone."""
+  settings = bsuite_sweep.resolve_agent('hyperagent', TINY)
+  bsuite_sweep.write_run_info(str(tmp_path), 'hyperagent', settings, 0, 'first')
+  for name in ('bsuite_id_-_deep_sea-0.csv', 'runs.jsonl', 'jax-engine-catch-0+2.npz', 'notes.txt'):
+    (tmp_path / name).write_text('x')
+  bsuite_sweep.write_run_info(str(tmp_path), 'hyperagent', settings, 0, 'same run', overwrite=True)
+  assert len(list(tmp_path.iterdir())) == 6  # the same run's files stay (its sweep reruns its own ids)
+  bsuite_sweep.write_run_info(str(tmp_path), 'dqn', bsuite_sweep.resolve_agent('dqn', {}), 0, 'dqn', overwrite=True)
+  assert "removed the 3 result files of the run" in capsys.readouterr().out
+  assert sorted(p.name for p in tmp_path.iterdir()) == ['.locks', 'config.json', 'notes.txt']
+  info = json.load(open(tmp_path / 'config.json'))
+  assert info['agent'] == 'dqn' and info['commands'] == ['dqn']
 
 
 def test_two_processes_recording_commands_at_once_lose_none(tmp_path):

@@ -89,6 +89,23 @@ def test_fresh_under_the_lock_empties_the_run_but_keeps_it_locked(tmp_path):
     checkpoint.empty_folder(str(folder))  # a folder holding only the lock is empty, not a stranger's folder
 
 
+def test_a_run_refuses_a_folder_of_other_results_without_its_checkpoint(tmp_path):
+  """A bsuite folder or an archive holds a config.json a run started there would overwrite."""
+  folder = tmp_path / 'bsuite'
+  path = str(folder / 'checkpoint.npz')
+  checkpoint.check_run_folder(str(folder), path)  # no folder yet: a new run
+  with checkpoint.folder_lock(str(folder)):
+    checkpoint.check_run_folder(str(folder), path)  # only its lock: a run stopped before its first save
+    (folder / 'config.json').write_text('{}')
+    checkpoint.check_run_folder(str(folder), path, own=('config.json',))  # written by the run at its start
+    (folder / 'bsuite_id_-_catch-0.csv').write_text('episode\n1\n')
+    for own in ((), ('config.json',)):
+      with pytest.raises(ValueError, match='holds bsuite_id_-_catch-0.csv.* but no checkpoint.npz'):
+        checkpoint.check_run_folder(str(folder), path, own=own)
+    (folder / 'checkpoint.npz').write_text('')
+    checkpoint.check_run_folder(str(folder), path)  # its own run: resumed (or refused) by the checkpoint
+
+
 def test_differences_name_the_nested_leaf_that_differs():
   saved = dict(config=dict(batch_size=8, hidden_sizes=[64, 64]), spec=dict(size=10, seeds=[0, 1]), tag='a')
   now = dict(config=dict(batch_size=8, hidden_sizes=(64, 32)), spec=dict(size=10, seeds=(0, 1)), tag='a')

@@ -176,3 +176,18 @@ def test_a_negative_first_seed_is_refused_before_any_work(tmp_path, capsys):
                                              '--out', str(tmp_path / 'r')])
   assert exit_info.value.code == 2 and '--seed -5 gives seeds -5..-5' in capsys.readouterr().err
   assert not (tmp_path / 'r').exists()
+
+
+def test_a_folder_to_write_into_cannot_be_or_sit_under_a_file(tmp_path):
+  afile = tmp_path / 'afile'
+  afile.write_text('x')
+  for bad in (afile, afile / 'sub' / 'deeper'):
+    with pytest.raises(ValueError, match=f"cannot be a folder: {afile} is a file"):
+      cli.folder(str(bad))
+  assert cli.folder(str(tmp_path / 'new' / 'run')) == str(tmp_path / 'new' / 'run')  # created later, by the run
+  assert cli.folder(str(tmp_path)) == str(tmp_path)
+  parser = argparse.ArgumentParser()
+  parser.add_argument('--out', type=cli.folder_flag)
+  with pytest.raises(SystemExit) as exit_:
+    parser.parse_args(['--out', str(afile)])
+  assert exit_.value.code == 2

@@ -393,6 +393,10 @@ def test_a_study_read_from_several_folders_counts_each_seed_once(tmp_path):
                         str(tmp_path / 'small'), str(tmp_path / 'nowhere')], capture_output=True, text=True, cwd=ROOT,
                        timeout=120)
   assert bad.returncode == 2 and 'no such study folder' in bad.stderr and 'nowhere' in bad.stderr
+  twice = subprocess.run([sys.executable, os.path.join(ROOT, 'experiments', 'deepsea_study_report.py'),
+                          str(tmp_path / 'small'), f'again={tmp_path / "small"}/'], capture_output=True, text=True,
+                         cwd=ROOT, timeout=120)
+  assert twice.returncode == 2 and 'a study folder given more than once' in twice.stderr
 
 
 @pytest.mark.slow  # 2-3 min on the 2-core CI machine: two scripts in subprocesses, each compiling its loops

@@ -194,6 +194,19 @@ def folder_lock(path: str, name: str = LOCK_FILE, wait: bool = False) -> Iterato
     os.close(fd)  # releases the lock
 
 
+def check_run_folder(out: str, path: str, own: Iterable[str] = ()) -> None:
+  """Refuses (ValueError) a folder that holds files but not the run's checkpoint `path`: another kind
+  of run's results (a bsuite folder) or an archive, whose config.json and CSVs a run started there
+  would overwrite or sit beside. `own`: the files the run writes before its first checkpoint."""
+  if os.path.exists(path) or not os.path.isdir(out):
+    return
+  others = sorted(set(os.listdir(out)) - {LOCK_FILE, *own})
+  if others:
+    shown = ', '.join(others[:3]) + (f' and {len(others) - 3} more' if len(others) > 3 else '')
+    raise ValueError(f'{out} holds {shown} but no {os.path.basename(path)}: not a folder of this run '
+                     '(another run\'s results, or an archive); give another --out')
+
+
 def empty_folder(path: str, run_files: Iterable[str] = RUN_FILES) -> None:
   """Removes everything in a results folder (`--fresh`) but its lock file (the caller may hold it).
   Refuses a non-empty folder that holds none of `run_files`: it is not a results folder, and emptying

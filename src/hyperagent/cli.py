@@ -166,6 +166,22 @@ def parse_seeds(text: str) -> tuple[int, ...]:
   return seeds
 
 
+def folder(text: str) -> str:
+  """A folder a run or report writes into: a ValueError where it, or the part of its path that
+  exists, is a file (else the run would fail on its first write with a traceback)."""
+  existing = os.path.abspath(text)
+  while not os.path.exists(existing):
+    existing = os.path.dirname(existing)
+  if not os.path.isdir(existing):
+    raise ValueError(f'{text!r} cannot be a folder: {existing} is a file')
+  return text
+
+
+def folder_flag(text: str) -> str:
+  """`folder` as an argparse type: the bad path is the usage error, exit status 2."""
+  return _reader(folder)(text)
+
+
 def labelled_folder(text: str) -> tuple[str, str]:
   """'FOLDER' or 'LABEL=FOLDER' -> (label, folder), label '' when none is given: how the report
   scripts name the runs they read. An existing folder is taken whole, '=' and all; an empty label

@@ -39,7 +39,6 @@ from hyperagent.bsuite.envs import registry
 MAX_GROUP_REPLAY_BYTES = 4 << 30
 # bsuite's logger's bookkeeping, in its CSV's column order
 LOGGER_COLUMNS = csv_format.COLUMNS[:5]
-CHECKPOINT_PREFIX = 'jax-engine-'  # `<results>/jax-engine-<first id>+<n>.npz` while a group runs
 
 
 class Group(NamedTuple):
@@ -178,10 +177,10 @@ def checkpoint_path(results: Mapping[int, str] | str, group: Group) -> str:
   seeds = '' if len(distinct) == 1 else '-seeds' + '-'.join(map(str, distinct))
   members = '' if _consecutive(group) else '-m' + hashlib.sha256(
       repr(list(zip(group.ids, group.seeds))).encode()).hexdigest()[:8]
-  return os.path.join(folder, f'{CHECKPOINT_PREFIX}{first}+{len(group.ids)}{seeds}{members}.npz')
+  return os.path.join(folder, f'{sweep.CHECKPOINT_PREFIX}{first}+{len(group.ids)}{seeds}{members}.npz')
 
 
-_CHECKPOINT_NAME = re.compile(re.escape(CHECKPOINT_PREFIX)
+_CHECKPOINT_NAME = re.compile(re.escape(sweep.CHECKPOINT_PREFIX)
                               + r'(?P<first>.+)\+(?P<size>\d+)(?:-seeds(?P<seeds>\d+(?:-\d+)*))?(?:-m[0-9a-f]{8})?\.npz')
 
 

@@ -21,7 +21,7 @@ from bsuite import sweep
 
 from hyperagent import checkpoint
 from hyperagent import config as config_lib
-from hyperagent.cli import MAX_SEED, check_choice, differences, setting
+from hyperagent.cli import MAX_SEED, check_choice, differences, folder, setting
 from hyperagent.bsuite import csv_format as bsuite_csv
 
 ALL = 'all'
@@ -37,6 +37,7 @@ ENGINES = ('jax', 'python')
 ENSEMBLE_GROUP_RUNS = 2
 RUN_INFO = 'config.json'  # resolved config + commands, per results folder
 RUN_LOG = 'runs.jsonl'    # one line per id the runner finished: steps, seconds, ...
+CHECKPOINT_PREFIX = 'jax-engine-'  # `<results>/jax-engine-<first id>+<n>.npz` while a jax-engine group runs
 # Datasets bsuite downloads when an env is built; a sweep checks them before starting any work.
 _NEEDS_MNIST = ('mnist', 'mnist_noise', 'mnist_scale')
 # Experiments the jax engine cannot play: MNIST needs bsuite's dataset and is not ported.
@@ -53,7 +54,7 @@ class SweepSettings:
   sweep: str = setting('deep_sea/0', 'bsuite id (deep_sea/3), experiment (deep_sea), tag (exploration) or '
                                      '"all"; several joined by commas')
   agent: str = setting('hyperagent', "our agents, or bsuite's own boot_dqn (the reference row)", choices=BSUITE_AGENTS)
-  results: str | None = setting(None, 'CSV folder (default: results/bsuite/<agent>)')
+  results: str | None = setting(None, 'CSV folder (default: results/bsuite/<agent>)', parse=folder)
   workers: int = setting(os.cpu_count() or 1, 'parallel processes over ids; 1 runs in this process')
   episodes: int | None = setting(None, "cap on episodes per id (quick runs); default: bsuite's count per id")
   seed: int = setting(0, "the sweep's seed: id <experiment>/<n> plays seed 1000 x seed + n (id_seed)")
@@ -77,8 +78,10 @@ class SweepSettings:
     if not 1 <= self.seeds <= most + 1 - self.seed:
       raise ValueError(f'seeds must be in 1 .. {most + 1 - self.seed:,} (the last sweep seed, seed + seeds - 1, '
                        f'at most {most:,}), got {self.seeds}.')
-    if self.workers < 1 or (self.episodes is not None and self.episodes < 1):
-      raise ValueError(f'workers and episodes must be >= 1, got {self.workers} and {self.episodes}.')
+    if self.workers < 1:
+      raise ValueError(f'workers must be >= 1, got {self.workers}.')
+    if self.episodes is not None and self.episodes < 1:
+      raise ValueError(f'episodes must be >= 1 (or unset: bsuite\'s count per id), got {self.episodes}.')
     if not self.checkpoint_every > 0:
       raise ValueError(f'checkpoint_every must be > 0 seconds, got {self.checkpoint_every}.')
     if self.group_runs is not None and self.group_runs < 1:
@@ -244,9 +247,11 @@ def write_run_info(results_dir: str, agent_name: str, settings: Mapping[str, Any
   """Writes `<results_dir>/config.json`: agent, seed, resolved settings, every command that ran ids there.
 
   A folder already holding a different agent, config or seed is an error unless `overwrite`: mixing
-  two configs in one set of bsuite CSVs would make its score meaningless. command=None checks the
-  folder and records nothing (a command whose ids had all finished: a resumed sweep passes every
-  experiment again, and the list would fill with commands that played nothing).
+  two configs in one set of bsuite CSVs would make its score meaningless. With `overwrite`, that
+  other run's CSVs, run log and group checkpoints are removed, so none of its ids is scored as this
+  run's. command=None checks the folder and records nothing (a command whose ids had all finished:
+  a resumed sweep passes every experiment again, and the list would fill with commands that played
+  nothing).
   """
   path = os.path.join(results_dir, RUN_INFO)
   info = dict(agent=agent_name, seed=seed, config=_jsonable(dict(settings)), notes=_jsonable(notes or {}),
@@ -254,23 +259,39 @@ def write_run_info(results_dir: str, agent_name: str, settings: Mapping[str, Any
   # the sweep's two processes read and rewrite it at each experiment's start: one at a time, and
   # replaced whole, so neither reads it half-written and a kill mid-write leaves the old one
   with checkpoint.folder_lock(os.path.join(results_dir, '.locks'), RUN_INFO + '.lock', wait=True):
-    if os.path.exists(path) and not overwrite:
+    if os.path.exists(path):
       with open(path) as f:
         old = json.load(f)
       kept = ('agent', 'seed', 'config')
       differ = differences({k: old.get(k) for k in kept}, {k: info[k] for k in kept})
-      if differ:
+      if differ and not overwrite:
         raise ValueError(f'{results_dir} holds another run ({"; ".join(differ)}); use another '
                          f'results folder, or --overwrite to start it again')
-      info['commands'] = list(old.get('commands', []))
-      if command is None:
-        return path
+      if differ:
+        removed = remove_results(results_dir)
+        print(f'--overwrite: removed the {removed} result files of the run {results_dir} held '
+              f'({"; ".join(differ)})', flush=True)
+      elif not overwrite:
+        info['commands'] = list(old.get('commands', []))
+        if command is None:
+          return path
     if command is not None:
       info['commands'].append(command)
     with open(path + '.tmp', 'w') as f:
       json.dump(info, f, indent=2)
     os.replace(path + '.tmp', path)
   return path
+
+
+def remove_results(results_dir: str) -> int:
+  """Removes a run's results from its folder (bsuite CSVs, the run log, jax-engine group
+  checkpoints; config.json is rewritten by the caller); returns how many files went."""
+  paths = list(bsuite_csv.bsuite_csv_files(results_dir)) + [
+      os.path.join(results_dir, n) for n in os.listdir(results_dir)
+      if n == RUN_LOG or (n.startswith(CHECKPOINT_PREFIX) and n.endswith('.npz'))]
+  for path in paths:
+    os.remove(path)
+  return len(paths)
 
 
 def record_finished(results_dir: str, summary: Mapping[str, Any]) -> None:
