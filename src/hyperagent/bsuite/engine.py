@@ -135,11 +135,6 @@ def _python(x) -> int | float:
   return int(x) if np.issubdtype(x.dtype, np.integer) or x.dtype == bool else float(x)
 
 
-def write_csv(results_dir: str, bsuite_id: str, rows: Sequence[Mapping[str, Any]]) -> str:
-  """The whole file, as bsuite's logger rewrites it at every row."""
-  return csv_format.write_csv(results_dir, bsuite_id, pd.DataFrame(list(rows)))
-
-
 # ----------------------------------------------------------------------------- one group
 
 
