@@ -59,6 +59,7 @@ def main(argv=None) -> int:
     with checkpoint.folder_lock(folder):  # every seed of the run: a second process stops at once
       for run in runs:
         out_dir = os.path.join(folder, f'seed{run.seed}')
+        checkpoint.check_kind(out_dir, 'atari')
         if args.fresh:
           checkpoint.empty_folder(out_dir, run_files=('config.json',) + RUN_FILES)
         # one set of compiled functions serves every seed (the seed is data, not structure)

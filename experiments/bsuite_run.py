@@ -191,8 +191,11 @@ def _run_jax(todo, episodes, folders, agent, settings, run, workers, finished) -
             episode_bar.update(total)
             id_bar.update(len(group.ids))
             continue
-          summaries = engine.run_group(group, config, episodes, folders, checkpoint_every_s=run.checkpoint_every,
-                                       on_chunk=_counted(episode_bar, label, total), interrupted=interrupted)
+          # runs.jsonl gets each run's line before its CSV, which marks the run finished
+          summaries = engine.run_group(
+              group, config, episodes, folders, checkpoint_every_s=run.checkpoint_every,
+              on_chunk=_counted(episode_bar, label, total), interrupted=interrupted,
+              on_finished=lambda s: _finished(folders[s['seed']], dict(s, agent=agent), run.seeds))
       except checkpoint.FolderBusy:
         tqdm.write(f'{label}: another process is running ids of this group; left to it')
         episode_bar.update(total)
@@ -200,9 +203,7 @@ def _run_jax(todo, episodes, folders, agent, settings, run, workers, finished) -
         continue
       except checkpoint.Interrupted:
         raise KeyboardInterrupt from None
-      for summary in summaries:
-        _finished(folders[summary['seed']], dict(summary, agent=agent), run.seeds)
-        finished.append((summary['bsuite_id'], summary['seed']))
+      finished.extend((summary['bsuite_id'], summary['seed']) for summary in summaries)
       id_bar.update(len(group.ids))
   return {}
 

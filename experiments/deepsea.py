@@ -70,6 +70,7 @@ def train_in_folder(out: str, config, spec: run.RunSpec, *, progress: bool, fres
   path = os.path.join(out, 'checkpoint.npz')
   try:
     with checkpoint.folder_lock(out):
+      checkpoint.check_kind(out, 'deepsea')
       if fresh:
         checkpoint.empty_folder(out)
       checkpoint.check_run_folder(out, path)

@@ -37,13 +37,13 @@ def parse_range(text: str) -> tuple[int, int]:
 
 
 def describe_fit(fit: results.ExponentFit | results.NoFit) -> str:
-  """The exponent cell: k (95% CI), with the share of bootstrap draws an unsolved median left out
-  (they would have pushed the upper bound up), or why there is no fit."""
+  """The exponent cell: k (95% CI), with the share of bootstrap draws that had an unsolved median
+  (counted as k = ∞), or why there is no fit."""
   if isinstance(fit, results.NoFit):
     return f'no fit ({fit.reason})'
-  cell = f'{fit.k:.2f} ({fit.low:.2f} – {fit.high:.2f})'
-  return cell + (f'; {fit.dropped:.2%} of draws left out (an unsolved median), so the upper bound is low'
-                 if fit.dropped > 0 else '')
+  high = '∞' if np.isinf(fit.high) else f'{fit.high:.2f}'
+  cell = f'{fit.k:.2f} ({fit.low:.2f} – {high})'
+  return cell + (f'; {fit.unsolved:.2%} of draws had an unsolved median (k = ∞ there)' if fit.unsolved > 0 else '')
 
 
 def main(argv=None) -> int:

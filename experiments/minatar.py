@@ -45,6 +45,9 @@ def main(argv=None) -> int:
     spec = cli.settings_from(run.RunSpec, args)
   except ValueError as error:
     parser.error(str(error))
+  if spec.steps <= config.warmup_steps:
+    print(f'note: --steps {spec.steps:,} ends within the warm-up (warmup_steps {config.warmup_steps:,}): the agent acts '
+          'at random and never learns; the test returns are an untrained network\'s', file=sys.stderr)
   run_id = checkpoint.run_id(config.to_dict(), dataclasses.asdict(spec))
   out = args.out or os.path.join('results', 'minatar', spec.game, f'{args.agent}-{run_id}')
   runtime.configure()
@@ -52,6 +55,7 @@ def main(argv=None) -> int:
   try:
     with checkpoint.folder_lock(out):
       try:
+        checkpoint.check_kind(out, 'minatar')
         if args.fresh:
           checkpoint.empty_folder(out)
         checkpoint.check_run_folder(out, path, own=('config.json',))  # config.json: written at the start

@@ -61,7 +61,11 @@ def main(argv=None) -> int:
     for agent in args.agents:
       name = series_name(agent, label)
       for game in args.games:
-        folder = find_run(root, game, agent)
+        folder, others = find_run(root, game, agent)
+        if others:  # a quick try beside a long run: say which one the table shows
+          print(f'note: {game}, {name}: {len(others)} other run folder{"s" * (len(others) > 1)} left out '
+                f'({", ".join(others)}); the table shows {folder}. Give a root holding the one to report, or '
+                'LABEL=FOLDER roots for several', file=sys.stderr)
         loaded = folder and load_run(folder)
         if loaded:
           runs[game, name] = loaded

@@ -404,6 +404,7 @@ def _read(path):
     return [{k: v for k, v in row.items() if k != 'sps'} for row in csv.DictReader(f)]
 
 
+@pytest.mark.optimized
 def test_checkpoint_resume_reproduces_metrics(tmp_path):
   """Interrupted at the first checkpoint and resumed == uninterrupted: same CSV rows, same final score."""
   import json
@@ -427,11 +428,70 @@ def test_checkpoint_resume_reproduces_metrics(tmp_path):
   a, b = _read(tmp_path / 'a' / 'train.csv'), _read(tmp_path / 'b' / 'train.csv')
   assert len(a) == 4 and a == b and float(a[-1]['loss']) > 0
   assert _read(tmp_path / 'a' / 'eval.csv') == _read(tmp_path / 'b' / 'eval.csv')
+  # a finished 32-step run, its end on the checkpoint grid, extended to 64: the straight run again
+  assert Runner(_tiny_run(steps=32)).train(str(tmp_path / 'c'), progress=False)['env_steps'] == 32
+  assert runner.train(str(tmp_path / 'c'), resume=True, progress=False) == straight
+  assert _read(tmp_path / 'c' / 'train.csv') == a and _read(tmp_path / 'c' / 'eval.csv') == _read(tmp_path / 'a' / 'eval.csv')
   assert [int(r['env_steps']) for r in _read(tmp_path / 'a' / 'eval.csv')] == [0, 32, 64]
   final = json.loads((tmp_path / 'a' / 'final.json').read_text())
   assert final['game'] == 'Pong' and final['episodes'] == 2 and np.isfinite(final['hns'])
 
 
+@pytest.mark.optimized
+def test_runs_stopped_before_a_checkpoint_resume_and_an_ended_run_extends_only_on_its_grid(tmp_path):
+  """48 steps, checkpoints every 32. Killed at step 20 (train.csv and eval.csv written, no checkpoint
+  yet): the same command starts it again, and a folder of another run's is still refused. A Ctrl-C
+  before the first step saves at step 0, and the resume does not evaluate step 0 twice. The run
+  that ended at 48, off the grid, may not go on to 64 (a straight run would not cut its games at 48),
+  nor be asked for fewer steps than it trained."""
+  import json
+  import os
+  import shutil
+  import signal
+  from hyperagent import checkpoint
+  from hyperagent.atari.runner import Runner
+  runner = Runner(_tiny_run(steps=48))
+  update, calls = runner.update, []
+
+  def update_then_killed(*args):
+    calls.append(1)
+    if len(calls) == 10:  # step 20, after the log at 16
+      raise RuntimeError('killed')
+    return update(*args)
+
+  runner.update = update_then_killed
+  with pytest.raises(RuntimeError, match='killed'):
+    runner.train(str(tmp_path / 'k'), resume=True, progress=False)
+  runner.update = update
+  assert sorted(os.listdir(tmp_path / 'k')) == ['config.json', 'eval.csv', 'train.csv']
+  shutil.copytree(tmp_path / 'k', tmp_path / 'other')
+  config = json.loads((tmp_path / 'other' / 'config.json').read_text())
+  (tmp_path / 'other' / 'config.json').write_text(json.dumps(dict(config, run=dict(config['run'], seed=7))))
+  with pytest.raises(checkpoint.CheckpointError, match='holds a run .*--fresh'):
+    runner.train(str(tmp_path / 'other'), resume=True, progress=False)
+  result = runner.train(str(tmp_path / 'k'), resume=True, progress=False)
+  assert result['env_steps'] == 48
+  assert [int(r['env_steps']) for r in _read(tmp_path / 'k' / 'eval.csv')] == [0, 32]
+  assert [int(r['env_steps']) for r in _read(tmp_path / 'k' / 'train.csv')] == [16, 32, 48]
+  with pytest.raises(checkpoint.CheckpointError, match='ended at step 48, which is not a multiple of --checkpoint-every'):
+    Runner(_tiny_run(steps=64)).train(str(tmp_path / 'k'), resume=True, progress=False)
+  with pytest.raises(checkpoint.CheckpointError, match='has trained 48 steps, more than --steps 32'):
+    Runner(_tiny_run(steps=32)).train(str(tmp_path / 'k'), resume=True, progress=False)
+
+  start = runner.start_segment
+  def ctrl_c_then_start(*args):
+    os.kill(os.getpid(), signal.SIGINT)
+    return start(*args)
+
+  runner.start_segment = ctrl_c_then_start
+  with pytest.raises(checkpoint.Interrupted, match='interrupted at step 0 of 48'):
+    runner.train(str(tmp_path / 'z'), resume=True, progress=False, stop_on_interrupt=True)
+  runner.start_segment = start
+  assert runner.train(str(tmp_path / 'z'), resume=True, progress=False)['env_steps'] == 48
+  assert [int(r['env_steps']) for r in _read(tmp_path / 'z' / 'eval.csv')] == [0, 32]
+
+
+@pytest.mark.optimized
 def test_a_resume_without_the_replay_waits_for_it_to_refill(tmp_path, capsys):
   """--no-checkpoint-replay: the checkpoint holds no replay, and the resumed run, its replay empty,
   learns nothing until it holds warmup_steps (24) transitions again, as a fresh run does.
@@ -593,10 +653,14 @@ def test_report_iqm_of_final_scores_and_at_one_step_by_hand(tmp_path):
   (row,) = [line for line in text.split('## Aggregate human-normalised score at step 20,000')[1].splitlines()
             if line.startswith('| hyperagent-paper')]
   assert row.startswith(f'| hyperagent-paper | 2 | 4 | {np.mean(at[1:3]):.3f} [')  # IQM: the middle two of four
-  assert f'{np.median(at):.3f} | {np.mean(at):.3f} |' in row
+  # median and mean over games of each game's mean (Agarwal et al.), not over the pooled runs (0.205 here)
+  game_means = [np.mean([pong(-15.0), pong(-13.2)]), np.mean([breakout(16.1), breakout(7.46)])]
+  assert f'{np.median(game_means):.3f} | {np.mean(game_means):.3f} |' in row
   (row,) = [line for line in text.split('## Aggregate human-normalised score at step')[0].splitlines()
             if line.startswith('| hyperagent-paper | 2 |')]
   assert row.startswith(f'| hyperagent-paper | 2 | 3 | {np.mean(final):.3f} [')  # 3 runs: int(0.75) cuts none
+  game_means = [np.mean([pong(-8.0), pong(-3.0)]), breakout(25.0)]  # Pong's two runs weigh as Breakout's one
+  assert row.endswith(f'| {np.median(game_means):.3f} | {np.mean(game_means):.3f} |')
   assert atari_report.write_report([str(tmp_path)], str(tmp_path / 'r2'), reps=50, step=40_000).count(
       '| hyperagent-paper | 2 | 3 |') == 2  # at 40,000: Breakout's seed 1 has no evaluation and is left out
   with pytest.raises(ValueError, match='no run evaluated at step 30,000; the steps evaluated are 0, 20,000, 40,000.'):

@@ -661,6 +661,7 @@ def test_ctrl_c_stops_a_parallel_sweep_and_every_worker(tmp_path):
   assert workers and not [pid for pid in workers if _alive(pid)]
 
 
+@pytest.mark.optimized
 def test_ctrl_c_saves_the_jax_engines_group_and_the_same_command_resumes_it(tmp_path):
   """The jax engine ends the chunk it is in, saves its group's checkpoint and exits 130; the same
   command then finishes from there (the checkpoint is gone once the group's CSVs are written)."""

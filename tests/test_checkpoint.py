@@ -106,6 +106,48 @@ def test_a_run_refuses_a_folder_of_other_results_without_its_checkpoint(tmp_path
     checkpoint.check_run_folder(str(folder), path)  # its own run: resumed (or refused) by the checkpoint
 
 
+def test_no_entry_point_empties_or_writes_into_another_kinds_run_folder(tmp_path, capsys):
+  """A mistyped --out: DeepSea, MinAtar, bsuite and Atari each refuse a folder that holds another
+  one's run, with --fresh or --overwrite too, and leave it as it was. The kinds are read from the
+  archived runs' own config.json files (and an Atari one written as its runner writes it)."""
+  import json
+  import shutil
+  import experiment_scripts
+  from hyperagent.bsuite import sweep
+  root = os.path.dirname(SRC)
+  archived = dict(deepsea='docs/results/scaling-s35/ensemble-N120-seed-fc0687ea',
+                  minatar='docs/results/minatar/asterix/dqn', bsuite='docs/results/bsuite/dqn')
+  folders = {}
+  for kind, folder in archived.items():
+    folders[kind] = tmp_path / kind
+    folders[kind].mkdir()
+    shutil.copy(os.path.join(root, folder, 'config.json'), folders[kind])
+    (folders[kind] / 'results.csv').write_text('x\n1\n')
+  folders['atari'] = tmp_path / 'atari'
+  folders['atari'].mkdir()
+  (folders['atari'] / 'config.json').write_text(json.dumps(dict(run=dict(game='pong', steps=64), agent={},
+                                                                 game='Pong', num_actions=6)))
+  assert {kind: checkpoint.run_kind(str(f)) for kind, f in folders.items()} == {k: k for k in folders}
+  assert checkpoint.run_kind(str(tmp_path)) is None and checkpoint.run_kind(str(tmp_path / 'none')) is None
+  held = {kind: sorted(os.listdir(f)) for kind, f in folders.items()}
+  with pytest.raises(ValueError, match=r'holds a MinAtar run \(its config.json\), not a DeepSea run; give another '
+                                       r'--out \(neither --fresh nor --overwrite'):
+    checkpoint.check_kind(str(folders['minatar']), 'deepsea')
+  checkpoint.check_kind(str(folders['deepsea']), 'deepsea')
+  checkpoint.check_kind(str(tmp_path / 'none'), 'deepsea')  # a new folder
+  deepsea = experiment_scripts.load('deepsea')
+  minatar = experiment_scripts.load('minatar')
+  tiny = ['--set', 'batch_size=8', '--set', 'hidden_sizes=(8,)']
+  assert deepsea.main(['--size', '4', '--episodes', '10', '--out', str(folders['bsuite']), '--fresh', *tiny]) == 2
+  assert 'holds a bsuite run' in capsys.readouterr().err
+  assert minatar.main(['--game', 'breakout', '--steps', '1000', '--out', str(folders['deepsea']), '--fresh']) == 2
+  assert 'holds a DeepSea run' in capsys.readouterr().err
+  with pytest.raises(ValueError, match='holds a MinAtar run'):
+    sweep.write_run_info(str(folders['minatar']), 'hyperagent', {}, 0, 'cmd', overwrite=True)
+  # as they were, but for the empty lock file a refusing entry point held while it looked
+  assert {kind: sorted(set(os.listdir(f)) - {checkpoint.LOCK_FILE}) for kind, f in folders.items()} == held
+
+
 def test_differences_name_the_nested_leaf_that_differs():
   saved = dict(config=dict(batch_size=8, hidden_sizes=[64, 64]), spec=dict(size=10, seeds=[0, 1]), tag='a')
   now = dict(config=dict(batch_size=8, hidden_sizes=(64, 32)), spec=dict(size=10, seeds=(0, 1)), tag='a')

@@ -292,22 +292,28 @@ def test_bootstrap_statistics_over_seeds():
   assert results.censored([3, None, float('nan'), np.float32('nan'), 5]).tolist() == [3, np.inf, np.inf, np.inf, 5]
   # exact power law N^2 with the same spread at every size: the exponent is 2 and the interval holds it
   table = pd.DataFrame(dict(size=np.repeat([10, 20, 40], 3), episodes=[90, 100, 110, 360, 400, 440, 1440, 1600, 1760]))
-  k, low, high, dropped = results.bootstrap_exponent(table, 'episodes')
-  assert abs(k - 2.0) < 1e-9 and low <= 2.0 <= high and dropped == 0
+  k, low, high, unsolved = results.bootstrap_exponent(table, 'episodes')
+  assert abs(k - 2.0) < 1e-9 and low <= 2.0 <= high and unsolved == 0
   assert results.bootstrap_exponent(table[table['size'] < 40], 'episodes') == \
       results.NoFit('only 2 sizes; 3 needed')
   assert results.bootstrap_exponent(table[:0], 'episodes') == results.NoFit('only 0 sizes; 3 needed')
   # one of N = 40's three seeds unsolved: a draw's median there is never when it takes that seed twice
-  # or more, P = 3 (1/3)^2 (2/3) + (1/3)^3 = 7/27, and those draws are left out and counted
+  # or more, P = 3 (1/3)^2 (2/3) + (1/3)^3 = 7/27. Those draws count as k = ∞: far more than the upper
+  # 2.5% tail, so the interval is unbounded above; its lower end is still that of the finite draws
   censored = table.assign(episodes=table['episodes'].where(table.index != 8))
   fit = results.bootstrap_exponent(censored, 'episodes')
-  assert abs(fit.dropped - 7 / 27) < 0.04 and abs(fit.k - 2.0) < 0.05  # sd of the share over 2,000 draws: 0.01
+  assert abs(fit.unsolved - 7 / 27) < 0.04 and abs(fit.k - 2.0) < 0.05  # sd of the share over 2,000 draws: 0.01
+  assert fit.high == np.inf and np.isfinite(fit.low) and fit.low <= 2.0
+  # the quantile: numpy's linear one where it meets only finite draws, ∞ once it reaches an infinite one
+  values = np.array([3.0, 1.0, np.inf, 2.0, np.inf])
+  assert results._quantile(values, 0.25) == 2.0  # sorted 1, 2, 3, ∞, ∞: position 1 exactly
+  assert results._quantile(values, 0.4) == pytest.approx(2.6) and results._quantile(values, 0.6) == np.inf
   # the study report's cell says so, and names why a range has no fit
   import experiment_scripts
   describe = experiment_scripts.load('deepsea_study_report').describe_fit
   whole = results.bootstrap_exponent(table, 'episodes')
   assert describe(whole) == f'2.00 ({whole.low:.2f} – {whole.high:.2f})'  # nothing left out
-  assert f'; {fit.dropped:.2%} of draws left out' in describe(fit)
+  assert describe(fit).startswith(f'{fit.k:.2f} ({fit.low:.2f} – ∞); {fit.unsolved:.2%} of draws had an unsolved median')
   assert describe(results.NoFit('only 2 sizes; 3 needed')) == 'no fit (only 2 sizes; 3 needed)'
   never = table.assign(episodes=table['episodes'].where(table['size'] != 40))
   assert describe(results.bootstrap_exponent(never, 'episodes')) == \

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import time
 
 import bsuite
@@ -177,6 +178,27 @@ def test_an_interrupted_group_resumes_to_the_uninterrupted_result(tmp_path):
   assert not (tmp_path / 'resumed' / 'jax-engine-deep_sea-0+1.npz').exists()
   read = lambda d: pd.read_csv(csv_format.bsuite_csv_path(str(tmp_path / d), 'deep_sea/0'))
   pd.testing.assert_frame_equal(read('straight'), read('resumed'))
+
+
+def test_a_finished_runs_summary_is_handed_over_before_its_csv_exists(tmp_path):
+  """The sweep logs a finished run (runs.jsonl) from `on_finished`, before the CSV that makes a later
+  sweep skip the run: a kill between the two then leaves no CSV, and the run plays again, instead of a
+  CSV whose run has no line (and whose experiment the cost table would silently leave out)."""
+  config = make_config('hyperagent', 'deepsea', **TINY)
+  budgets = {'deep_sea/0': 12}
+  group = engine.groups(engine.runs(list(budgets)), config, budgets)[0]
+  seen = []
+
+  def killed_after(summary):
+    seen.append((summary, os.path.exists(csv_format.bsuite_csv_path(tmp_path, 'deep_sea/0'))))
+    raise SystemExit(137)
+
+  with pytest.raises(SystemExit):
+    engine.run_group(group, config, budgets, str(tmp_path), on_finished=killed_after)
+  assert [(s['bsuite_id'], s['episodes'], exists) for s, exists in seen] == [('deep_sea/0', 12, False)]
+  assert not csv_format.bsuite_csv_files(tmp_path)
+  summaries = engine.run_group(group, config, budgets, str(tmp_path), on_finished=lambda s: None)
+  assert summaries[0]['episodes'] == 12 and len(csv_format.bsuite_csv_files(tmp_path)) == 1
 
 
 def test_a_slow_group_checkpoint_is_written_less_often(tmp_path, monkeypatch):
@@ -389,6 +411,7 @@ def test_a_slow_checkpoint_is_written_less_often_and_always_at_the_end(tmp_path,
   assert saved[0] == 1 and saved[-1] == 40 and len(saved) <= 3  # 40 chunks of 10 ms: ~0.5 s in all
 
 
+@pytest.mark.optimized
 def test_the_custom_environment_example_learns_its_corridor():
   """experiments/custom_env.py, the README's example of a new JaxEnv, learns: over the last three of
   8 chunks of 1k steps, the seeds' test episodes reach the corridor's end at least 60% of the time (a

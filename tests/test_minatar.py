@@ -162,8 +162,8 @@ def test_ctrl_c_before_the_first_chunk_is_one_line_not_a_traceback(tmp_path, mon
   def compiling(*args, **kwargs):
     raise KeyboardInterrupt
   monkeypatch.setattr(run, 'train_seeds', compiling)
-  argv = ['--game', 'breakout', '--steps', '100', '--out', str(tmp_path), '--no-progress']
-  assert script.main(argv) == 130
+  argv = ['--game', 'breakout', '--steps', '100', '--set', 'warmup_steps=10', '--out', str(tmp_path), '--no-progress']
+  assert script.main(argv) == 130  # (past the warm-up: no note about it on stderr)
   assert capsys.readouterr().err == f'interrupted before the first evaluation of {tmp_path}: nothing saved for it.\n'
   (tmp_path / 'checkpoint.npz').write_bytes(b'')  # a run resumed, then interrupted while it compiles
   monkeypatch.setattr(checkpoint, 'check_same_run', lambda *args, **kwargs: None)
@@ -436,6 +436,33 @@ def test_report_roots_read_label_then_folder_like_bsuite_report(tmp_path):
   assert minatar_results.parse_root('results/minatar') == ('results/minatar', '')
   assert minatar_results.parse_root('paper scales=results/x') == ('results/x', 'paper scales')
   assert minatar_results.parse_root(str(odd)) == (str(odd), '')
+
+
+def test_the_report_takes_the_newest_run_folder_and_names_the_others(tmp_path):
+  """Several `make minatar` runs of one game and agent (a quick try beside a long run): the newest is
+  reported and the others are returned for the report to name; <game>/<agent> (an archive) wins."""
+  import os
+  game = tmp_path / 'breakout'
+  for age, name in enumerate(['hyperagent-aaaa1111', 'hyperagent-bbbb2222', 'hyperagent-cccc3333', 'dqn-dddd4444']):
+    (game / name).mkdir(parents=True)
+    os.utime(game / name, (1e9 + 100 * age, 1e9 + 100 * (2 - age if name != 'dqn-dddd4444' else 0)))
+  # mtimes: aaaa newest, then bbbb, then cccc
+  assert minatar_results.find_run(str(tmp_path), 'breakout', 'hyperagent') == (
+      str(game / 'hyperagent-aaaa1111'), [str(game / 'hyperagent-cccc3333'), str(game / 'hyperagent-bbbb2222')])
+  assert minatar_results.find_run(str(tmp_path), 'breakout', 'dqn') == (str(game / 'dqn-dddd4444'), [])
+  assert minatar_results.find_run(str(tmp_path), 'freeway', 'dqn') == (None, [])
+  (game / 'hyperagent').mkdir()
+  folder, others = minatar_results.find_run(str(tmp_path), 'breakout', 'hyperagent')
+  assert folder == str(game / 'hyperagent') and len(others) == 3
+
+
+def test_short_runs_within_the_warm_up_are_told_they_will_not_learn(tmp_path, capsys):
+  import experiment_scripts
+  script = experiment_scripts.load('minatar')
+  with checkpoint.folder_lock(str(tmp_path)):  # stops right after the settings are checked
+    assert script.main(['--game', 'breakout', '--steps', '1500', '--out', str(tmp_path)]) == checkpoint.BUSY_EXIT
+  err = capsys.readouterr().err
+  assert 'note: --steps 1,500 ends within the warm-up (warmup_steps 5,000)' in err
 
 
 def test_cli_on_a_run_folder_another_process_holds_stops_at_once(tmp_path, capsys):

@@ -30,6 +30,7 @@ def test_gymnax_resets_as_the_reference(game):
   ref_check.compare_reset(ref_check.GAMES[game], samples=300)
 
 
+@pytest.mark.optimized
 @pytest.mark.parametrize('game', sorted(ref_check.GAMES))
 def test_gymnax_steps_as_the_reference_from_reset(game):
   steps = STEPS.get(game, 150)
@@ -38,6 +39,7 @@ def test_gymnax_steps_as_the_reference_from_reset(game):
   assert report.steps == steps and report.episodes >= 1
 
 
+@pytest.mark.optimized
 @pytest.mark.parametrize('game', sorted(g for g, spec in ref_check.GAMES.items() if spec.scramble))
 def test_gymnax_steps_as_the_reference_from_mid_game_states(game):
   steps = STEPS.get(game, 200)

@@ -194,6 +194,40 @@ def folder_lock(path: str, name: str = LOCK_FILE, wait: bool = False) -> Iterato
     os.close(fd)  # releases the lock
 
 
+KINDS = dict(deepsea='DeepSea', minatar='MinAtar', bsuite='bsuite', atari='Atari')
+
+
+def run_kind(folder: str) -> str | None:
+  """Which entry point's run `folder` holds (a key of KINDS), read from the layout of its config.json:
+  DeepSea's has run.size, MinAtar's spec.game, Atari's num_actions, bsuite's agent and seed at the
+  top. None without a readable config.json of one of these layouts."""
+  try:
+    with open(os.path.join(folder, 'config.json')) as f:
+      saved = json.load(f)
+  except (OSError, ValueError):
+    return None
+  if not isinstance(saved, dict):
+    return None
+  if 'num_actions' in saved:
+    return 'atari'
+  if isinstance(saved.get('run'), dict) and 'size' in saved['run']:
+    return 'deepsea'
+  if isinstance(saved.get('spec'), dict) and 'game' in saved['spec']:
+    return 'minatar'
+  if {'agent', 'seed', 'config'} <= set(saved):
+    return 'bsuite'
+  return None
+
+
+def check_kind(folder: str, kind: str) -> None:
+  """Refuses (ValueError) a folder that holds another entry point's run, before --fresh or --overwrite
+  could empty it: a mistyped --out must not cost another kind of run its results."""
+  other = run_kind(folder)
+  if other is not None and other != kind:
+    raise ValueError(f'{folder} holds a {KINDS[other]} run (its config.json), not a {KINDS[kind]} run; give another '
+                     '--out (neither --fresh nor --overwrite empties another kind of run\'s folder)')
+
+
 def check_run_folder(out: str, path: str, own: Iterable[str] = ()) -> None:
   """Refuses (ValueError) a folder that holds files but not the run's checkpoint `path`: another kind
   of run's results (a bsuite folder) or an archive, whose config.json and CSVs a run started there

@@ -130,8 +130,10 @@ def common_step(runs: list[dict]) -> int | None:
 
 
 def aggregate(runs: list[dict], reps: int = 2000, step: int | None = None) -> list[dict]:
-  """Per label: IQM, median and mean of HNS over (game, seed), IQM with a stratified-bootstrap 95% CI,
-  of the final scores (step None) or of the evaluations at `step` (runs without one are left out)."""
+  """Per label, over the human-normalised scores (HNS) of the final evaluations (step None) or of the
+  evaluations at `step` (runs without one are left out): the IQM over (game, run) with a stratified-
+  bootstrap 95% CI, and the median and mean over games of each game's mean over its runs (Agarwal et
+  al. 2021's median and mean: a game with more runs does not weigh more)."""
   per_label = defaultdict(lambda: defaultdict(list))
   for run in runs:
     score = score_at(run, step)
@@ -141,9 +143,9 @@ def aggregate(runs: list[dict], reps: int = 2000, step: int | None = None) -> li
   for label, games in sorted(per_label.items()):
     per_game = [np.array(v) for _, v in sorted(games.items())]
     point, low, high = stratified_bootstrap_ci(per_game, iqm, reps)
-    pooled = np.concatenate(per_game)
-    out.append(dict(agent=label, games=len(per_game), runs=len(pooled), iqm=point, iqm_low=low, iqm_high=high,
-                    median=float(np.median(pooled)), mean=float(np.mean(pooled))))
+    game_means = [g.mean() for g in per_game]
+    out.append(dict(agent=label, games=len(per_game), runs=sum(map(len, per_game)), iqm=point, iqm_low=low,
+                    iqm_high=high, median=float(np.median(game_means)), mean=float(np.mean(game_means))))
   return out
 
 
@@ -225,7 +227,7 @@ def write_report(paths: Sequence[str], out_dir: str, reps: int = 2000, step: int
             f"{r['hns_mean']:.3f} | {r['hns_median']:.3f} |" for r in table]
   lines += ['', '## Aggregate human-normalised score', '',
             f'IQM with a 95% stratified-bootstrap CI ({reps} resamples of the runs within each game).', '',
-            '| agent | games | runs | IQM [95% CI] | median | mean |', '|---|---|---|---|---|---|']
+            '| agent | games | runs | IQM [95% CI] | median of game means | mean of game means |', '|---|---|---|---|---|---|']
   row = lambda a: (f"| {a['agent']} | {a['games']} | {a['runs']} | {a['iqm']:.3f} [{a['iqm_low']:.3f}, "
                    f"{a['iqm_high']:.3f}] | {a['median']:.3f} | {a['mean']:.3f} |")
   lines += [row(a) for a in agg]
@@ -236,7 +238,7 @@ def write_report(paths: Sequence[str], out_dir: str, reps: int = 2000, step: int
     lines += ['', f'## Aggregate human-normalised score at step {step:,}', '',
               f'Each run\'s evaluation at step {step:,} (its eval_episodes games, 10 by default, on the online '
               'parameters), the measure of SPEC §5.3\'s figures; runs without an evaluation there are left out.', '',
-              '| agent | games | runs | IQM [95% CI] | median | mean |', '|---|---|---|---|---|---|']
+              '| agent | games | runs | IQM [95% CI] | median of game means | mean of game means |', '|---|---|---|---|---|---|']
     lines += [row(a) for a in at_step] or [f'| (no run of a scored game has an evaluation at step {step:,}) |']
   if has_curves:
     lines += ['', '## Learning curves', '', '![evaluation return vs agent steps](curves.png)']

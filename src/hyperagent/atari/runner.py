@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from hyperagent import checkpoint
+from hyperagent import checkpoint, cli
 from hyperagent.agent import make_agent
 from hyperagent.atari import env as atari
 from hyperagent.atari.loop import (OBS_SHAPE, LEARN_METRICS, Carry, LearnerState, RunConfig, due_updates, read_step,
@@ -179,12 +179,15 @@ class Runner:
     os.makedirs(out_dir, exist_ok=True)
     ckpt_path = os.path.join(out_dir, 'checkpoint.npz')
     host = dict(segment=0, best_score=-math.inf, best_params=None, best_step=-1, skipped_updates=0)
+    record = dict(run=dataclasses.asdict(run), agent=self.config.to_dict(), game=self.game,
+                  num_actions=self.num_actions)
     held = [name for name in RUN_FILES if os.path.exists(os.path.join(out_dir, name))]
-    if held and not (resume and os.path.exists(ckpt_path)):
+    resuming = resume and os.path.exists(ckpt_path)
+    if held and not resuming and not (resume and self._stopped_before_a_checkpoint(out_dir, held, record)):
       raise checkpoint.CheckpointError(
           f'{out_dir} holds a run ({", ".join(held)}); resume it, or start it again with --fresh (which empties '
           'the folder), or give another --out. Nothing was overwritten.')
-    if resume and os.path.exists(ckpt_path):
+    if resuming:
       state, host = self._restore(ckpt_path)
       final = os.path.join(out_dir, 'final.json')
       if int(state.env_steps) >= run.total_steps and os.path.exists(final):
@@ -197,13 +200,12 @@ class Runner:
         if os.path.exists(os.path.join(out_dir, name)):
           os.remove(os.path.join(out_dir, name))
     with open(os.path.join(out_dir, 'config.json'), 'w') as f:
-      json.dump(dict(run=dataclasses.asdict(run), agent=self.config.to_dict(),
-                     game=self.game, num_actions=self.num_actions), f, indent=1)
+      json.dump(record, f, indent=1)
 
     total = run.total_steps
     every = {name: run.every(name) for name in ('log_every', 'eval_every', 'checkpoint_every')}
     steps = int(state.env_steps)
-    if steps == 0 and every['eval_every']:
+    if not resuming and every['eval_every']:  # a checkpoint at step 0 (a Ctrl-C there) comes after this one
       host = self._evaluate(out_dir, state, host, steps, timer)
     # tqdm's rate is steps/s; disable=None turns the bar off when stderr is not a TTY
     bar = tqdm(total=total, initial=steps, unit='step', unit_scale=True, mininterval=1.0, dynamic_ncols=True,
@@ -318,6 +320,35 @@ class Runner:
       json.dump(result, f, indent=1)
     return result
 
+  def _stopped_before_a_checkpoint(self, out_dir: str, held: list[str], record: dict) -> bool:
+    """The folder holds this very run (its config.json, up to what a resume may change), killed before
+    its first checkpoint: CSV rows but no checkpoint.npz or final.json. Such a run starts again from
+    step 0, as its rows would have to anyway; any other run's files are never overwritten."""
+    path = os.path.join(out_dir, 'config.json')
+    if not os.path.exists(path) or set(held) - {'train.csv', 'eval.csv'}:
+      return False
+    with open(path) as f:
+      saved = json.load(f)
+    return (cli.differences(saved.get('run', {}), record['run'], RESUMABLE_CHANGES) == []
+            and cli.differences({k: v for k, v in saved.items() if k != 'run'},
+                                {k: v for k, v in record.items() if k != 'run'}) == [])
+
+  def _check_extension(self, path: str, steps: int, saved: dict):
+    """`steps` may change on resume (RESUMABLE_CHANGES), but not to below the steps trained, and a run
+    that ended may go on only from a step on the checkpoint grid: its end cut the running games there
+    (every checkpoint does), and a run trained straight to the new end cuts only on the grid."""
+    total, every = self.run.total_steps, self.run.every('checkpoint_every')
+    if steps > total:
+      raise checkpoint.CheckpointError(
+          f'{path} has trained {steps:,} steps, more than --steps {self.run.steps:,}; give --steps {steps:,} or '
+          'more, or another --out.')
+    ended = steps == -(-saved['steps'] // saved['num_envs']) * saved['num_envs']
+    if ended and steps < total and not (every and steps % every == 0):
+      raise checkpoint.CheckpointError(
+          f'{path} ended at step {steps:,}, which is not a multiple of --checkpoint-every ({every:,}): its end cut '
+          f'the games there, which a run trained straight to {total:,} steps does not, so it cannot be extended '
+          'to match one; give another --out, or --fresh to start again.')
+
   def _save(self, path: str, state: LearnerState, host: dict):
     trees = dict(state=state._replace(replay=None))
     rows = int(state.replay.rows)
@@ -341,6 +372,7 @@ class Runner:
       templates['best_params'] = fresh.train.params
     meta, trees = checkpoint.load(path, templates, exact_shapes=('state', 'best_params'))
     state = trees['state']
+    self._check_extension(path, int(state.env_steps), meta['run'])
     host = {'skipped_updates': 0, **meta['host'], 'best_params': trees.get('best_params')}  # older: none skipped
     if meta['replay']:
       try:

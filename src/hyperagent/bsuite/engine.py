@@ -245,7 +245,8 @@ def still_playing(counted: np.ndarray, budget: np.ndarray, devices: int) -> np.n
 def run_group(group: Group, config: Config, budgets: Mapping[str, int], results: Mapping[int, str] | str, *,
               chunk_steps: int = 1_000, checkpoint_every_s: float = 60.0, compact: bool = True,
               on_chunk: Callable[[int], None] | None = None,
-              interrupted: Callable[[], bool] = lambda: False) -> list[dict[str, Any]]:
+              interrupted: Callable[[], bool] = lambda: False,
+              on_finished: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
   """Plays every run of `group` to its id's budget; writes their CSVs, each into the folder of its
   sweep seed (`results`: seed -> folder, or the one folder when the group has one seed); returns one
   summary per run. Run r plays its own seed, `sweep.id_seed(group.seeds[r], group.ids[r])`.
@@ -257,6 +258,9 @@ def run_group(group: Group, config: Config, budgets: Mapping[str, int], results:
     resumes from its checkpoint, with those counted before.
   interrupted: polled after each chunk; when true, the group is saved and `checkpoint.Interrupted`
     is raised.
+  on_finished: called with each run's summary before any CSV is written (runs.jsonl): a run whose CSV
+    exists, and which a later sweep therefore skips, has its line. A kill in between repeats the line
+    when the group runs again, and the last one counts (`sweep.experiment_costs`).
   """
   start = time.monotonic()
   env, ids = group.env, group.ids
@@ -339,12 +343,13 @@ def run_group(group: Group, config: Config, budgets: Mapping[str, int], results:
   seconds = time.monotonic() - start
   host = logged_counters(jax.device_get(states.counters))
   left.update({int(r): final_counters(host, i) for i, r in enumerate(active)})
+  summaries = [dict(bsuite_id=bsuite_id, seed=seed, engine='jax', **left[r], replay_capacity=size,
+                    group_size=len(ids), seconds=round(seconds, 3))
+               for r, (bsuite_id, seed) in enumerate(zip(ids, group.seeds))]
+  for summary in summaries if on_finished is not None else ():
+    on_finished(summary)
   csv_format.write_csvs([(folders[seed], bsuite_id, pd.DataFrame(list(rows[r])))
                          for r, (bsuite_id, seed) in enumerate(zip(ids, group.seeds))])
-  summaries = []
-  for r, (bsuite_id, seed) in enumerate(zip(ids, group.seeds)):
-    summaries.append(dict(bsuite_id=bsuite_id, seed=seed, engine='jax', **left[r], replay_capacity=size,
-                          group_size=len(ids), seconds=round(seconds, 3)))
   if os.path.exists(path):
     os.remove(path)
   return summaries

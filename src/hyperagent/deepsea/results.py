@@ -221,7 +221,7 @@ class ExponentFit(NamedTuple):
   k: float
   low: float
   high: float
-  dropped: float  # fraction of bootstrap draws left out: an unsolved median at some size
+  unsolved: float  # fraction of bootstrap draws with an unsolved median at some size (k = ∞ there)
 
 
 class NoFit(NamedTuple):
@@ -231,11 +231,13 @@ class NoFit(NamedTuple):
 
 def bootstrap_exponent(table: pd.DataFrame, criterion: str, draws: int = 2_000, level: float = 0.95,
                        seed: int = 0) -> ExponentFit | NoFit:
-  """(k, low, high, dropped) for episodes ∝ N^k fitted to the per-size medians of `table` (columns size
+  """(k, low, high, unsolved) for episodes ∝ N^k fitted to the per-size medians of `table` (columns size
   and `criterion`, one row per seed), with a bootstrap interval that resamples seeds within each size.
   Needs three or more sizes whose median is finite. A draw whose median is infinite at some size (too
-  many unsolved seeds) has no exponent and is left out, which cuts the interval's upper tail: the
-  fraction left out is returned with it, and NoFit when it is more than half the draws."""
+  many unsolved seeds) fits no finite line; it counts as k = ∞, the top of the ordering, since seeds go
+  unsolved at the large sizes, not the small ones. Leaving such draws out would make the interval look
+  bounded when it is not: once they are more than its upper tail (2.5%), `high` is ∞. Their fraction is
+  returned as `unsolved`; NoFit when it is more than half the draws."""
   groups = [censored(g[criterion].tolist()) for _, g in sorted(table.groupby('size'))]
   sizes = np.array(sorted(table['size'].unique()), float)
   medians = np.array([np.median(g) for g in groups])
@@ -245,16 +247,26 @@ def bootstrap_exponent(table: pd.DataFrame, criterion: str, draws: int = 2_000, 
     return NoFit(f'the median is never at {int((~np.isfinite(medians)).sum())} of the {len(sizes)} sizes')
   k, _ = fit_exponent(sizes, medians)
   rng = np.random.default_rng(seed)
-  boot = []
-  for _ in range(draws):
+  boot = np.full(draws, np.inf)
+  for i in range(draws):
     m = np.array([np.median(rng.choice(g, size=len(g), replace=True)) for g in groups])
     if np.all(np.isfinite(m)):
-      boot.append(fit_exponent(sizes, m)[0])
-  if len(boot) < draws / 2:
+      boot[i] = fit_exponent(sizes, m)[0]
+  unsolved = float(np.mean(np.isinf(boot)))
+  if unsolved > 0.5:
     return NoFit('more than half the bootstrap draws had an unsolved median')
   tail = (1 - level) / 2
-  low, high = np.quantile(boot, [tail, 1 - tail])
-  return ExponentFit(k, float(low), float(high), 1 - len(boot) / draws)
+  return ExponentFit(k, _quantile(boot, tail), _quantile(boot, 1 - tail), unsolved)
+
+
+def _quantile(values: np.ndarray, q: float) -> float:
+  """numpy's default (linear) quantile, ∞ where it reaches an infinite value (numpy gives NaN between two)."""
+  ordered = np.sort(values)
+  pos = q * (len(ordered) - 1)
+  i, j = int(np.floor(pos)), int(np.ceil(pos))
+  if np.isinf(ordered[j]):
+    return np.inf
+  return float(ordered[i] + (ordered[j] - ordered[i]) * (pos - i))
 
 
 def collect_runs(*study_dirs: str, labels: Sequence[str] = ()) -> pd.DataFrame:

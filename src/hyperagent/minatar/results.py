@@ -72,13 +72,14 @@ TUNED_NOTE = (
     "that sessions 9-12 tuned on breakout are no longer the preset's.")
 
 
-def find_run(root: str, game: str, agent: str) -> str | None:
-  """<root>/<game>/<agent>, else the newest <agent>-<run id> folder that `make minatar` writes."""
+def find_run(root: str, game: str, agent: str) -> tuple[str | None, list[str]]:
+  """(<root>/<game>/<agent>, else the newest <agent>-<run id> folder that `make minatar` writes; the
+  other <agent>-<run id> folders, oldest first, which the report leaves out and names)."""
+  found = sorted(glob.glob(os.path.join(root, game, f'{agent}-*')), key=os.path.getmtime)
   exact = os.path.join(root, game, agent)
   if os.path.isdir(exact):
-    return exact
-  found = sorted(glob.glob(os.path.join(root, game, f'{agent}-*')), key=os.path.getmtime)
-  return found[-1] if found else None
+    return exact, found
+  return (found[-1], found[:-1]) if found else (None, [])
 
 
 def run_spec(folder: str) -> dict | None:
