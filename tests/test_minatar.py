@@ -443,10 +443,10 @@ def test_the_report_takes_the_newest_run_folder_and_names_the_others(tmp_path):
   reported and the others are returned for the report to name; <game>/<agent> (an archive) wins."""
   import os
   game = tmp_path / 'breakout'
-  for age, name in enumerate(['hyperagent-aaaa1111', 'hyperagent-bbbb2222', 'hyperagent-cccc3333', 'dqn-dddd4444']):
+  modified = {'hyperagent-aaaa1111': 300, 'hyperagent-bbbb2222': 200, 'hyperagent-cccc3333': 100, 'dqn-dddd4444': 100}
+  for name, mtime in modified.items():
     (game / name).mkdir(parents=True)
-    os.utime(game / name, (1e9 + 100 * age, 1e9 + 100 * (2 - age if name != 'dqn-dddd4444' else 0)))
-  # mtimes: aaaa newest, then bbbb, then cccc
+    os.utime(game / name, (1e9, 1e9 + mtime))
   assert minatar_results.find_run(str(tmp_path), 'breakout', 'hyperagent') == (
       str(game / 'hyperagent-aaaa1111'), [str(game / 'hyperagent-cccc3333'), str(game / 'hyperagent-bbbb2222')])
   assert minatar_results.find_run(str(tmp_path), 'breakout', 'dqn') == (str(game / 'dqn-dddd4444'), [])

@@ -342,7 +342,7 @@ class Runner:
       raise checkpoint.CheckpointError(
           f'{path} has trained {steps:,} steps, more than --steps {self.run.steps:,}; give --steps {steps:,} or '
           'more, or another --out.')
-    ended = steps == -(-saved['steps'] // saved['num_envs']) * saved['num_envs']
+    ended = steps == dataclasses.replace(self.run, steps=saved['steps']).total_steps  # num_envs is the saved one
     if ended and steps < total and not (every and steps % every == 0):
       raise checkpoint.CheckpointError(
           f'{path} ended at step {steps:,}, which is not a multiple of --checkpoint-every ({every:,}): its end cut '

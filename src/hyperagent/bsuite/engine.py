@@ -346,8 +346,9 @@ def run_group(group: Group, config: Config, budgets: Mapping[str, int], results:
   summaries = [dict(bsuite_id=bsuite_id, seed=seed, engine='jax', **left[r], replay_capacity=size,
                     group_size=len(ids), seconds=round(seconds, 3))
                for r, (bsuite_id, seed) in enumerate(zip(ids, group.seeds))]
-  for summary in summaries if on_finished is not None else ():
-    on_finished(summary)
+  if on_finished is not None:
+    for summary in summaries:
+      on_finished(summary)
   csv_format.write_csvs([(folders[seed], bsuite_id, pd.DataFrame(list(rows[r])))
                          for r, (bsuite_id, seed) in enumerate(zip(ids, group.seeds))])
   if os.path.exists(path):

@@ -256,9 +256,9 @@ def write_run_info(results_dir: str, agent_name: str, settings: Mapping[str, Any
   path = os.path.join(results_dir, RUN_INFO)
   info = dict(agent=agent_name, seed=seed, config=_jsonable(dict(settings)), notes=_jsonable(notes or {}),
               commands=[])
+  checkpoint.check_kind(results_dir, 'bsuite')
   # the sweep's two processes read and rewrite it at each experiment's start: one at a time, and
   # replaced whole, so neither reads it half-written and a kill mid-write leaves the old one
-  checkpoint.check_kind(results_dir, 'bsuite')
   with checkpoint.folder_lock(os.path.join(results_dir, '.locks'), RUN_INFO + '.lock', wait=True):
     if os.path.exists(path):
       with open(path) as f:
