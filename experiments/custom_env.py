@@ -1,12 +1,13 @@
 """Your own environment in the jitted loop: a short example to copy.
 
-  python experiments/custom_env.py [--chunks 8] [--agent hyperagent|ensemble|dqn]
+  python experiments/custom_env.py [--chunks 8] [--agent hyperagent|ensemble|dqn] [--checkpoint PATH]
 
 A corridor of SIZE cells: action 1 moves right, 0 left (the left wall holds); reaching the right end
 pays 1 and ends the episode, and after LIMIT steps an episode is cut short. An environment is a
 `JaxEnv` (see `hyperagent/environment.py`): pure `init`, `reset` and `step` functions of a state pytree,
 its params and a key. `jitloop` then plays any number of seeds of it at once, each chunk of steps in
-one jitted call, with a test phase after each chunk.
+one jitted call, with a test phase after each chunk; its Driver adds the progress bar, checkpoints and
+resume (a checkpoint resumes exactly: the whole run state, replay and keys included, is saved).
 
 γ = 0.9 here, not the preset's 0.99: with 0.99 a step left costs only 2% of the value, and greedy
 policies under a sampled index flip between left and right from one chunk to the next.
@@ -14,6 +15,8 @@ policies under a sampled index flip between left and right from one chunk to the
 from __future__ import annotations
 
 import argparse
+import os
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -47,17 +50,40 @@ CORRIDOR = JaxEnv(name='corridor', static=(), num_actions=2, observation_shape=(
                   info=lambda params, state: {}, max_episode_steps=LIMIT)
 
 
-def train(agent_name: str = 'hyperagent', chunks: int = 8, seeds: int = 3, chunk_steps: int = 1_000):
-  """Yields (chunk, mean test return per seed, episodes per seed) after each chunk."""
+class Record(NamedTuple):
+  """What the host keeps after each chunk, per seed (axis 0) and chunk (axis 1)."""
+  test_return: np.ndarray  # mean return of the chunk's 10 test episodes
+  episodes: np.ndarray     # training episodes finished so far
+
+
+def append(record: Record, out: jitloop.ChunkOut, states: jitloop.RunState, steps: int, wall_s: float) -> Record:
+  column = lambda x: np.asarray(x)[:, None]
+  return Record(np.concatenate([record.test_return, column(out.eval_return)], axis=1),
+                np.concatenate([record.episodes, column(states.counters.episode)], axis=1))
+
+
+def train(agent_name: str = 'hyperagent', chunks: int = 8, seeds: int = 3, chunk_steps: int = 1_000,
+          checkpoint_path: str | None = None, progress: bool = False) -> Record:
+  """Plays `chunks` chunks of `chunk_steps` steps on every seed, with a progress bar (`progress`) and,
+  given `checkpoint_path`, a checkpoint every minute and at the end, which the same call resumes."""
   config = make_config(agent_name, 'deepsea', discount=0.9, warmup_steps=128)
   agent = jitloop.make_agent_for(config, CORRIDOR)
   params = jitloop.stack_runs([{}] * seeds)  # the corridor has no params; bsuite's ids stack theirs here
   states = jitloop.init_runs(agent, CORRIDOR, chunks * chunk_steps, jnp.arange(seeds), params,
                              np.full(seeds, 2**31 - 1))  # no episode budget
-  chunk = jitloop.make_chunk_fn(config, CORRIDOR, jitloop.LoopSpec(eval_episodes=10, eval_steps=LIMIT))
-  for i in range(chunks):
-    states, out = chunk(chunk_steps, params, states)  # chunk_steps steps of every seed, then 10 test episodes
-    yield i + 1, np.asarray(out.eval_return), np.asarray(states.counters.episode)
+  driver = jitloop.Driver(
+      # each chunk: chunk_steps steps of every seed, then 10 test episodes
+      chunk=jitloop.make_chunk_fn(config, CORRIDOR, jitloop.LoopSpec(eval_episodes=10, eval_steps=LIMIT)),
+      env_params=params, lengths=[chunk_steps] * chunks, append=append,
+      postfix=lambda record: dict(test_return=f'{record.test_return[:, -1].mean():.2f}'),
+      finished=lambda record: False, position=lambda steps: f'step {steps:,} of {chunks * chunk_steps:,}',
+      checkpoint_path=checkpoint_path, checkpoint_every_s=60.0,
+      # a checkpoint is resumed only by the run that wrote it
+      run_meta=dict(config=config.to_dict(), spec=dict(chunks=chunks, seeds=seeds, chunk_steps=chunk_steps)))
+  empty = np.zeros((seeds, 0))
+  states, record, done, wall_s = jitloop.resume(driver, states, Record(empty, empty))
+  return jitloop.drive(driver, states, record, done, chunks, wall_before=wall_s, desc='corridor',
+                       progress=progress, stop_on_interrupt=False)
 
 
 def main(argv=None) -> int:
@@ -65,11 +91,17 @@ def main(argv=None) -> int:
                                    formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
   parser.add_argument('--agent', default='hyperagent', choices=AGENTS)
   parser.add_argument('--chunks', type=int, default=8, help='chunks of 1,000 steps per seed')
+  parser.add_argument('--checkpoint', default=None, metavar='PATH',
+                      help='save the run there (e.g. results/corridor/checkpoint.npz); run again to resume')
   args = parser.parse_args(argv)
   if args.chunks < 1:
     parser.error(f'--chunks must be >= 1, got {args.chunks}')
-  for i, returns, episodes in train(args.agent, args.chunks):
-    print(f'after {i:,}k steps: test return per seed {[round(float(r), 2) for r in returns]}, episodes {episodes.tolist()}')
+  if args.checkpoint:
+    os.makedirs(os.path.dirname(os.path.abspath(args.checkpoint)), exist_ok=True)
+  record = train(args.agent, args.chunks, checkpoint_path=args.checkpoint, progress=True)
+  for i in range(record.test_return.shape[1]):
+    print(f'after {i + 1:,}k steps: test return per seed {[round(float(r), 2) for r in record.test_return[:, i]]}, '
+          f'episodes {record.episodes[:, i].astype(int).tolist()}')
   return 0
 
 

@@ -6,7 +6,9 @@
 Prints, per seed, the episode at which it solved the problem under bsuite's criterion (first episode
 with total bad episodes / episodes < 0.9) and under the official code's (first evaluation whose test
 episodes all reach the treasure), and writes a results folder (see hyperagent/deepsea/results.py).
-A checkpoint in the folder is resumed when the same command is run again (--fresh to start over).
+A checkpoint in the folder is resumed when the same command is run again (--fresh to start over);
+with a larger --episodes and the same --out it extends the run (the default folder's name changes
+with --episodes, so name it).
 """
 from __future__ import annotations
 

@@ -23,7 +23,10 @@ def assert_info(env, params, state, ref, rtol=1e-5, atol=1e-5):
   ours, theirs = env.info(params, state), ref.bsuite_info()
   assert tuple(ours) == tuple(theirs) == env.info_names
   for name in env.info_names:
-    np.testing.assert_allclose(float(ours[name]), theirs[name], rtol=rtol, atol=atol)
+    if isinstance(theirs[name], (int, np.integer)):  # a counter: exactly
+      assert float(ours[name]) == theirs[name], name
+    else:
+      np.testing.assert_allclose(float(ours[name]), theirs[name], rtol=rtol, atol=atol)
 
 
 def assert_specs(env, ref):

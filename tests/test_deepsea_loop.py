@@ -164,6 +164,28 @@ def test_checkpoint_resume_equals_uninterrupted_run(tmp_path, capsys):
     run.train_seeds(config, spec, progress=False, checkpoint_path=path)
 
 
+@pytest.mark.parametrize('replay_capacity', [50, 1_000_000])
+def test_a_run_extends_to_more_episodes_as_if_run_in_one_go(tmp_path, replay_capacity):
+  """16 episodes of N = 5 (two chunks of 40 steps) into a checkpoint, then the same run asked for 24:
+  the record of 24 episodes run at once. With a replay of 50 rows both runs wrap it; with 1M the
+  16-episode run holds its 80 steps, grown to the 24-episode run's 120. Fewer episodes, and a saved
+  run whose last chunk was cut short (15 episodes: chunks of 40 and 35 steps), are refused."""
+  config = make_config('hyperagent', 'deepsea', **TINY, replay_capacity=replay_capacity)
+  path = str(tmp_path / 'checkpoint.npz')
+  first = run.train_seeds(config, tiny_spec(episodes=16), progress=False, checkpoint_path=path)
+  extended = run.train_seeds(config, tiny_spec(episodes=24), progress=False, checkpoint_path=path)
+  straight = run.train_seeds(config, tiny_spec(episodes=24), progress=False)
+  assert extended.eval_steps.tolist() == [40, 80, 120] and extended.episode_return.shape == (2, 24)
+  np.testing.assert_array_equal(extended.eval_wall_s[:2], first.eval_wall_s)  # resumed, not played again
+  assert_results_equal(extended, straight)
+  with pytest.raises(checkpoint.CheckpointError, match='another run'):
+    run.train_seeds(config, tiny_spec(episodes=20), progress=False, checkpoint_path=path)
+  cut = str(tmp_path / 'cut.npz')
+  run.train_seeds(config, tiny_spec(episodes=15), progress=False, checkpoint_path=cut)
+  with pytest.raises(checkpoint.CheckpointError, match='evaluated at step 75 where this run evaluates at step 80'):
+    run.train_seeds(config, tiny_spec(episodes=24), progress=False, checkpoint_path=cut)
+
+
 def test_a_corrupt_checkpoint_is_one_clear_error(tmp_path):
   config = make_config('hyperagent', 'deepsea', **TINY)
   path = str(tmp_path / 'checkpoint.npz')

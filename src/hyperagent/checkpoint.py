@@ -78,6 +78,16 @@ def load_meta(path: str) -> dict[str, Any]:
     raise _unreadable(path, error) from None
 
 
+def saved_setting(path: str | None, field: str) -> int | None:
+  """The integer run setting `field` (meta['run']['spec'][field]) of the checkpoint at `path`; None
+  without a checkpoint or without that field. Read before the checkpoint is checked, to rebuild an
+  extended run's saved shapes: a checkpoint of another run is refused afterwards, by check_same_run."""
+  if not path or not os.path.exists(path):
+    return None
+  value = load_meta(path).get('run', {}).get('spec', {}).get(field)
+  return value if isinstance(value, int) else None
+
+
 def load(path: str, templates: Mapping[str, Any], exact_shapes: Iterable[str] = ()
          ) -> tuple[dict[str, Any], dict[str, Any]]:
   """(meta, trees) from `path`, each tree rebuilt on the structure of `templates[name]`.

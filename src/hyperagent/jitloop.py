@@ -50,8 +50,10 @@ class Counters(NamedTuple):
   episode_len: jax.Array     # int32: steps of the current episode
   episode_return: jax.Array  # float32: reward of the current episode
   # float32: what total_return's rounding has dropped so far (Kahan's compensated sum), so that
-  # total_return - total_return_error is bsuite's float64 sum to 1e-8 over 10⁶ steps of cartpole_swingup's
-  # rewards, where a plain float32 sum drifts by ~0.07% (tests/test_jitloop.py)
+  # total_return - total_return_error is the float64 sum of the (float32) rewards to 1e-8 over 10⁶ steps
+  # of cartpole_swingup's, where a plain float32 sum drifts by ~0.07% (tests/test_jitloop.py). bsuite's
+  # own rewards are float64: the port's 0.9 is 1 - float32(0.1), 2.4e-8 below, so against bsuite the
+  # sum is ~1.4e-8 off (relative), not 0.07%
   total_return_error: jax.Array
 
 
@@ -357,6 +359,27 @@ def resume(driver: Driver, states: RunState, record: Any, announce: bool = False
           if done >= len(driver.lengths) or (done and driver.finished(trees['result'])) else
           f'resuming from {path} at {driver.position(sum(driver.lengths[:done]))}.', flush=True)
   return jax.tree.map(jnp.asarray, trees['states']), trees['result'], meta['chunks_done'], meta['wall_s']
+
+
+def continue_from(driver: Driver, states: RunState, evaluated_at: Any, done: int, capacity: int) -> RunState:
+  """`resume`'s states, checked to continue this run's chunks, with replays of `capacity` rows. A
+  finished run resumed with a larger budget (`Driver.may_grow`) is extended: it must have evaluated
+  where this run evaluates, else its last chunk was cut short elsewhere and going on from it would
+  not give this run; its replay held every step of the shorter run (`replay.capacity`), never
+  wrapped, and grows as a buffer of this size from the start would have filled."""
+  ends = list(itertools.accumulate(driver.lengths))[:done]
+  saved = [int(step) for step in evaluated_at]
+  if saved != ends:
+    i = next((i for i, (a, b) in enumerate(zip(saved, ends)) if a != b), min(len(saved), len(ends)))
+    got = f'at step {saved[i]:,}' if i < len(saved) else f'{len(saved)} times'
+    want = f'at step {ends[i]:,}' if i < len(ends) else f'{len(ends)} times'
+    raise checkpoint.CheckpointError(
+        f'{driver.checkpoint_path} evaluated {got} where this run evaluates {want} (chunks of '
+        f'{driver.lengths[0]:,} steps up to {sum(driver.lengths):,}), so going on from it would not give this '
+        'run; use another results folder, or --fresh to start again.')
+  if states.replay.action.shape[1] < capacity:
+    states = states._replace(replay=replay.grow(states.replay, capacity, axis=1))
+  return states
 
 
 def drive(driver: Driver, states: RunState, record: Any, chunks_done: int, end: int, *, wall_before: float,

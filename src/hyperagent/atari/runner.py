@@ -304,7 +304,8 @@ class Runner:
     """SPEC §3: the best parameters (by test mean; the last ones if never evaluated) on
     final_eval_episodes games, with the eval envs and index generator seeded by the run seed."""
     use_best = host['best_params'] is not None
-    params = host['best_params'] if use_best else state.train.params
+    # the best parameters are kept on the host: put them on the device once, not at every act of the test
+    params = jax.device_put(host['best_params']) if use_best else state.train.params
     t0 = time.perf_counter()
     key = jax.random.fold_in(jax.random.PRNGKey(self.run.seed), FINAL_EVAL_KEY)
     scores = self.evaluate(params, self.run.final_eval_episodes, self.run.final_eval_envs,

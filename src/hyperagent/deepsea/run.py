@@ -79,6 +79,9 @@ class RunSpec:
     return BSUITE_MAPPING_SEED if self.mapping == 'bsuite' else seed
 
 
+MAY_GROW = (('spec', 'episodes'),)  # a finished run resumes with more episodes: it is extended
+
+
 def run_capacity(config: Config, spec: RunSpec) -> int:
   return replay.capacity(config.replay_capacity, spec.total_steps)
 
@@ -177,9 +180,15 @@ def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpo
   stop_on_interrupt: a Ctrl-C ends the current chunk, saves the checkpoint and raises
     `checkpoint.Interrupted` (main thread only; a second Ctrl-C interrupts at once).
   announce: print whether the run starts, resumes (where) or is finished, once its checkpoint matches.
+  A finished run's checkpoint also resumes with more `episodes`, which extends it, where its last
+  evaluation falls on this run's grid (every `eval_every` steps): the record is then the longer run's.
   """
   agent = jitloop.make_agent_for(config, spec.env)
   env_params, states = initial_states(agent, spec)
+  saved_episodes = checkpoint.saved_setting(checkpoint_path, 'episodes') if resume else None
+  template = states
+  if saved_episodes is not None and saved_episodes < spec.episodes:  # an extension: read at the saved shapes
+    template = initial_states(agent, dataclasses.replace(spec, episodes=saved_episodes))[1]
 
   def postfix(result: Result) -> dict[str, str]:
     solved = sum(eval_solve_episode(o, result.eval_steps, spec.size) is not None for o in result.eval_optimal)
@@ -191,10 +200,12 @@ def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpo
       finished=(lambda result: all_solved(result, spec)) if stop_when_solved else (lambda result: False),
       position=lambda steps: f'episode {steps // spec.size:,} of {spec.episodes:,}',
       checkpoint_path=checkpoint_path, checkpoint_every_s=checkpoint_every_s,
-      run_meta=dict(config=config.to_dict(), spec=dataclasses.asdict(spec)))
+      run_meta=dict(config=config.to_dict(), spec=dataclasses.asdict(spec)), may_grow=MAY_GROW)
   result, chunks_done, wall_before = empty_result(len(spec.seeds)), 0, 0.0
   if resume:
-    states, result, chunks_done, wall_before = jitloop.resume(driver, states, result, announce)
+    states, result, chunks_done, wall_before = jitloop.resume(driver, template, result, announce)
+    states = jitloop.continue_from(driver, states, result.eval_steps, chunks_done, run_capacity(config, spec))
+    states = states._replace(budget=jnp.full_like(states.budget, spec.episodes))  # an extension's new budget
   end = len(driver.lengths) if max_chunks is None else min(len(driver.lengths), chunks_done + max_chunks)
   if stop_when_solved and chunks_done and all_solved(result, spec):
     end = chunks_done  # a finished early-stopped run: a re-run returns it as it was

@@ -8,7 +8,6 @@ Seeds are vmapped in one jitted loop (`jitloop.py`); a chunk is `eval_every` age
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Callable, NamedTuple
 
 import jax
@@ -112,15 +111,6 @@ def run_meta(config: Config, spec: RunSpec) -> dict:
   return dict(config=config.to_dict(), spec=dataclasses.asdict(spec))
 
 
-def _saved_steps(path: str | None) -> int | None:
-  """The steps of the run saved at `path` (its meta's spec), None without one or without that field; a
-  checkpoint of another run is refused afterwards, by `jitloop.resume`."""
-  if not path or not os.path.exists(path):
-    return None
-  steps = checkpoint.load_meta(path).get('run', {}).get('spec', {}).get('steps')
-  return steps if isinstance(steps, int) else None
-
-
 def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpoint_path: str | None = None,
                 checkpoint_every_s: float = 300.0, stop_on_interrupt: bool = False,
                 announce: bool = False, on_accepted: Callable[[], None] = lambda: None) -> Result:
@@ -132,7 +122,7 @@ def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpo
   any) is accepted, before the first chunk: a refused one raises before it."""
   env, env_params, agent, states = initial_states(config, spec)
   seeds = len(spec.seeds)
-  saved_steps = _saved_steps(checkpoint_path)
+  saved_steps = checkpoint.saved_setting(checkpoint_path, 'steps')
   template = states
   if saved_steps is not None and saved_steps < spec.steps:  # an extension: read at the saved run's shapes
     template = initial_states(config, dataclasses.replace(spec, steps=saved_steps))[3]
@@ -144,14 +134,8 @@ def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpo
       checkpoint_path=checkpoint_path, checkpoint_every_s=checkpoint_every_s,
       run_meta=run_meta(config, spec), may_grow=MAY_GROW)
   states, result, done, wall_before = jitloop.resume(driver, template, empty_result(seeds), announce)
-  capacity = replay.capacity(config.replay_capacity, spec.steps)
-  if states.replay.action.shape[1] < capacity:  # a run shorter than the replay, extended: it never wrapped
-    states = states._replace(replay=replay.grow(states.replay, capacity, axis=1))
-  ends = np.cumsum(driver.lengths)[:done]
-  if not np.array_equal(result.steps, ends):  # an extended run continues the same chunks
-    raise checkpoint.CheckpointError(
-        f'{checkpoint_path} evaluated at steps {result.steps.tolist()}, not at every {spec.eval_every:,} steps '
-        f'up to {spec.steps:,}; use another results folder, or --fresh to start again.')
+  states = jitloop.continue_from(driver, states, result.steps, done,
+                                 replay.capacity(config.replay_capacity, spec.steps))
   on_accepted()
   return jitloop.drive(driver, states, result, done, len(driver.lengths), wall_before=wall_before,
                        desc=f'MinAtar {spec.game} x{seeds} seeds', progress=progress,
