@@ -28,6 +28,9 @@ def test_prior_is_bit_identical_after_100_learn_steps():
   state = agent.init(jax.random.key(0))
   _, prior0 = hypermodel.split_params(state.params)
   trainable0, _ = hypermodel.split_params(state.params)
+  # the frozen part by its module names, not through split_params (the function under test)
+  assert sorted(prior0) == ['prior_hyper', 'prior_torso/linear_0', 'prior_torso/linear_1']
+  assert sorted(trainable0) == ['hyper', 'torso/linear_0', 'torso/linear_1']
 
   def body(state, key):
     return agent.learn(state, random_batch(key, 16, 8, 4), jnp.array(1000))
@@ -158,6 +161,11 @@ def test_replay_sampling_follows_env_columns_and_episode_ends():
       expected = 10.0 + t if t % 2 else 10.0 + t + 0.5 * (11.0 + t)
       np.testing.assert_allclose(ret, expected)
       assert disc == 0.0 and nxt == (101 + t if t % 2 else 102 + t)
+  # uniform over the 12 stored (step, env) cells: each count within 5 binomial sds of 500/12 (a cell
+  # never drawn, e.g. the oldest row or one env's column, is 41 counts, ~7 sds, below)
+  cells, counts = np.unique(np.asarray(batch.obs), return_counts=True)
+  assert cells.tolist() == [*range(2, 8), *range(102, 108)]
+  assert np.all(np.abs(counts - 500 / 12) < 5 * np.sqrt(500 * (1 / 12) * (11 / 12))), counts
 
 
 def test_a_replay_that_never_wrapped_grows_to_the_buffer_a_larger_one_would_be():
@@ -295,6 +303,18 @@ def test_learn_draws_fresh_distinct_update_and_target_indices(monkeypatch):
   assert [(u.shape, g.shape) for u, g in seen] == [((6, 5, 4), (6, 4))] * 2
   rows = np.concatenate([np.concatenate([u.reshape(-1, 4), g]) for u, g in seen])
   assert len(np.unique(rows.round(6), axis=0)) == len(rows) == 2 * (6 * 5 + 6)
+
+
+def test_acting_breaks_ties_uniformly():
+  """SPEC §2.1: greedy with ties broken at random, not by the lowest index. DQN with every parameter 0
+  has Q = 0 for all 3 actions: 3,000 envs' test actions are uniform (each count within 5 binomial sds
+  of 1,000)."""
+  agent = make_agent(make_config('dqn', 'deepsea'), (5,), 3)
+  params = jax.tree.map(jnp.zeros_like, agent.init(jax.random.key(0)).params)
+  actor = agent.init_actor(jax.random.key(1), 3000)
+  action, _ = agent.act(params, actor, jnp.ones((3000, 5)), jnp.ones(3000, bool), evaluation=True)
+  counts = np.bincount(np.asarray(action), minlength=3)
+  assert np.all(np.abs(counts - 1000) < 5 * np.sqrt(3000 * (1 / 3) * (2 / 3))), counts
 
 
 def test_evaluation_is_greedy_before_the_warm_up_and_leaves_the_step_counter():

@@ -369,6 +369,21 @@ def test_tag_scores_count_complete_experiments_only(tmp_path, monkeypatch):
   assert tags.loc['a', 'exploration'] == 1.0 and not np.isnan(tags.loc['a', 'basic'])
   assert barred == [{'deep_sea'}, {'deep_sea', 'bandit'}]
   assert (tmp_path / 'strict' / 'bar.png').exists()
+  long = pd.read_csv(tmp_path / 'strict' / 'scores_long.csv').set_index('bsuite_env')
+  assert long.loc['deep_sea', 'complete'] and (long.loc['deep_sea', ['ids', 'ids_in_sweep']] == 21).all()
+  assert not long.loc['bandit', 'complete'] and long.loc['bandit', 'ids'] == 1
+  with open(strict, encoding='utf-8') as f:
+    assert '* (1/20 ids)' in f.read()  # bandit's score in the per-experiment table: short and partial
+
+
+def test_a_score_cell_says_when_runs_are_short_or_ids_missing():
+  """bsuite's `finished` looks only at the ids present: an experiment missing ids (Ensemble+'s cartpole
+  at 14 of 20) must not read as an ordinary score."""
+  row = lambda **kw: pd.Series({'score': 0.695, 'finished': True, 'ids': 20, 'ids_in_sweep': 20, **kw})
+  assert bsuite_report._score_cell(row()) == '0.695'
+  assert bsuite_report._score_cell(row(ids=14)) == '0.695 (14/20 ids)'
+  assert bsuite_report._score_cell(row(finished=False)) == '0.695 *'
+  assert bsuite_report._score_cell(row(score=np.nan)) == 'n/a'
 
 
 def test_common_experiments_count_only_what_every_agent_has_complete(tmp_path):

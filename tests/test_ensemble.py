@@ -163,15 +163,23 @@ def test_shared_torso_ensemble_regresses_each_member_onto_its_own_target():
   q = lambda params, obs, m: jax.vmap(agent.network.apply, in_axes=(None, 0, None))(params, obs, jax.nn.one_hot(m, M))
   online_params = hk.data_structures.merge(trainable, prior)
   target_full = hk.data_structures.merge(target_params, prior)
-  expected = []
-  disagree = 0
-  for m in range(M):
-    best = jnp.argmax(q(online_params, data.next_obs, m), axis=-1)
-    disagree += int(jnp.sum(best != jnp.argmax(q(target_full, data.next_obs, m), axis=-1)))
-    g = data.reward + data.discount * q(target_full, data.next_obs, m)[jnp.arange(B), best]
-    expected.append((g - q(online_params, data.obs, m)[jnp.arange(B), data.action]) ** 2)
+
+  def written_out(target_full):  # [B, M] squared TD errors, and how often the target's argmax differs
+    expected, disagree = [], 0
+    for m in range(M):
+      best = jnp.argmax(q(online_params, data.next_obs, m), axis=-1)
+      disagree += int(jnp.sum(best != jnp.argmax(q(target_full, data.next_obs, m), axis=-1)))
+      g = data.reward + data.discount * q(target_full, data.next_obs, m)[jnp.arange(B), best]
+      expected.append((g - q(online_params, data.obs, m)[jnp.arange(B), data.action]) ** 2)
+    return expected, disagree
+
+  expected, disagree = written_out(target_full)
   np.testing.assert_allclose(info.td_loss, np.mean(expected), rtol=1e-5)
   assert disagree >= B * M // 4  # so the target's own argmax (plain Q-learning) would give another loss
+  # agent.learn hands the loss every member with its own target index: its first update (θ⁻ = θ)
+  # reports the written-out loss (member 0's target index for every member would not)
+  _, metrics = agent.learn(state, data, jnp.array(100))
+  np.testing.assert_allclose(metrics['td_loss'], np.mean(written_out(online_params)[0]), rtol=1e-5)
   # with bootstrap masks, member m's terms are weighted by column m of the stored masks
   masks = jax.random.bernoulli(jax.random.key(3), 0.5, (B, M)).astype(jnp.float32)
   _, info = losses.loss(agent.network, SHARED, trainable, prior, target_params, data._replace(weight=masks),

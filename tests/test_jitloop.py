@@ -512,6 +512,29 @@ def alternating_ends_env() -> JaxEnv:
                 reset=reset, step=step, info=info, max_episode_steps=3)
 
 
+def test_learn_is_told_how_many_transitions_each_run_has_stored():
+  """|D| scales the index regulariser (λ_r / |D|, SPEC §2.6): from the warm-up's end on, the loop hands
+  each run's learn the transitions that run has stored, t + 1 after its (t + 1)-th step, capped by its
+  replay's capacity (24 here)."""
+  env, params = registry.make_id('catch/0')
+  config = make_config('hyperagent', 'deepsea', **TINY)
+  agent = jitloop.make_agent_for(config, env)
+  seen = []
+  real_learn = agent.learn
+
+  def learn(state, batch, replay_size):
+    jax.debug.callback(lambda d: seen.append(int(d)), replay_size)
+    return real_learn(state, batch, replay_size)
+
+  agent = agent._replace(learn=learn)
+  params = jitloop.stack_runs([params, params])
+  states = jitloop.init_runs(agent, env, 24, jnp.array([0, 1]), params, np.array([10**6, 10**6]))
+  jax.jit(lambda p, s: jitloop.run_chunk(agent, env, jitloop.LoopSpec(), 32, p, s))(params, states)
+  jax.effects_barrier()
+  warmup = config.warmup_steps  # 16: the first update follows the 16th step
+  assert sorted(seen) == sorted([min(t, 24) for t in range(warmup, 33)] * 2)
+
+
 def test_truncations_and_terminations_are_stored_apart_and_the_index_is_drawn_per_episode():
   """The loop stores a last step with discount 1 as a truncation (bootstrapped) and one with discount 0
   as a termination, and the actor draws a new index exactly at each episode's first step (no per-step

@@ -130,6 +130,35 @@ def test_matches_rlax_double_q_learning():
   np.testing.assert_allclose(total, jnp.mean(td ** 2), rtol=1e-5)
 
 
+def test_the_gradient_penalty_is_differentiated_through():
+  """λ_g P with P = ‖∂/∂θ mean_ik Q_θ(s_i, a_i, ξ_ik)‖² (double backprop): on an MLP torso, where ∂P/∂θ
+  is not 0 (on the tiny linear case it is), the loss's gradient is the TD part's plus λ_g ∂P/∂θ, with P
+  written out here from the network's own forward pass."""
+  from hyperagent.config import make_config
+  config = make_config('hyperagent', 'deepsea', grad_penalty_coef=0.5, hyper_reg_coef=0.0, perturbation_scale=0.0)
+  network = hypermodel.make_network(config, (3,), 4)
+  params = network.init(jax.random.key(0))
+  train, prior = hypermodel.split_params(params)
+  ks = jax.random.split(jax.random.key(1), 5)
+  batch = Batch(obs=jax.random.normal(ks[0], (6, 3)), action=jax.random.randint(ks[1], (6,), 0, 4),
+                reward=jax.random.normal(ks[2], (6,)), discount=jnp.full((6,), 0.9),
+                next_obs=jax.random.normal(ks[3], (6, 3)), perturbation=jnp.zeros((6, config.index_dim)))
+  xi = jax.random.normal(ks[4], (6, 3, config.index_dim))
+  grad = lambda c: jax.grad(lambda t: losses.loss(network, config.replace(grad_penalty_coef=c), t, prior, train,
+                                                  batch, xi, xi[:, 0], jax.random.key(2), jnp.array(6))[0])(train)
+  q = jax.vmap(jax.vmap(network.apply, in_axes=(None, None, 0)), in_axes=(None, 0, 0))  # [B, K, A]
+
+  def penalty(t):
+    def mean_q(t):
+      return jnp.mean(jnp.take_along_axis(q({**t, **prior}, batch.obs, xi), batch.action[:, None, None], -1))
+    return sum(jnp.sum(g ** 2) for g in jax.tree.leaves(jax.grad(mean_q)(t)))
+
+  dp = jax.grad(penalty)(train)
+  assert sum(float(jnp.sum(g ** 2)) for g in jax.tree.leaves(dp)) > 1e-6
+  for with_p, without, d in zip(jax.tree.leaves(grad(0.5)), jax.tree.leaves(grad(0.0)), jax.tree.leaves(dp)):
+    np.testing.assert_allclose(with_p - without, 0.5 * d, rtol=1e-4, atol=1e-6)
+
+
 def test_rd_argmax_is_uniform_over_ties():
   q = jnp.array([1.0, 3.0, 0.5, 3.0, 3.0])
   keys = jax.random.split(jax.random.key(0), 30_000)

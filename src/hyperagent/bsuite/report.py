@@ -357,9 +357,12 @@ def _img(filename: str, alt: str) -> str:
 
 
 def _score_cell(row: Any) -> str:
+  """bsuite's score, marked where it is not the experiment's: `*` for runs short of bsuite's episode
+  count, and the ids that ran where some are missing (bsuite's `finished` looks only at those present)."""
   if pd.isna(row.score):
     return 'n/a'
-  return f'{row.score:.3f}' + ('' if row.finished else ' *')
+  missing = f' ({row.ids}/{row.ids_in_sweep} ids)' if row.ids < row.ids_in_sweep else ''
+  return f'{row.score:.3f}' + ('' if row.finished else ' *') + missing
 
 
 def _solution_cell(row: Any) -> str:
@@ -386,11 +389,14 @@ def _write_html(path: str, title: str, results: Mapping[str, str], scores: Score
       for name, directory in results.items()])
   parts += ['<h2>Inputs</h2>', _table(inputs, index=False)]
 
-  score_table = _by_agent(score_df, 'bsuite_env', _score_cell, agents, 'experiment')
+  ids = complete.rename(columns={'experiment': 'bsuite_env'})[[AGENT, 'bsuite_env', 'ids', 'ids_in_sweep']]
+  score_table = _by_agent(score_df.merge(ids, on=[AGENT, 'bsuite_env']), 'bsuite_env', _score_cell, agents,
+                          'experiment')
   parts += ['<h2>bsuite score per experiment</h2>', _table(score_table, index=False),
             '<p class="note">Scores from <code>bsuite.experiments.summary_analysis.bsuite_score</code> '
             f'(bsuite {html.escape(bsuite.__version__)}). <b>*</b> = not finished: fewer episodes '
-            'than bsuite runs for that experiment, so the score is provisional.</p>']
+            'than bsuite runs for that experiment; <b>(k/n ids)</b> = only k of the n ids of bsuite\'s sweep '
+            'ran. Either way the score is provisional.</p>']
   plain = lambda row: completeness_cell(row).replace('**', '')  # the markdown cell, unbolded
   parts += ['<h2>Complete experiments</h2>',
             _table(_by_agent(complete, 'experiment', plain, agents, 'experiment'), index=False),
@@ -514,7 +520,10 @@ def make_report(results: Mapping[str, str | os.PathLike],
   # Tables first: they do not depend on any plot working.
   score_df.pivot(index=AGENT, columns='bsuite_env', values='score').to_csv(
       os.path.join(out, 'scores.csv'))
-  score_df.to_csv(os.path.join(out, 'scores_long.csv'), index=False)
+  # the long table says which scores are of complete experiments (the wide one above is bsuite's alone)
+  score_df.merge(complete.rename(columns={'experiment': 'bsuite_env'})[
+      [AGENT, 'bsuite_env', 'ids', 'ids_in_sweep', 'complete']], on=[AGENT, 'bsuite_env'], how='left').to_csv(
+          os.path.join(out, 'scores_long.csv'), index=False)
   tag_df[tag_df.score.notna()].pivot(index=AGENT, columns='tag', values='score').to_csv(
       os.path.join(out, 'scores_by_tag.csv'))
 
