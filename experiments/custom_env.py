@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hyperagent import jitloop
+from hyperagent import checkpoint, jitloop
 from hyperagent.config import AGENTS, make_config
 from hyperagent.environment import EnvStep, JaxEnv
 
@@ -93,12 +94,19 @@ def main(argv=None) -> int:
   parser.add_argument('--chunks', type=int, default=8, help='chunks of 1,000 steps per seed')
   parser.add_argument('--checkpoint', default=None, metavar='PATH',
                       help='save the run there (e.g. results/corridor/checkpoint.npz); run again to resume')
+  parser.add_argument('--fresh', action='store_true', help='delete the checkpoint first and start again')
   args = parser.parse_args(argv)
   if args.chunks < 1:
     parser.error(f'--chunks must be >= 1, got {args.chunks}')
   if args.checkpoint:
     os.makedirs(os.path.dirname(os.path.abspath(args.checkpoint)), exist_ok=True)
-  record = train(args.agent, args.chunks, checkpoint_path=args.checkpoint, progress=True)
+    if args.fresh and os.path.exists(args.checkpoint):
+      os.remove(args.checkpoint)
+  try:
+    record = train(args.agent, args.chunks, checkpoint_path=args.checkpoint, progress=True)
+  except checkpoint.CheckpointError as error:  # another run's checkpoint (other --chunks or --agent)
+    print(f'error: {error}', file=sys.stderr)
+    return 2
   for i in range(record.test_return.shape[1]):
     print(f'after {i + 1:,}k steps: test return per seed {[round(float(r), 2) for r in record.test_return[:, i]]}, '
           f'episodes {record.episodes[:, i].astype(int).tolist()}')

@@ -165,7 +165,7 @@ def test_checkpoint_resume_equals_uninterrupted_run(tmp_path, capsys):
 
 
 @pytest.mark.parametrize('replay_capacity', [50, 1_000_000])
-def test_a_run_extends_to_more_episodes_as_if_run_in_one_go(tmp_path, replay_capacity):
+def test_a_run_extends_to_more_episodes_as_if_run_in_one_go(tmp_path, capsys, replay_capacity):
   """16 episodes of N = 5 (two chunks of 40 steps) into a checkpoint, then the same run asked for 24:
   the record of 24 episodes run at once. With a replay of 50 rows both runs wrap it; with 1M the
   16-episode run holds its 80 steps, grown to the 24-episode run's 120. Fewer episodes, and a saved
@@ -182,8 +182,12 @@ def test_a_run_extends_to_more_episodes_as_if_run_in_one_go(tmp_path, replay_cap
     run.train_seeds(config, tiny_spec(episodes=20), progress=False, checkpoint_path=path)
   cut = str(tmp_path / 'cut.npz')
   run.train_seeds(config, tiny_spec(episodes=15), progress=False, checkpoint_path=cut)
+  capsys.readouterr()
   with pytest.raises(checkpoint.CheckpointError, match='evaluated at step 75 where this run evaluates at step 80'):
-    run.train_seeds(config, tiny_spec(episodes=24), progress=False, checkpoint_path=cut)
+    run.train_seeds(config, tiny_spec(episodes=24), progress=False, checkpoint_path=cut, announce=True)
+  assert capsys.readouterr().out == ''  # refused before anything says it resumes
+  run.train_seeds(config, tiny_spec(episodes=24), progress=False, checkpoint_path=path, announce=True)
+  assert capsys.readouterr().out == f'this run finished already: loading it from {path}.\n'
 
 
 def test_a_corrupt_checkpoint_is_one_clear_error(tmp_path):

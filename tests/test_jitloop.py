@@ -413,7 +413,7 @@ def test_a_slow_checkpoint_is_written_less_often_and_always_at_the_end(tmp_path,
 
 
 @pytest.mark.optimized
-def test_the_custom_environment_example_learns_its_corridor(tmp_path, monkeypatch):
+def test_the_custom_environment_example_learns_its_corridor(tmp_path, monkeypatch, capsys):
   """experiments/custom_env.py, the README's example of a new JaxEnv, learns: over the last three of
   8 chunks of 1k steps, the seeds' test episodes reach the corridor's end at least 60% of the time (a
   uniform random policy gets there within the 12 steps allowed 24% of the time, by hand: the walk's
@@ -435,6 +435,9 @@ def test_the_custom_environment_example_learns_its_corridor(tmp_path, monkeypatc
   again = example.train('hyperagent', chunks=8, checkpoint_path=str(tmp_path / 'checkpoint.npz'))
   for ours, saved in zip(record, again):  # the finished run, loaded from its checkpoint
     np.testing.assert_array_equal(ours, saved)
+  # another run's checkpoint (4 chunks, not 8) is one line naming what differs, not a traceback
+  assert example.main(['--chunks', '4', '--checkpoint', str(tmp_path / 'checkpoint.npz')]) == 2
+  assert 'spec.chunks=8 (now 4)' in capsys.readouterr().err
 
 
 def _avals(tree):

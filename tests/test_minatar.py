@@ -184,7 +184,9 @@ def test_an_extension_off_the_saved_chunks_is_refused_and_the_folder_keeps_its_c
   assert script.main(argv(150)) == 0
   saved = (tmp_path / 'config.json').read_text()
   assert script.main(argv(200)) == 2
-  assert 'evaluated at step 150 where this run evaluates at step 200' in capsys.readouterr().err
+  out, err = capsys.readouterr()
+  assert 'evaluated at step 150 where this run evaluates at step 200' in err
+  assert 'finished already' not in out and 'resuming' not in out  # refused before any announcement
   assert (tmp_path / 'config.json').read_text() == saved
 
 

@@ -342,23 +342,27 @@ def checkpoint_period(every_s: float, save_seconds: float) -> float:
   return max(every_s, save_seconds / CHECKPOINT_SHARE)
 
 
-def resume(driver: Driver, states: RunState, record: Any, announce: bool = False) -> tuple[RunState, Any, int, float]:
+def resume(driver: Driver, states: RunState, record: Any) -> tuple[RunState, Any, int, float]:
   """(states, record, chunks done, wall seconds already spent) from a matching checkpoint; the fresh
-  ones if there is none. A checkpoint of another run is refused with a one-line error. `announce`
-  prints whether the run starts, resumes (where) or is finished, once the checkpoint is known to match."""
+  ones if there is none. A checkpoint of another run is refused with a one-line error."""
   path = driver.checkpoint_path
   if not path or not os.path.exists(path):
-    if announce:
-      print('starting a new run.', flush=True)
     return states, record, 0, 0.0
   checkpoint.check_same_run(path, driver.run_meta, may_grow=driver.may_grow)
   meta, trees = checkpoint.load(path, dict(states=states, result=record), exact_shapes=('states',))
-  if announce:
-    done = meta['chunks_done']
-    print(f'this run finished already: loading it from {path}.'
-          if done >= len(driver.lengths) or (done and driver.finished(trees['result'])) else
-          f'resuming from {path} at {driver.position(sum(driver.lengths[:done]))}.', flush=True)
   return jax.tree.map(jnp.asarray, trees['states']), trees['result'], meta['chunks_done'], meta['wall_s']
+
+
+def announce(driver: Driver, record: Any, done: int) -> None:
+  """Prints whether the run starts, resumes (where) or is finished: once its checkpoint is accepted
+  (`resume`, then `continue_from`), so a refused one never reads as resumed."""
+  path = driver.checkpoint_path
+  if not done:
+    print('starting a new run.', flush=True)
+  elif done >= len(driver.lengths) or driver.finished(record):
+    print(f'this run finished already: loading it from {path}.', flush=True)
+  else:
+    print(f'resuming from {path} at {driver.position(sum(driver.lengths[:done]))}.', flush=True)
 
 
 def continue_from(driver: Driver, states: RunState, evaluated_at: Any, done: int, capacity: int) -> RunState:

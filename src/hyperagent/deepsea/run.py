@@ -180,8 +180,9 @@ def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpo
   stop_on_interrupt: a Ctrl-C ends the current chunk, saves the checkpoint and raises
     `checkpoint.Interrupted` (main thread only; a second Ctrl-C interrupts at once).
   announce: print whether the run starts, resumes (where) or is finished, once its checkpoint matches.
-  A finished run's checkpoint also resumes with more `episodes`, which extends it, where its last
-  evaluation falls on this run's grid (every `eval_every` steps): the record is then the longer run's.
+  A checkpoint of the same run with fewer `episodes` (finished or not) also resumes, which extends it,
+  where its evaluations fall on this run's grid (every `eval_every` steps): the record is then the
+  longer run's, as if run to the new budget at once.
   """
   agent = jitloop.make_agent_for(config, spec.env)
   env_params, states = initial_states(agent, spec)
@@ -203,9 +204,11 @@ def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpo
       run_meta=dict(config=config.to_dict(), spec=dataclasses.asdict(spec)), may_grow=MAY_GROW)
   result, chunks_done, wall_before = empty_result(len(spec.seeds)), 0, 0.0
   if resume:
-    states, result, chunks_done, wall_before = jitloop.resume(driver, template, result, announce)
+    states, result, chunks_done, wall_before = jitloop.resume(driver, template, result)
     states = jitloop.continue_from(driver, states, result.eval_steps, chunks_done, run_capacity(config, spec))
     states = states._replace(budget=jnp.full_like(states.budget, spec.episodes))  # an extension's new budget
+  if announce:
+    jitloop.announce(driver, result, chunks_done)
   end = len(driver.lengths) if max_chunks is None else min(len(driver.lengths), chunks_done + max_chunks)
   if stop_when_solved and chunks_done and all_solved(result, spec):
     end = chunks_done  # a finished early-stopped run: a re-run returns it as it was

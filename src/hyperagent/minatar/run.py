@@ -133,9 +133,11 @@ def train_seeds(config: Config, spec: RunSpec, *, progress: bool = True, checkpo
       finished=lambda result: False, position=lambda steps: f'step {steps:,} of {spec.steps:,}',
       checkpoint_path=checkpoint_path, checkpoint_every_s=checkpoint_every_s,
       run_meta=run_meta(config, spec), may_grow=MAY_GROW)
-  states, result, done, wall_before = jitloop.resume(driver, template, empty_result(seeds), announce)
+  states, result, done, wall_before = jitloop.resume(driver, template, empty_result(seeds))
   states = jitloop.continue_from(driver, states, result.steps, done,
                                  replay.capacity(config.replay_capacity, spec.steps))
+  if announce:
+    jitloop.announce(driver, result, done)
   on_accepted()
   return jitloop.drive(driver, states, result, done, len(driver.lengths), wall_before=wall_before,
                        desc=f'MinAtar {spec.game} x{seeds} seeds', progress=progress,
