@@ -248,6 +248,32 @@ def test_a_group_checkpoint_of_other_network_shapes_restarts_the_group(tmp_path)
   pd.testing.assert_frame_equal(read('straight'), read('resumed'))
 
 
+def test_a_group_checkpoint_from_another_device_count_restarts_the_group(tmp_path):
+  """A group saved on 2 devices (its runs padded and compacted for 2) is not resumed on 1, where its
+  runs might not divide or match: the group starts again, with a warning naming both counts, and
+  plays as a fresh run does. (Its meta is edited here to say 2: this process has one device.)"""
+  import json
+  config = make_config('hyperagent', 'deepsea', **TINY)
+  budgets = {'deep_sea/0': 30}
+  group = engine.groups(engine.runs(list(budgets)), config, budgets)[0]
+  calls = []
+  with pytest.raises(checkpoint.Interrupted):
+    engine.run_group(group, config, budgets, str(tmp_path / 'resumed'), chunk_steps=50,
+                     interrupted=lambda: calls.append(1) or len(calls) == 2)
+  path = tmp_path / 'resumed' / 'jax-engine-deep_sea-0+1.npz'
+  with np.load(path) as data:
+    arrays = dict(data)
+  meta = json.loads(bytes(arrays[checkpoint.META]).decode())
+  meta['run']['devices'] = 2
+  arrays[checkpoint.META] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+  np.savez(path, **arrays)
+  with pytest.warns(UserWarning, match='saved on 2 device.*this process has 1.*from scratch'):
+    engine.run_group(group, config, budgets, str(tmp_path / 'resumed'), chunk_steps=50)
+  engine.run_group(group, config, budgets, str(tmp_path / 'straight'), chunk_steps=50)
+  read = lambda d: pd.read_csv(csv_format.bsuite_csv_path(str(tmp_path / d), 'deep_sea/0'))
+  pd.testing.assert_frame_equal(read('straight'), read('resumed'))
+
+
 def test_still_playing_halves_the_loop():
   budget = np.array([4, 4, 4, 12, 0])
   assert engine.still_playing(np.array([2, 2, 2, 2, 0]), budget, 1) is None  # 4 of 5 play

@@ -283,9 +283,15 @@ def run_group(group: Group, config: Config, budgets: Mapping[str, int], results:
   # one-seed group's record as it was, so checkpoints written before groups had several seeds resume
   run_meta = dict(ids=list(ids), budgets=budget.tolist(), seed=group.seeds[0], seeds=seeds.tolist(), config=config.to_dict(),
                   capacity=size)
+  if len(devices) > 1:  # the padding and the runs left after compaction follow it (one device: as before)
+    run_meta['devices'] = len(devices)
   path = checkpoint_path(folders, group)
   if os.path.exists(path):
     try:
+      saved_devices = checkpoint.load_meta(path).get('run', {}).get('devices', 1)
+      if saved_devices != len(devices):  # its runs may not divide over these devices: another run
+        raise checkpoint.CheckpointError(f'{path} was saved on {saved_devices} device(s) and this process has '
+                                         f'{len(devices)}')
       meta = checkpoint.check_same_run(path, run_meta)
       saved_active = np.asarray(meta.get('active', active), np.int64)
       taken = _take(states, saved_active)  # the template at the saved rows, so every shape must match
