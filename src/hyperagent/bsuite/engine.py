@@ -94,8 +94,8 @@ def groups(planned: Iterable[tuple[str, int]], config: Config, budgets: Mapping[
 
 def shard(tree: Any, devices: Sequence[jax.Device]) -> Any:
   """Every leaf split along its leading (runs) axis over `devices`; jit then runs each device's runs
-  there. One device: the tree as it is. Across hosts, `jax.distributed.initialize()` first and pass
-  the global devices (README)."""
+  there. One device: the tree as it is. Local devices only: `run_group` reads the counters back on
+  its host, which arrays spanning several hosts do not allow (README, "Devices")."""
   if len(devices) == 1:
     return tree
   mesh = jax.sharding.Mesh(np.asarray(devices), ('runs',))
