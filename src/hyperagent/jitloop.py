@@ -366,11 +366,11 @@ def announce(driver: Driver, record: Any, done: int) -> None:
 
 
 def continue_from(driver: Driver, states: RunState, evaluated_at: Any, done: int, capacity: int) -> RunState:
-  """`resume`'s states, checked to continue this run's chunks, with replays of `capacity` rows. A
-  finished run resumed with a larger budget (`Driver.may_grow`) is extended: it must have evaluated
-  where this run evaluates, else its last chunk was cut short elsewhere and going on from it would
-  not give this run; its replay held every step of the shorter run (`replay.capacity`), never
-  wrapped, and grows as a buffer of this size from the start would have filled."""
+  """`resume`'s states, checked to continue this run's chunks, with replays of `capacity` rows. A run
+  resumed with a larger budget (`Driver.may_grow`, finished or not) is extended: it must have
+  evaluated where this run evaluates, else its last chunk was cut short elsewhere and going on from
+  it would not give this run; where its replay is smaller, it held every step of the shorter run
+  (`replay.capacity`), never wrapped, and grows as a buffer of this size from the start would have."""
   ends = list(itertools.accumulate(driver.lengths))[:done]
   saved = [int(step) for step in evaluated_at]
   if saved != ends:
