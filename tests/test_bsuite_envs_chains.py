@@ -272,14 +272,14 @@ def test_time_left_is_bsuites_float_under_a_vmap_with_a_shared_length(length):
 @pytest.mark.parametrize('make', [memory_chain.make, umbrella_chain.make])
 def test_lengths_beyond_exact_time_are_refused(make):
   for length in (0, memory_chain.MAX_LENGTH + 1):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=rf'length must be in \[1, {memory_chain.MAX_LENGTH}\], got {length}'):
       make(length)
   make(memory_chain.MAX_LENGTH)
 
 
 def test_catch_refuses_a_board_without_room_to_fall():
   for rows, columns in ((1, 5), (10, 0)):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=f'Catch needs rows >= 2 and columns >= 1, got {rows} x {columns}'):
       catch.make(rows, columns)
 
 

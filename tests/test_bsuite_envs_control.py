@@ -424,7 +424,7 @@ def test_cartpole_time_limit_is_bsuites_float64_count():
       timestep, steps = ref.step(1), steps + 1
     assert cartpole.time_limit(timescale, max_time) == steps, (timescale, max_time)
   assert cartpole.time_limit(0.01, float('inf')) == 2 ** 31 - 1
-  with pytest.raises(ValueError):
+  with pytest.raises(ValueError, match='timescale must be positive'):
     cartpole.time_limit(0., 1.)
 
 

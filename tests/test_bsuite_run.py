@@ -753,8 +753,9 @@ def test_experiment_costs_count_each_group_once_and_only_complete_experiments(tm
   assert '| catch | 20 | 0.02 M | 1 | 20 s | 1.000 | retimed |' in out  # the folder listed last wins
   assert f'| bandit | 20 | 0.02 M | 1 | 100 s | 5.000 | {old} |' in out
   assert '2 of 20 non-MNIST experiments complete: 0.0 M run-steps, 0.03 h in turn on one core' in out
-  with pytest.raises(SystemExit):
+  with pytest.raises(SystemExit) as stopped:
     script.main([str(tmp_path / 'none')])
+  assert stopped.value.code == 2 and 'runs.jsonl: nothing finished there' in capsys.readouterr().err
 
 
 @pytest.mark.parametrize('agent', [pytest.param(a, marks=pytest.mark.slow) if a == 'hyperagent_one_hot' else a

@@ -104,6 +104,14 @@ def test_target_index_is_used_for_argmax_and_evaluation():
   g = losses.td_target(network, params, target_params, batch, other, jax.random.key(0))
   # s' = (1, 1), ξ⁻ = (0, 1): online [0 + 1 + 2, 1 + 1] = [3, 2] → a* = 0; target [3, 1 + 5] → 3.
   np.testing.assert_allclose(g, [0.5 + 0.9 * 3.0, 1.0], rtol=1e-6)
+  # under the tiny case's own ξ⁻ = (1, 0) it is 4.1 (test_loss_matches_hand_computation)
+  g = losses.td_target(network, params, target_params, batch, target_index, jax.random.key(0))
+  np.testing.assert_allclose(g, [4.1, 1.0], rtol=1e-6)
+  # the loss's target under other update indices ξ_ik: unchanged
+  for xi in (update_index, -3 * update_index):
+    _, info = losses.loss(network, TINY, trainable, PRIOR, target, batch, xi, target_index, jax.random.key(0),
+                          jnp.array(4))
+    np.testing.assert_allclose(info.target_mean, (4.1 + 1.0) / 2, rtol=1e-6)
 
 
 def test_matches_rlax_double_q_learning():
