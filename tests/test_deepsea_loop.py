@@ -45,7 +45,9 @@ def test_seeded_runs_repeat_and_vmapped_seeds_equal_separate_runs():
   assert both.td_loss[0, 0] > 0  # the warm-up (20 steps) ended inside the first chunk
 
 
-@pytest.mark.parametrize('agent', ['hyperagent', 'ensemble'])
+# Ensemble+'s run is in the slow suite; its table of reachable rows is checked against the full table in
+# tests/test_hypermodel.py in the default one.
+@pytest.mark.parametrize('agent', ['hyperagent', pytest.param('ensemble', marks=pytest.mark.slow)])
 def test_keeping_only_reachable_rows_changes_no_number_of_a_run(agent, monkeypatch):
   """DeepSea's env tells the network which cells can be hot; a run that ignores it (the full N²-row
   input layer, as before) gives the same record: the rows left out never had a gradient and Adam never

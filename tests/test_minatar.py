@@ -62,7 +62,8 @@ def test_scripted_returns_equal_gymnaxs_own_rollout(game):
   assert ours_running == pytest.approx(theirs_running)
 
 
-@pytest.mark.parametrize('agent', ['hyperagent', 'ensemble', 'dqn'])
+# The vmapped loop is one code path for every agent; DQN's case is in the slow suite, to keep the default short.
+@pytest.mark.parametrize('agent', ['hyperagent', 'ensemble', pytest.param('dqn', marks=pytest.mark.slow)])
 def test_vmapped_seeds_equal_separate_runs(agent):
   small = SMALL if agent == 'hyperagent' else {k: v for k, v in SMALL.items() if k != 'num_update_indices'}
   config = make_config(agent, 'minatar', **small)
