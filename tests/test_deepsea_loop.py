@@ -471,13 +471,24 @@ def test_ablation_and_study_report_end_to_end(tmp_path):
   assert '| hyperagent | 4 | 2 |' in (written / 'study.md').read_text() and (written / 'study_eval_solve_episode.png').exists()
 
 
-def test_run_folders_follow_the_settings_and_fresh_empties_them(tmp_path):
+def test_run_folders_follow_the_settings_and_fresh_empties_them(tmp_path, monkeypatch, capsys):
   """The default folder carries a hash of every setting: a changed setting gets its own folder instead of
-  a clash, the same command finds its finished run, and --fresh leaves nothing of the old run behind."""
+  a clash, the same command finds its finished run, and --fresh leaves nothing of the old run behind.
+  The script's `main` is called in this process (its commands as processes: the tests above and below)."""
+  import types
+  import experiment_scripts
+  driver = experiment_scripts.load('deepsea')
   base = ['--size', '10', '--episodes', '20', '--eval-every', '100', '--eval-episodes', '4', '--no-progress',
           '--set', 'batch_size=16', '--set', 'warmup_steps=10']
-  cli = lambda *a: subprocess.run([sys.executable, os.path.join(ROOT, 'experiments', 'deepsea.py'), *base, *a],
-                                  capture_output=True, text=True, cwd=tmp_path, timeout=600)
+  monkeypatch.chdir(tmp_path)  # the default folder is results/deepsea/... under the working directory
+
+  def cli(*args):
+    try:
+      code = driver.main([*base, *args])
+    except SystemExit as e:  # argparse's errors
+      code = e.code
+    out = capsys.readouterr()
+    return types.SimpleNamespace(returncode=code, stdout=out.out, stderr=out.err)
   first = cli('--seeds', '3')
   assert first.returncode == 0 and 'starting a new run' in first.stdout, first.stderr
   again = cli('--seeds', '3')
