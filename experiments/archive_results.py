@@ -71,14 +71,14 @@ def started_again(metrics: str, rows: int, folder: str) -> bool:
 
 def merge_into(source: str, target: str) -> None:
   """Copies `source` over `target`, except that logs which accumulate keep what `target` already had."""
+  from hyperagent import checkpoint
   if os.path.exists(target) and source.endswith('.jsonl'):
     with open(target) as f:
       lines = f.read().splitlines()
     seen = set(lines)
     with open(source) as f:
       lines += [line for line in f.read().splitlines() if line not in seen]
-    with open(target, 'w') as f:
-      f.write(''.join(line + '\n' for line in lines))
+    checkpoint.write_text(target, ''.join(line + '\n' for line in lines))
     return
   if os.path.exists(target) and source.endswith('.json'):
     with open(target) as f:
@@ -91,8 +91,7 @@ def merge_into(source: str, target: str) -> None:
       for command in new['commands']:  # a command run n times here is kept n times, not once per archive
         if new['commands'].count(command) > commands.count(command):
           commands.append(command)
-      with open(target, 'w') as f:
-        json.dump(dict(new, commands=commands), f, indent=2)
+      checkpoint.write_text(target, json.dumps(dict(new, commands=commands), indent=2))
       return
   shutil.copy2(source, target)
 

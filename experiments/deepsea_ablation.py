@@ -23,7 +23,7 @@ import pandas as pd
 # experiments/deepsea.py, the `make deepsea` script: Python puts this script's folder on sys.path
 from deepsea import RunStopped, add_run_arguments, make_run, run_folder, train_in_folder
 
-from hyperagent import cli, runtime
+from hyperagent import checkpoint, cli, runtime
 from hyperagent.deepsea import results as report
 
 # name -> Config overrides on HyperAgent's DeepSea preset (M = 4, K = 20, sphere index, prior 10, σ = 0)
@@ -130,7 +130,7 @@ def main(argv=None) -> int:
     frame = report.with_earlier_rows(path, frame, 'variant').sort_values(
         ['variant', 'size', 'seed'], key=lambda c: c.map(order) if c.name == 'variant' else c,
         kind='stable').reset_index(drop=True)
-  frame.to_csv(path, index=False)
+  checkpoint.write_text(path, frame.to_csv(index=False))  # a kill mid-write must not lose earlier rows
   text = '\n\n'.join(table(frame, criterion) for criterion in CRITERIA)
   with open(os.path.join(args.out, 'ablation.md'), 'w') as f:
     f.write(text + '\n')

@@ -75,7 +75,7 @@ def main(argv=None) -> int:
     print(f'nothing to tabulate yet in {args.out}/: the runs asked for are being trained by other processes')
     return 0
   table = table.sort_values(['agent', 'size', 'seed'], kind='stable').reset_index(drop=True)
-  table.to_csv(path, index=False)
+  checkpoint.write_text(path, table.to_csv(index=False))  # a kill mid-write must not lose earlier rows
   for criterion in CRITERIA:
     fits = report.plot_scaling(os.path.join(args.out, f'scaling_{criterion}.png'), table, criterion)
     for agent, (k, c) in fits.items():

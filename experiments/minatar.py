@@ -61,8 +61,8 @@ def main(argv=None) -> int:
         checkpoint.check_run_folder(out, path, own=('config.json',))  # config.json: written at the start
 
         def write_config():  # only once the checkpoint is accepted: a refused run leaves the folder's as it was
-          with open(os.path.join(out, 'config.json'), 'w') as f:
-            json.dump(dict(agent=args.agent, **run.run_meta(config, spec)), f, indent=2)
+          checkpoint.write_text(os.path.join(out, 'config.json'),
+                                json.dumps(dict(agent=args.agent, **run.run_meta(config, spec)), indent=2))
 
         result = run.train_seeds(config, spec, progress=not args.no_progress, stop_on_interrupt=True,
                                  checkpoint_path=path, announce=True, on_accepted=write_config)

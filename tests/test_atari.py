@@ -404,6 +404,33 @@ def _read(path):
     return [{k: v for k, v in row.items() if k != 'sps'} for row in csv.DictReader(f)]
 
 
+def test_the_logs_survive_a_kill_while_a_resume_cuts_them(tmp_path, monkeypatch):
+  """A resume cuts train.csv back to its checkpoint's step by replacing the file whole: killed before
+  the rename, the log is as it was (it was rewritten in place, which a kill left empty or cut). A log
+  left empty by a kill before its first row gets its header with that row."""
+  import os
+  from hyperagent.atari import runner
+  path = tmp_path / 'train.csv'
+  for steps in (16, 32, 48):
+    runner._append_csv(str(path), dict(env_steps=steps, loss=0.5))
+  runner._truncate_csvs(str(tmp_path), 32)
+  assert [int(r['env_steps']) for r in _read(path)] == [16, 32]
+  runner._append_csv(str(path), dict(env_steps=48, loss=0.5))
+  before = path.read_text()
+
+  def killed(*args):
+    raise KeyboardInterrupt
+
+  monkeypatch.setattr(os, 'replace', killed)
+  with pytest.raises(KeyboardInterrupt):
+    runner._truncate_csvs(str(tmp_path), 16)
+  assert path.read_text() == before
+  empty = tmp_path / 'eval.csv'
+  empty.write_text('')
+  runner._append_csv(str(empty), dict(env_steps=0, score=1.0))
+  assert _read(empty) == [dict(env_steps='0', score='1.0')]
+
+
 @pytest.mark.optimized
 def test_checkpoint_resume_reproduces_metrics(tmp_path):
   """Interrupted at the first checkpoint and resumed == uninterrupted: same CSV rows, same final score."""

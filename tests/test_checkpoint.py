@@ -89,6 +89,45 @@ def test_fresh_under_the_lock_empties_the_run_but_keeps_it_locked(tmp_path):
     checkpoint.empty_folder(str(folder))  # a folder holding only the lock is empty, not a stranger's folder
 
 
+def test_a_fresh_killed_part_way_leaves_a_folder_fresh_still_empties(tmp_path, monkeypatch):
+  """--fresh removes the files that mark a results folder last: killed after any removal, the folder
+  is still one, and --fresh again empties it (removing them first left a folder refused as a stranger's)."""
+  folder = tmp_path / 'run'
+  folder.mkdir()
+  for name in ('config.json', 'checkpoint.npz', 'metrics.csv', 'curve.png'):
+    (folder / name).write_text('x')
+  (folder / 'bsuite').mkdir()
+  remove, removed = os.remove, []
+
+  def killed_after_two(path):
+    if len(removed) == 2:
+      raise KeyboardInterrupt
+    removed.append(os.path.basename(path))
+    remove(path)
+
+  monkeypatch.setattr(os, 'remove', killed_after_two)
+  with pytest.raises(KeyboardInterrupt):
+    checkpoint.empty_folder(str(folder))
+  monkeypatch.setattr(os, 'remove', remove)
+  assert not set(removed) & set(checkpoint.RUN_FILES)
+  checkpoint.empty_folder(str(folder))
+  assert os.listdir(folder) == []
+
+
+def test_write_text_killed_before_the_rename_leaves_the_old_file_whole(tmp_path, monkeypatch):
+  path = tmp_path / 'scaling.csv'
+  checkpoint.write_text(str(path), 'size,seed\n10,0\n')
+  assert path.read_text() == 'size,seed\n10,0\n'
+
+  def killed(*args):
+    raise KeyboardInterrupt
+
+  monkeypatch.setattr(os, 'replace', killed)
+  with pytest.raises(KeyboardInterrupt):
+    checkpoint.write_text(str(path), 'size,seed\n10,0\n20,0\n')
+  assert path.read_text() == 'size,seed\n10,0\n'
+
+
 def test_a_run_refuses_a_folder_of_other_results_without_its_checkpoint(tmp_path):
   """A bsuite folder or an archive holds a config.json a run started there would overwrite."""
   folder = tmp_path / 'bsuite'

@@ -173,10 +173,11 @@ def test_an_interrupted_group_resumes_to_the_uninterrupted_result(tmp_path):
     engine.run_group(group, config, budgets, str(tmp_path / 'resumed'), chunk_steps=50,
                      interrupted=lambda: calls.append(1) or len(calls) == 2, on_chunk=before.append)
   assert (tmp_path / 'resumed' / 'jax-engine-deep_sea-0+1.npz').exists()
+  (tmp_path / 'resumed' / 'jax-engine-deep_sea-0+1.npz.tmp').write_bytes(b'a save a kill cut short')
   engine.run_group(group, config, budgets, str(tmp_path / 'resumed'), chunk_steps=50, on_chunk=after.append)
   # deep_sea/0 is N = 10: 5 episodes per 50-step chunk; the resumed bar starts at the 10 played before
   assert before == [5, 5] and after == [10, 5, 5, 5, 5] and sum(after) == budgets['deep_sea/0']
-  assert not (tmp_path / 'resumed' / 'jax-engine-deep_sea-0+1.npz').exists()
+  assert not list((tmp_path / 'resumed').glob('jax-engine-*'))  # the group's files, the cut save's too
   read = lambda d: pd.read_csv(csv_format.bsuite_csv_path(str(tmp_path / d), 'deep_sea/0'))
   pd.testing.assert_frame_equal(read('straight'), read('resumed'))
 

@@ -69,6 +69,15 @@ def save(path: str, meta: Mapping[str, Any], trees: Mapping[str, Any]) -> None:
   os.replace(tmp, path)
 
 
+def write_text(path: str, text: str) -> None:
+  """Replaces the file at `path` with `text` as `save` does: a kill leaves the old file or the new one,
+  never part of either (configs, tables and logs that a later command reads back)."""
+  tmp = path + '.tmp'
+  with open(tmp, 'w', newline='') as f:
+    f.write(text)
+  os.replace(tmp, path)
+
+
 def load_meta(path: str) -> dict[str, Any]:
   """The JSON part alone (cheap: the arrays are not read)."""
   try:
@@ -262,7 +271,7 @@ def empty_folder(path: str, run_files: Iterable[str] = RUN_FILES) -> None:
   if not any(os.path.exists(os.path.join(path, name)) for name in run_files):
     raise ValueError(f'--fresh would empty {path}, which holds no {" or ".join(run_files)}: not a results folder; '
                      'give another --out.')
-  for name in names:
+  for name in sorted(names, key=lambda name: name in run_files):  # the marks last: a killed --fresh can be rerun
     target = os.path.join(path, name)
     shutil.rmtree(target) if os.path.isdir(target) and not os.path.islink(target) else os.remove(target)
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import json
 import math
 import os
@@ -199,8 +200,7 @@ class Runner:
       for name in ('train.csv', 'eval.csv'):
         if os.path.exists(os.path.join(out_dir, name)):
           os.remove(os.path.join(out_dir, name))
-    with open(os.path.join(out_dir, 'config.json'), 'w') as f:
-      json.dump(record, f, indent=1)
+    checkpoint.write_text(os.path.join(out_dir, 'config.json'), json.dumps(record, indent=1))
 
     total = run.total_steps
     every = {name: run.every(name) for name in ('log_every', 'eval_every', 'checkpoint_every')}
@@ -317,8 +317,7 @@ class Runner:
                   params='best' if use_best else 'last', best_step=host['best_step'],
                   episodes=len(scores), raw_score=float(scores.mean()), raw_std=float(scores.std()),
                   hns=_hns(self.game, float(scores.mean())), scores=scores.tolist())
-    with open(os.path.join(out_dir, 'final.json'), 'w') as f:
-      json.dump(result, f, indent=1)
+    checkpoint.write_text(os.path.join(out_dir, 'final.json'), json.dumps(result, indent=1))
     return result
 
   def _stopped_before_a_checkpoint(self, out_dir: str, held: list[str], record: dict) -> bool:
@@ -409,7 +408,7 @@ def _hns(game: str, score: float) -> float:
 
 
 def _append_csv(path: str, row: dict):
-  new = not os.path.exists(path)
+  new = not os.path.exists(path) or os.path.getsize(path) == 0  # empty: a kill came before the first row
   with open(path, 'a', newline='') as f:
     writer = csv.DictWriter(f, fieldnames=list(row))
     if new:
@@ -427,7 +426,8 @@ def _truncate_csvs(out_dir: str, steps: int):
       rows = list(csv.DictReader(f))
     if not rows:
       continue
-    with open(path, 'w', newline='') as f:
-      writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-      writer.writeheader()
-      writer.writerows(r for r in rows if int(r['env_steps']) <= steps)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(r for r in rows if int(r['env_steps']) <= steps)
+    checkpoint.write_text(path, text.getvalue())

@@ -357,6 +357,7 @@ def run_group(group: Group, config: Config, budgets: Mapping[str, int], results:
       on_finished(summary)
   csv_format.write_csvs([(folders[seed], bsuite_id, pd.DataFrame(list(rows[r])))
                          for r, (bsuite_id, seed) in enumerate(zip(ids, group.seeds))])
-  if os.path.exists(path):
-    os.remove(path)
+  for stale in (path, path + '.tmp'):  # the .tmp of a save that a kill cut short
+    if os.path.exists(stale):
+      os.remove(stale)
   return summaries

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 import pandas as pd
 
+from hyperagent import checkpoint
 from hyperagent.config import Config
 from hyperagent.bsuite import csv_format as bsuite_csv
 from hyperagent.deepsea import run
@@ -46,8 +47,8 @@ def write_tables(out_dir: str, settings: dict[str, Any], spec: run.RunSpec, resu
   of a run still going (its record so far, read from the checkpoint by the archive); returns the
   per-seed summary."""
   os.makedirs(out_dir, exist_ok=True)
-  with open(os.path.join(out_dir, 'config.json'), 'w') as f:
-    json.dump(dict(config=settings, run=dataclasses.asdict(spec), **(extra or {})), f, indent=1)
+  checkpoint.write_text(os.path.join(out_dir, 'config.json'),
+                        json.dumps(dict(config=settings, run=dataclasses.asdict(spec), **(extra or {})), indent=1))
 
   seeds = np.asarray(spec.seeds)
   num_evals = len(result.eval_steps)
@@ -236,7 +237,7 @@ def bootstrap_exponent(table: pd.DataFrame, criterion: str, draws: int = 2_000, 
   Needs three or more sizes whose median is finite. A draw whose median is infinite at some size (too
   many unsolved seeds) fits no finite line; it counts as k = ∞, the top of the ordering, since seeds go
   unsolved at the large sizes, not the small ones. Leaving such draws out would make the interval look
-  bounded when it is not: once they are more than its upper tail (2.5%), `high` is ∞. Their fraction is
+  bounded when it is not: once they are 2.5% of the draws or more (its upper tail), `high` is ∞. Their fraction is
   returned as `unsolved`; NoFit when it is more than half the draws."""
   groups = [censored(g[criterion].tolist()) for _, g in sorted(table.groupby('size'))]
   sizes = np.array(sorted(table['size'].unique()), float)
