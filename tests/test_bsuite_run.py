@@ -694,6 +694,19 @@ def test_ctrl_c_saves_the_jax_engines_group_and_the_same_command_resumes_it(tmp_
   assert bsuite_sweep.is_finished(str(tmp_path / 'r'), 'deep_sea/20', 3000)
 
 
+def test_a_runs_log_line_cut_short_is_left_out_and_the_next_gets_a_line_of_its_own(tmp_path):
+  """A full disk can cut runs.jsonl's last line; the next id's summary then starts a new line (not
+  glued onto the cut one), and reading the log leaves the cut line out instead of failing."""
+  folder = str(tmp_path)
+  bsuite_sweep.record_finished(folder, dict(bsuite_id='catch/0', seconds=1.5))
+  with open(tmp_path / bsuite_sweep.RUN_LOG, 'a') as f:
+    f.write('{"bsuite_id": "catch/1", "sec')
+  bsuite_sweep.record_finished(folder, dict(bsuite_id='catch/2', seconds=2.5))
+  assert bsuite_sweep.read_finished(folder) == [dict(bsuite_id='catch/0', seconds=1.5),
+                                                dict(bsuite_id='catch/2', seconds=2.5)]
+  assert (tmp_path / bsuite_sweep.RUN_LOG).read_text().count('\n') == 3
+
+
 def test_the_archive_keeps_the_logs_of_earlier_workspaces(tmp_path):
   """A new workspace's results folder logs only its own runs; archiving it must add to the archived
   runs.jsonl and commands, not replace them, and archiving twice must add nothing more."""

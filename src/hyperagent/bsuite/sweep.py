@@ -296,18 +296,31 @@ def remove_results(results_dir: str) -> int:
 
 
 def record_finished(results_dir: str, summary: Mapping[str, Any]) -> None:
-  """Appends one finished id's summary (steps, seconds, ...) to `<results_dir>/runs.jsonl`."""
-  with open(os.path.join(results_dir, RUN_LOG), 'a') as f:
-    f.write(json.dumps(_jsonable(dict(summary))) + '\n')
+  """Appends one finished id's summary (steps, seconds, ...) to `<results_dir>/runs.jsonl`, on a line
+  of its own even after a line that a full disk cut short."""
+  path = os.path.join(results_dir, RUN_LOG)
+  with open(path, 'a+b') as f:  # opened at its end; writes append wherever it was read
+    cut = False
+    if f.tell() > 0:
+      f.seek(-1, os.SEEK_END)
+      cut = f.read(1) != b'\n'
+    f.write((('\n' if cut else '') + json.dumps(_jsonable(dict(summary))) + '\n').encode())
 
 
 def read_finished(results_dir: str) -> list[dict[str, Any]]:
-  """Every summary in `<results_dir>/runs.jsonl`, in the order written (none if there is no log)."""
+  """Every summary in `<results_dir>/runs.jsonl`, in the order written (none if there is no log); a
+  line cut short (a full disk) is left out."""
   path = os.path.join(results_dir, RUN_LOG)
   if not os.path.exists(path):
     return []
+  summaries = []
   with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
+    for line in filter(str.strip, f):
+      try:
+        summaries.append(json.loads(line))
+      except json.JSONDecodeError:
+        continue
+  return summaries
 
 
 def experiment_costs(summaries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
