@@ -9,6 +9,11 @@ STAMP := $(VENV)/.installed
 
 setup: $(STAMP)
 
+# A variable given on the command line that the target does not read stops it, naming those it reads:
+# `make deepsea-scaling AGENT=dqn` (AGENTS is the one) would otherwise run every agent for hours.
+GIVEN := $(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(v)))
+reads = $(foreach v,$(filter-out $(1) ARGS PYTHON,$(GIVEN)),$(error make $@ reads no $(v); it reads $(1) ARGS))
+
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
@@ -32,6 +37,7 @@ bench: $(STAMP)
 # make bench-official OFFICIAL=<copy of szrlee/HyperAgent> [OFFICIAL_VENV=/tmp/official-venv] [PAIRS=3]
 # DeepSea-20 side by side with the official PyTorch code, the two alternating; builds its venv on first use.
 bench-official: $(STAMP)
+	@$(call reads,OFFICIAL OFFICIAL_VENV PAIRS)
 	@test -n "$(OFFICIAL)" || { echo "OFFICIAL=<folder with a copy of github.com/szrlee/HyperAgent> is required"; exit 2; }
 	test -x $(or $(OFFICIAL_VENV),/tmp/official-venv)/bin/python || bash experiments/official_venv.sh $(or $(OFFICIAL_VENV),/tmp/official-venv)
 	$(PY) experiments/bench_official.py --official $(OFFICIAL) \
@@ -41,21 +47,25 @@ bench-official: $(STAMP)
 #   [MAPPING=seed|bsuite] [ARGS=...]
 # (defaults in the recipe, because other targets share these variable names)
 deepsea: $(STAMP)
+	@$(call reads,SIZE SEEDS EPISODES AGENT MAPPING)
 	$(PY) experiments/deepsea.py --size $(or $(SIZE),20) --seeds $(or $(SEEDS),5) \
 	  --episodes $(or $(EPISODES),1000) --agent $(or $(AGENT),hyperagent) --mapping $(or $(MAPPING),seed) $(ARGS)
 
 # make deepsea-scaling [SIZES="10 20 30 40 50"] [AGENTS="hyperagent ensemble dqn"] [SEEDS=5] [ARGS=...]
 deepsea-scaling: $(STAMP)
+	@$(call reads,SIZES AGENTS SEEDS)
 	$(PY) experiments/deepsea_scaling.py --sizes $(or $(SIZES),10 20 30 40 50) \
 	  --agents $(or $(AGENTS),hyperagent ensemble dqn) --seeds $(or $(SEEDS),5) $(ARGS)
 
 # make deepsea-ablation [SIZES="20 30"] [SEEDS=10] [ARGS=...]: one ingredient changed at a time
 deepsea-ablation: $(STAMP)
+	@$(call reads,SIZES SEEDS)
 	$(PY) experiments/deepsea_ablation.py --sizes $(or $(SIZES),20 30) --seeds $(or $(SEEDS),10) $(ARGS)
 
 # make deepsea-study-report STUDY="results/deepsea-scaling [more study folders]" [ARGS="--out DIR"]: exponents with
 # bootstrap CIs over seeds, read from every folder named (a seed of an agent and size in one only)
 deepsea-study-report: $(STAMP)
+	@$(call reads,STUDY)
 	$(PY) experiments/deepsea_study_report.py $(or $(STUDY),results/deepsea-scaling) $(ARGS)
 
 # make bsuite SWEEP=<bsuite id | experiment | tag | all, comma-separated>
@@ -72,6 +82,7 @@ ENGINE ?=
 
 bsuite: RESULTS = results/bsuite/$(AGENT)
 bsuite: $(STAMP)
+	@$(call reads,SWEEP AGENT EPISODES WORKERS ENGINE SEEDS RESULTS)
 	$(PY) experiments/bsuite_run.py --sweep $(SWEEP) --agent $(AGENT) --results $(RESULTS) \
 	  $(if $(EPISODES),--episodes $(EPISODES)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(ENGINE),--engine $(ENGINE)) $(if $(SEEDS),--seeds $(SEEDS)) $(ARGS)
 
@@ -80,11 +91,13 @@ RESULTS ?= $(or $(wildcard results/bsuite/*),$(wildcard docs/results/bsuite/*))
 REPORT_DIR ?= reports/bsuite
 
 bsuite-report: $(STAMP)
+	@$(call reads,RESULTS REPORT_DIR)
 	$(PY) experiments/bsuite_report.py $(RESULTS) --out $(REPORT_DIR) $(ARGS)
 
 # make minatar [GAME=breakout] [SEEDS=3] [STEPS=1000000] [AGENT=hyperagent|ensemble|dqn] [ARGS=...]
 # (GAME's default is set in the recipe: `make atari` shares the variable)
 minatar: $(STAMP)
+	@$(call reads,GAME SEEDS STEPS AGENT)
 	$(PY) experiments/minatar.py --game $(or $(GAME),breakout) --seeds $(or $(SEEDS),3) --steps $(or $(STEPS),1000000) \
 	  --agent $(or $(AGENT),hyperagent) $(ARGS)
 
@@ -92,12 +105,14 @@ minatar: $(STAMP)
 # runs with the SPEC's short targets (the preset's until session 23) are a series of their own where they exist
 MINATAR_RESULTS ?= $(if $(wildcard results/minatar),results/minatar $(if $(wildcard results/minatar-spec-targets),spec-targets=results/minatar-spec-targets),docs/results/minatar)
 minatar-report: $(STAMP)
-	$(PY) experiments/minatar_report.py $(MINATAR_RESULTS) --out reports/minatar
+	@$(call reads,MINATAR_RESULTS)
+	$(PY) experiments/minatar_report.py $(MINATAR_RESULTS) --out reports/minatar $(ARGS)
 
 # make archive: results/'s small files (CSVs, configs, run logs; interim MinAtar rows from checkpoints)
 # into docs/results/, which git tracks (results/ is not: its checkpoints are hundreds of MB)
 archive: $(STAMP)
-	$(PY) experiments/archive_results.py results --to docs/results
+	@$(call reads,)
+	$(PY) experiments/archive_results.py results --to docs/results $(ARGS)
 
 # make atari [GAME=breakout] [STEPS=3000] [SEEDS=1] [PROTOCOL=paper|machado] [AGENT=hyperagent|ensemble|dqn]
 # The default budget is a CPU demo of a few minutes; ATARI_ARGS holds its lighter settings: clear it
@@ -112,11 +127,13 @@ ATARI_OUT ?= results/atari
 ATARI_REPORT_DIR ?= reports/atari
 
 atari: $(STAMP)
+	@$(call reads,GAME STEPS SEEDS PROTOCOL AGENT ATARI_ARGS ATARI_OUT)
 	$(PY) experiments/atari.py --game $(or $(GAME),breakout) --steps $(or $(STEPS),3000) --seeds $(or $(SEEDS),1) \
 		--protocol $(or $(PROTOCOL),paper) --agent $(or $(AGENT),hyperagent) --out $(ATARI_OUT) $(ATARI_ARGS) $(ARGS)
 
 # RESULTS defaults to the bsuite folders above; for this target, unless given, it is $(ATARI_OUT).
 atari-report: $(STAMP)
+	@$(call reads,RESULTS ATARI_OUT ATARI_REPORT_DIR)
 	$(PY) experiments/atari_report.py $(if $(filter command line environment,$(origin RESULTS)),$(RESULTS),$(ATARI_OUT)) \
 		--out $(ATARI_REPORT_DIR) $(ARGS)
 

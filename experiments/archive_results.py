@@ -28,6 +28,8 @@ import os
 import shutil
 import sys
 
+from hyperagent import cli
+
 KEEP = ('.csv', '.json', '.jsonl', '.md')
 MAX_BYTES = 2 << 20
 
@@ -135,7 +137,7 @@ def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split('\n', 1)[0], epilog=__doc__.split('\n', 1)[1],
                                    formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
   parser.add_argument('results', nargs='?', default='results', help='the workspace results folder (default: results)')
-  parser.add_argument('--to', default='docs/results', help='the archive, committed (default: docs/results)')
+  parser.add_argument('--to', type=cli.folder_flag, default='docs/results', help='the archive, committed (default: docs/results)')
   args = parser.parse_args(argv)
   if not os.path.isdir(args.results):
     parser.error(f'{args.results} is not a folder')

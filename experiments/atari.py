@@ -38,6 +38,11 @@ def main(argv=None) -> int:
   p.add_argument('--resume', action='store_true', help='(the default now: kept so old commands still work)')
   p.add_argument('--no-progress', action='store_true', help='no progress bar')
   args = p.parse_args(argv)
+  try:
+    import envpool  # noqa: F401  (here, so that its absence is one line before any folder is made)
+  except ImportError:
+    p.error('Atari runs on envpool, which is not installed in this environment (requirements.txt pins '
+            'envpool==1.2.5; it has wheels for Linux x86-64 only).')
 
   try:
     overrides = tuple(parse_overrides(args.set).items())

@@ -17,7 +17,8 @@ import time
 import jax
 import numpy as np
 
-from hyperagent import runtime
+from hyperagent import cli, runtime
+from hyperagent.atari import env as atari
 
 
 def bench(game: str, num_envs: int, ratio: float, iters: int, mode: str, num_threads: int) -> dict:
@@ -59,10 +60,10 @@ def bench(game: str, num_envs: int, ratio: float, iters: int, mode: str, num_thr
 
 def main(argv=None) -> int:
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument('--game', default='Breakout')
+  p.add_argument('--game', type=cli.reader(atari.canonical_game), default='Breakout')
   p.add_argument('--ratios', type=float, nargs='+', default=[1.0, 0.25])
-  p.add_argument('--num-envs', type=int, nargs='+', default=[1])
-  p.add_argument('--iters', type=int, default=20, help='timed iterations (each = num_envs agent steps)')
+  p.add_argument('--num-envs', type=cli.count, nargs='+', default=[1])
+  p.add_argument('--iters', type=cli.count, default=20, help='timed iterations (each = num_envs agent steps)')
   p.add_argument('--mode', default='host', choices=('host', 'xla'))
   p.add_argument('--num-threads', type=int, default=0)
   args = p.parse_args(argv)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import platform
 import time
 
@@ -20,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hyperagent import replay, runtime
+from hyperagent import cli, replay, runtime
 from hyperagent.agent import make_agent
 from hyperagent.config import make_config
 from hyperagent.replay import Batch
@@ -120,13 +121,20 @@ def bench_act(size: int, stored: int, repeats: int) -> dict:
               act_in_scan_ms=1e3 * median_time(lambda: act_in_scan(actor), max(repeats // 20, 5), warmup=2) / chain)
 
 
+
+def _json_file(text: str) -> str:
+  """--json's path, checked before the benchmark runs rather than when its figures are written."""
+  cli.folder(os.path.dirname(os.path.abspath(text)))
+  if os.path.isdir(text):
+    raise ValueError(f'{text!r} is a folder; give a file path such as {os.path.join(text, "bench.json")}')
+  return text
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('--repeats', type=int, default=200)
-  parser.add_argument('--json', default=None, help='also write the figures to this JSON file')
+  parser.add_argument('--repeats', type=cli.count, default=200)
+  parser.add_argument('--json', type=cli.reader(_json_file), default=None, help='also write the figures to this JSON file')
   args = parser.parse_args()
-  if args.repeats < 1:
-    parser.error(f'--repeats must be >= 1, got {args.repeats}')
   runtime.unroll_cpu_threefry()  # HYPERAGENT_STOCK_PRNG=1 measures JAX's own lowering
   device = jax.devices()[0]
   print(f'# device: {device.platform} ({device.device_kind}); {platform.processor() or platform.machine()}; '
@@ -148,6 +156,7 @@ def main():
     print(f"| {r['stored']:,} transitions stored | {r['act_ms']:.3f} | {r['act_and_store_ms']:.3f} | "
           f"{r['act_in_scan_ms']:.4f} |")
   if args.json:
+    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, 'w') as f:
       json.dump(dict(learn=rows, act=acts, device=str(device)), f, indent=1)
 

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from hyperagent import jitloop, runtime
+from hyperagent import cli, jitloop, runtime
 from hyperagent.config import AGENTS, make_config
 from hyperagent.bsuite import engine, sweep
 from hyperagent.bsuite.envs import registry
@@ -74,19 +74,22 @@ def compaction(experiment: str, episodes: int, rounds: int, agent: str = 'hypera
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                    allow_abbrev=False)
-  parser.add_argument('--id', default='catch/0')
+  parser.add_argument('--id', default='catch/0', help='a bsuite id, e.g. deep_sea/3')
   parser.add_argument('--agent', default='hyperagent', choices=AGENTS)
-  parser.add_argument('--runs', type=int, nargs='+', default=[1, 20])
-  parser.add_argument('--steps', type=int, default=1_000)
+  parser.add_argument('--runs', type=cli.count, nargs='+', default=[1, 20])
+  parser.add_argument('--steps', type=cli.count, default=1_000)
   parser.add_argument('--compaction', metavar='EXPERIMENT', help='time an experiment with and without compaction')
-  parser.add_argument('--episodes', type=int, default=150)
-  parser.add_argument('--rounds', type=int, default=2)
+  parser.add_argument('--episodes', type=cli.count, default=150)
+  parser.add_argument('--rounds', type=cli.count, default=2)
   args = parser.parse_args()
-  if args.compaction:
-    try:
+  try:  # the error names the valid ids and experiments
+    ids = sweep.resolve_ids(args.id)
+    if ids != (args.id,):
+      raise ValueError(f'--id takes one bsuite id, such as {ids[0]}; got {args.id!r}')
+    if args.compaction:
       sweep.resolve_ids(args.compaction)
-    except ValueError as error:  # names the valid experiments
-      parser.error(str(error))
+  except ValueError as error:
+    parser.error(str(error))
   runtime.configure()
   if args.compaction:
     return compaction(args.compaction, args.episodes, args.rounds, args.agent)

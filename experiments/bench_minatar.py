@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hyperagent import jitloop, runtime
+from hyperagent import cli, jitloop, runtime
 from hyperagent.config import AGENTS, make_config
 from hyperagent.minatar import env as minatar
 
@@ -28,8 +28,8 @@ def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                    allow_abbrev=False)
   parser.add_argument('--game', default='breakout', choices=tuple(minatar.GAMES))
-  parser.add_argument('--seeds', type=int, nargs='+', default=[1, 3])
-  parser.add_argument('--steps', type=int, default=500)
+  parser.add_argument('--seeds', type=cli.count, nargs='+', default=[1, 3])
+  parser.add_argument('--steps', type=cli.count, default=500)
   parser.add_argument('--agents', nargs='+', default=['hyperagent', 'dqn'],
                       choices=AGENTS + ('ensemble_independent',))
   args = parser.parse_args()

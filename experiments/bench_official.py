@@ -34,6 +34,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from hyperagent import cli
+
 ROOT = Path(__file__).resolve().parents[1]
 SIZE, EPOCHS, STEPS_PER_EPOCH = 20, 50, 1_000
 # experiments/deepsea/run_HyperAgent.sh of the official code, size 20 (its seed loop starts at 2020).
@@ -113,7 +115,7 @@ def main() -> None:
   parser.add_argument('--official', type=Path, required=True, help='a local copy of szrlee/HyperAgent')
   parser.add_argument('--official-python', required=True, help='a Python that runs it (official_venv.sh)')
   parser.add_argument('--python', default=sys.executable, help='the Python that runs this project')
-  parser.add_argument('--pairs', type=int, default=3)
+  parser.add_argument('--pairs', type=cli.count, default=3)
   parser.add_argument('--ours-args', nargs=argparse.REMAINDER, default=[],
                       help='passed to bench_deepsea.py, e.g. --compile-cache DIR (must come last)')
   parser.add_argument('--logs', type=Path, default=ROOT / 'results' / 'bench-official')

@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
                       help='directory of bsuite CSVs for one agent, or NAME=DIR')
   parser.add_argument('--out', type=cli.folder_flag, required=True, metavar='DIR', help='report directory (created)')
   parser.add_argument('--title', default='bsuite report', help='page title')
-  parser.add_argument('--dpi', type=int, default=90, help='resolution of the PNG plots')
+  parser.add_argument('--dpi', type=cli.count, default=90, help='resolution of the PNG plots')
   counting = parser.add_mutually_exclusive_group()  # what tag scores average: one choice
   counting.add_argument('--all-experiments', action='store_true',
                         help='tag scores and radar from every experiment that ran (default: complete ones only)')

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hyperagent import checkpoint, jitloop
+from hyperagent import checkpoint, cli, jitloop
 from hyperagent.config import AGENTS, make_config
 from hyperagent.environment import EnvStep, JaxEnv
 
@@ -99,6 +99,13 @@ def main(argv=None) -> int:
   if args.chunks < 1:
     parser.error(f'--chunks must be >= 1, got {args.chunks}')
   if args.checkpoint:
+    if os.path.isdir(args.checkpoint):
+      parser.error(f'--checkpoint {args.checkpoint} is a folder: give a file in it, e.g. '
+                   f'{os.path.join(args.checkpoint, "checkpoint.npz")}')
+    try:
+      cli.folder(os.path.dirname(os.path.abspath(args.checkpoint)))
+    except ValueError as error:
+      parser.error(f'--checkpoint {args.checkpoint}: {error}')
     os.makedirs(os.path.dirname(os.path.abspath(args.checkpoint)), exist_ok=True)
     if args.fresh and os.path.exists(args.checkpoint):
       os.remove(args.checkpoint)

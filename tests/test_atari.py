@@ -594,6 +594,20 @@ def test_cli_unknown_game_lists_valid_names(capsys):
   assert 'Unknown Atari game' in capsys.readouterr().err
 
 
+def test_cli_without_envpool_says_so_before_making_a_folder(tmp_path, monkeypatch, capsys):
+  """Where envpool is not installed (macOS, ARM) the command stops at once with one line, not a
+  traceback after it has made the run's folder (or an unknown-game error for a real game)."""
+  import sys
+  import experiment_scripts
+  script = experiment_scripts.load('atari')
+  monkeypatch.setitem(sys.modules, 'envpool', None)  # what `import envpool` meets where it is absent
+  with pytest.raises(SystemExit) as e:
+    script.main(['--game', 'Adventure', '--out', str(tmp_path / 'r')])
+  err = capsys.readouterr().err
+  assert e.value.code == 2 and 'envpool, which is not installed' in err and 'Traceback' not in err
+  assert not (tmp_path / 'r').exists()
+
+
 @pytest.mark.slow  # ~45 s of CPU Atari; the runner's checkpoint test covers the loop, this the Makefile wiring
 def test_make_atari_end_to_end(tmp_path):
   """`make atari` with a few hundred steps and a tiny warm-up, then `make atari-report` on its output."""

@@ -4,6 +4,7 @@ import argparse
 import dataclasses
 import json
 import os
+import shutil
 
 import pytest
 
@@ -118,6 +119,45 @@ def test_labelled_folder_reads_label_then_folder(tmp_path):
   for bad in ('=results/x', 'label='):
     with pytest.raises(ValueError, match='LABEL=FOLDER'):
       cli.labelled_folder(bad)
+
+
+def test_counts_are_whole_numbers_of_at_least_one():
+  assert cli.count('3') == 3
+  for bad, says in (('0', 'at least 1, got 0'), ('-2', 'at least 1, got -2'), ('2.5', "got '2.5'"), ('x', "got 'x'")):
+    with pytest.raises(argparse.ArgumentTypeError, match=says):
+      cli.count(bad)
+
+
+@pytest.mark.skipif(shutil.which('make') is None, reason='needs make')
+def test_make_stops_on_a_variable_its_target_does_not_read():
+  """`make deepsea-scaling AGENT=dqn` would run all three agents (the target reads AGENTS): it stops,
+  naming what the target reads; `make -n` prints the commands without running them."""
+  import subprocess
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  make = lambda *args: subprocess.run(['make', '-n', '-C', root, *args], capture_output=True, text=True)
+  wrong = make('deepsea-scaling', 'AGENT=dqn')
+  assert wrong.returncode == 2 and 'make deepsea-scaling reads no AGENT; it reads SIZES AGENTS SEEDS ARGS' in wrong.stderr
+  assert make('deepsea', 'SEED=3').returncode == 2
+  right = make('deepsea-scaling', 'AGENTS=dqn', 'SIZES=10 20 30')
+  assert right.returncode == 0 and '--agents dqn' in right.stdout and '--sizes 10 20 30' in right.stdout
+
+
+def test_paths_that_cannot_be_written_are_usage_errors(tmp_path, capsys):
+  """A checkpoint path under a file or naming a folder, an archive folder that is a file: exit 2 and one
+  line, not a traceback from os.makedirs / os.remove."""
+  import experiment_scripts
+  a_file = tmp_path / 'notes.txt'
+  a_file.write_text('x')
+  (tmp_path / 'folder').mkdir()
+  for script, argv, says in (
+      ('custom_env', ['--checkpoint', str(a_file / 'checkpoint.npz')], 'is a file'),
+      ('custom_env', ['--checkpoint', str(tmp_path / 'folder'), '--fresh'], 'is a folder'),
+      ('archive_results', [str(tmp_path), '--to', str(a_file)], 'is a file')):
+    with pytest.raises(SystemExit) as stopped:
+      experiment_scripts.load(script).main(argv)
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and says in err and 'Traceback' not in err, (script, err)
+  assert a_file.read_text() == 'x' and (tmp_path / 'folder').is_dir()
 
 
 @pytest.mark.skipif(not os.path.exists('/proc/self/maps'), reason='finds the import window in /proc (Linux)')

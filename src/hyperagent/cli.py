@@ -45,7 +45,7 @@ def _argument(field: dataclasses.Field, kind: Any) -> dict[str, Any]:
   if meta['choices'] is not None:
     kwargs['choices'] = list(meta['choices'])
   if meta['parse'] is not None:
-    kwargs['type'] = _reader(meta['parse'])
+    kwargs['type'] = reader(meta['parse'])
     return kwargs
   if typing.get_origin(kind) in (typing.Union, types.UnionType):  # Optional[X]: the flag reads X
     kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
@@ -68,7 +68,7 @@ def check_choice(what: str, value: Any, valid: Iterable[Any]) -> None:
     raise ValueError(f'Unknown {what} {value!r}; valid values: {", ".join(map(str, valid))}.')
 
 
-def _reader(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+def reader(parse: Callable[[str], Any]) -> Callable[[str], Any]:
   """`parse` for argparse: its ValueError message (which names the valid values) becomes the usage
   error, instead of argparse's bare 'invalid value'."""
   def read(text: str):
@@ -177,9 +177,21 @@ def folder(text: str) -> str:
   return text
 
 
+def count(text: str) -> int:
+  """A count given on the command line (--seeds N, --steps, --pairs, ...) as an argparse type: an
+  integer of at least 1, else the usage error."""
+  try:
+    value = int(text)
+  except ValueError:
+    raise argparse.ArgumentTypeError(f'expected a whole number of at least 1, got {text!r}') from None
+  if value < 1:
+    raise argparse.ArgumentTypeError(f'must be at least 1, got {value}')
+  return value
+
+
 def folder_flag(text: str) -> str:
   """`folder` as an argparse type: the bad path is the usage error, exit status 2."""
-  return _reader(folder)(text)
+  return reader(folder)(text)
 
 
 def labelled_folder(text: str) -> tuple[str, str]:
