@@ -125,12 +125,13 @@ def main(argv=None) -> int:
 
   path = os.path.join(args.out, 'ablation.csv')
   frame = pd.DataFrame(rows)
-  if os.path.exists(path):  # earlier commands' rows join this one's, in the variants' order
-    order = {v: i for i, v in enumerate(VARIANTS)}
-    frame = report.with_earlier_rows(path, frame, 'variant').sort_values(
-        ['variant', 'size', 'seed'], key=lambda c: c.map(order) if c.name == 'variant' else c,
-        kind='stable').reset_index(drop=True)
-  checkpoint.write_text(path, frame.to_csv(index=False))  # a kill mid-write must not lose earlier rows
+  with checkpoint.folder_lock(args.out, '.ablation.csv.lock', wait=True):  # as the scaling study's table
+    if os.path.exists(path):  # earlier commands' rows join this one's, in the variants' order
+      order = {v: i for i, v in enumerate(VARIANTS)}
+      frame = report.with_earlier_rows(path, frame, 'variant').sort_values(
+          ['variant', 'size', 'seed'], key=lambda c: c.map(order) if c.name == 'variant' else c,
+          kind='stable').reset_index(drop=True)
+    checkpoint.write_text(path, frame.to_csv(index=False))  # a kill mid-write must not lose earlier rows
   text = '\n\n'.join(table(frame, criterion) for criterion in CRITERIA)
   with open(os.path.join(args.out, 'ablation.md'), 'w') as f:
     f.write(text + '\n')

@@ -70,12 +70,15 @@ def main(argv=None) -> int:
     rows += [dict(agent=agent, budget_episodes=spec.episodes, **r) for r in summary]
 
   path = os.path.join(args.out, 'scaling.csv')
-  table = report.with_earlier_rows(path, pd.DataFrame(rows), 'agent')
-  if table.empty:  # every run was another process's, and no table exists yet
-    print(f'nothing to tabulate yet in {args.out}/: the runs asked for are being trained by other processes')
-    return 0
-  table = table.sort_values(['agent', 'size', 'seed'], kind='stable').reset_index(drop=True)
-  checkpoint.write_text(path, table.to_csv(index=False))  # a kill mid-write must not lose earlier rows
+  # two study processes share the folder: each adds its rows to the table under a lock, or one could
+  # write over rows the other had just added
+  with checkpoint.folder_lock(args.out, '.scaling.csv.lock', wait=True):
+    table = report.with_earlier_rows(path, pd.DataFrame(rows), 'agent')
+    if table.empty:  # every run was another process's, and no table exists yet
+      print(f'nothing to tabulate yet in {args.out}/: the runs asked for are being trained by other processes')
+      return 0
+    table = table.sort_values(['agent', 'size', 'seed'], kind='stable').reset_index(drop=True)
+    checkpoint.write_text(path, table.to_csv(index=False))  # a kill mid-write must not lose earlier rows
   for criterion in CRITERIA:
     fits = report.plot_scaling(os.path.join(args.out, f'scaling_{criterion}.png'), table, criterion)
     for agent, (k, c) in fits.items():
