@@ -89,29 +89,31 @@ def test_fresh_under_the_lock_empties_the_run_but_keeps_it_locked(tmp_path):
     checkpoint.empty_folder(str(folder))  # a folder holding only the lock is empty, not a stranger's folder
 
 
-def test_a_fresh_killed_part_way_leaves_a_folder_fresh_still_empties(tmp_path, monkeypatch):
+@pytest.mark.parametrize('removals', [0, 1, 2])
+def test_a_fresh_killed_part_way_leaves_a_folder_fresh_still_empties(tmp_path, monkeypatch, removals):
   """--fresh removes the files that mark a results folder last: killed after any removal, the folder
-  is still one, and --fresh again empties it (removing them first left a folder refused as a stranger's)."""
+  is still one, and --fresh again empties it (removing them first left a folder refused as a stranger's).
+  The folder is listed marks first, the worst order, whatever the file system's."""
   folder = tmp_path / 'run'
   folder.mkdir()
   for name in ('config.json', 'checkpoint.npz', 'metrics.csv', 'curve.png'):
     (folder / name).write_text('x')
-  (folder / 'bsuite').mkdir()
-  remove, removed = os.remove, []
+  listdir, remove, removed = os.listdir, os.remove, []
+  monkeypatch.setattr(os, 'listdir', lambda p: sorted(listdir(p), key=lambda n: n not in checkpoint.RUN_FILES))
 
-  def killed_after_two(path):
-    if len(removed) == 2:
+  def killed_after(path):
+    if len(removed) == removals:
       raise KeyboardInterrupt
     removed.append(os.path.basename(path))
     remove(path)
 
-  monkeypatch.setattr(os, 'remove', killed_after_two)
+  monkeypatch.setattr(os, 'remove', killed_after)
   with pytest.raises(KeyboardInterrupt):
     checkpoint.empty_folder(str(folder))
   monkeypatch.setattr(os, 'remove', remove)
-  assert not set(removed) & set(checkpoint.RUN_FILES)
+  assert len(removed) == removals and all((folder / name).exists() for name in checkpoint.RUN_FILES)
   checkpoint.empty_folder(str(folder))
-  assert os.listdir(folder) == []
+  assert listdir(folder) == []
 
 
 def test_write_text_killed_before_the_rename_leaves_the_old_file_whole(tmp_path, monkeypatch):
@@ -185,6 +187,28 @@ def test_no_entry_point_empties_or_writes_into_another_kinds_run_folder(tmp_path
     sweep.write_run_info(str(folders['minatar']), 'hyperagent', {}, 0, 'cmd', overwrite=True)
   # as they were, but for the empty lock file a refusing entry point held while it looked
   assert {kind: sorted(set(os.listdir(f)) - {checkpoint.LOCK_FILE}) for kind, f in folders.items()} == held
+
+
+def test_atari_refuses_a_seed_folder_that_holds_another_kinds_run(tmp_path, monkeypatch, capsys):
+  """`atari.py --fresh` whose seed folder holds a DeepSea run (a mistyped --out): exit 2 naming it, the
+  folder as it was, nothing trained (the runner is never built)."""
+  import shutil
+  import experiment_scripts
+  from hyperagent.atari import runner
+  atari = experiment_scripts.load('atari')
+  folder = tmp_path / 'Pong' / 'run'
+  (folder / 'seed0').mkdir(parents=True)
+  shutil.copy(os.path.join(os.path.dirname(SRC), 'docs/results/scaling-s35/ensemble-N120-seed-fc0687ea/config.json'),
+              folder / 'seed0')
+  monkeypatch.setattr(atari, 'run_folder', lambda out, run: str(folder))
+
+  def never(*args, **kwargs):
+    raise AssertionError('a run was built in another kind of folder')
+
+  monkeypatch.setattr(runner, 'Runner', never)
+  assert atari.main(['--game', 'pong', '--steps', '64', '--out', str(tmp_path), '--fresh', '--no-progress']) == 2
+  assert 'holds a DeepSea run' in capsys.readouterr().err
+  assert os.listdir(folder / 'seed0') == ['config.json']
 
 
 def test_differences_name_the_nested_leaf_that_differs():
