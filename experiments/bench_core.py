@@ -122,18 +122,10 @@ def bench_act(size: int, stored: int, repeats: int) -> dict:
 
 
 
-def _json_file(text: str) -> str:
-  """--json's path, checked before the benchmark runs rather than when its figures are written."""
-  cli.folder(os.path.dirname(os.path.abspath(text)))
-  if os.path.isdir(text):
-    raise ValueError(f'{text!r} is a folder; give a file path such as {os.path.join(text, "bench.json")}')
-  return text
-
-
 def main():
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument('--repeats', type=cli.count, default=200)
-  parser.add_argument('--json', type=cli.reader(_json_file), default=None, help='also write the figures to this JSON file')
+  parser.add_argument('--json', type=cli.reader(cli.file_path), default=None, help='also write the figures to this JSON file')
   args = parser.parse_args()
   runtime.unroll_cpu_threefry()  # HYPERAGENT_STOCK_PRNG=1 measures JAX's own lowering
   device = jax.devices()[0]

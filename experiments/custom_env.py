@@ -91,21 +91,12 @@ def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split('\n', 1)[0], epilog=__doc__.split('\n', 1)[1],
                                    formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
   parser.add_argument('--agent', default='hyperagent', choices=AGENTS)
-  parser.add_argument('--chunks', type=int, default=8, help='chunks of 1,000 steps per seed')
-  parser.add_argument('--checkpoint', default=None, metavar='PATH',
+  parser.add_argument('--chunks', type=cli.count, default=8, help='chunks of 1,000 steps per seed')
+  parser.add_argument('--checkpoint', type=cli.reader(cli.file_path), default=None, metavar='PATH',
                       help='save the run there (e.g. results/corridor/checkpoint.npz); run again to resume')
   parser.add_argument('--fresh', action='store_true', help='delete the checkpoint first and start again')
   args = parser.parse_args(argv)
-  if args.chunks < 1:
-    parser.error(f'--chunks must be >= 1, got {args.chunks}')
   if args.checkpoint:
-    if os.path.isdir(args.checkpoint):
-      parser.error(f'--checkpoint {args.checkpoint} is a folder: give a file in it, e.g. '
-                   f'{os.path.join(args.checkpoint, "checkpoint.npz")}')
-    try:
-      cli.folder(os.path.dirname(os.path.abspath(args.checkpoint)))
-    except ValueError as error:
-      parser.error(f'--checkpoint {args.checkpoint}: {error}')
     os.makedirs(os.path.dirname(os.path.abspath(args.checkpoint)), exist_ok=True)
     if args.fresh and os.path.exists(args.checkpoint):
       os.remove(args.checkpoint)

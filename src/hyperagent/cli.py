@@ -189,6 +189,15 @@ def count(text: str) -> int:
   return value
 
 
+def file_path(text: str) -> str:
+  """A file a command writes (a checkpoint, a JSON of figures): a ValueError where it is a folder or
+  its folder cannot be one, checked before the work rather than when the file is written."""
+  if os.path.isdir(text):
+    raise ValueError(f'{text!r} is a folder: give the path of a file in it')
+  folder(os.path.dirname(os.path.abspath(text)))
+  return text
+
+
 def folder_flag(text: str) -> str:
   """`folder` as an argparse type: the bad path is the usage error, exit status 2."""
   return reader(folder)(text)
